@@ -1,0 +1,290 @@
+"""The case: who the patient is, what they suffer from, which images exist, what they prefer.
+
+A case file is YAML (or JSON) with a versioned schema, ``schema: spinefuse/case@1``. Paths inside it
+are relative to the file's folder. :func:`load_case` turns every validation problem into a
+:class:`~spinefuse.errors.CaseError` naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from spinefuse.conventions import VERTEBRAE, parse_segment
+from spinefuse.errors import CaseError
+from spinefuse.records import Record, write_atomic
+
+CASE_SCHEMA = "spinefuse/case@1"
+
+Nrs = Annotated[float, Field(ge=0, le=10, description="numeric rating scale, 0–10")]
+Sex = Literal["female", "male"]
+Smoking = Literal["never", "former", "current"]
+Diabetes = Literal["none", "non_insulin", "insulin"]
+Side3 = Literal["left", "right", "bilateral"]
+ConservativeCare = Literal[
+    "physiotherapy",
+    "nsaids",
+    "analgesics",
+    "opioids",
+    "epidural_injection",
+    "facet_injection",
+    "activity_modification",
+    "bracing",
+    "chiropractic",
+    "weight_loss",
+]
+
+
+def _check_segment(value: str) -> str:
+    parse_segment(value)
+    return value.upper()
+
+
+class PriorSurgery(Record):
+    """An earlier lumbar operation."""
+
+    procedure: Literal["discectomy", "laminectomy", "fusion", "other"]
+    segments: list[str] = Field(default_factory=list, description="e.g. ['L4-L5']")
+    years_ago: float | None = Field(default=None, ge=0)
+
+    _seg = field_validator("segments")(lambda v: [_check_segment(s) for s in v])
+
+
+class Patient(Record):
+    """Demographics and comorbidities."""
+
+    age_years: float = Field(ge=18, le=110, description="adults only")
+    sex: Sex
+    height_cm: float = Field(ge=120, le=230)
+    weight_kg: float = Field(ge=30, le=300)
+    smoking: Smoking = "never"
+    diabetes: Diabetes = "none"
+    osteoporosis: bool = False
+    t_score: float | None = Field(default=None, ge=-6, le=4, description="DXA T-score")
+    asa_class: int = Field(default=2, ge=1, le=5)
+    depression: bool = False
+    preop_opioid_use: bool = False
+    workers_compensation: bool = False
+    nsaids_after_surgery: bool = False
+    prior_lumbar_surgery: list[PriorSurgery] = Field(default_factory=list)
+
+    @property
+    def bmi(self) -> float:
+        """Body-mass index in kg/m²."""
+        return self.weight_kg / (self.height_cm / 100.0) ** 2
+
+    @model_validator(mode="after")
+    def _osteoporosis_consistent(self) -> Patient:
+        if self.t_score is not None and self.t_score <= -2.5 and not self.osteoporosis:
+            raise ValueError(
+                f"t_score {self.t_score} is in the osteoporotic range (≤ -2.5, WHO) but "
+                "osteoporosis is false: set osteoporosis: true or correct the T-score"
+            )
+        return self
+
+
+class Radiculopathy(Record):
+    """Leg pain in a root's distribution."""
+
+    side: Side3
+    root: str = Field(description="nerve root, e.g. 'L5'")
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if v.upper() not in VERTEBRAE:
+            raise ValueError(f"root {v!r} is not a spinal nerve root name such as 'L5' or 'S1'")
+        return v.upper()
+
+
+class NeurologicalDeficit(Record):
+    """An objective deficit on examination."""
+
+    kind: Literal["motor", "sensory", "reflex"]
+    root: str | None = None
+    mrc_grade: int | None = Field(default=None, ge=0, le=5, description="motor power, MRC 0–5")
+    progressive: bool = False
+
+
+class ClinicalHistory(Record):
+    """Symptoms, their duration, and the conservative care tried."""
+
+    back_pain: bool = True
+    back_pain_nrs: Nrs = 0
+    leg_pain: bool = False
+    leg_pain_nrs: Nrs = 0
+    radiculopathy: Radiculopathy | None = None
+    neurogenic_claudication: bool = False
+    claudication_distance_m: float | None = Field(default=None, ge=0)
+    neurological_deficit: NeurologicalDeficit | None = None
+    cauda_equina_signs: bool = False
+    symptom_duration_months: float = Field(default=0, ge=0, le=600)
+    conservative_care: list[ConservativeCare] = Field(default_factory=list)
+    conservative_care_months: float = Field(default=0, ge=0, le=600)
+    odi: float | None = Field(
+        default=None, ge=0, le=100, description="Oswestry Disability Index, %"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClinicalHistory:
+        if self.conservative_care_months > 0 and not self.conservative_care:
+            raise ValueError(
+                "conservative_care_months is set but conservative_care lists nothing: name what "
+                "was tried (physiotherapy, nsaids, epidural_injection, …)"
+            )
+        if self.conservative_care_months > self.symptom_duration_months > 0:
+            raise ValueError(
+                f"conservative_care_months ({self.conservative_care_months}) exceeds "
+                f"symptom_duration_months ({self.symptom_duration_months})"
+            )
+        return self
+
+
+class ImagingStudy(Record):
+    """One imaging study: a CT/MR volume (DICOM folder or NIfTI) or an X-ray landmark set."""
+
+    modality: Literal["CT", "MR", "XR"]
+    role: Literal["preop", "flexion", "extension", "postop"] = "preop"
+    dicom_dir: Path | None = None
+    nifti: Path | None = None
+    label_map: Path | None = None
+    label_convention: Literal["totalseg_v2", "verse", "custom"] = "totalseg_v2"
+    label_mapping: dict[int, str] | None = Field(
+        default=None, description="label ID -> vertebra name, for label_convention 'custom'"
+    )
+    landmarks: Path | None = Field(default=None, description="X-ray landmark CSV")
+
+    @model_validator(mode="after")
+    def _sources(self) -> ImagingStudy:
+        if self.modality in ("CT", "MR"):
+            if (self.dicom_dir is None) == (self.nifti is None):
+                raise ValueError(f"a {self.modality} study needs exactly one of dicom_dir or nifti")
+        elif self.landmarks is None:
+            raise ValueError("an XR study needs a landmarks file (CSV, see the README)")
+        if self.label_convention == "custom" and not self.label_mapping:
+            raise ValueError("label_convention 'custom' needs a label_mapping {id: vertebra}")
+        for name in (self.label_mapping or {}).values():
+            if name not in VERTEBRAE:
+                raise ValueError(f"label_mapping names unknown vertebra {name!r}")
+        return self
+
+    def paths(self) -> dict[str, Path]:
+        """The file fields that are set, by field name."""
+        fields = ("dicom_dir", "nifti", "label_map", "landmarks")
+        return {f: p for f in fields if (p := getattr(self, f)) is not None}
+
+
+class Preferences(Record):
+    """The surgeon's and patient's choices; any left unset are decided by the planner."""
+
+    approach: Literal["open", "mis"] | None = None
+    technique: Literal["PLF", "TLIF", "PLIF", "ALIF", "LLIF"] | None = None
+    graft: (
+        Literal["local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"]
+        | None
+    ) = None
+    rod_material: Literal["titanium", "cobalt_chrome"] | None = None
+    rod_diameter_mm: float | None = Field(default=None, gt=0, description="5.5 or 6.0")
+    fuse_segments: list[str] | None = Field(
+        default=None, description="override of the levels to fuse, e.g. ['L4-L5']"
+    )
+    site: str = Field(default="default", description="site profile for length of stay")
+
+    _seg = field_validator("fuse_segments")(
+        lambda v: None if v is None else [_check_segment(s) for s in v]
+    )
+
+
+class Case(Record):
+    """A patient's case: the input of the whole pipeline."""
+
+    schema_: Literal["spinefuse/case@1"] = Field(default="spinefuse/case@1", alias="schema")
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    patient: Patient
+    history: ClinicalHistory
+    imaging: list[ImagingStudy] = Field(default_factory=list)
+    preferences: Preferences = Field(default_factory=Preferences)
+    notes: str = ""
+
+    model_config = Record.model_config | {"populate_by_name": True}
+
+    def study(self, modality: str, role: str = "preop") -> ImagingStudy | None:
+        """The first study of this modality and role, or None."""
+        return next((s for s in self.imaging if s.modality == modality and s.role == role), None)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = loc.replace("schema_", "schema")
+        value = e.get("input")
+        shown = "missing" if e["type"] == "missing" else f"= {value!r}"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc} {shown}: {msg}")
+    return f"{source}: invalid case\n" + "\n".join(lines)
+
+
+def case_from_dict(
+    data: Any, source: str = "case", base_dir: Path | None = None, check_files: bool = True
+) -> Case:
+    """Validate a mapping as a :class:`Case`; relative paths are taken from ``base_dir``."""
+    if not isinstance(data, dict):
+        raise CaseError(f"{source}: a case must be a mapping of fields, got {type(data).__name__}")
+    schema = data.get("schema")
+    if schema != CASE_SCHEMA:
+        raise CaseError(
+            f"{source}: schema = {schema!r}: this spinefuse reads {CASE_SCHEMA!r}; "
+            "add 'schema: spinefuse/case@1' at the top of the file"
+        )
+    try:
+        case = Case.model_validate(data)
+    except ValidationError as err:
+        raise CaseError(_format_errors(err, source)) from None
+    if base_dir is not None:
+        case = _resolve_paths(case, base_dir)
+    if check_files:
+        for i, study in enumerate(case.imaging):
+            for field, path in study.paths().items():
+                if not path.exists():
+                    raise CaseError(
+                        f"{source}: imaging.{i}.{field} = '{path}': no such file or folder; "
+                        "paths are relative to the case file's folder"
+                    )
+    return case
+
+
+def _resolve_paths(case: Case, base: Path) -> Case:
+    studies = []
+    for s in case.imaging:
+        fixed = {f: (p if p.is_absolute() else (base / p).resolve()) for f, p in s.paths().items()}
+        studies.append(s.model_copy(update=fixed))
+    return case.model_copy(update={"imaging": studies})
+
+
+def load_case(path: str | Path, check_files: bool = True) -> Case:
+    """Read and validate a case file (YAML or JSON)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(f"{path}: no such case file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise CaseError(f"{path}: not valid YAML: {err}") from None
+    return case_from_dict(data, str(path), base_dir=path.parent.resolve(), check_files=check_files)
+
+
+def save_case(case: Case, path: str | Path, relative_to: Path | None = None) -> Path:
+    """Write a case as YAML; image paths are written relative to ``relative_to`` when given."""
+    data = case.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+    if relative_to is not None:
+        for study in data["imaging"]:
+            for key in ("dicom_dir", "nifti", "label_map", "landmarks"):
+                if study.get(key):
+                    p = Path(study[key])
+                    if p.is_absolute() and p.is_relative_to(relative_to):
+                        study[key] = str(p.relative_to(relative_to))
+    return write_atomic(Path(path), yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,101 @@
+"""SurgicalPlan: approach, decompressions, implants and graft, each with sizes and pose."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from spinefuse.conventions import Side
+from spinefuse.records import Record, Vec3
+
+Technique = Literal["PLF", "TLIF", "PLIF", "ALIF", "LLIF"]
+Approach = Literal["open", "mis"]
+GraftMaterial = Literal[
+    "local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"
+]
+DecompressionKind = Literal[
+    "laminectomy",
+    "hemilaminectomy",
+    "facetectomy_unilateral",
+    "facetectomy_bilateral",
+    "discectomy",
+    "osteophyte_removal",
+    "foraminotomy",
+]
+
+
+class Decompression(Record):
+    segment: str
+    kind: DecompressionKind
+    side: Literal["left", "right", "bilateral"] = "bilateral"
+    treats: list[str] = Field(default_factory=list, description="the findings it addresses")
+
+
+class PedicleScrew(Record):
+    vertebra: str
+    side: Side
+    entry_point: Vec3
+    direction: Vec3 = Field(description="unit vector from the entry point toward the tip")
+    diameter_mm: float = Field(gt=0)
+    length_mm: float = Field(gt=0)
+    medial_angle_deg: float = Field(description="convergence toward the midline, transverse plane")
+    cranial_angle_deg: float = Field(description="cranio-caudal angle, + toward the head")
+    mean_hu: float | None = None
+    breach: bool = False
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Rod(Record):
+    side: Side
+    material: Literal["titanium", "cobalt_chrome"]
+    diameter_mm: float = Field(gt=0)
+    length_mm: float = Field(gt=0)
+    points: list[Vec3] = Field(description="screw-head centres the rod passes through")
+    bend_angles_deg: list[float] = Field(default_factory=list)
+
+
+class Cage(Record):
+    segment: str
+    technique: Technique
+    material: Literal["peek", "titanium"]
+    width_mm: float = Field(gt=0, description="footprint left-right")
+    depth_mm: float = Field(gt=0, description="footprint antero-posterior")
+    height_mm: float = Field(gt=0)
+    lordosis_deg: float = 0.0
+    centre: Vec3
+    count: int = Field(default=1, ge=1, le=2, description="2 for bilateral PLIF cages")
+    subsidence_warning: str | None = None
+
+
+class Graft(Record):
+    material: GraftMaterial
+    volume_cm3: float = Field(ge=0)
+    regions: list[Literal["interbody", "posterolateral"]] = Field(default_factory=list)
+    bmp_dose_mg: float | None = Field(default=None, ge=0)
+
+
+class SurgicalPlan(Record):
+    """The output of the planning stage; any choice records whether the surgeon overrode it."""
+
+    fuse_segments: list[str]
+    approach: Approach
+    technique: Technique
+    reasons: list[str] = Field(default_factory=list)
+    overridden: list[str] = Field(default_factory=list, description="choices set by the surgeon")
+    decompressions: list[Decompression] = Field(default_factory=list)
+    screws: list[PedicleScrew] = Field(default_factory=list)
+    rods: list[Rod] = Field(default_factory=list)
+    cages: list[Cage] = Field(default_factory=list)
+    graft: Graft | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def levels(self) -> int:
+        """Number of fused motion segments."""
+        return len(self.fuse_segments)
+
+    @property
+    def interbody(self) -> bool:
+        """True when the plan places an interbody cage."""
+        return bool(self.cages)

@@ -1,0 +1,55 @@
+"""The base of every pipeline record: frozen pydantic models that round-trip through JSON."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Vec3 = tuple[float, float, float]
+"""A point or direction in the world frame (RAS, mm)."""
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Record(BaseModel):
+    """A frozen, strictly validated record that can be written to and read back from JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The record as JSON text."""
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        """Read a record back from JSON text."""
+        return cls.model_validate_json(text)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the record as JSON to ``path`` atomically (temporary name, then rename)."""
+        return write_atomic(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a record from a JSON file."""
+        return cls.from_json(Path(path).read_bytes())
+
+
+def write_atomic(path: Path, text: str | bytes) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, so no reader ever
+    sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode() if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
