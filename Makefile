@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev
+EXTRAS := dev,dask
 
 .PHONY: demo test lint typecheck bench clean install
 
