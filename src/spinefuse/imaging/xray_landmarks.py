@@ -133,7 +133,7 @@ def read_xray_landmarks(path: str | Path) -> XrayLandmarks:
         vert, pt = row["vertebra"].strip(), row["point"].strip()
         if vert not in VERTEBRAE and vert not in EXTRA_NAMES:
             raise ImagingError(f"{path}: row {n}: unknown vertebra {vert!r}")
-        view_ = "lateral" if view == "lateral" else "ap"
+        view_: View = "lateral" if view == "lateral" else "ap"
         if pt not in _allowed(view_, vert):
             raise ImagingError(
                 f"{path}: row {n}: point {pt!r} is not a {view} point for {vert}; allowed: "
