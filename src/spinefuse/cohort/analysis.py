@@ -12,6 +12,7 @@ import base64
 import html
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,13 +108,13 @@ def compare(results: pd.DataFrame, reference: str) -> pd.DataFrame:
     )
 
 
-def _png(fig: object) -> str:
+def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    return base64.b64encode(buf.getvalue()).decode()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def figures(results: pd.DataFrame) -> dict[str, str]:
@@ -172,14 +173,16 @@ def write_summary_html(
     reference = reference or str(results["arm"].iloc[0])
     diffs = compare(results, reference)
     figs = figures(results)
+    arms = ", ".join(map(str, results["arm"].unique()))
     fmt = {"estimate": "{:.4g}", "ci_low": "{:.4g}", "ci_high": "{:.4g}", "difference": "{:.4g}"}
 
     def table(df: pd.DataFrame) -> str:
-        return df.to_html(
+        text: str = df.to_html(
             index=False,
             formatters={k: v.format for k, v in fmt.items() if k in df.columns},
             border=0,
         )
+        return text
 
     imgs = "".join(
         f"<h3>{html.escape(k.replace('_', ' '))}</h3>"
@@ -187,10 +190,11 @@ def write_summary_html(
         for k, v in figs.items()
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+table{{border-collapse:collapse}}
 td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}</style></head><body>
 <h1>Virtual trial: {html.escape(title)}</h1>
-<p>{results["patient"].nunique()} virtual patients, arms: {html.escape(", ".join(map(str, results["arm"].unique())))}.
+<p>{results["patient"].nunique()} virtual patients, arms: {html.escape(arms)}.
 Proportions with Wilson 95 % intervals; means with t 95 % intervals; differences are paired
 (each virtual patient went through every arm).</p>
 <h2>Per arm</h2>{table(summary)}
