@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from spinefuse.conventions import VERTEBRAE, parse_segment
 from spinefuse.errors import CaseError
-from spinefuse.records import Record, write_atomic
+from spinefuse.records import Record, describe_validation_error, write_atomic
 
 CASE_SCHEMA = "spinefuse/case@1"
 
@@ -216,18 +216,6 @@ class Case(Record):
         return next((s for s in self.imaging if s.modality == modality and s.role == role), None)
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        loc = loc.replace("schema_", "schema")
-        value = e.get("input")
-        shown = "missing" if e["type"] == "missing" else f"= {value!r}"
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"  {loc} {shown}: {msg}")
-    return f"{source}: invalid case\n" + "\n".join(lines)
-
-
 def case_from_dict(
     data: Any, source: str = "case", base_dir: Path | None = None, check_files: bool = True
 ) -> Case:
@@ -243,7 +231,7 @@ def case_from_dict(
     try:
         case = Case.model_validate(data)
     except ValidationError as err:
-        raise CaseError(_format_errors(err, source)) from None
+        raise CaseError(describe_validation_error(err, source, "case")) from None
     if base_dir is not None:
         case = _resolve_paths(case, base_dir)
     if check_files:

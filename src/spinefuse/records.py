@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Vec3 = tuple[float, float, float]
 """A point or direction in the world frame (RAS, mm)."""
@@ -53,3 +53,14 @@ def write_atomic(path: Path, text: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def describe_validation_error(err: ValidationError, source: str, what: str) -> str:
+    """A pydantic error as lines naming each field, its value and what is allowed."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = loc.replace("schema_", "schema")
+        shown = "missing" if e["type"] == "missing" else f"= {e.get('input')!r}"
+        lines.append(f"  {loc} {shown}: {e['msg'].removeprefix('Value error, ')}")
+    return f"{source}: invalid {what}\n" + "\n".join(lines)

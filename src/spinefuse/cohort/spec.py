@@ -1,0 +1,208 @@
+"""The cohort spec: who the virtual patients are, which arms to compare, how many, which seed.
+
+A spec is YAML with a versioned schema (``schema: spinefuse/cohort@1``). Every population field
+defaults to the published population in ``data/cohort_population.yaml``; a spec overrides only
+what it names. Each virtual patient goes through every arm (a paired design), so differences
+between arms are not blurred by differences between patients.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from spinefuse.errors import CaseError
+from spinefuse.records import Record, describe_validation_error
+
+COHORT_SCHEMA = "spinefuse/cohort@1"
+
+
+class Normal(Record):
+    """A normal distribution truncated to [min, max] (by clipping)."""
+
+    mean: float
+    sd: float = Field(ge=0)
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Normal:
+        if not self.min <= self.mean <= self.max:
+            raise ValueError(f"mean {self.mean} must lie within [min {self.min}, max {self.max}]")
+        return self
+
+
+class Height(Record):
+    female: tuple[float, float] = Field(description="mean, sd (cm)")
+    male: tuple[float, float]
+    min: float
+    max: float
+
+
+class Pelvic(Record):
+    pelvic_incidence_deg: tuple[float, float] = Field(description="mean, sd")
+    lumbar_lordosis_deg: tuple[float, float]
+    correlation: float = Field(ge=-1, le=1)
+
+
+class Population(Record):
+    """Distributions of the virtual patients' characteristics."""
+
+    age_years: Normal
+    female_fraction: float = Field(ge=0, le=1)
+    height_cm: Height
+    bmi: Normal
+    pelvic: Pelvic
+    trabecular_hu: Normal
+    smoking_current: float = Field(ge=0, le=1)
+    diabetes: float = Field(ge=0, le=1)
+    diabetes_insulin_share: float = Field(ge=0, le=1)
+    depression: float = Field(ge=0, le=1)
+    preop_opioid_use: float = Field(ge=0, le=1)
+    workers_compensation: float = Field(ge=0, le=1)
+    spondylolisthesis_fraction: float = Field(
+        ge=0, le=1, description="share with degenerative spondylolisthesis (others: disc disease)"
+    )
+    slip_percent: Normal
+    baseline_odi: Normal
+
+
+class Arm(Record):
+    """One strategy. Unset choices are left to the planner, as for a real patient."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,40}$")
+    technique: Literal["PLF", "TLIF", "PLIF", "ALIF", "LLIF"] | None = None
+    approach: Literal["open", "mis"] | None = None
+    graft: (
+        Literal["local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"]
+        | None
+    ) = None
+    rod_material: Literal["titanium", "cobalt_chrome"] | None = None
+    rod_diameter_mm: float | None = Field(default=None, gt=0)
+    levels: Literal[1, 2] | None = Field(default=None, description="fused segments")
+    smoking: Literal["never", "current"] | None = Field(
+        default=None, description="force the smoking status (for smoker/non-smoker arms)"
+    )
+
+
+class CohortSpec(Record):
+    """A virtual trial."""
+
+    schema_: Literal["spinefuse/cohort@1"] = Field(default="spinefuse/cohort@1", alias="schema")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    size: int = Field(
+        ge=1, le=10_000_000, description="virtual patients (each goes through every arm)"
+    )
+    seed: int = Field(ge=0)
+    batch_size: int = Field(default=50, ge=1, le=10_000)
+    population: Population
+    arms: list[Arm] = Field(min_length=1)
+    outputs: list[str] = Field(
+        default_factory=lambda: ["mechanics", "healing", "forecast"],
+        description="stages whose results to keep",
+    )
+
+    model_config = Record.model_config | {"populate_by_name": True}
+
+    @field_validator("arms")
+    @classmethod
+    def _unique(cls, arms: list[Arm]) -> list[Arm]:
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique, got {names}")
+        return arms
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, outputs: list[str]) -> list[str]:
+        allowed = {"mechanics", "healing", "forecast"}
+        bad = set(outputs) - allowed
+        if bad:
+            raise ValueError(f"unknown outputs {sorted(bad)}; allowed: {sorted(allowed)}")
+        return outputs
+
+
+@cache
+def default_population() -> dict[str, Any]:
+    """The published population (data/cohort_population.yaml) as a Population mapping."""
+    text = resources.files("spinefuse.data").joinpath("cohort_population.yaml").read_text()
+    d = yaml.safe_load(text)
+
+    def normal(key: str) -> dict[str, float]:
+        return {k: d[key][k] for k in ("mean", "sd", "min", "max")}
+
+    pel = d["pelvic_parameters"]
+    return {
+        "age_years": normal("age_years"),
+        "female_fraction": d["female_fraction"]["value"],
+        "height_cm": {
+            "female": (d["height_cm"]["female"]["mean"], d["height_cm"]["female"]["sd"]),
+            "male": (d["height_cm"]["male"]["mean"], d["height_cm"]["male"]["sd"]),
+            "min": d["height_cm"]["min"],
+            "max": d["height_cm"]["max"],
+        },
+        "bmi": normal("bmi"),
+        "pelvic": {
+            "pelvic_incidence_deg": (
+                pel["pelvic_incidence_deg"]["mean"],
+                pel["pelvic_incidence_deg"]["sd"],
+            ),
+            "lumbar_lordosis_deg": (
+                pel["lumbar_lordosis_deg"]["mean"],
+                pel["lumbar_lordosis_deg"]["sd"],
+            ),
+            "correlation": pel["correlation"],
+        },
+        "trabecular_hu": normal("trabecular_hu"),
+        "smoking_current": d["smoking_current"]["value"],
+        "diabetes": d["diabetes"]["value"],
+        "diabetes_insulin_share": d["diabetes"]["insulin_share"],
+        "depression": d["depression"]["value"],
+        "preop_opioid_use": d["preop_opioid_use"]["value"],
+        "workers_compensation": d["workers_compensation"]["value"],
+        "spondylolisthesis_fraction": d["pathology_mix"]["degenerative_spondylolisthesis"],
+        "slip_percent": normal("slip_percent"),
+        "baseline_odi": normal("baseline_odi"),
+    }
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def cohort_from_dict(data: Any, source: str = "cohort spec") -> CohortSpec:
+    """Validate a mapping as a :class:`CohortSpec`, filling the population from the defaults."""
+    if not isinstance(data, dict):
+        raise CaseError(f"{source}: a cohort spec must be a mapping, got {type(data).__name__}")
+    if data.get("schema") != COHORT_SCHEMA:
+        raise CaseError(
+            f"{source}: schema = {data.get('schema')!r}: this spinefuse reads {COHORT_SCHEMA!r}"
+        )
+    pop = data.get("population") or {}
+    if not isinstance(pop, dict):
+        raise CaseError(f"{source}: population must be a mapping of overrides")
+    data = {**data, "population": _merge(default_population(), pop)}
+    try:
+        return CohortSpec.model_validate(data)
+    except ValidationError as err:
+        raise CaseError(describe_validation_error(err, source, "cohort spec")) from None
+
+
+def load_cohort_spec(path: str | Path) -> CohortSpec:
+    """Read and validate a cohort spec file (YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(f"{path}: no such cohort spec")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise CaseError(f"{path}: not valid YAML: {err}") from None
+    return cohort_from_dict(data, str(path))
