@@ -78,7 +78,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(
             "a Dask scheduler was given but dask.distributed is not installed: "
-            "pip install 'spinefuse[cohort]'"
+            "pip install 'spinefuse[dask]'"
         ) from err
     if scheduler == "local":
         cluster = LocalCluster(
