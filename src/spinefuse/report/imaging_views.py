@@ -102,26 +102,46 @@ def _measure_labels(measurements: Sequence[Measurement]) -> dict[str, list[str]]
     return out
 
 
+@dataclass(frozen=True)
+class Reformat:
+    """A curved planar reformat: ``image[row, col]`` in HU at height ``z_mm[row]`` and at
+    ``across_mm[col]`` along the plane (world y for sagittal, world x for coronal)."""
+
+    image: NDArray[np.float64]
+    z_mm: NDArray[np.float64]
+    across_mm: NDArray[np.float64]
+
+
+def curved_reformat(ct: Volume, geometry: SpineGeometry, plane: str) -> Reformat:
+    """The CT on the curved ``"sagittal"`` or ``"coronal"`` plane through the body centroids,
+    sampled every ``STEP_MM`` over the CT's field of view (trilinear; air outside it)."""
+    if plane not in ("sagittal", "coronal"):
+        raise ValueError(f"plane {plane!r}: use 'sagittal' or 'coronal'")
+    lo, hi = _extent(ct)
+    z = np.arange(lo[2], hi[2] + STEP_MM / 2, STEP_MM)
+    line = _centre_line(geometry, z)
+    axis = 1 if plane == "sagittal" else 0
+    across = np.arange(lo[axis], hi[axis] + STEP_MM / 2, STEP_MM)
+    pts = np.empty((len(z), len(across), 3))
+    pts[..., 1 - axis] = line[:, 1 - axis : 2 - axis]
+    pts[..., axis] = across[None, :]
+    pts[..., 2] = z[:, None]
+    return Reformat(_sample(ct, pts), z, across)
+
+
 def ct_reformats(
     ct: Volume, geometry: SpineGeometry, measurements: Sequence[Measurement] = ()
 ) -> list[ImagingPicture]:
     """Curved mid-sagittal and coronal reformats of ``ct`` with labelled vertebrae, endplates and
     measurements at their levels."""
-    lo, hi = _extent(ct)
-    z = np.arange(lo[2], hi[2] + STEP_MM / 2, STEP_MM)
-    line = _centre_line(geometry, z)
     level, width = BONE_WINDOW
     vmin, vmax = level - width / 2, level + width / 2
     labels = _measure_labels(measurements)
     pictures = []
 
     # sagittal: x follows the centre line; y spans the field of view
-    y = np.arange(lo[1], hi[1] + STEP_MM / 2, STEP_MM)
-    pts = np.empty((len(z), len(y), 3))
-    pts[..., 0] = line[:, 0:1]
-    pts[..., 1] = y[None, :]
-    pts[..., 2] = z[:, None]
-    img = _sample(ct, pts)
+    sag = curved_reformat(ct, geometry, "sagittal")
+    img, z, y = sag.image, sag.z_mm, sag.across_mm
     fig = new_figure(4.0, 5.6)
     ax = fig.add_subplot()
     ax.imshow(
@@ -191,12 +211,8 @@ def ct_reformats(
     )
 
     # coronal: y follows the centre line; x spans the field of view
-    x = np.arange(lo[0], hi[0] + STEP_MM / 2, STEP_MM)
-    pts = np.empty((len(z), len(x), 3))
-    pts[..., 0] = x[None, :]
-    pts[..., 1] = line[:, 1:2]
-    pts[..., 2] = z[:, None]
-    img = _sample(ct, pts)
+    cor = curved_reformat(ct, geometry, "coronal")
+    img, z, x = cor.image, cor.z_mm, cor.across_mm
     fig = new_figure(4.0, 5.6)
     ax = fig.add_subplot()
     # radiological display: the patient's right on the viewer's left

@@ -230,8 +230,11 @@ def time_series(record: Mapping[str, Any] | None) -> list[Series]:
                 )
                 months = tuple(d / 30.4375 for d in days) if days else None
             if months is not None:
-                label = _label_from({"_": node}, ("_", "x")) or " ".join(
-                    p for p in path if not p.isdigit()
+                segs = [p for p in path if SEGMENT_RE.match(p.upper())]
+                label = (
+                    _label_from({"_": node}, ("_", "x"))
+                    or (segs[-1].upper() if segs else "")
+                    or " ".join(p for p in path if not p.isdigit())
                 )
                 for k, v in node.items():
                     vals = _numbers(v)

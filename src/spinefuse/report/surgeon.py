@@ -265,7 +265,7 @@ def _mechanics(
             "plane": _words(r.plane),
             "intact": fmt(r.intact_deg, 1, "deg"),
             "planned": fmt(r.planned_deg, 1, "deg"),
-            "change": fmt(r.change_percent, 0, "%") if r.change_percent is not None else "–",
+            "change": f"{r.change_percent:+.0f} %" if r.change_percent is not None else "–",
         }
         for r in rows
     ]
