@@ -1,0 +1,1 @@
+"""Healing: fusion-mass tissue evolution, cage subsidence, rod fatigue and non-union over months."""
