@@ -68,9 +68,9 @@ def _run(stimulus: float, osteogenic: float, days: int) -> np.ndarray:
 
 
 def test_low_stimulus_ossifies_and_high_stimulus_stays_fibrous() -> None:
-    bone = _run(0.2, 1.0, 365)
-    fibrous = _run(8.0, 1.0, 365)
-    assert bone_fraction(bone) > 0.9
+    bone = _run(0.2, 1.0, 730)
+    fibrous = _run(8.0, 1.0, 730)
+    assert bone_fraction(bone) > 0.85
     assert bone[MATURE] > bone[IMMATURE]
     assert fibrous[FIBROUS] > 0.95
     assert bone_fraction(fibrous) < 0.01

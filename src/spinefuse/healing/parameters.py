@@ -108,6 +108,7 @@ class HealingParameters:
     settlement_time_constant_days: float
     subsidence_threshold_mm: float
     yield_log_sd: float
+    fallback_hu: Mapping[str, float]  # normal, osteopenia, osteoporosis
     # fatigue
     cycles_per_year: float
     rods: Mapping[str, RodMaterial]
@@ -248,6 +249,10 @@ def parameters_from_mapping(data: Any, source: str = "healing parameters") -> He
         settlement_time_constant_days=r.num("subsidence.time_constant_days", lo=1e-3),
         subsidence_threshold_mm=r.num("subsidence.threshold_mm", lo=0.0),
         yield_log_sd=r.num("subsidence.yield_log_sd", lo=0.0, hi=3.0),
+        fallback_hu={
+            k: r.num(f"bone_density_fallback.{k}_hu", lo=-200.0, hi=1000.0)
+            for k in ("normal", "osteopenia", "osteoporosis")
+        },
         cycles_per_year=r.num("fatigue.cycles_per_year", lo=0.0),
         rods=rods,
         life_log10_sd=r.num("fatigue.life_log10_sd", lo=0.0, hi=3.0),
