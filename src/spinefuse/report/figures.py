@@ -81,8 +81,9 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
     subs = [s for s in series if "subsid" in s.name and "prob" not in s.name]
     if not fractions and not fusion_points and not subs:
         return None
-    fig = new_figure(6.8, 2.9)
-    axes = fig.subplots(1, 2 if subs else 1, squeeze=False)[0]
+    fig = new_figure(6.8, 3.6)
+    ratios = [1.6, 1.0] if subs else [1.0]
+    axes = fig.subplots(1, len(ratios), squeeze=False, width_ratios=ratios)[0]
     ax = axes[0]
     for s in fractions[:6]:
         label = s.name.replace("_", " ") + (f" ({s.label})" if s.label else "")
@@ -104,7 +105,7 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("months after surgery")
     ax.set_ylabel("fraction (0–1)")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.legend(frameon=False, fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.22), ncols=2)
     ax.spines[["top", "right"]].set_visible(False)
     if subs:
         bx = axes[1]
@@ -183,7 +184,7 @@ def pro_chart(
             lw=2,
             marker="o",
             ms=3,
-            label=s.name.replace("_", " ") + (f" ({s.label})" if s.label else ""),
+            label=_pro_label(s, instrument),
         )
     ax.set_xlim(0, end * 1.02)
     ax.set_xlabel("months after surgery")
@@ -191,6 +192,13 @@ def pro_chart(
     ax.legend(frameon=False, fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
+
+
+def _pro_label(s: Series, instrument: str) -> str:
+    name = s.name.replace("_", " ")
+    if name.lower() == instrument.lower():
+        return f"forecast {instrument}"
+    return name + (f" ({s.label})" if s.label and s.label.lower() not in name.lower() else "")
 
 
 def timeline_chart(milestones: Sequence[Milestone]) -> str | None:

@@ -199,9 +199,11 @@ def sagittal_view(
     geometry: SpineGeometry,
     plan: SurgicalPlan | None = None,
     measurements: Sequence[Measurement] = (),
+    simple: bool = False,
 ) -> str:
     """The spine projected on the mid-sagittal plane, with the plan's implants and the
-    lordosis lines (L1 and S1 superior endplates) when the vertebrae are present."""
+    lordosis lines (L1 and S1 superior endplates) when the vertebrae are present. ``simple``
+    draws bones and implants only (no axes, no measurement lines), for the patient."""
     fig = new_figure(4.2, 5.4)
     ax = fig.add_subplot()
     for v in geometry.vertebrae.values():
@@ -261,7 +263,7 @@ def sagittal_view(
         for r in plan.rods:
             if len(r.points) >= 2:
                 ax.plot(*np.array([_yz(p) for p in r.points]).T, color=ROD, lw=2.5)
-    for level in ("L1", "S1"):
+    for level in () if simple else ("L1", "S1"):
         vert = geometry.vertebrae.get(level)
         if vert is None:
             continue
@@ -291,6 +293,13 @@ def sagittal_view(
     ax.autoscale_view()
     x0, x1 = ax.get_xlim()
     ax.set_xlim(x0 - 35, x1 + 5)
+    if simple:
+        ax.set_axis_off()
+        ax.annotate("front", (0.02, 0.01), xycoords="axes fraction", fontsize=9, color="#555555")
+        ax.annotate(
+            "back", (0.98, 0.01), xycoords="axes fraction", fontsize=9, ha="right", color="#555555"
+        )
+        return data_uri(fig)
     ax.set_xlabel("← anterior   (mm)   posterior →", fontsize=8)
     ax.set_ylabel("superior (mm)", fontsize=8)
     ax.tick_params(labelsize=7)
