@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from spinefuse.assess.assessment import Measurement
+from spinefuse.assess.criteria import block, source
+from spinefuse.assess.views import CoronalView
 from spinefuse.errors import ImagingError
 
 F64 = NDArray[np.float64]
@@ -99,3 +102,33 @@ def curves(names: list[str], corners: F64, min_deg: float = 0.0) -> list[Curve]:
         side = "left" if offset[k] * (1 if axis[1] < 0 else -1) < 0 else "right"
         found.append(Curve(angle, names[a], names[b], names[a + k], side, role))
     return found
+
+
+def measure_coronal(view: CoronalView) -> list[Measurement]:
+    """Cobb angle of the main curve (and proximal/distal curves of at least the scoliosis
+    cut-off) on an AP view; ``level`` is the span of end vertebrae, the method names the apex."""
+    crit = block("cobb")
+    names = view.vertebrae
+    pts = np.stack([view.corners[v] for v in names])
+    out = []
+    for c in curves(names, pts, min_deg=crit["scoliosis_min_deg"]):
+        side = c.convex if view.sides == "patient" else f"image {c.convex}"
+        out.append(
+            Measurement(
+                name="cobb_angle",
+                value=c.angle_deg,
+                unit="deg",
+                level=c.span,
+                normal_range=(0.0, crit["scoliosis_min_deg"]),
+                method=f"{c.role} curve, apex {c.apex}, convex to the {side}; {crit['method']}",
+                source=source("cobb"),
+                detail={
+                    "curve": c.role,
+                    "apex": c.apex,
+                    "convex": side,
+                    "upper_end": c.upper_end,
+                    "lower_end": c.lower_end,
+                },
+            )
+        )
+    return out
