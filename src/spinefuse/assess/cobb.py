@@ -21,6 +21,8 @@ from spinefuse.assess.views import CoronalView
 from spinefuse.errors import ImagingError
 
 F64 = NDArray[np.float64]
+TIE_DEG = 0.05
+"""Vertebrae whose lines differ by less than this (deg) count as equally tilted."""
 
 
 def vertebra_lines(corners: F64) -> F64:
@@ -70,7 +72,13 @@ def _max_pair(angles: F64, lo: int, hi: int) -> tuple[float, int, int]:
         return 0.0, lo, lo
     i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
     a, b = sorted((int(i) + lo, int(j) + lo))
-    return float(sub[i, j]), a, b
+    best = float(sub[i, j])
+    if a == b:  # every line parallel: no curve
+        return 0.0, lo, hi - 1
+    # Of equally tilted vertebrae the end vertebra is the one nearest the curve's middle.
+    a = max(k for k in range(a, b) if angles[k, b] >= best - TIE_DEG)
+    b = min(k for k in range(a + 1, b + 1) if angles[a, k] >= best - TIE_DEG)
+    return best, a, b
 
 
 def curves(names: list[str], corners: F64, min_deg: float = 0.0) -> list[Curve]:
