@@ -8,7 +8,8 @@ Rules (block ``indication`` of ``data/assessment_criteria.yaml`` and the blocks 
 * Fusion needs a mechanical reason at that segment, stated in the reasons: spondylolisthesis
   with dynamic instability, Meyerding grade II or more, an isthmic slip, or instability alone.
   Stenosis at a fused segment is decompressed with it.
-* Foraminal stenosis counts only with symptoms of the root that exits there (root U at U-L).
+* Foraminal stenosis counts only with symptoms of the root that exits there (root U at U-L),
+  and not when central stenosis where that root traverses (the segment above) explains them.
 * Stenosis with neurogenic symptoms and no mechanical reason: decompression alone (a stable
   grade I degenerative slip included, noting that dynamic films are needed when none were
   taken).
@@ -107,6 +108,12 @@ def indicate(
         or history.neurogenic_claudication
         or history.neurological_deficit is not None
     )
+    # roots compressed centrally: at U-L the traversing root is L
+    explained = {
+        parse_segment(s)[1]
+        for s, fs in at.items()
+        if any(f.diagnosis == "central_stenosis" for f in fs)
+    }
     recs = []
     for seg in segments:
         recs.append(
@@ -121,6 +128,7 @@ def indicate(
                 instability_assessed,
                 crit,
                 src,
+                explained,
             )
         )
     for r in recs:
@@ -147,6 +155,7 @@ def _segment(
     instability_assessed: bool,
     crit: dict[str, float],
     src: str,
+    explained: set[str],
 ) -> SegmentRecommendation:
     dx = {f.diagnosis: f for f in here}
     slip = dx.get("degenerative_spondylolisthesis") or dx.get("isthmic_spondylolisthesis")
@@ -154,13 +163,19 @@ def _segment(
         slip = None
     unstable = dx.get("instability")
     compressed = [f for f in here if f.diagnosis == "central_stenosis"]
+    notes: list[str] = []
     foraminal = next((f for f in here if f.diagnosis == "foraminal_stenosis"), None)
     if foraminal is not None and history is not None:
         # the foramen of U-L lets out root U: decompress it only for that root's symptoms
         exiting = parse_segment(seg)[0]
         roots = {history.radiculopathy.root if history.radiculopathy else None}
         roots.add(history.neurological_deficit.root if history.neurological_deficit else None)
-        if exiting in roots:
+        if exiting in roots and exiting in explained:
+            notes.append(
+                f"foraminal stenosis at {seg} reported, not decompressed on its own: the "
+                f"{exiting} symptoms are explained by central stenosis where {exiting} traverses"
+            )
+        elif exiting in roots:
             compressed.append(
                 foraminal.model_copy(
                     update={"evidence": [*foraminal.evidence, f"concordant {exiting} symptoms"]}
@@ -199,7 +214,7 @@ def _segment(
                     "conservative care tried",
                 ],
             )
-        return rec("none", ["no structural finding at this segment"])
+        return rec("none", notes or ["no structural finding at this segment"])
     if history.cauda_equina_signs and compressed:
         return rec(
             "refer",
@@ -246,7 +261,7 @@ def _segment(
                     "fusion not indicated"
                 ],
             )
-        return rec("none", ["no structural finding at this segment"])
+        return rec("none", notes or ["no structural finding at this segment"])
     # something is treatable here: check the clinical gates
     holds: list[str] = []
     waived = bool(flags)
@@ -282,7 +297,7 @@ def _segment(
             )
         if waived:
             reasons.append("red flag: " + "; ".join(flags))
-        return rec("fuse", reasons)
+        return rec("fuse", reasons + notes)
     reasons = [*stenosis_text, "neurogenic symptoms: decompression"]
     if slip is not None:
         reasons.append(
@@ -294,7 +309,7 @@ def _segment(
                 else "; no flexion/extension films: obtain them before ruling fusion out"
             )
         )
-    return rec("decompress", reasons)
+    return rec("decompress", reasons + notes)
 
 
 def _rationale(
