@@ -76,6 +76,7 @@ class PlanningRules(Record):
     schema_: Literal["spinefuse/planning_rules@1"] = Field(alias="schema")
     screw_diameter_fraction_of_isthmus: Scalar
     screw_length_fraction_of_chord: Scalar
+    screw_length_max_fraction_of_chord: Scalar
     screw_breach_tolerance_mm: Scalar
     screw_angle_ranges_deg: AngleRanges
     trabecular_hu_bands: HuBands

@@ -44,6 +44,27 @@ class PedicleScrew(Record):
     mean_hu: float | None = None
     breach: bool = False
     warnings: list[str] = Field(default_factory=list)
+    purchase: Literal["adequate", "reduced", "poor"] | None = Field(
+        default=None, description="bone purchase from the body's trabecular HU (cited bands)"
+    )
+    alternatives: list[str] = Field(
+        default_factory=list, description="what to do instead when the screw fits poorly"
+    )
+    bone_fraction: float | None = Field(
+        default=None, ge=0, le=1, description="share of shaft-surface samples inside the vertebra"
+    )
+    cortical_fraction: float | None = Field(
+        default=None, ge=0, le=1, description="share of shaft-surface samples at cortical HU"
+    )
+    breach_mm: float | None = Field(
+        default=None, ge=0, description="deepest excursion of the shaft outside the bone"
+    )
+
+    @property
+    def tip(self) -> Vec3:
+        """The screw tip (RAS, mm)."""
+        e, d, n = self.entry_point, self.direction, self.length_mm
+        return (e[0] + n * d[0], e[1] + n * d[1], e[2] + n * d[2])
 
 
 class Rod(Record):
