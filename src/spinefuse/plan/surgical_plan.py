@@ -94,6 +94,12 @@ class Graft(Record):
     volume_cm3: float = Field(ge=0)
     regions: list[Literal["interbody", "posterolateral"]] = Field(default_factory=list)
     bmp_dose_mg: float | None = Field(default=None, ge=0)
+    extender: GraftMaterial | None = Field(
+        default=None, description="material added when the primary graft is not enough"
+    )
+    local_yield_cm3: float | None = Field(
+        default=None, ge=0, description="local bone the decompression yields"
+    )
 
 
 class SurgicalPlan(Record):
