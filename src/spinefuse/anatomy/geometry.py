@@ -210,7 +210,7 @@ class Pelvis(Record):
     femoral_heads: dict[Side, Vec3]
     iliac_crests: dict[Side, Vec3] = Field(
         default_factory=dict,
-        description="highest point of each iliac crest (lateral access to L4-L5 must pass above it)",
+        description="top of each iliac crest (a lateral approach to L4-L5 passes above it)",
     )
 
     @property

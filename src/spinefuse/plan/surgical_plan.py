@@ -14,6 +14,7 @@ Approach = Literal["open", "mis"]
 GraftMaterial = Literal[
     "local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"
 ]
+RodMaterial = Literal["titanium", "cobalt_chrome"]
 DecompressionKind = Literal[
     "laminectomy",
     "hemilaminectomy",
@@ -69,7 +70,7 @@ class PedicleScrew(Record):
 
 class Rod(Record):
     side: Side
-    material: Literal["titanium", "cobalt_chrome"]
+    material: RodMaterial
     diameter_mm: float = Field(gt=0)
     length_mm: float = Field(gt=0)
     points: list[Vec3] = Field(description="screw-head centres the rod passes through")
@@ -87,6 +88,12 @@ class Cage(Record):
     centre: Vec3
     count: int = Field(default=1, ge=1, le=2, description="2 for bilateral PLIF cages")
     subsidence_warning: str | None = None
+    normal: Vec3 | None = Field(
+        default=None, description="unit normal of the lower endplate it rests on (its height axis)"
+    )
+    anterior: Vec3 | None = Field(
+        default=None, description="unit vector toward the front, in the endplate (its depth axis)"
+    )
 
 
 class Graft(Record):
