@@ -31,6 +31,9 @@ def test_l4_l5_plan_is_complete_and_consistent(spine, make_case, make_assessment
             np.subtract(spine.vertebra("L4").centroid, spine.vertebra("L5").centroid)
         )
         assert 0.5 * step < span < 1.2 * step  # one vertebra apart
+        # the rod is contoured lordotic, by about the lordosis between the two screws' vertebrae
+        (bend,) = rod.bend_angles_deg
+        assert 0.0 < bend < 30.0
     cage = plan.cages[0]
     disc = spine.disc("L4-L5")
     assert np.linalg.norm(np.subtract(cage.centre, disc.centre)) < 15.0

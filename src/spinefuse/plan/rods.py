@@ -27,10 +27,10 @@ def _sagittal(v: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _turn_deg(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    """Signed sagittal turn from direction ``a`` to ``b`` (deg); + is lordotic: going caudally,
-    a rod behind a lordotic spine turns its concavity backwards (toward -y)."""
+    """Signed sagittal turn from direction ``a`` to ``b`` (deg, in (y, z)); + is lordotic: going
+    caudally along a lordotic spine the rod bows forward, its concavity facing backwards."""
     cross = a[0] * b[1] - a[1] * b[0]
-    return float(np.degrees(np.arctan2(cross, a @ b)))
+    return -float(np.degrees(np.arctan2(cross, a @ b)))
 
 
 def rod_bends_deg(points: NDArray[np.float64], axes: NDArray[np.float64]) -> list[float]:
@@ -42,8 +42,9 @@ def rod_bends_deg(points: NDArray[np.float64], axes: NDArray[np.float64]) -> lis
         seg = np.diff(p, axis=0)
         return [_turn_deg(seg[i], seg[i + 1]) for i in range(len(seg) - 1)]
     a = _sagittal(axes)
-    # screw axes point anteriorly; the rod is perpendicular to them, so the rod turns as they do
-    return [-_turn_deg(a[0], a[1])]
+    # the rod seats perpendicular to each screw, so it turns as the screw axes do; in lordosis
+    # the axes fan out anteriorly (the upper one tilted up)
+    return [_turn_deg(a[0], a[1])]
 
 
 @dataclass(frozen=True)

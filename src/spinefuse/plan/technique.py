@@ -34,8 +34,9 @@ def finding_segment(f: Finding) -> str | None:
     if "-" in level:
         up, low = parse_segment(level)
         return f"{up}-{low}"
-    k = vertebra_index(level)
-    return f"{level}-{VERTEBRAE[k + 1]}" if k + 1 < len(VERTEBRAE) else None
+    # the vertebra below; L6 only where a transitional L6 is named as a segment explicitly
+    below = [n for n in VERTEBRAE[vertebra_index(level) + 1 :] if n != "L6"]
+    return f"{level}-{below[0]}" if below else None
 
 
 def segment_findings(assessment: Assessment, segment: str) -> list[Finding]:
