@@ -159,12 +159,49 @@ class Disc(Record):
     middle_height_mm: float = Field(ge=0)
     posterior_height_mm: float = Field(ge=0)
     wedge_deg: float
+    canal: Canal | None = Field(default=None, description="the dural sac at the disc level")
 
     @model_validator(mode="after")
     def _check(self) -> Disc:
         if segment_name(self.upper, self.lower) != self.name:
             raise GeometryError(f"disc {self.name!r} does not join {self.upper} and {self.lower}")
         return self
+
+
+def _plane_distance(point: NDArray[np.float64], plate: Endplate) -> float:
+    return float(abs((point - np.asarray(plate.centre)) @ np.asarray(plate.normal)))
+
+
+def disc_between(upper: Vertebra, lower: Vertebra, canal: Canal | None = None) -> Disc:
+    """The disc between two vertebrae, measured from their endplates.
+
+    Each height (anterior, middle, posterior) is the mean of the two point-to-plane distances:
+    the upper endplate's point to the lower endplate's plane and vice versa, so a slip does not
+    inflate it. ``wedge_deg`` is the signed angle between the endplates about the lower
+    vertebra's x axis, positive when lordotic (open anteriorly)."""
+    top = upper.inferior
+    if top is None:
+        raise GeometryError(f"{upper.name} has no inferior endplate to bound a disc")
+    bottom = lower.superior
+
+    def height(a: Vec3, b: Vec3) -> float:
+        return 0.5 * (_plane_distance(np.asarray(a), bottom) + _plane_distance(np.asarray(b), top))
+
+    up, low = -np.asarray(top.normal), np.asarray(bottom.normal)
+    x_axis = lower.frame()[:3, 0]
+    wedge = float(np.degrees(np.arctan2(np.cross(low, up) @ x_axis, low @ up)))
+    centre = 0.5 * (np.asarray(top.centre) + np.asarray(bottom.centre))
+    return Disc(
+        name=segment_name(upper.name, lower.name),
+        upper=upper.name,
+        lower=lower.name,
+        centre=(float(centre[0]), float(centre[1]), float(centre[2])),
+        anterior_height_mm=height(top.anterior, bottom.anterior),
+        middle_height_mm=height(top.centre, bottom.centre),
+        posterior_height_mm=height(top.posterior, bottom.posterior),
+        wedge_deg=wedge,
+        canal=canal,
+    )
 
 
 class Pelvis(Record):
