@@ -3,9 +3,9 @@
 A model is a set of cited effects on coded covariates (``covariates.py``) plus an intercept. For
 a binary outcome the intercept is solved so that the mean predicted risk over the reference
 population equals the published marginal rate (calibration-in-the-large), so a published rate and
-published odds ratios together define the model. Effects on ``event_<outcome>`` covariates are complications in the
-same patient; their probabilities come from upstream models and the risk is mixed over them
-(independent events, every combination weighted by its probability).
+published odds ratios together define the model. Effects on ``event_<outcome>`` covariates are
+complications in the same patient; their probabilities come from upstream models and the risk is
+mixed over them (independent events, every combination weighted by its probability).
 
 Uncertainty intervals come from parameter draws: each effect's coefficient is drawn from a normal
 on its log scale with the standard error its 95 % interval implies, the marginal rate from a
