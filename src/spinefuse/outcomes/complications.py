@@ -17,7 +17,7 @@ import pandas as pd
 
 from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.population import reference_patients
-from spinefuse.outcomes.risk import Design, FloatArray, LogisticModel
+from spinefuse.outcomes.risk import FloatArray, LogisticModel
 
 OUTCOMES: Final[tuple[str, ...]] = (
     "infection",
@@ -53,15 +53,17 @@ def complication_models() -> dict[str, LogisticModel]:
 
 
 @lru_cache(maxsize=1)
-def _reference_designs() -> dict[str, Design]:
+def _parameter_draws() -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
+    """Each model's parameter draws, intercepts re-solved on 2,000 reference patients."""
     ref = reference_patients().iloc[:2000]
     models = complication_models()
     events: dict[str, FloatArray] = {}
-    designs: dict[str, Design] = {}
-    for name in OUTCOMES:
-        designs[name] = models[name].design(ref, events)
-        events[name] = models[name].probability(designs[name])
-    return designs
+    draws = {}
+    for i, name in enumerate(OUTCOMES):
+        design = models[name].design(ref, events)
+        events[name] = models[name].probability(design)
+        draws[name] = models[name].draws(design, seed=i)
+    return draws
 
 
 def complication_probabilities(patients: pd.DataFrame) -> dict[str, FloatArray]:
@@ -81,15 +83,15 @@ def complication_probabilities(patients: pd.DataFrame) -> dict[str, FloatArray]:
 
 
 def complication_intervals(
-    patients: pd.DataFrame, probabilities: dict[str, FloatArray], seed: int = 0
+    patients: pd.DataFrame, probabilities: dict[str, FloatArray]
 ) -> dict[str, tuple[FloatArray, FloatArray]]:
     """95 % uncertainty interval of each outcome's probability (parameter uncertainty)."""
     models = complication_models()
-    refs = _reference_designs()
+    draws = _parameter_draws()
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
-    for i, name in enumerate(OUTCOMES):
+    for name in OUTCOMES:
         d = models[name].design(patients, probabilities)
-        lo, hi = models[name].interval(d, refs[name], seed=seed + i)
+        lo, hi = models[name].interval(d, draws[name])
         if name == "nonunion":
             given = _nonunion_given(patients)
             lo = np.where(np.isnan(given), lo, given)

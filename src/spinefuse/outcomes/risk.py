@@ -180,16 +180,23 @@ class LogisticModel(Model):
             design, self.beta[None], self.beta_events[None], np.array([self.intercept])
         )[:, 0]
 
-    def interval(
-        self, design: Design, reference: Design, seed: int = 0, m: int = DRAWS
-    ) -> tuple[FloatArray, FloatArray]:
-        """95 % uncertainty interval of each patient's risk from m parameter draws, (n,), (n,)."""
+    def draws(
+        self, reference: Design, seed: int = 0, m: int = DRAWS
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """m parameter draws: coefficients (m, k), event coefficients (m, e) and the intercepts
+        (m,) re-solved on the reference population for each draw's marginal rate."""
         assert self.marginal is not None
         rng = np.random.default_rng(seed)
         b, be = self.draw_coefficients(rng, m)
         targets = draw_rate(self.marginal, rng, m)
-        a = solve_intercepts(reference, b, be, targets)
-        p = logistic_mixture(design, b, be, a)
+        return b, be, solve_intercepts(reference, b, be, targets)
+
+    @staticmethod
+    def interval(
+        design: Design, draws: tuple[FloatArray, FloatArray, FloatArray]
+    ) -> tuple[FloatArray, FloatArray]:
+        """95 % uncertainty interval of each patient's risk over the parameter draws, (n,), (n,)."""
+        p = logistic_mixture(design, *draws)
         lo, hi = np.percentile(p, [2.5, 97.5], axis=1)
         return lo, hi
 
