@@ -83,11 +83,6 @@ def test_normal_spine_gets_no_finding_and_no_fusion(tmp_path: Path) -> None:
     assert a.measurement("angulation_change", "L4-L5").value == pytest.approx(6.0, abs=0.05)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="anatomy.template: normal L5-S1 foraminal height 8.6 mm (< 15) and posterior disc "
-    "height 3.6 mm (<= 4): the virtual S1 pedicle lies too high; remove this mark when fixed",
-)
 def test_normal_spine_has_no_finding_at_all(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec())
     assert assess_case(case, g).findings == []
