@@ -242,7 +242,7 @@ def test_foraminal_stenosis_is_decompressed_only_for_its_exiting_root(tmp_path: 
     f = next(f for f in a.findings if f.diagnosis == "foraminal_stenosis" and f.level == "L4-L5")
     assert a.measurement("disc_height_posterior", "L4-L5").value <= 4.0
     assert a.measurement("foraminal_height", "L4-L5").value <= 15.0
-    assert f.source.startswith("posterior disc height")
+    assert f.source.startswith("posterior disc height") and f.grade == "bilateral"
     assert _actions(a)["L4-L5"] == "decompress" and a.fuse_segments == []
     other, g = _case(
         tmp_path,
