@@ -66,9 +66,12 @@ def _assemble(
 
 
 def _merge(xray: list[Measurement], geometry: list[Measurement]) -> list[Measurement]:
-    """Radiograph measurements first (standing, loaded); the geometry adds what they lack."""
-    have = {(m.name, m.level) for m in xray}
-    return xray + [m for m in geometry if (m.name, m.level) not in have]
+    """Radiograph measurements first (standing, loaded); the geometry adds what they lack, and
+    its lengths in mm replace a radiograph's lengths in pixels (a film of unknown scale)."""
+    in_mm = {(m.name, m.level) for m in geometry if m.unit == "mm"}
+    films = [m for m in xray if not (m.unit == "px" and (m.name, m.level) in in_mm)]
+    have = {(m.name, m.level) for m in films}
+    return films + [m for m in geometry if (m.name, m.level) not in have]
 
 
 def assess_landmarks_sets(
