@@ -272,3 +272,17 @@ def test_unscaled_film_lengths_give_way_to_the_geometry_in_mm(tmp_path: Path) ->
     assert m.unit == "mm" and m.detail["from"].startswith("geometry")
     assert a.measurement("slip_percent", "L4-L5").detail["from"] == "xray"
     assert ("foraminal_stenosis", "L4-L5") in _dx(a)
+
+
+@pytest.mark.parametrize(("cobb", "action"), [(18.0, "fuse"), (35.0, "refer")])
+def test_slip_inside_a_structural_curve_is_referred(
+    tmp_path: Path, cobb: float, action: str
+) -> None:
+    spec = VirtualPatientSpec(
+        scoliosis_cobb_deg=cobb, scoliosis_apex="L3", slip_percent={"L3-L4": 30.0}
+    )
+    case, g = _case(tmp_path, spec)
+    a = assess_case(case, g)
+    assert _actions(a)["L3-L4"] == action
+    if action == "refer":
+        assert "scoliosis" in a.recommendations[2].reasons[0]
