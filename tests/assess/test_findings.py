@@ -112,3 +112,14 @@ def test_preferred_levels_are_noted_for_the_planner(tmp_path: Path) -> None:
     a = assess_case(case, None)
     assert a.fuse_segments == []  # the imaging gives no reason; the preference is noted
     assert "preference names L4-L5" in a.rationale
+
+
+@pytest.mark.parametrize(("ap_mm", "grade"), [(13.5, None), (11.0, "relative"), (8.5, "absolute")])
+def test_bony_canal_diameter_grades_central_stenosis(ap_mm: float, grade: str | None) -> None:
+    g = virtual_spine()
+    l4 = g.vertebra("L4")
+    assert l4.canal is not None
+    narrow = l4.model_copy(update={"canal": l4.canal.model_copy(update={"ap_diameter_mm": ap_mm})})
+    g = g.model_copy(update={"vertebrae": {**g.vertebrae, "L4": narrow}})
+    found = [f for f in findings(measure_geometry(g)) if f.diagnosis == "central_stenosis"]
+    assert [(f.level, f.grade) for f in found] == ([] if grade is None else [("L4", grade)])
