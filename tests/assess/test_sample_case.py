@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess import assess_case, assess_json
+from spinefuse.assess import assess_case, assess_json, assess_stage
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import load_case
+from spinefuse.pipeline import CaseResult
 from spinefuse.sample import write_sample_case
 
 
@@ -48,3 +49,14 @@ def test_sample_from_its_radiographs_alone(sample: Path) -> None:
     }
     cobb = a.measurement("cobb_angle")
     assert cobb.value < 10.0  # the sample has no scoliosis
+
+
+def test_pipeline_stage_uses_the_anatomy_record(sample: Path) -> None:
+    case = load_case(sample)
+    geometry = SpineGeometry.load(sample.parent / "ground_truth_geometry.json")
+    result = CaseResult(case=case, records={"anatomy": geometry})
+    a = assess_stage(result)
+    assert a is not None and a.fuse_segments == ["L4-L5"]
+    assert a.measurement("dural_sac_area", "L4-L5").detail["from"] == "geometry (virtual)"
+    bare = CaseResult(case=case.model_copy(update={"imaging": []}))
+    assert assess_stage(bare) is None
