@@ -54,7 +54,7 @@ def read_ct(study: ImagingStudy) -> Volume:
         return Volume(arr, np.asarray(img.affine, dtype=float), "CT", str(study.nifti))
     if study.dicom_dir is not None:
         try:
-            from spinefuse.imaging import dicom  # type: ignore[attr-defined]
+            from spinefuse.imaging import dicom
         except ImportError:
             raise ImagingError(
                 f"{study.dicom_dir}: this spinefuse has no DICOM series reader; "
