@@ -277,7 +277,7 @@ def beam_stiffness(
     return out
 
 
-def _screw_head(g: SpineGeometry, rod: RodSpec, name: str) -> tuple[Arr, float]:
+def _screw_head(g: SpineGeometry, rod: RodSpec, name: str) -> tuple[Arr, float, Arr]:
     v = g.vertebra(name)
     ped = v.pedicles.get(rod.side)
     offset = value("rod", "head_offset_mm")
@@ -298,17 +298,16 @@ def _screw_head(g: SpineGeometry, rod: RodSpec, name: str) -> tuple[Arr, float]:
                 f[:3, 3] + f[:3, :3] @ np.array([lat * 20.0, -v.body_depth_mm / 2 - 20.0, 5.0])
             )
         )
-    return entry - offset * axis, float(
-        rod.screw_length_mm.get(name, value("rod", "default_screw_length_mm"))
-    )
+    length = float(rod.screw_length_mm.get(name, value("rod", "default_screw_length_mm")))
+    return entry - offset * axis, length, entry
 
 
 def _rod_span(
     rod: RodSpec, seg: str, g: SpineGeometry, frame: Arr
 ) -> tuple[Arr, Arr, Arr, float, Arr, Arr]:
     up, low = parse_segment(seg)
-    head_u, len_u = _screw_head(g, rod, up)
-    head_l, len_l = _screw_head(g, rod, low)
+    head_u, len_u, entry_u = _screw_head(g, rod, up)
+    head_l, len_l, entry_l = _screw_head(g, rod, low)
     mat = parameters()["rod"][rod.material]
     e = float(mat["modulus_mpa"]["value"])
     d = rod.diameter_mm
@@ -317,7 +316,15 @@ def _rod_span(
     k_beam = beam_stiffness(a, b, e, area, inertia)
     compliance = np.linalg.inv(k_beam)
     foundation = value("bone", "foundation_ratio")
-    for name, length in ((up, len_u), (low, len_l)):
+    core = value("rod", "screw_core_diameter_mm")
+    e_screw = float(parameters()["rod"]["titanium"]["modulus_mpa"]["value"])
+    for name, length, head, entry in ((up, len_u, a, entry_u), (low, len_l, b, entry_l)):
+        # the screw shank between the bone and the head bends as a cantilever ...
+        shank = beam_stiffness(
+            head, _to_local(frame, entry), e_screw, np.pi * core**2 / 4, np.pi * core**4 / 64
+        )
+        compliance += np.linalg.inv(shank)
+        # ... and the screw's threaded part sits on the bone as on an elastic foundation
         kf = trabecular_modulus_mpa(_bone_hu(g.vertebra(name))) * foundation
         k_lat, k_rot = kf * length, kf * length**3 / 12.0
         compliance += np.diag([1.0 / k_rot] * 3 + [1.0 / k_lat] * 3)

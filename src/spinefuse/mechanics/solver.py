@@ -59,6 +59,7 @@ class Solution:
     steps: Arr  # (J,) load fractions
     rotation: Arr  # (J, N, S, 3)
     translation: Arr  # (N, S, 3) mm
+    rest_translation: Arr  # (N, S, 3) mm, in the unloaded rest posture
     disc_force_n: Arr  # (N, S) compressive disc force
     facet_force_n: Arr  # (N, S, 2) left, right
     cage_force_n: Arr  # (N, S)
@@ -200,6 +201,7 @@ def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution
     state_r = np.repeat(np.eye(3)[None, None], n, 0).repeat(ns, 1)
     state_t = np.zeros((n, ns, 3))
     rot_hist = np.zeros((len(steps), n, ns, 3))
+    rest_t = np.zeros((n, ns, 3))
     outs: list[dict[str, Arr]] = [{} for _ in segs]
     total_iter = 0
     for j, lam in enumerate(steps):
@@ -243,10 +245,13 @@ def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution
             pg = np.einsum("nij,nj->ni", rd, t) + od - np.einsum("nij,nj->ni", r_up, o0)
             rg = r_up
         rot_hist[j] = log_so3(state_r)
+        if j == 0:
+            rest_t = state_t.copy()
     return Solution(
         steps=np.asarray(steps),
         rotation=rot_hist,
         translation=state_t,
+        rest_translation=rest_t,
         disc_force_n=np.stack([o["disc_force"] for o in outs], 1),
         facet_force_n=np.stack([np.stack([o["facet_left"], o["facet_right"]], 1) for o in outs], 1),
         cage_force_n=np.stack([o["cage"] for o in outs], 1),
