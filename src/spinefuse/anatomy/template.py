@@ -468,7 +468,7 @@ def _vertebra(body: _Body, dims: dict[str, dict[str, float]], spec: VirtualPatie
     pw, ph = dims["pedicle_width_mm"][name], dims["pedicle_height_mm"][name]
     plen, entry = dims["pedicle_length_mm"][name], dims["entry_depth_mm"][name]
     z_inf = float((body.inferior.centre - c) @ f[:, 2])
-    z_ped = z_inf + (0.75 if name == "S1" else 0.67) * height  # pedicles join the upper body
+    z_ped = z_inf + (0.55 if name == "S1" else 0.67) * height  # pedicles join the upper body
     pedicles: dict[Side, Pedicle] = {}
     for side in SIDES:
         lat = 1.0 if side == "right" else -1.0
