@@ -124,3 +124,30 @@ def test_bad_registry_values_are_named(registry_10k: pd.DataFrame, tmp_path: Pat
     ]
     with pytest.raises(ParameterError, match="no outcome column with at least 10 events"):
         fit_registry(few)
+
+
+def test_refit_recovers_stay_and_odi_coefficients(registry_10k: pd.DataFrame) -> None:
+    report = fit_registry(registry_10k, mode="refit")
+    stay, odi = report.quantity("length_of_stay_days"), report.quantity("odi_12m")
+    assert stay.residual_sd == pytest.approx(0.5, abs=0.02)  # the US profile's log sd
+    assert odi.residual_sd == pytest.approx(9.5, abs=0.6)  # clipping at 0 narrows it a little
+    for fit in (stay, odi):
+        for c in fit.coefficients:
+            if c.fitted is None:
+                assert c.covariate == "eras"  # the published population had no ERAS pathway
+                continue
+            assert c.low is not None and c.high is not None
+            se = (c.high - c.low) / 3.92
+            assert abs(c.fitted - c.published) < 3.5 * se, (fit.outcome, c.effect)
+    # McGirt 2015: the 12-month ODI model explained R^2 0.47-0.51; ours about as much, not more
+    assert 0.35 <= odi.r2 <= 0.51
+
+
+def test_recalibration_of_a_longer_staying_site(registry_10k: pd.DataFrame, tmp_path: Path) -> None:
+    site = registry_10k.iloc[:3000].copy()
+    site["length_of_stay_days"] *= 1.5  # a health system that keeps patients 50 % longer
+    fit = fit_registry(site, plot_dir=tmp_path).quantity("length_of_stay_days")
+    assert fit.calibration_intercept == pytest.approx(np.log(1.5), abs=0.05)
+    assert fit.calibration_slope == pytest.approx(1.0, abs=0.15)
+    assert fit.observed_mean == pytest.approx(1.5 * fit.predicted_mean, rel=0.05)
+    assert fit.plot is not None and Path(fit.plot).read_bytes()[:4] == b"\x89PNG"

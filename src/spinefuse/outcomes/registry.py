@@ -27,7 +27,10 @@ from pydantic import Field
 from spinefuse.errors import ParameterError
 from spinefuse.outcomes.complications import OUTCOMES, complication_models
 from spinefuse.outcomes.covariates import validate_patients
-from spinefuse.outcomes.risk import Design, FloatArray, LogisticModel
+from spinefuse.outcomes.parameters import Effect
+from spinefuse.outcomes.perioperative import stay_model
+from spinefuse.outcomes.pro import baselines, pro_models
+from spinefuse.outcomes.risk import Design, FloatArray, LogisticModel, Model
 from spinefuse.records import Record, write_atomic
 
 REGISTRY_OUTCOMES: Final[tuple[str, ...]] = (*OUTCOMES, "length_of_stay_days", "odi_12m")
@@ -64,20 +67,47 @@ class OutcomeFit(Record):
     plot: str | None = Field(default=None, description="calibration plot PNG path")
 
 
+class QuantityFit(Record):
+    """How a continuous outcome model (stay, 12-month ODI) performs on, or is refitted to, a
+    registry. Stay is fitted on the log scale (coefficients are log ratios), ODI in points."""
+
+    outcome: str
+    mode: Literal["recalibrate", "refit"]
+    n: int
+    observed_mean: float
+    predicted_mean: float
+    r2: float = Field(description="share of variance explained (log scale for stay)")
+    rmse: float
+    calibration_intercept: float
+    calibration_slope: float = Field(description="observed on predicted; 1 when calibrated")
+    coefficients: list[Coefficient] = Field(default_factory=list)
+    intercept: float | None = None
+    residual_sd: float | None = Field(default=None, description="refitted residual spread")
+    plot: str | None = None
+
+
 class RegistryReport(Record):
     """The fit of every outcome model a registry has data for."""
 
     source: str
     n: int
     fits: list[OutcomeFit]
+    quantities: list[QuantityFit] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list, description="outcomes with no usable data")
 
     def fit(self, outcome: str) -> OutcomeFit:
-        """The fit of one outcome by name."""
+        """The fit of one binary outcome by name."""
         for f in self.fits:
             if f.outcome == outcome:
                 return f
         raise KeyError(f"no fit for {outcome!r}; fitted: {[f.outcome for f in self.fits]}")
+
+    def quantity(self, outcome: str) -> QuantityFit:
+        """The fit of one continuous outcome (``length_of_stay_days``, ``odi_12m``)."""
+        for f in self.quantities:
+            if f.outcome == outcome:
+                return f
+        raise KeyError(f"no fit for {outcome!r}; fitted: {[f.outcome for f in self.quantities]}")
 
 
 def read_registry(path: str | Path) -> pd.DataFrame:
@@ -151,8 +181,14 @@ def calibration(y: FloatArray, p: FloatArray) -> tuple[float, float]:
     return float(citl.params[0]), float(slope_fit.params[1])
 
 
-def calibration_plot(y: FloatArray, p: FloatArray, title: str, path: Path) -> Path:
-    """Observed rate against mean predicted risk by decile of predicted risk, written as PNG."""
+def calibration_plot(
+    y: FloatArray,
+    p: FloatArray,
+    title: str,
+    path: Path,
+    axis: tuple[str, str] = ("predicted risk", "observed rate"),
+) -> Path:
+    """Observed mean against mean prediction by decile of the prediction, written as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,13 +200,14 @@ def calibration_plot(y: FloatArray, p: FloatArray, title: str, path: Path) -> Pa
     obs = np.array([y[g].mean() for g in groups])
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     top = float(max(pred.max(), obs.max()) * 1.1)
-    ax.plot([0, top], [0, top], color="0.6", lw=1, label="perfect calibration")
+    low = min(0.0, float(min(pred.min(), obs.min())))
+    ax.plot([low, top], [low, top], color="0.6", lw=1, label="perfect calibration")
     ax.plot(pred, obs, "o-", color="C0", label="deciles")
-    ax.set_xlabel("predicted risk")
-    ax.set_ylabel("observed rate")
+    ax.set_xlabel(axis[0])
+    ax.set_ylabel(axis[1])
     ax.set_title(title)
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
+    ax.set_xlim(low, top)
+    ax.set_ylim(low, top)
     ax.legend(loc="upper left", fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
@@ -178,7 +215,7 @@ def calibration_plot(y: FloatArray, p: FloatArray, title: str, path: Path) -> Pa
     return write_atomic(path, buf.getvalue())
 
 
-def _design(model: LogisticModel, df: pd.DataFrame, rows: np.ndarray) -> Design:
+def _design(model: Model, df: pd.DataFrame, rows: np.ndarray) -> Design:
     """The model's covariates, with upstream events taken from the registry's observed columns
     where present (else from the models' probabilities)."""
     from spinefuse.outcomes.complications import complication_probabilities
@@ -259,6 +296,125 @@ def fit_outcome(
     )
 
 
+def _coefficients(
+    effects: tuple[Effect, ...], x: FloatArray, params: FloatArray, ci: FloatArray
+) -> tuple[list[Coefficient], FloatArray]:
+    """Coefficients beside the published ones; ``x`` columns that never vary are left out of
+    the fit (None). Returns the coefficients and the mask of columns used."""
+    varies = x.std(axis=0) > 0
+    column = np.cumsum(varies)
+    out = []
+    for j, e in enumerate(effects):
+        k = int(column[j])
+        out.append(
+            Coefficient(
+                effect=e.name,
+                covariate=e.covariate,
+                published=e.coefficient,
+                fitted=float(params[k]) if varies[j] else None,
+                low=float(ci[k, 0]) if varies[j] else None,
+                high=float(ci[k, 1]) if varies[j] else None,
+            )
+        )
+    return out, varies
+
+
+def fit_quantity(
+    outcome: Literal["length_of_stay_days", "odi_12m"],
+    df: pd.DataFrame,
+    mode: Literal["recalibrate", "refit"],
+    plot_dir: Path | None = None,
+) -> QuantityFit:
+    """Recalibrate or refit the stay (log-normal) or 12-month ODI (normal) model on the registry
+    rows that record it."""
+    import statsmodels.api as sm
+
+    y_all = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float)
+    rows = ~np.isnan(y_all)
+    sub = df.loc[rows]
+    y = y_all[rows]
+    if outcome == "length_of_stay_days":
+        if (y <= 0).any():
+            i = int(np.flatnonzero(y <= 0)[0])
+            raise ParameterError(
+                f"registry: length_of_stay_days = {y[i]} in row {i}: a stay is positive (days)"
+            )
+        target = np.log(y)
+        site = str(sub["site"].mode().iloc[0])
+        lsm = stay_model(site)
+        model: Model = lsm
+        d = _design(model, df, rows)
+        predicted = d.x @ lsm.beta + d.events @ lsm.beta_events + lsm.mu
+        extra = np.zeros((len(y), 0))
+        effects = (*model.patient_effects, *model.event_effects)
+        axis = ("predicted log stay", "observed log stay")
+    else:
+        sm_odi = pro_models()["odi"]
+        model = sm_odi
+        d = _design(model, df, rows)
+        base = baselines(sub, "odi")
+        target = y
+        predicted = sm_odi.mean_12m(d, base)
+        extra = (base - sm_odi.reference_baseline)[:, None]
+        slope = Effect(
+            "baseline",
+            "baseline_odi",
+            sm_odi.slope,
+            (sm_odi.slope,) * 2,
+            "ODI per baseline point",
+            "outcome_parameters.yaml",
+            "unverified",
+            additive=True,
+        )
+        effects = (slope, *model.patient_effects, *model.event_effects)
+        axis = ("predicted 12-month ODI", "observed 12-month ODI")
+    coefficients: list[Coefficient] = []
+    intercept = residual_sd = None
+    if mode == "refit":
+        x_all = np.column_stack([extra, d.x, d.events])
+        varies = x_all.std(axis=0) > 0
+        exog = sm.add_constant(x_all[:, varies], has_constant="add")
+        fit = sm.OLS(target, exog).fit()
+        coefficients, _ = _coefficients(
+            effects, x_all, np.asarray(fit.params), np.asarray(fit.conf_int(0.05))
+        )
+        intercept = float(fit.params[0])
+        residual_sd = float(np.sqrt(fit.scale))
+        predicted = np.asarray(fit.fittedvalues, dtype=float)
+    cal = sm.OLS(target, sm.add_constant(predicted, has_constant="add")).fit()
+    resid = target - predicted
+    plot = None
+    if plot_dir is not None:
+        plot = str(
+            calibration_plot(
+                target,
+                predicted,
+                f"{outcome} ({mode})",
+                plot_dir / f"calibration_{outcome}.png",
+                axis,
+            )
+        )
+    return QuantityFit(
+        outcome=outcome,
+        mode=mode,
+        n=int(len(y)),
+        observed_mean=float(y.mean()),
+        predicted_mean=float(
+            np.exp(predicted + 0.5 * float(resid.var())).mean()
+            if outcome == "length_of_stay_days"
+            else predicted.mean()
+        ),
+        r2=float(1.0 - resid.var() / target.var()),
+        rmse=float(np.sqrt((resid**2).mean())),
+        calibration_intercept=float(cal.params[0]),
+        calibration_slope=float(cal.params[1]),
+        coefficients=coefficients,
+        intercept=intercept,
+        residual_sd=residual_sd,
+        plot=plot,
+    )
+
+
 def fit_registry(
     registry: pd.DataFrame,
     mode: Literal["recalibrate", "refit"] = "recalibrate",
@@ -279,9 +435,15 @@ def fit_registry(
             skipped.append(f"{name}: {int(y.sum())} events in {len(y)} rows (< {min_events})")
             continue
         fits.append(fit_outcome(models[name], df, mode, plot_dir))
-    if not fits:
+    quantities = []
+    for q in ("length_of_stay_days", "odi_12m"):
+        if q in df.columns and pd.to_numeric(df[q], errors="coerce").notna().sum() >= 30:
+            quantities.append(fit_quantity(q, df, mode, plot_dir))
+    if not fits and not quantities:
         raise ParameterError(
             f"{source}: no outcome column with at least {min_events} events and non-events; "
             f"outcome columns are {', '.join(REGISTRY_OUTCOMES)}"
         )
-    return RegistryReport(source=source, n=len(df), fits=fits, skipped=skipped)
+    return RegistryReport(
+        source=source, n=len(df), fits=fits, quantities=quantities, skipped=skipped
+    )
