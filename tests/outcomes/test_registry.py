@@ -151,3 +151,15 @@ def test_recalibration_of_a_longer_staying_site(registry_10k: pd.DataFrame, tmp_
     assert fit.calibration_slope == pytest.approx(1.0, abs=0.15)
     assert fit.observed_mean == pytest.approx(1.5 * fit.predicted_mean, rel=0.05)
     assert fit.plot is not None and Path(fit.plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_registry_json_on_a_written_synthetic_registry(tmp_path: Path) -> None:
+    from spinefuse.outcomes.registry import RegistryReport, registry_json
+    from spinefuse.outcomes.synthetic import write_synthetic_registry
+
+    csv = write_synthetic_registry(tmp_path / "site.csv", n=3000, seed=12)
+    report = RegistryReport.from_json(registry_json(csv, "refit", tmp_path / "plots"))
+    assert report.n == 3000 and report.fit("transfusion").mode == "refit"
+    assert len(list((tmp_path / "plots").glob("calibration_*.png"))) == len(report.fits) + 2
+    with pytest.raises(ParameterError, match="mode = 'guess'"):
+        registry_json(csv, "guess")  # type: ignore[arg-type]

@@ -9,6 +9,8 @@ their distributions given the drawn events. The result has the columns of a site
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +20,7 @@ from spinefuse.outcomes.perioperative import perioperative_models
 from spinefuse.outcomes.population import sample_patients
 from spinefuse.outcomes.pro import baselines, pro_models
 from spinefuse.outcomes.risk import FloatArray
+from spinefuse.records import write_atomic
 
 
 def draw_outcomes(patients: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -58,3 +61,8 @@ def synthetic_registry(n: int, seed: int = 0) -> pd.DataFrame:
     """A synthetic site registry of ``n`` patients: the patient columns and drawn outcomes."""
     patients = validate_patients(sample_patients(n, seed=seed), "synthetic registry")
     return pd.concat([patients, draw_outcomes(patients, seed=seed + 1)], axis=1)
+
+
+def write_synthetic_registry(path: str | Path, n: int = 1000, seed: int = 0) -> Path:
+    """Write a synthetic registry CSV (the documented registry columns) atomically."""
+    return write_atomic(Path(path), synthetic_registry(n, seed).to_csv(index=False))
