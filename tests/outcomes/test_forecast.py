@@ -142,3 +142,34 @@ def test_forecast_json_from_preferences_and_without_a_plan(
     plan_path = make_plan().save(tmp_path / "plan.json")
     g = Forecast.from_json(forecast_json(path, plan_path, nonunion_probability=0.2))
     assert g.technique == "TLIF" and g.risk("nonunion").probability == 0.2
+
+
+def test_forecast_json_reads_the_planners_no_fusion_answer_and_bad_plans(
+    tmp_path: Path, make_case: MakeCase
+) -> None:
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(json.loads(make_case().model_dump_json(by_alias=True))))
+    none = tmp_path / "plan.json"
+    none.write_text(json.dumps({"plan": None, "reason": "no fusion indicated"}))
+    f = Forecast.from_json(forecast_json(path, none))
+    assert not f.fusion_planned and "planning stage: no fusion indicated" in f.message
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({"fuse_segments": ["L4-L5"], "approach": "robotic", "technique": "TLIF"})
+    )
+    with pytest.raises(CaseError, match="approach"):
+        forecast_json(path, bad)
+    with pytest.raises(CaseError, match="no such plan file"):
+        forecast_json(path, tmp_path / "absent.json")
+
+
+def test_forecast_json_on_the_sample_case(tmp_path: Path) -> None:
+    sample = pytest.importorskip("spinefuse.sample")
+    case_path = sample.write_sample_case(tmp_path / "case")
+    f = Forecast.from_json(forecast_json(case_path))
+    # with the planning stages installed the sample's spondylolisthesis is planned; without them
+    # the forecast says why nothing surgical is predicted
+    if f.fusion_planned:
+        assert f.segments and f.risks and f.pathway is not None
+    else:
+        assert "planning" in f.message or "No fusion" in f.message

@@ -30,16 +30,17 @@ REQUIRED: Final[tuple[str, ...]] = (
     "preop_opioid_use",
     "workers_compensation",
     "baseline_odi",
-    "asa_class",
     "technique",
     "approach",
     "graft",
     "levels",
-    "interbody",
 )
-"""Columns every patient table must have (the cohort's batched contract)."""
+"""Columns every patient table must have (the cohort's batched contract, less the two below
+that have defaults)."""
 
 OPTIONAL: Final[dict[str, object]] = {
+    "asa_class": 2,
+    "interbody": None,
     "nonunion_probability": np.nan,
     "revision": False,
     "stenosis": False,
@@ -48,7 +49,8 @@ OPTIONAL: Final[dict[str, object]] = {
     "eras": False,
     "site": "us",
 }
-"""Optional columns and their defaults (NaN nonunion: the outcome stage's own model is used)."""
+"""Optional columns and their defaults: ASA 2 as in ``case.Patient``; ``interbody`` from the
+technique (all but PLF place a cage); NaN non-union: the outcome stage's own model is used."""
 
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "sex": ("female", "male"),
@@ -97,6 +99,9 @@ def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.Da
     for col, default in OPTIONAL.items():
         if col not in df.columns:
             df[col] = default
+    if df["interbody"].isna().any():
+        derived = df["technique"] != "PLF"
+        df["interbody"] = df["interbody"].where(df["interbody"].notna(), derived)
     if len(df) == 0:
         raise ParameterError(f"{source}: the patient table has no rows")
     for col, (lo, hi, unit) in RANGES.items():

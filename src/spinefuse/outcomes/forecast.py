@@ -11,12 +11,13 @@ values for a table of patient-arms, vectorised.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from spinefuse.case import Case, load_case
 from spinefuse.errors import CaseError, ParameterError
@@ -44,7 +45,7 @@ from spinefuse.outcomes.pro import (
 )
 from spinefuse.outcomes.risk import Driver, FloatArray
 from spinefuse.plan.surgical_plan import SurgicalPlan
-from spinefuse.records import Probability, Record
+from spinefuse.records import Probability, Record, describe_validation_error
 
 FORECAST_SCHEMA = "spinefuse/forecast@1"
 
@@ -349,15 +350,11 @@ def forecast_batch(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def _upstream_plan(case: Case) -> SurgicalPlan | None | str:
-    """Run the anatomy, assessment and planning stages when they are installed; a string says
-    why they could not be run."""
+    """Run the anatomy, assessment and planning stages (``spinefuse.plan.plan_case``) when they
+    are installed; a string says why they could not be run."""
     try:
-        anatomy = importlib.import_module("spinefuse.anatomy.from_labels")
-        assess = importlib.import_module("spinefuse.assess")
         planner = importlib.import_module("spinefuse.plan")
-        geometry = anatomy.geometry_from_case(case)
-        assessment = assess.assess_case(case, geometry)
-        plan: SurgicalPlan | None = planner.plan_surgery(case, geometry, assessment)
+        plan: SurgicalPlan | None = planner.plan_case(case)
     except (ImportError, AttributeError) as err:
         return f"the planning stages are not available ({err})"
     return plan
@@ -402,7 +399,20 @@ def forecast_json(
         path = Path(plan_path)
         if not path.is_file():
             raise CaseError(f"{path}: no such plan file; write one with 'spinefuse plan --json'")
-        plan = SurgicalPlan.load(path)
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise CaseError(f"{path}: not a JSON plan ({err})") from None
+        if isinstance(data, dict) and data.get("plan", "") is None:
+            # the planning stage's answer when no fusion is indicated
+            result = forecast(case, None, nonunion_probability)
+            reason = data.get("reason", "no fusion indicated")
+            note = f"{result.message} (planning stage: {reason})"
+            return result.model_copy(update={"message": note}).to_json()
+        try:
+            plan = SurgicalPlan.model_validate(data)
+        except ValidationError as err:
+            raise CaseError(describe_validation_error(err, str(path), "surgical plan")) from None
     else:
         plan = plan_from_preferences(case)
         if plan is None:
