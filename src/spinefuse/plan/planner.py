@@ -11,6 +11,7 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
@@ -23,7 +24,7 @@ from spinefuse.plan.decompression import plan_decompressions
 from spinefuse.plan.graft import graft_need, plan_graft
 from spinefuse.plan.rods import choose_rod, plan_rods
 from spinefuse.plan.rules import PlanningRules, planning_rules
-from spinefuse.plan.screws import plan_vertebra_screws
+from spinefuse.plan.screws import grade_screws, label_ids, plan_vertebra_screws
 from spinefuse.plan.surgical_plan import (
     Approach,
     GraftMaterial,
@@ -219,15 +220,41 @@ def _stage(module: str, name: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
+def grade_plan_on_images(plan: SurgicalPlan, case: Case) -> SurgicalPlan:
+    """The plan with its screws checked against the case's preoperative CT and label map
+    (shaft sampling, :func:`~spinefuse.plan.screws.grade_screws`); unchanged without them."""
+    study = case.study("CT")
+    if study is None or study.nifti is None or study.label_map is None:
+        return plan
+    read_nifti = _stage("spinefuse.imaging.nifti", "read_nifti")
+    read_label_map = _stage("spinefuse.imaging.labels", "read_label_map")
+    ct = read_nifti(study.nifti)  # type: ignore[operator]
+    labels = read_label_map(study.label_map, ct, True)  # type: ignore[operator]
+    convention: Literal["totalseg", "verse"] | dict[int, str]
+    if study.label_convention == "custom":
+        convention = dict(study.label_mapping or {})
+    else:
+        convention = "verse" if study.label_convention == "verse" else "totalseg"
+    screws = grade_screws(plan.screws, labels, label_ids(convention), planning_rules(), ct)
+    warnings = [
+        f"screw {s.vertebra} {s.side}: {s.warnings[-1]}" for s in screws if s.breach and s.warnings
+    ]
+    return plan.model_copy(
+        update={"screws": screws, "warnings": list(dict.fromkeys([*plan.warnings, *warnings]))}
+    )
+
+
 def plan_case(case: Case) -> SurgicalPlan | None:
-    """Anatomy, assessment and plan for a case (None when no geometry or no fusion)."""
+    """Anatomy, assessment and plan for a case, with the screws checked on its CT (None when
+    the case has no geometry to plan on or no fusion is indicated)."""
     geometry_from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
     assess_case = _stage("spinefuse.assess", "assess_case")
     geometry = geometry_from_case(case)  # type: ignore[operator]
     if geometry is None:
         return None
     assessment = assess_case(case, geometry)  # type: ignore[operator]
-    return plan_surgery(case, geometry, assessment)
+    plan = plan_surgery(case, geometry, assessment)
+    return None if plan is None else grade_plan_on_images(plan, case)
 
 
 def plan_json(case_path: str | Path) -> str:
