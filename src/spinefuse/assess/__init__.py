@@ -1,0 +1,21 @@
+"""Assessment: measurements, findings, indication and the levels to fuse."""
+
+from spinefuse.assess.assessment import (
+    Assessment,
+    Finding,
+    Measurement,
+    SegmentRecommendation,
+)
+from spinefuse.assess.stage import assess_case, assess_json, assess_landmarks
+from spinefuse.assess.table import assessment_table
+
+__all__ = [
+    "Assessment",
+    "Finding",
+    "Measurement",
+    "SegmentRecommendation",
+    "assess_case",
+    "assess_json",
+    "assess_landmarks",
+    "assessment_table",
+]

@@ -1,0 +1,216 @@
+"""The recovery pathway after fusion, tailored to the plan and the patient.
+
+Enhanced-recovery (ERAS) elements, pain management, mobilisation on day 0-1, physiotherapy phases,
+activity restrictions and how long they last (longer after open than minimally invasive surgery),
+return to work, and follow-up visits with the imaging each needs and the fusion grading it uses.
+The content and its sources are in the ``pathway`` section of ``data/outcome_parameters.yaml``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import Field
+
+from spinefuse.case import Case
+from spinefuse.outcomes.parameters import outcome_parameters
+from spinefuse.plan.surgical_plan import SurgicalPlan
+from spinefuse.records import Probability, Record
+
+Certainty = Literal["verified", "unverified"]
+
+
+class PathwayItem(Record):
+    """One element of care, with when it applies and how sure its evidence is."""
+
+    name: str
+    phase: str = ""
+    note: str = ""
+    certainty: Certainty = "unverified"
+
+
+class PhysiotherapyPhase(Record):
+    name: str
+    start_week: float = Field(ge=0)
+    end_week: float = Field(ge=0)
+    content: str
+    source: str
+    certainty: Certainty
+
+
+class Restriction(Record):
+    activity: str
+    until_week: float = Field(ge=0, description="weeks after surgery the restriction lasts")
+    source: str
+    certainty: Certainty
+
+
+class ReturnToWork(Record):
+    """Return to work for a patient employed before surgery."""
+
+    light_work_week: float
+    manual_work_week: float
+    probability_by_3_months: Probability
+    published_median_days: float
+    factors: list[str] = Field(default_factory=list)
+    source: str
+
+
+class FollowUpVisit(Record):
+    week: float
+    what: str
+    imaging: str
+    checks: str
+    grading: str = Field(default="", description="fusion grading criteria applied at this visit")
+
+
+class RecoveryPathway(Record):
+    """The patient's recovery plan from the preoperative phase to two years."""
+
+    eras: list[PathwayItem]
+    eras_effect: str
+    pain_management: list[PathwayItem]
+    mobilisation_day: int = Field(ge=0, le=1)
+    mobilisation: str
+    physiotherapy: list[PhysiotherapyPhase]
+    restrictions: list[Restriction]
+    return_to_work: ReturnToWork
+    follow_up: list[FollowUpVisit]
+    ct_rule: str
+    tailoring: list[str] = Field(default_factory=list, description="why this pathway differs")
+    source: str
+
+
+def _conditions(row: pd.Series) -> dict[str, Callable[[], bool]]:
+    return {
+        "current_smoker": lambda: row["smoking"] == "current",
+        "diabetes": lambda: row["diabetes"] != "none",
+        "not_rhbmp2": lambda: True,
+        "preop_opioid_use": lambda: bool(row["preop_opioid_use"]),
+    }
+
+
+def _items(entries: list[dict[str, Any]], row: pd.Series) -> list[PathwayItem]:
+    cond = _conditions(row)
+    return [
+        PathwayItem(
+            name=e["name"],
+            phase=e.get("phase", ""),
+            note=e.get("note", ""),
+            certainty=e["certainty"],
+        )
+        for e in entries
+        if "when" not in e or cond[e["when"]]()
+    ]
+
+
+def recovery_pathway(
+    case: Case, plan: SurgicalPlan, row: pd.Series, nonunion_probability: float
+) -> RecoveryPathway:
+    """The pathway for one patient (``row``: the validated patient-table row of the case)."""
+    spec = outcome_parameters()["pathway"]
+    mis = plan.approach == "mis"
+    tailoring = []
+    if row["smoking"] == "current":
+        tailoring.append("current smoker: cessation before surgery (non-union RR 1.91, Nunna 2021)")
+    if case.patient.osteoporosis or (
+        case.patient.t_score is not None and case.patient.t_score <= -2.5
+    ):
+        tailoring.append(
+            "osteoporosis: bone-health treatment; watch for screw loosening and "
+            "cage subsidence on each radiograph"
+        )
+    if plan.technique == "LLIF":
+        tailoring.append(
+            "lateral approach: check hip-flexor and quadriceps power and thigh "
+            "sensation at each visit (transient motor deficit 4-13 % at L4-5)"
+        )
+    if case.patient.nsaids_after_surgery:
+        tailoring.append(
+            "NSAIDs after surgery requested: keep to <= 48 h and normal doses "
+            "(high-dose ketorolac non-union OR 2.17)"
+        )
+
+    restrictions = [
+        Restriction(
+            activity=r["activity"],
+            until_week=float(r["mis_weeks" if mis else "open_weeks"]),
+            source=r["source"],
+            certainty=r["certainty"],
+        )
+        for r in spec["restrictions"]
+    ]
+    if plan.levels >= 3:
+        restrictions = [
+            r.model_copy(update={"until_week": max(r.until_week, 12.0)})
+            if r.activity.startswith("lifting")
+            else r
+            for r in restrictions
+        ]
+        tailoring.append(f"{plan.levels}-level fusion: lifting restriction kept to 12 weeks")
+    if mis:
+        tailoring.append(
+            "minimally invasive approach: light exercise and lifting sooner than after open surgery"
+        )
+
+    rtw = spec["return_to_work"]
+    logit = math.log(rtw["share_by_3_months"]["value"] / (1 - rtw["share_by_3_months"]["value"]))
+    factors = []
+    checks = {
+        "depression": bool(row["depression"]),
+        "preop_opioid_use": bool(row["preop_opioid_use"]),
+        "workers_compensation": bool(row["workers_compensation"]),
+        "age_over_50": float(row["age_years"]) > 50,
+    }
+    for name, present in checks.items():
+        if present:
+            d = rtw["delays"][name]
+            logit += math.log(d["value"])
+            factors.append(f"{name.replace('_', ' ')} (OR {d['value']:g}; {d['source']})")
+    p3 = 1 / (1 + math.exp(-logit))
+    light = [r.until_week for r in restrictions if r.activity == "light manual work"][0]
+    manual = [r.until_week for r in restrictions if r.activity.startswith("manual")][0]
+
+    interbody = plan.interbody or plan.technique != "PLF"
+    grading = spec["grading"]
+    fusion_grading = grading["interbody"] if interbody else grading["posterolateral"]
+    visits = []
+    for v in spec["follow_up"]:
+        visit = FollowUpVisit(**v, grading=fusion_grading if v["week"] >= 52 else "")
+        visits.append(visit)
+    if nonunion_probability >= 0.15:
+        tailoring.append(
+            f"non-union risk {nonunion_probability:.0%}: CT with multiplanar reconstructions at "
+            "12 months graded by CT bridging bone"
+        )
+        visits[-2] = visits[-2].model_copy(
+            update={
+                "imaging": visits[-2].imaging + "; thin-slice CT",
+                "grading": fusion_grading + ". " + grading["ct"],
+            }
+        )
+    mob = spec["mobilisation"]
+    return RecoveryPathway(
+        eras=_items(spec["eras"], row),
+        eras_effect=spec["eras_effect"],
+        pain_management=_items(spec["pain"], row),
+        mobilisation_day=int(mob["day"]["value"]),
+        mobilisation=f"{mob['detail']} ({mob['day']['source']})",
+        physiotherapy=[PhysiotherapyPhase(**p) for p in spec["physiotherapy"]],
+        restrictions=restrictions,
+        return_to_work=ReturnToWork(
+            light_work_week=light,
+            manual_work_week=manual,
+            probability_by_3_months=p3,
+            published_median_days=float(rtw["median_days"]["value"]),
+            factors=factors,
+            source=f"{rtw['share_by_3_months']['source']}; {rtw['median_days']['source']}",
+        ),
+        follow_up=visits,
+        ct_rule=spec["ct_rule"],
+        tailoring=tailoring,
+        source=spec["source"],
+    )
