@@ -28,6 +28,7 @@ from spinefuse.plan.screws import grade_screws, label_ids, plan_vertebra_screws
 from spinefuse.plan.surgical_plan import (
     Approach,
     GraftMaterial,
+    PedicleScrew,
     RodMaterial,
     SurgicalPlan,
     Technique,
@@ -189,11 +190,7 @@ def plan_surgery(
     warnings += warn
     overridden += over
 
-    for s in screws:
-        if s.breach or s.alternatives:
-            warnings.append(
-                f"screw {s.vertebra} {s.side}: {s.warnings[0] if s.warnings else 'see screw'}"
-            )
+    warnings += _screw_summary(screws, rules)
     p = case.patient
     if p.osteoporosis or (p.t_score is not None and p.t_score <= -2.5):
         warnings.append(
@@ -213,6 +210,25 @@ def plan_surgery(
         graft=g,
         warnings=list(dict.fromkeys(warnings)),
     )
+
+
+def _screw_summary(screws: Sequence[PedicleScrew], rules: PlanningRules) -> list[str]:
+    """Plan-level warnings: each poorly fitting screw, and low bone density once per band."""
+    out = [
+        s.warnings[0]
+        for s in screws
+        if s.warnings and (s.breach or "too narrow" in s.warnings[0] or "chord" in s.warnings[0])
+    ]
+    for band in ("poor", "reduced"):
+        levels = list(dict.fromkeys(s.vertebra for s in screws if s.purchase == band))
+        if levels:
+            edge = getattr(rules.trabecular_hu_bands, band)
+            out.append(
+                f"{band} screw purchase at {', '.join(levels)} (trabecular HU ≤ {edge:g}, "
+                "Pickhardt et al. 2013): consider cement augmentation, the largest diameter and "
+                "longer screws, or a longer construct"
+            )
+    return out
 
 
 def _stage(module: str, name: str) -> object:
