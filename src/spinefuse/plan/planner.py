@@ -18,13 +18,15 @@ from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case, load_case
 from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.errors import GeometryError, LevelError, ParameterError
+from spinefuse.imaging.volume import Volume
 from spinefuse.plan.cage import plan_cage
 from spinefuse.plan.catalogue import Catalogue, default_catalogue
+from spinefuse.plan.corridor import pedicles_on_labels
 from spinefuse.plan.decompression import plan_decompressions
 from spinefuse.plan.graft import graft_need, plan_graft
 from spinefuse.plan.rods import choose_rod, plan_rods
 from spinefuse.plan.rules import PlanningRules, planning_rules
-from spinefuse.plan.screws import grade_screws, label_ids, plan_vertebra_screws
+from spinefuse.plan.screws import fit_screws_to_bone, label_ids, plan_vertebra_screws
 from spinefuse.plan.surgical_plan import (
     Approach,
     GraftMaterial,
@@ -236,12 +238,12 @@ def _stage(module: str, name: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
-def grade_plan_on_images(plan: SurgicalPlan, case: Case) -> SurgicalPlan:
-    """The plan with its screws checked against the case's preoperative CT and label map
-    (shaft sampling, :func:`~spinefuse.plan.screws.grade_screws`); unchanged without them."""
+def case_images(case: Case) -> tuple[Volume, Volume, dict[str, set[int]]] | None:
+    """The case's preoperative CT, its label map on the CT grid and the label IDs of each
+    vertebra; None when the case has no CT NIfTI with a label map."""
     study = case.study("CT")
     if study is None or study.nifti is None or study.label_map is None:
-        return plan
+        return None
     read_nifti = _stage("spinefuse.imaging.nifti", "read_nifti")
     read_label_map = _stage("spinefuse.imaging.labels", "read_label_map")
     ct = read_nifti(study.nifti)  # type: ignore[operator]
@@ -251,9 +253,26 @@ def grade_plan_on_images(plan: SurgicalPlan, case: Case) -> SurgicalPlan:
         convention = dict(study.label_mapping or {})
     else:
         convention = "verse" if study.label_convention == "verse" else "totalseg"
-    screws = grade_screws(plan.screws, labels, label_ids(convention), planning_rules(), ct)
+    return ct, labels, label_ids(convention)
+
+
+def grade_plan_on_images(
+    plan: SurgicalPlan, case: Case, catalogue: Catalogue | None = None
+) -> SurgicalPlan:
+    """The plan with its screws checked against the case's CT and label map by shaft sampling;
+    a screw that would leave the bone is replaced by the widest, longest stocked one that stays
+    in it (:func:`~spinefuse.plan.screws.fit_screws_to_bone`). Unchanged without images."""
+    images = case_images(case)
+    if images is None:
+        return plan
+    ct, labels, ids = images
+    cat = catalogue or default_catalogue()
+    screws = fit_screws_to_bone(plan.screws, labels, ids, planning_rules(), cat, ct)
     warnings = [
-        f"screw {s.vertebra} {s.side}: {s.warnings[-1]}" for s in screws if s.breach and s.warnings
+        s.warnings[-1]
+        for s, old in zip(screws, plan.screws, strict=True)
+        if s.warnings
+        and (s.breach or s.diameter_mm != old.diameter_mm or s.length_mm != old.length_mm)
     ]
     return plan.model_copy(
         update={"screws": screws, "warnings": list(dict.fromkeys([*plan.warnings, *warnings]))}
@@ -261,16 +280,28 @@ def grade_plan_on_images(plan: SurgicalPlan, case: Case) -> SurgicalPlan:
 
 
 def plan_case(case: Case) -> SurgicalPlan | None:
-    """Anatomy, assessment and plan for a case, with the screws checked on its CT (None when
-    the case has no geometry to plan on or no fusion is indicated)."""
+    """Anatomy, assessment and plan for a case (None when the case has no geometry to plan on
+    or no fusion is indicated). With a CT and label map, the screw corridors of the instrumented
+    vertebrae are fitted on the label map and every screw is checked to stay in bone."""
     geometry_from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
     assess_case = _stage("spinefuse.assess", "assess_case")
     geometry = geometry_from_case(case)  # type: ignore[operator]
     if geometry is None:
         return None
     assessment = assess_case(case, geometry)  # type: ignore[operator]
+    images = case_images(case)
+    notes: list[str] = []
+    if images is not None:
+        segments, _ = select_segments(case, geometry, assessment, None)
+        levels = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
+        geometry, notes = pedicles_on_labels(
+            geometry, images[1], images[2], levels, planning_rules()
+        )
     plan = plan_surgery(case, geometry, assessment)
-    return None if plan is None else grade_plan_on_images(plan, case)
+    if plan is None:
+        return None
+    plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
+    return grade_plan_on_images(plan, case)
 
 
 def plan_json(case_path: str | Path) -> str:

@@ -371,3 +371,53 @@ def grade_screws(
         out.append(s.model_copy(update=update))
     assert len(out) == n
     return out
+
+
+def fit_screws_to_bone(
+    screws: Sequence[PedicleScrew],
+    labels: Volume,
+    ids: Mapping[str, Collection[int]],
+    rules: PlanningRules,
+    catalogue: Catalogue,
+    ct: Volume | None = None,
+) -> list[PedicleScrew]:
+    """Grade the screws on the label map; a screw that would breach is replaced by the widest,
+    then longest, stocked screw on the same trajectory that stays in bone (all candidates graded
+    in one pass). When none does, the breach stays flagged with alternatives."""
+    graded = grade_screws(screws, labels, ids, rules, ct)
+    out = list(graded)
+    bad = [i for i, s in enumerate(graded) if s.breach_mm is not None and s.breach]
+    if not bad:
+        return out
+    candidates: list[PedicleScrew] = []
+    owner: list[int] = []
+    for i in bad:
+        s = screws[i]
+        for d in catalogue.screws.diameters_mm:
+            for n in catalogue.screws.lengths_mm:
+                if (
+                    d <= s.diameter_mm
+                    and n <= s.length_mm
+                    and (d, n) != (s.diameter_mm, s.length_mm)
+                ):
+                    candidates.append(
+                        s.model_copy(update={"diameter_mm": d, "length_mm": n, "breach": False})
+                    )
+                    owner.append(i)
+    trial = grade_screws(candidates, labels, ids, rules, ct) if candidates else []
+    for i in bad:
+        ok = [c for c, o in zip(trial, owner, strict=True) if o == i and not c.breach]
+        s = screws[i]
+        if not ok:
+            out[i] = graded[i].model_copy(
+                update={"alternatives": [*graded[i].alternatives, *NARROW_PEDICLE_ALTERNATIVES]}
+            )
+            continue
+        best = max(ok, key=lambda c: (c.diameter_mm, c.length_mm))
+        note = (
+            f"{s.vertebra} {s.side}: {s.diameter_mm:g} × {s.length_mm:g} mm would leave the bone "
+            f"by {graded[i].breach_mm:.1f} mm on the label map; "
+            f"{best.diameter_mm:g} × {best.length_mm:g} mm stays in it"
+        )
+        out[i] = best.model_copy(update={"warnings": [*best.warnings, note]})
+    return out
