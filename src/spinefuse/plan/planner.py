@@ -11,22 +11,26 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case, load_case
 from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.errors import GeometryError, LevelError, ParameterError
+from spinefuse.imaging.volume import Volume
 from spinefuse.plan.cage import plan_cage
 from spinefuse.plan.catalogue import Catalogue, default_catalogue
+from spinefuse.plan.corridor import pedicles_on_labels
 from spinefuse.plan.decompression import plan_decompressions
 from spinefuse.plan.graft import graft_need, plan_graft
 from spinefuse.plan.rods import choose_rod, plan_rods
 from spinefuse.plan.rules import PlanningRules, planning_rules
-from spinefuse.plan.screws import plan_vertebra_screws
+from spinefuse.plan.screws import fit_screws_to_bone, label_ids, plan_vertebra_screws
 from spinefuse.plan.surgical_plan import (
     Approach,
     GraftMaterial,
+    PedicleScrew,
     RodMaterial,
     SurgicalPlan,
     Technique,
@@ -188,11 +192,7 @@ def plan_surgery(
     warnings += warn
     overridden += over
 
-    for s in screws:
-        if s.breach or s.alternatives:
-            warnings.append(
-                f"screw {s.vertebra} {s.side}: {s.warnings[0] if s.warnings else 'see screw'}"
-            )
+    warnings += _screw_summary(screws, rules)
     p = case.patient
     if p.osteoporosis or (p.t_score is not None and p.t_score <= -2.5):
         warnings.append(
@@ -214,20 +214,94 @@ def plan_surgery(
     )
 
 
+def _screw_summary(screws: Sequence[PedicleScrew], rules: PlanningRules) -> list[str]:
+    """Plan-level warnings: each poorly fitting screw, and low bone density once per band."""
+    out = [
+        s.warnings[0]
+        for s in screws
+        if s.warnings and (s.breach or "too narrow" in s.warnings[0] or "chord" in s.warnings[0])
+    ]
+    for band in ("poor", "reduced"):
+        levels = list(dict.fromkeys(s.vertebra for s in screws if s.purchase == band))
+        if levels:
+            edge = getattr(rules.trabecular_hu_bands, band)
+            out.append(
+                f"{band} screw purchase at {', '.join(levels)} (trabecular HU ≤ {edge:g}, "
+                "Pickhardt et al. 2013): consider cement augmentation, the largest diameter and "
+                "longer screws, or a longer construct"
+            )
+    return out
+
+
 def _stage(module: str, name: str) -> object:
     """A function of another stage, imported when the stage is used."""
     return getattr(importlib.import_module(module), name)
 
 
+def case_images(case: Case) -> tuple[Volume, Volume, dict[str, set[int]]] | None:
+    """The case's preoperative CT, its label map on the CT grid and the label IDs of each
+    vertebra; None when the case has no CT NIfTI with a label map."""
+    study = case.study("CT")
+    if study is None or study.nifti is None or study.label_map is None:
+        return None
+    read_nifti = _stage("spinefuse.imaging.nifti", "read_nifti")
+    read_label_map = _stage("spinefuse.imaging.labels", "read_label_map")
+    ct = read_nifti(study.nifti)  # type: ignore[operator]
+    labels = read_label_map(study.label_map, ct, True)  # type: ignore[operator]
+    convention: Literal["totalseg", "verse"] | dict[int, str]
+    if study.label_convention == "custom":
+        convention = dict(study.label_mapping or {})
+    else:
+        convention = "verse" if study.label_convention == "verse" else "totalseg"
+    return ct, labels, label_ids(convention)
+
+
+def grade_plan_on_images(
+    plan: SurgicalPlan, case: Case, catalogue: Catalogue | None = None
+) -> SurgicalPlan:
+    """The plan with its screws checked against the case's CT and label map by shaft sampling;
+    a screw that would leave the bone is replaced by the widest, longest stocked one that stays
+    in it (:func:`~spinefuse.plan.screws.fit_screws_to_bone`). Unchanged without images."""
+    images = case_images(case)
+    if images is None:
+        return plan
+    ct, labels, ids = images
+    cat = catalogue or default_catalogue()
+    screws = fit_screws_to_bone(plan.screws, labels, ids, planning_rules(), cat, ct)
+    warnings = [
+        s.warnings[-1]
+        for s, old in zip(screws, plan.screws, strict=True)
+        if s.warnings
+        and (s.breach or s.diameter_mm != old.diameter_mm or s.length_mm != old.length_mm)
+    ]
+    return plan.model_copy(
+        update={"screws": screws, "warnings": list(dict.fromkeys([*plan.warnings, *warnings]))}
+    )
+
+
 def plan_case(case: Case) -> SurgicalPlan | None:
-    """Anatomy, assessment and plan for a case (None when no geometry or no fusion)."""
+    """Anatomy, assessment and plan for a case (None when the case has no geometry to plan on
+    or no fusion is indicated). With a CT and label map, the screw corridors of the instrumented
+    vertebrae are fitted on the label map and every screw is checked to stay in bone."""
     geometry_from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
     assess_case = _stage("spinefuse.assess", "assess_case")
     geometry = geometry_from_case(case)  # type: ignore[operator]
     if geometry is None:
         return None
     assessment = assess_case(case, geometry)  # type: ignore[operator]
-    return plan_surgery(case, geometry, assessment)
+    images = case_images(case)
+    notes: list[str] = []
+    if images is not None:
+        segments, _ = select_segments(case, geometry, assessment, None)
+        levels = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
+        geometry, notes = pedicles_on_labels(
+            geometry, images[1], images[2], levels, planning_rules()
+        )
+    plan = plan_surgery(case, geometry, assessment)
+    if plan is None:
+        return None
+    plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
+    return grade_plan_on_images(plan, case)
 
 
 def plan_json(case_path: str | Path) -> str:
