@@ -12,7 +12,13 @@ from report_fixtures import STAGES, build_run_dir, pdf_pages_text
 
 from spinefuse.report import load_stage_records, render_reports, write_reports
 from spinefuse.report.patient import natural_frequency
-from spinefuse.report.stage_views import first_number, fusion_probability_points, risks, rom_rows
+from spinefuse.report.stage_views import (
+    fusion_probability_points,
+    quantities,
+    risks,
+    rom_rows,
+    stay_days,
+)
 from spinefuse.report.surgeon import fmt
 
 SURGEON_SECTIONS = (
@@ -51,8 +57,8 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
     assert rec.case is not None and rec.assessment is not None and rec.plan is not None
     # numbers from every stage record reach the page, with their units
     assert f"{rec.case.patient.bmi:.1f} kg/m²" in text
-    for m in rec.assessment.measurements:
-        assert fmt(m.value, 1, m.unit) in text, m.name
+    for m in rec.assessment.measurements:  # in a table with its unit, or in a level matrix
+        assert fmt(m.value, 1, m.unit) in text or f" {fmt(m.value, 1)} " in text, m.name
     for s in rec.plan.screws:
         assert f"Ø {s.diameter_mm:.1f} × {s.length_mm:.0f} mm" in text
     for c in rec.plan.cages:
@@ -63,8 +69,9 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
         assert f"fusion probability at {month:g} months {100 * p:.0f} %" in text
     for r in risks(rec.forecast):
         assert f"{100 * r.probability:.1f} %" in text, r.name
-    los = first_number(rec.forecast, "length_of_stay_days")
-    assert los is not None and f"{los:.1f} days" in text
+    for q in quantities(rec.forecast):  # operative time, blood loss, stay: mean and median
+        digits = 0 if (q.median or 0) > 20 else 1
+        assert f"{q.label} {fmt(q.mean, digits)} {fmt(q.median, digits)}" in text, q.name
     assert "12.8 ODI points" in text  # MCID with its source
 
 
@@ -92,7 +99,7 @@ def test_patient_pdf_sections_and_natural_frequencies(
         assert natural_frequency(r.probability) in text, r.name
     month, p = max(fusion_probability_points(rec.healing).items())
     assert f"By {month:g} months" in text and natural_frequency(p) in text
-    los = first_number(rec.forecast, "length_of_stay_days")
+    los = stay_days(rec.forecast)
     assert los is not None and f"about {round(los)} days" in text
     assert "%" not in text  # natural frequencies only
 

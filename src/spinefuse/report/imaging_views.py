@@ -39,29 +39,14 @@ class ImagingPicture:
 
 
 def read_ct(study: ImagingStudy) -> Volume:
-    """The CT of a study as a :class:`Volume` (NIfTI through nibabel; DICOM through the imaging
-    package's series reader when present)."""
-    if study.nifti is not None:
-        import nibabel as nib
+    """The CT of a study as a :class:`Volume` (NIfTI or a DICOM series folder), in RAS mm."""
+    from spinefuse.imaging.dicom import read_dicom_series
+    from spinefuse.imaging.nifti import read_nifti
 
-        try:
-            img = nib.load(str(study.nifti))
-            arr = np.asanyarray(img.dataobj).astype(np.float32)
-        except Exception as err:  # nibabel raises many types for corrupt files
-            raise ImagingError(f"{study.nifti}: cannot read the NIfTI image ({err})") from None
-        while arr.ndim > 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        return Volume(arr, np.asarray(img.affine, dtype=float), "CT", str(study.nifti))
+    if study.nifti is not None:
+        return read_nifti(study.nifti, "CT")
     if study.dicom_dir is not None:
-        try:
-            from spinefuse.imaging import dicom
-        except ImportError:
-            raise ImagingError(
-                f"{study.dicom_dir}: this spinefuse has no DICOM series reader; "
-                "convert the series to NIfTI (dcm2niix) and give the nifti path"
-            ) from None
-        vol: Volume = dicom.read_dicom_series(study.dicom_dir)
-        return vol
+        return read_dicom_series(study.dicom_dir)
     raise ImagingError("the CT study has neither a nifti path nor a dicom_dir")
 
 
@@ -94,11 +79,25 @@ def _extent(ct: Volume) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def _measure_labels(measurements: Sequence[Measurement]) -> dict[str, list[str]]:
+    """Labels of the measurements outside their normal range, by level (what the picture
+    should point at)."""
     out: dict[str, list[str]] = {}
     for m in measurements:
-        if m.level:
-            unit = "°" if m.unit == "deg" else f" {m.unit}" if m.unit else ""
-            out.setdefault(m.level, []).append(f"{m.name.replace('_', ' ')} {m.value:.1f}{unit}")
+        if not m.level or m.normal_range is None:
+            continue
+        lo, hi = m.normal_range
+        if lo <= m.value <= hi:
+            continue
+        unit = (
+            "°"
+            if m.unit == "deg"
+            else " mm²"
+            if m.unit == "mm2"
+            else f" {m.unit}"
+            if m.unit
+            else ""
+        )
+        out.setdefault(m.level, []).append(f"{m.name.replace('_', ' ')} {m.value:.1f}{unit}")
     return out
 
 

@@ -19,16 +19,19 @@ from spinefuse.report.imaging_views import case_imaging
 from spinefuse.report.reference import reference
 from spinefuse.report.stage_records import StageRecords
 from spinefuse.report.stage_views import (
+    Series,
     first_number,
     fusion_probability_points,
     healing_curves,
     leaves,
     number,
+    quantities,
     recovery_milestones,
     risks,
     rom_rows,
     safety_factors,
     time_series,
+    trajectories,
 )
 
 MISSING = {
@@ -51,7 +54,10 @@ def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
     if value is None:
         return "–"
     unit = {"deg": "°", "%": " %", "mm2": " mm²", "cm3": " cm³", "": ""}.get(unit, f" {unit}")
-    return f"{value:.{digits}f}{unit}"
+    text = f"{value:.{digits}f}"
+    if text.startswith("-") and float(text) == 0.0:  # no "-0.0"
+        text = text[1:]
+    return f"{text}{unit}"
 
 
 def _words(s: str) -> str:
@@ -126,30 +132,123 @@ def case_summary(case: Case) -> dict[str, Any]:
     return {"id": case.id, "rows": rows, "notes": case.notes}
 
 
-def measurement_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
-    """The measurements as table rows with their normal range and where the value lies."""
-    out = []
-    for m in measurements:
-        flag = ""
-        if m.normal_range is not None:
-            lo, hi = m.normal_range
-            flag = "below" if m.value < lo else "above" if m.value > hi else "within"
-        out.append(
+class Notes:
+    """Numbered notes (methods, sources) so that a long text is printed once and referred to by
+    its number in every table row that uses it."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def ref(self, *parts: str) -> str:
+        """The note number of this text ("" for an empty one), adding it when new."""
+        text = " — ".join(p for p in parts if p)
+        if not text:
+            return ""
+        if text not in self.items:
+            self.items.append(text)
+        return str(self.items.index(text) + 1)
+
+
+def _flag(m: Measurement) -> str:
+    if m.normal_range is None:
+        return ""
+    lo, hi = m.normal_range
+    return "below" if m.value < lo else "above" if m.value > hi else "within"
+
+
+def _normal(m: Measurement) -> str:
+    if m.normal_range is None:
+        return "–"
+    return f"{fmt(m.normal_range[0], 0, m.unit)} to {fmt(m.normal_range[1], 0, m.unit)}"
+
+
+def _is_segment(level: str | None) -> bool:
+    try:
+        upper, lower = parse_segment(level or "")
+    except Exception:
+        return False
+    return vertebra_index(lower) - vertebra_index(upper) == 1 or (upper, lower) == ("L5", "S1")
+
+
+def _is_vertebra(level: str | None) -> bool:
+    try:
+        vertebra_index(level or "")
+    except Exception:
+        return False
+    return True
+
+
+def _per_level(level: str | None) -> bool:
+    return _is_segment(level) or _is_vertebra(level)
+
+
+def _in_matrix(m: Measurement, measurements: Sequence[Measurement]) -> bool:
+    """True when ``m`` goes in a level matrix: per segment, or per vertebra for a measurement
+    taken at two or more vertebrae."""
+    if _is_segment(m.level):
+        return True
+    if not _is_vertebra(m.level):
+        return False
+    levels = {x.level for x in measurements if x.name == m.name and _is_vertebra(x.level)}
+    return len(levels) >= 2
+
+
+def measurement_rows(
+    measurements: Sequence[Measurement], notes: Notes | None = None
+) -> list[dict[str, str]]:
+    """Measurements that are neither per motion segment nor per vertebra as rows: value,
+    normal range, where the value lies, and the note number of the method and source."""
+    notes = notes or Notes()
+    return [
+        {
+            "name": _words(m.name),
+            "level": m.level or "",
+            "value": fmt(m.value, 1, m.unit),
+            "normal": _normal(m),
+            "flag": _flag(m),
+            "note": notes.ref(m.method, m.source or "spinefuse assess"),
+        }
+        for m in measurements
+        if not _in_matrix(m, measurements)
+    ]
+
+
+def level_matrix(
+    measurements: Sequence[Measurement], notes: Notes | None = None, per: str = "segment"
+) -> dict[str, Any] | None:
+    """Per-segment (``per="segment"``) or per-vertebra (``"vertebra"``) measurements as a
+    matrix: one row per measurement, one column per level, each cell with its value and whether
+    it lies outside the normal range."""
+    notes = notes or Notes()
+    keep = _is_segment if per == "segment" else _is_vertebra
+    chosen = [m for m in measurements if m.level and keep(m.level) and _in_matrix(m, measurements)]
+    if not chosen:
+        return None
+
+    def rank(level: str) -> int:
+        return vertebra_index(parse_segment(level)[0] if per == "segment" else level)
+
+    levels = sorted({str(m.level) for m in chosen}, key=rank)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in chosen:
+        row = rows.setdefault(
+            (m.name, m.unit),
             {
                 "name": _words(m.name),
-                "level": m.level or "",
-                "value": fmt(m.value, 1, m.unit),
-                "normal": (
-                    f"{fmt(m.normal_range[0], 0, m.unit)} to {fmt(m.normal_range[1], 0, m.unit)}"
-                    if m.normal_range
-                    else "–"
-                ),
-                "flag": flag,
-                "method": m.method,
-                "source": m.source or "spinefuse assess",
-            }
+                "unit": {"deg": "°", "mm2": "mm²"}.get(m.unit, m.unit),
+                "normal": _normal(m),
+                "cells": {},
+                "note": notes.ref(m.method, m.source),
+            },
         )
-    return out
+        row["cells"][m.level] = {"value": fmt(m.value, 1), "flag": _flag(m)}
+    empty = {"value": "–", "flag": ""}
+    return {
+        "segments": levels,
+        "rows": [
+            {**r, "cells": [r["cells"].get(lv, empty) for lv in levels]} for r in rows.values()
+        ],
+    }
 
 
 def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
@@ -293,6 +392,15 @@ def _mechanics(
             )
             if x
         ),
+        "implant_tables": [
+            (_words(k), t)
+            for k, v in (mech.get("implants") or {}).items()
+            if (t := record_table(v)) is not None
+        ]
+        if isinstance(mech.get("implants"), Mapping)
+        else [],
+        "standing": record_table(mech.get("standing")),
+        "notes": [n for n in mech.get("notes") or [] if isinstance(n, str)],
         "scalars": [] if rows else scalar_rows(mech),
         "sources": record_sources(mech),
     }
@@ -338,19 +446,129 @@ def _healing(heal: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _pro_series(forecast: Mapping[str, Any]) -> list[Any]:
-    return [s for s in time_series(forecast) if "odi" in s.name.lower() or "odi" in s.label.lower()]
+_UNITS = (
+    ("_nm", "N·m"),
+    ("_nmm", "N·mm"),
+    ("_n", "N"),
+    ("_mpa", "MPa"),
+    ("_deg", "deg"),
+    ("_mm", "mm"),
+    ("_ml", "mL"),
+    ("_days", "days"),
+    ("_min", "min"),
+)
+
+
+def _column(key: str) -> tuple[str, str]:
+    """A field name as a column title and its unit: ``stress_mpa`` -> (``stress``, ``MPa``)."""
+    for suffix, unit in _UNITS:
+        if key.endswith(suffix):
+            return _words(key[: -len(suffix)]), unit
+    return _words(key), ""
+
+
+def _cell(v: Any) -> str:
+    """A table cell: integers plain, other numbers to 3 significant figures, words spaced."""
+    x = number(v)
+    if x is not None:
+        return f"{x:.0f}" if x.is_integer() or abs(x) >= 1000 else f"{x:.3g}"
+    return "–" if v is None else _words(str(v))
+
+
+def record_table(
+    items: Any, notes: Notes | None = None, drop: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """A list of flat records (or a mapping of name -> flat record) as a table whose headers
+    carry the units named in the field names; None when ``items`` is not tabular. With
+    ``notes``, long text fields (``source``) become note numbers."""
+    if isinstance(items, Mapping):
+        items = [{"": k, **v} for k, v in items.items() if isinstance(v, Mapping)]
+    if not isinstance(items, list) or not items or not all(isinstance(i, Mapping) for i in items):
+        return None
+    keys = [
+        k
+        for k, v in items[0].items()
+        if (isinstance(v, str | int | float) or v is None) and k not in drop
+    ]
+    if not keys:
+        return None
+    headers = []
+    for k in keys:
+        title, unit = _column(k)
+        if notes is not None and k == "source":
+            title = "note"
+        headers.append(f"{title} ({'°' if unit == 'deg' else unit})" if unit else title)
+    rows = [
+        [
+            notes.ref(str(item.get(k) or ""))
+            if notes is not None and k == "source"
+            else _cell(item.get(k))
+            for k in keys
+        ]
+        for item in items
+    ]
+    return {"headers": headers, "rows": rows}
+
+
+def _pro(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+    """The ODI trajectory chart and the MCID chances of every instrument at 12 months."""
+    mcid_ref = reference("odi_mcid")
+    trajs = trajectories(fc)
+    odi = next((t for t in trajs if t.instrument.lower() == "odi"), None)
+    if odi is not None:
+        mcid = odi.mcid if odi.mcid is not None else mcid_ref.value
+        baseline = odi.at(0.0, odi.median)
+        series = [Series("ODI", odi.months, odi.median, "median", odi.low, odi.high)]
+    else:
+        mcid = first_number(fc, "odi_mcid_points", "mcid_points") or mcid_ref.value
+        baseline = first_number(fc, "baseline_odi", "odi_baseline")
+        series = [s for s in time_series(fc) if "odi" in s.name.lower() or "odi" in s.label.lower()]
+    if baseline is None and case is not None:
+        baseline = case.history.odi
+    rows = []
+    for t in trajs:
+        p12 = t.at(12.0, t.mcid_probability)
+        rows.append(
+            {
+                "label": t.label,
+                "unit": t.unit,
+                "baseline": fmt(t.at(0.0, t.median), 1),
+                "m12": fmt(t.at(12.0, t.median), 1),
+                "band": (
+                    f"{t.at(12.0, t.low):.1f}–{t.at(12.0, t.high):.1f}"
+                    if t.at(12.0, t.low) is not None and t.at(12.0, t.high) is not None
+                    else "–"
+                ),
+                "mcid": fmt(t.mcid, 1) if t.mcid is not None else "–",
+                "p_mcid": fmt(100 * p12, 0, "%") if p12 is not None else "–",
+            }
+        )
+    cited = f" ({mcid_ref.source.split('.')[0]} 2008)" if mcid == mcid_ref.value else ""
+    return {
+        "chart": figures.pro_chart(series, baseline, mcid),
+        "rows": rows,
+        "mcid": f"{mcid:g} ODI points{cited}",
+    }
 
 
 def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
     rs = risks(fc)
-    mcid_ref = reference("odi_mcid")
-    mcid = first_number(fc, "odi_mcid_points", "mcid_points", "mcid") or mcid_ref.value
-    baseline = first_number(fc, "baseline_odi", "odi_baseline")
-    if baseline is None and case is not None:
-        baseline = case.history.odi
-    pro = _pro_series(fc)
-    stay_rows = []
+    notes = Notes()
+    stay_rows = [
+        {
+            "label": q.label,
+            "unit": q.unit,
+            "mean": fmt(q.mean, 0 if (q.mean or 0) > 20 else 1),
+            "median": fmt(q.median, 0 if (q.median or 0) > 20 else 1),
+            "range": (
+                f"{q.low:.{0 if q.low > 20 else 1}f}–{q.high:.{0 if q.high > 20 else 1}f}"
+                if q.low is not None and q.high is not None
+                else "–"
+            ),
+        }
+        for q in quantities(fc)
+    ]
+    simple = []
     for label, key, unit, scale in (
         ("length of stay", "length_of_stay_days", "days", 1.0),
         ("blood loss", "blood_loss_ml", "mL", 1.0),
@@ -358,15 +576,22 @@ def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
         ("chance of an ODI gain ≥ MCID", "odi_mcid_probability", "%", 100.0),
         ("discharge other than home", "nonhome_discharge", "%", 100.0),
     ):
-        x = first_number(fc, key)
+        x = None if stay_rows else first_number(fc, key)
         if x is not None:
-            stay_rows.append((label, fmt(scale * x, 1 if unit != "%" else 0, unit)))
+            simple.append((label, fmt(scale * x, 1 if unit != "%" else 0, unit)))
     milestones = recovery_milestones(fc)
+    raw = fc.get("pathway")
+    pathway: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    pro = _pro(fc, case)
+    messages = [x for x in (fc.get("message"),) if isinstance(x, str) and x]
+    messages += [a for a in fc.get("assumptions") or [] if isinstance(a, str)]
     return {
+        "messages": messages,
         "risk_chart": figures.risk_chart(rs),
         "risks": [
             {
                 "name": _words(r.name),
+                "horizon": r.horizon,
                 "p": fmt(100 * r.probability, 1, "%"),
                 "interval": (
                     f"{100 * r.low:.1f}–{100 * r.high:.1f} %"
@@ -374,30 +599,52 @@ def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
                     else "–"
                 ),
                 "average": fmt(100 * r.average, 1, "%") if r.average is not None else "–",
+                "drivers": "; ".join(r.drivers[:3]),
+                "source": notes.ref(r.source),
             }
             for r in sorted(rs, key=lambda r: -r.probability)
         ],
-        "stay": stay_rows,
-        "pro_chart": figures.pro_chart(pro, baseline, mcid),
-        "mcid": f"{mcid:g} ODI points"
-        + (f" ({mcid_ref.source.split('.')[0]} 2008)" if mcid == mcid_ref.value else ""),
+        "quantities": stay_rows,
+        "stay": simple,
+        "pro_chart": pro["chart"],
+        "pro_rows": pro["rows"],
+        "mcid": pro["mcid"],
         "timeline_chart": figures.timeline_chart(milestones),
-        "milestones": [(f"week {m.week:.1f}".replace(".0", ""), m.what) for m in milestones],
-        "scalars": [] if (rs or pro or stay_rows) else scalar_rows(fc),
+        "restrictions": record_table(pathway.get("restrictions"), notes),
+        "follow_up": record_table(pathway.get("follow_up"), notes, drop=("grading",)),
+        "grading": sorted(
+            {
+                str(v["grading"])
+                for v in pathway.get("follow_up") or []
+                if isinstance(v, Mapping) and v.get("grading")
+            }
+        ),
+        "notes": notes.items,
+        "mobilisation": pathway.get("mobilisation")
+        if isinstance(pathway.get("mobilisation"), str)
+        else "",
+        "scalars": [] if (rs or pro["rows"] or stay_rows or simple) else scalar_rows(fc),
         "sources": record_sources(fc),
     }
 
 
 def _assessment(a: Assessment) -> dict[str, Any]:
+    notes = Notes()
     return {
-        "measurements": measurement_rows(a.measurements),
+        "measurements": measurement_rows(a.measurements, notes),
+        "matrices": [
+            (title, mx)
+            for title, kind in (("Per segment", "segment"), ("Per vertebra", "vertebra"))
+            if (mx := level_matrix(a.measurements, notes, kind)) is not None
+        ],
+        "notes": notes.items,
         "findings": [
             {
                 "diagnosis": _words(f.diagnosis),
                 "level": f.level or "",
                 "grade": f.grade,
                 "evidence": "; ".join(f.evidence),
-                "source": f.source,
+                "source": notes.ref(f.source),
             }
             for f in a.findings
         ],
@@ -406,7 +653,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
                 "segment": r.segment,
                 "action": r.action,
                 "reasons": "; ".join(r.reasons),
-                "source": r.criteria_source,
+                "source": notes.ref(r.criteria_source),
             }
             for r in a.recommendations
         ],
