@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -127,7 +128,7 @@ def risk_chart(items: Sequence[Risk]) -> str | None:
     if not items:
         return None
     items = sorted(items, key=lambda r: r.probability)
-    fig = new_figure(6.4, 0.45 * len(items) + 0.9)
+    fig = new_figure(6.4, 0.42 * len(items) + 1.3)
     ax = fig.add_subplot()
     y = np.arange(len(items))
     p = np.array([100 * r.probability for r in items])
@@ -151,9 +152,13 @@ def risk_chart(items: Sequence[Risk]) -> str | None:
         ax.plot(av, ai, "|", color=PLANNED, ms=16, mew=2.5, label="average patient")
     for yi, pi in zip(y, p, strict=True):
         ax.annotate(f"{pi:.1f} %", (pi, yi), xytext=(4, -9), textcoords="offset points", fontsize=7)
-    ax.set_yticks(y, [r.name.replace("_", " ") for r in items])
+    labels = [
+        textwrap.fill(r.name.replace("_", " ") + (f" ({r.horizon})" if r.horizon else ""), 34)
+        for r in items
+    ]
+    ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlabel("probability (%)")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncols=3)
     ax.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
 
@@ -237,7 +242,11 @@ def timeline_chart(milestones: Sequence[Milestone]) -> str | None:
             x_text = start
         ax.annotate(m.what, (x_text, yi), xytext=(5, -3), textcoords="offset points", fontsize=7)
     ax.set_yticks([])
-    ax.set_xlim(0, max(end * 1.45, 4))
+    # square-root time axis: the first weeks, when most happens, get the room they need
+    ax.set_xscale("function", functions=(np.sqrt, np.square))
+    ax.set_xlim(0, max(end * 1.6, 4))
+    ticks = [t for t in (0, 1, 2, 4, 6, 8, 12, 16, 26, 52, 78, 104, 156) if t <= end * 1.6]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("weeks after surgery")
     ax.spines[["top", "right", "left"]].set_visible(False)
     return data_uri(fig)

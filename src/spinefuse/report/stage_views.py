@@ -175,6 +175,8 @@ def safety_factors(record: Mapping[str, Any] | None) -> list[SafetyFactor]:
         x = number(v)
         if x is None or not path or "safety_factor" not in path[-1]:
             continue
+        if path[-1].startswith(("min_", "max_")):  # a summary of the items listed anyway
+            continue
         label = " ".join(p for p in path[:-1] if not p.isdigit()) or path[-1]
         name = _label_from(record or {}, path) or label
         kinds = [p for p in path[:-1] if not p.isdigit() and p.endswith("s") and p != "implants"]

@@ -60,6 +60,13 @@ def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+def _signed(percent: float | None) -> str:
+    """A signed change in percent, "0 %" when it rounds to zero, an en dash when absent."""
+    if percent is None:
+        return "–"
+    return "0 %" if round(percent) == 0 else f"{percent:+.0f} %"
+
+
 def _words(s: str) -> str:
     return s.replace("_", " ")
 
@@ -341,7 +348,8 @@ def record_sources(record: Mapping[str, Any] | None) -> list[str]:
             for k in path
             if not k.isdigit()
         )
-        if isinstance(v, str) and v and cited and v not in out:
+        # citations are sentences; short strings under *_source fields are labels ("virtual")
+        if isinstance(v, str) and len(v) > 24 and cited and v not in out:
             out.append(v)
     return out[:20]
 
@@ -362,7 +370,7 @@ def _mechanics(
             "plane": _words(r.plane),
             "intact": fmt(r.intact_deg, 1, "deg"),
             "planned": fmt(r.planned_deg, 1, "deg"),
-            "change": f"{r.change_percent:+.0f} %" if r.change_percent is not None else "–",
+            "change": _signed(r.change_percent),
         }
         for r in rows
     ]
