@@ -4,8 +4,8 @@ The case, its CT and its X-ray landmarks are the sample case (``spinefuse.sample
 is the sample's exact ground-truth geometry. Assessment, plan, mechanics and forecast come from
 the stages' own functions when this checkout has them, else from records built to the stage
 contracts (the fallback plan places pedicle screws along the pedicle axes, rods through their
-heads and a TLIF cage in the L4-L5 disc). The healing course is the real healing stage run on a
-closed-form fusion response of the planned segment, so the test does not wait on the solver.
+heads and a TLIF cage in the L4-L5 disc). The healing course is the real healing stage (64
+members), on the mechanics stage's fusion response when present, else on a closed-form one.
 """
 
 from __future__ import annotations
@@ -295,7 +295,10 @@ def stage_records() -> dict[str, Any]:
     plan = plan_fn(case, g, assessment) if plan_fn else build_plan(g)
     simulate = _stage("spinefuse.mechanics", "simulate")
     mechanics = simulate(g, plan) if simulate else _mechanics()
-    healing = heal(case, g, plan, response=_response(plan.fuse_segments[-1]), members=64, seed=7)
+    # the healing stage's own mechanics when present, else a closed-form response
+    fused = _stage("spinefuse.mechanics", "fused_segment_response")
+    response = None if fused else _response(plan.fuse_segments[-1])
+    healing = heal(case, g, plan, response=response, members=64, seed=7)
     forecast_fn = _stage("spinefuse.outcomes", "forecast")
     forecast = forecast_fn(case, plan, healing.nonunion_probability) if forecast_fn else _forecast()
     return {

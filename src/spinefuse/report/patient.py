@@ -221,12 +221,15 @@ def _plain_activity(activity: str) -> bool:
 
 def _weeks(fc: dict[str, Any] | None, los: float | None) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    if los is not None:
-        rows.append(("In hospital", f"Most people like you stay about {max(1, round(los))} days."))
     for m in recovery_milestones(fc):
         text = _plain_step(m)
         if text:
             rows.append((_when(m.week), text))
+    if los is not None:  # after the first days in hospital
+        at = next((i for i, (when, _) in enumerate(rows) if not when.startswith("Day")), len(rows))
+        rows.insert(
+            at, ("In hospital", f"Most people like you stay about {max(1, round(los))} days.")
+        )
     return rows
 
 
