@@ -76,12 +76,26 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
 
 
 def test_pdf_pages_render_to_images_with_content(rendered: dict[str, Path]) -> None:
+    for name in ("report.pdf", "patient.pdf"):
+        texts = pdf_pages_text(rendered[name])
+        pdf = pdfium.PdfDocument(str(rendered[name]))
+        try:
+            for i in range(len(pdf)):
+                image = pdf[i].render(scale=0.5).to_numpy()
+                # A4 at 36 dpi: 298 × 421 pixels, and no page is blank
+                assert image.shape[:2] == (421, 298)
+                ink = (image[..., :3].mean(axis=2) < 200).mean()
+                assert ink > 0.01, f"{name} page {i + 1} is blank"
+                assert f"page {i + 1} of {len(pdf)}" in texts[i]
+        finally:
+            pdf.close()
+    # the imaging page of the surgeon's report is mostly picture: CT reformats and radiographs
     pdf = pdfium.PdfDocument(str(rendered["report.pdf"]))
-    page = pdf[1]
-    image = page.render(scale=0.5).to_numpy()
-    # A4 at 36 dpi: 298 × 421 pixels; a page with CT reformats is far from blank
-    assert image.shape[:2] == (421, 298)
-    assert (image[..., :3].mean(axis=2) < 128).mean() > 0.05
+    texts = pdf_pages_text(rendered["report.pdf"])
+    imaging = next(i for i, t in enumerate(texts) if "Curved mid-sagittal CT reformat" in t)
+    dark = (pdf[imaging].render(scale=0.5).to_numpy()[..., :3].mean(axis=2) < 128).mean()
+    pdf.close()
+    assert dark > 0.10
 
 
 def test_patient_pdf_sections_and_natural_frequencies(
@@ -144,3 +158,6 @@ def test_each_absent_stage_is_named(tmp_path: Path, missing: str) -> None:
     assert f"no {missing}.json" in text
     for other in {"mechanics", "healing", "forecast"} - {missing}:
         assert f"no {other}.json" not in text
+    patient = (run / "patient.html").read_text()
+    if missing == "plan":  # assessed but not planned: no operation to explain
+        assert "do not show that a fusion operation would help you" in patient
