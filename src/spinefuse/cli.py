@@ -79,6 +79,18 @@ def _emit(text: str) -> None:
 
 @app.command()
 @friendly_errors
+def anatomy(
+    case_file: Annotated[Path, typer.Argument(help="case file with a CT/MR study")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the SpineGeometry as JSON")] = True,
+) -> None:
+    """Read the case's CT/MR and label map and print the labelled vertebrae and landmarks."""
+    from spinefuse.anatomy.from_labels import anatomy_json
+
+    _emit(anatomy_json(case_file))
+
+
+@app.command()
+@friendly_errors
 def assess(
     case_file: Annotated[
         Path | None, typer.Argument(help="case file (optional with --xray-landmarks)")

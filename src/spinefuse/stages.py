@@ -25,6 +25,13 @@ def _plan(r: CaseResult) -> SurgicalPlan | None:
     return p if isinstance(p, SurgicalPlan) else None
 
 
+def anatomy_stage(r: CaseResult) -> Record | None:
+    """The SpineGeometry from the case's CT/MR and its label map (None without a volume)."""
+    from spinefuse.anatomy.from_labels import geometry_from_case
+
+    return geometry_from_case(r.case)
+
+
 def assessment_stage(r: CaseResult) -> Record | None:
     """Measurements, findings, indication and levels (X-ray landmarks and/or the geometry)."""
     from spinefuse.assess import assess_case
@@ -76,6 +83,7 @@ def report_stage(r: CaseResult) -> Record | None:
 
 
 STAGES: list[Stage] = [
+    Stage("anatomy", "imaging to anatomy", anatomy_stage),
     Stage("assessment", "assessment", assessment_stage),
     Stage("plan", "surgical plan", plan_stage),
     Stage("healing", "healing (24 months)", healing_stage),
