@@ -39,7 +39,7 @@ from spinefuse.anatomy.geometry import (
 )
 from spinefuse.case import Case, ImagingStudy, load_case
 from spinefuse.conventions import Side
-from spinefuse.errors import GeometryError, LabelMapError
+from spinefuse.errors import CaseError, GeometryError, LabelMapError
 from spinefuse.imaging.labels import Convention, on_grid, vertebra_ids
 from spinefuse.imaging.volume import Volume
 from spinefuse.records import Vec3
@@ -752,8 +752,8 @@ def anatomy_json(case_path: str | Path) -> str:
     case = load_case(case_path)
     geometry = geometry_from_case(case)
     if geometry is None:
-        raise LabelMapError(
-            f"{case_path}: the case has no CT or MR study; add one under 'imaging' to measure "
-            "the anatomy"
+        raise CaseError(
+            f"{case_path}: imaging lists no CT or MR study; add one (nifti or dicom_dir, with "
+            "its label_map if you have one) to measure the anatomy"
         )
     return geometry.to_json()
