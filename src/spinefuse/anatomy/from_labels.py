@@ -561,17 +561,21 @@ def _pedicle(
         )
         / np.maximum(count, 1)[:, None]
     )
-    valid = count >= 2
+    valid = count >= max(2.0, 0.35 * float(count.max()))  # slivers of a process do not count
     if not valid.any():
         return None
     widths = np.where(valid, x_max - x_min, np.inf)
-    k0 = int(np.argmin(widths))
+    # the isthmus: the middle of the narrowest stretch (a pedicle of even width is a plateau).
+    # Slices run posterior (index 0) to anterior; behind the isthmus the bone must widen into
+    # the arch within the slices seen, else the waist is not resolved (too few slices)
     run = np.flatnonzero(valid)
-    if not run[0] < k0 < run[-1]:
-        return None  # no waist between the body and the arch: the isthmus is not resolved
+    narrow = np.flatnonzero(widths <= widths.min() + 0.5 * cell)
+    k0 = int(narrow[len(narrow) // 2])
+    if len(run) < 3 or narrow[0] <= run[0]:
+        return None
     # the pedicle proper: slices not much wider than the isthmus (wider ones have the
     # transverse or articular processes merged in); the axis is the line through their centres
-    proper = valid & (widths <= 1.5 * widths[k0] + cell)
+    proper = valid & (widths <= widths[k0] + cell)
     keep = proper[sl_of]
     pts, sl_of = pts[keep], sl_of[keep]
     c = centres[proper]
