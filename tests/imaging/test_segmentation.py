@@ -94,7 +94,7 @@ def test_builtin_backend_recovers_the_phantom(
 
 
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     derandomize=True,
