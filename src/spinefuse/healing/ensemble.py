@@ -163,13 +163,17 @@ def simulate(
         if m not in params.rods:
             raise ParameterError(f"rod material {m!r} is unknown; use one of {sorted(params.rods)}")
 
+    # Common random numbers: member j draws the same deviates for every patient, so patients
+    # differ only through their inputs and comparisons between them (arms, risk factors) are
+    # paired rather than blurred by sampling noise.
     rng = np.random.default_rng(seed)
     size = n * members
     pidx = np.repeat(np.arange(n), members)
-    bio = osteogenic[pidx] * np.exp(params.biology_log_sd * rng.standard_normal(size))
-    load = np.exp(params.load_log_sd * rng.standard_normal(size))
-    yield_noise = np.exp(params.yield_log_sd * rng.standard_normal(size))
-    life_factor = 10.0 ** (params.life_log10_sd * rng.standard_normal(size))
+    z = np.tile(rng.standard_normal((4, members)), (1, n))
+    bio = osteogenic[pidx] * np.exp(params.biology_log_sd * z[0])
+    load = np.exp(params.load_log_sd * z[1])
+    yield_noise = np.exp(params.yield_log_sd * z[2])
+    life_factor = 10.0 ** (params.life_log10_sd * z[3])
     present = regions[pidx]  # (N, R)
     share = params.region_stiffness_share[None, :] * present
     share = share / share.sum(axis=1, keepdims=True)
