@@ -1,9 +1,9 @@
 """Calibration against the clinical time-courses in the research notes, with stated tolerances.
 
-The fused segment is the closed-form instrumented segment of ``conftest.synthetic_response``
-(a cage-stabilised interbody space, or rods alone for posterolateral fusion). Every target and
-its source is in ``healing_parameters.yaml``; the tolerance beside each assertion is the
-published confidence interval where one exists, otherwise the stated band.
+The fused segment is an average virtual patient's L4-L5 instrumented with screws, rods and (but
+for PLF) a cage, solved by the mechanics engine on the healing stage's grid of fusion states.
+Every target and its source is in ``healing_parameters.yaml``; the tolerance beside each
+assertion is the published confidence interval where one exists, otherwise the stated band.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.healing import heal_batch
 from spinefuse.healing.ensemble import simulate
 from spinefuse.healing.parameters import load_parameters
-from spinefuse.healing.response import response_table
+from spinefuse.healing.response import FUSION_GRID, response_table
+from spinefuse.mechanics import FusionResponse, fused_segment_response
 
-from .conftest import synthetic_response
+from .conftest import instrumented_plan, select
+
+TECHNIQUES = ["LLIF", "ALIF", "TLIF", "PLF"]
 
 MEMBERS = 1500
 SCENARIOS = {
@@ -37,7 +41,15 @@ SCENARIOS = {
 
 
 @pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
+def responses() -> FusionResponse:
+    """The mechanics' fused L4-L5 of an average virtual patient, one row per technique."""
+    g = virtual_spine(VirtualPatientSpec())
+    plans = [instrumented_plan(g, technique=t) for t in TECHNIQUES]
+    return fused_segment_response([g] * len(plans), plans, FUSION_GRID)
+
+
+@pytest.fixture(scope="module")
+def cohort(responses: FusionResponse) -> pd.DataFrame:
     rows = []
     for name, over in SCENARIOS.items():
         row: dict[str, object] = {
@@ -52,8 +64,8 @@ def cohort() -> pd.DataFrame:
         row["name"] = name
         rows.append(row)
     bio = pd.DataFrame(rows).set_index("name")
-    cage = [t != "PLF" for t in bio["technique"]]
-    return heal_batch(bio, synthetic_response(len(bio), cage=cage), members=MEMBERS, seed=0)
+    rows_ = [TECHNIQUES.index(t) for t in bio["technique"]]
+    return heal_batch(bio, select(responses, rows_), members=MEMBERS, seed=0)
 
 
 def _odds(p: float) -> float:
@@ -113,11 +125,11 @@ def test_low_density_raises_subsidence(cohort: pd.DataFrame) -> None:
     assert cohort.loc["plf_icbg", "subsidence_probability"] == 0.0  # no cage, no subsidence
 
 
-def test_stiffness_rises_before_radiographic_fusion() -> None:
+def test_stiffness_rises_before_radiographic_fusion(responses: FusionResponse) -> None:
     """Goat interbody fusion: ROM fell 71 % with only moderate bone ingrowth, "well before
     radiological bony fusion" (Eur Spine J 2013;22:2731-9)."""
     params = load_parameters()
-    table = response_table(synthetic_response(1))
+    table = response_table(select(responses, [TECHNIQUES.index("TLIF")]))
     run = simulate(
         table,
         np.ones(1),

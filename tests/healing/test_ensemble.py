@@ -62,7 +62,7 @@ def test_rods_unload_and_motion_falls_as_the_fusion_matures() -> None:
 
 
 def test_technique_sets_the_grafted_regions() -> None:
-    assert regions_for_technique("TLIF") == (True, False)
+    assert regions_for_technique("TLIF") == (True, True)
     assert regions_for_technique("PLF") == (False, True)
     with pytest.raises(ParameterError, match="XLIF"):
         regions_for_technique("XLIF")

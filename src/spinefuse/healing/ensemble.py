@@ -40,12 +40,12 @@ from spinefuse.healing.tissue import (
     Rule,
     bone_fraction,
     claes_heigele_membership,
+    fusion_state,
     initial_fractions,
     lacroix_membership,
     lacroix_stimulus,
     mixture_modulus,
     step_fractions,
-    stiffness_fraction,
 )
 
 FloatArray = NDArray[np.float64]
@@ -59,10 +59,11 @@ INTERBODY_TECHNIQUES = ("TLIF", "PLIF", "ALIF", "LLIF")
 
 
 def regions_for_technique(technique: str) -> tuple[bool, bool]:
-    """Which graft regions (interbody, posterolateral) a technique grafts by default: the
-    interbody techniques graft the disc space, PLF the posterolateral gutters."""
+    """Which graft regions (interbody, posterolateral) a technique grafts when the plan does not
+    say: an interbody technique grafts the disc space and the gutters, PLF the gutters only
+    (the same default as the mechanics' fusion mass)."""
     if technique in INTERBODY_TECHNIQUES:
-        return (True, False)
+        return (True, True)
     if technique == "PLF":
         return (False, True)
     raise ParameterError(
@@ -213,7 +214,7 @@ def simulate(
     sample_i = 0
     for step in range(steps + 1):
         t = step * dt_days
-        ff = (share * stiffness_fraction(modulus, params)).sum(axis=1)
+        ff = fusion_state((share * modulus).sum(axis=1), params)
         resp = table.at(pidx, ff)
         motion = (np.abs(resp[:, _ROT, _FLEX]) + np.abs(resp[:, _ROT, _EXT])) * load / DEG
         bone = bone_fraction(f)

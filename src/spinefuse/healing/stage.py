@@ -19,6 +19,7 @@ from spinefuse.case import Case, load_case
 from spinefuse.errors import CaseError, MissingDependencyError
 from spinefuse.healing.course import HealingCourse, heal
 from spinefuse.healing.plot import plot_course
+from spinefuse.mechanics import MechanicsResult
 from spinefuse.pipeline import CaseResult
 from spinefuse.plan.surgical_plan import SurgicalPlan
 
@@ -42,7 +43,13 @@ def heal_stage(result: CaseResult) -> HealingCourse | None:
         return None
     if not plan.fuse_segments:
         return None
-    return heal(result.case, geometry, plan, result.get("mechanics"))
+    mechanics = result.get("mechanics")
+    return heal(
+        result.case,
+        geometry,
+        plan,
+        mechanics if isinstance(mechanics, MechanicsResult) else None,
+    )
 
 
 def _geometry(case: Case, source: str) -> SpineGeometry:
