@@ -23,7 +23,7 @@ from .conftest import instrumented_plan, select
 
 TECHNIQUES = ["LLIF", "ALIF", "TLIF", "PLF"]
 
-MEMBERS = 1500
+MEMBERS = 1000
 SCENARIOS = {
     "llif_bmp": {"technique": "LLIF", "graft": "rhbmp2"},
     "alif_bmp": {"technique": "ALIF", "graft": "rhbmp2", "trabecular_hu": 180.0},
@@ -37,6 +37,10 @@ SCENARIOS = {
     "plf_icbg": {"technique": "PLF", "graft": "iliac_crest_autograft"},
     "plf_allograft": {"technique": "PLF", "graft": "allograft"},
     "tlif_hu110": {"technique": "TLIF", "graft": "iliac_crest_autograft", "trabecular_hu": 110.0},
+    "tlif_insulin": {"technique": "TLIF", "graft": "iliac_crest_autograft", "diabetes": "insulin"},
+    "tlif_nsaids": {"technique": "TLIF", "graft": "iliac_crest_autograft", "nsaids": True},
+    "tlif_age70": {"technique": "TLIF", "graft": "iliac_crest_autograft", "age_years": 70.0},
+    "tlif_two_levels": {"technique": "TLIF", "graft": "iliac_crest_autograft", "levels": 2},
 }
 
 
@@ -95,6 +99,18 @@ def test_smoking_nonunion_risk_ratio(cohort: pd.DataFrame) -> None:
         / cohort.loc["tlif_icbg", "nonunion_probability"]
     )
     assert 1.56 <= rr <= 2.35
+
+
+def test_risk_factor_effect_sizes(cohort: pd.DataFrame) -> None:
+    """Each factor's non-union effect inside its published 95 % CI: insulin-treated diabetes
+    RR 2.80 (1.12-7.02, Wilson 2024); NSAIDs RR 1.39 (0.74-2.61, Li 2011); age OR per year
+    1.02-1.11 and fused levels OR 1.35 (1.17-1.55) (Boonsirikamchai 2024)."""
+    nu = cohort["nonunion_probability"]
+    ref = nu["tlif_icbg"]
+    assert 1.12 <= nu["tlif_insulin"] / ref <= 7.02
+    assert 0.74 <= nu["tlif_nsaids"] / ref <= 2.61
+    assert 1.02 <= (_odds(nu["tlif_age70"]) / _odds(ref)) ** 0.1 <= 1.11
+    assert 1.17 <= _odds(nu["tlif_two_levels"]) / _odds(ref) <= 1.55
 
 
 def test_interbody_fuses_more_than_posterolateral(cohort: pd.DataFrame) -> None:
