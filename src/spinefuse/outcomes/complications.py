@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.population import reference_patients
 from spinefuse.outcomes.risk import FloatArray, LogisticModel
@@ -72,6 +73,7 @@ def complication_probabilities(patients: pd.DataFrame) -> dict[str, FloatArray]:
     ``nonunion`` is the table's ``nonunion_probability`` where given (from the healing stage) and
     this stage's own model elsewhere."""
     models = complication_models()
+    patients = with_operative_time(patients)
     events: dict[str, FloatArray] = {}
     for name in OUTCOMES:
         p = models[name].probability(models[name].design(patients, events))
@@ -87,6 +89,7 @@ def complication_intervals(
 ) -> dict[str, tuple[FloatArray, FloatArray]]:
     """95 % uncertainty interval of each outcome's probability (parameter uncertainty)."""
     models = complication_models()
+    patients = with_operative_time(patients)
     draws = _parameter_draws()
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
     for name in OUTCOMES:

@@ -29,6 +29,7 @@ from spinefuse.outcomes.complications import (
     complication_probabilities,
 )
 from spinefuse.outcomes.covariates import validate_patients
+from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.pathway import RecoveryPathway, recovery_pathway
 from spinefuse.outcomes.perioperative import (
@@ -175,7 +176,8 @@ def patient_frame(
         "eras": False,
         "site": site_name(case.preferences.site),
     }
-    return validate_patients(pd.DataFrame([row]), f"case {case.id}"), assumptions
+    frame = validate_patients(pd.DataFrame([row]), f"case {case.id}")
+    return with_operative_time(frame), assumptions
 
 
 def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
@@ -337,7 +339,7 @@ def forecast_batch(patients: pd.DataFrame) -> pd.DataFrame:
     Input columns: see ``covariates.REQUIRED`` (and the optional ``OPTIONAL``); result columns
     :data:`BATCH_COLUMNS`: probabilities of each outcome, mean operative time (min), blood loss
     (mL), stay (days), expected 12-month ODI and pain, and the chance of reaching the ODI MCID."""
-    df = validate_patients(patients.reset_index(drop=True))
+    df = with_operative_time(validate_patients(patients.reset_index(drop=True)))
     probs = complication_probabilities(df)
     out: dict[str, FloatArray] = dict(probs)
     out["asd_10y"] = asd_cumulative(probs["asd_5y"], 10.0)

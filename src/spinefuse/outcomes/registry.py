@@ -27,6 +27,7 @@ from pydantic import Field
 from spinefuse.errors import ParameterError
 from spinefuse.outcomes.complications import OUTCOMES, complication_models
 from spinefuse.outcomes.covariates import validate_patients
+from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import Effect
 from spinefuse.outcomes.perioperative import stay_model
 from spinefuse.outcomes.pro import baselines, pro_models
@@ -124,7 +125,7 @@ def read_registry(path: str | Path) -> pd.DataFrame:
 
 def check_registry(registry: pd.DataFrame, source: str = "registry") -> pd.DataFrame:
     """A validated copy of a registry table (patient columns and 0/1 outcome columns)."""
-    df = validate_patients(registry, source)
+    df = with_operative_time(validate_patients(registry, source))
     for name in OUTCOMES:
         if name not in df.columns:
             continue
