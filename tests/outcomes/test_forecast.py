@@ -173,3 +173,8 @@ def test_forecast_json_on_the_sample_case(tmp_path: Path) -> None:
         assert f.segments and f.risks and f.pathway is not None
     else:
         assert "planning" in f.message or "No fusion" in f.message
+
+
+def test_forecast_json_names_its_schema(case: Case, plan: SurgicalPlan) -> None:
+    data = json.loads(forecast(case, plan).to_json())
+    assert data["schema"] == "spinefuse/forecast@1" and "schema_" not in data

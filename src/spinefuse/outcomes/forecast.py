@@ -125,7 +125,7 @@ class Forecast(Record):
     pro: list[ProTrajectory] = Field(default_factory=list)
     pathway: RecoveryPathway | None = None
 
-    model_config = Record.model_config | {"populate_by_name": True}
+    model_config = Record.model_config | {"populate_by_name": True, "serialize_by_alias": True}
 
     def risk(self, outcome: str) -> RiskForecast:
         """The forecast of one outcome by name (``infection``, ``dural_tear``, …)."""
