@@ -39,7 +39,7 @@ def test_forecast_round_trips_and_carries_every_outcome(case: Case, plan: Surgic
     for r in f.risks:
         assert r.low <= r.probability <= r.high
     assert f.risk("nonunion").probability == 0.12 and f.nonunion_source == "healing"
-    assert [p.instrument for p in f.pro] == ["odi", "back_pain", "leg_pain"]
+    assert [p.name for p in f.pro] == ["odi", "back_pain", "leg_pain"]
     assert f.pro[0].months == [0.0, 1.5, 3.0, 6.0, 12.0, 24.0] and f.pro[0].mean[0] == 52.0
 
 
@@ -178,3 +178,12 @@ def test_forecast_json_on_the_sample_case(tmp_path: Path) -> None:
 def test_forecast_json_names_its_schema(case: Case, plan: SurgicalPlan) -> None:
     data = json.loads(forecast(case, plan).to_json())
     assert data["schema"] == "spinefuse/forecast@1" and "schema_" not in data
+
+
+def test_summary_equals_the_batch_row(case: Case, plan: SurgicalPlan) -> None:
+    f = forecast(case, plan)
+    assert set(BATCH_COLUMNS) <= set(f.summary)
+    assert f.summary["infection"] == pytest.approx(f.risk("infection").probability, abs=1e-5)
+    stay = next(q for q in f.perioperative if q.name == "length_of_stay_days")
+    assert f.summary["length_of_stay_days"] == pytest.approx(stay.mean, abs=0.01)
+    assert f.summary["odi_mcid_points"] == 12.8 and f.summary["baseline_odi"] == 52.0

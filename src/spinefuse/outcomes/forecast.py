@@ -71,7 +71,9 @@ class RiskForecast(Record):
     probability: Probability
     low: Probability
     high: Probability
-    published_rate: Probability = Field(description="marginal rate the model is calibrated to")
+    average_probability: Probability = Field(
+        description="the published population rate the model is calibrated to (average patient)"
+    )
     source: str
     literature_auc_max: float = Field(description="best discrimination published for it")
     drivers: list[DrivingFactor] = Field(default_factory=list)
@@ -93,7 +95,7 @@ class QuantityForecast(Record):
 class ProTrajectory(Record):
     """A patient-reported outcome over follow-up: means, 90 % band, MCID chances."""
 
-    instrument: Literal["odi", "back_pain", "leg_pain"]
+    name: Literal["odi", "back_pain", "leg_pain"]
     label: str
     unit: str
     months: list[float]
@@ -120,6 +122,11 @@ class Forecast(Record):
     approach: str | None = None
     nonunion_source: Literal["healing", "outcomes model", "none"] = "none"
     assumptions: list[str] = Field(default_factory=list)
+    summary: dict[str, float] = Field(
+        default_factory=dict,
+        description="expected values as forecast_batch gives them (probabilities 0-1, minutes, "
+        "mL, days, ODI %), plus baseline_odi and odi_mcid_points",
+    )
     risks: list[RiskForecast] = Field(default_factory=list)
     perioperative: list[QuantityForecast] = Field(default_factory=list)
     pro: list[ProTrajectory] = Field(default_factory=list)
@@ -234,7 +241,7 @@ def forecast(
                 probability=float(probs[name][0]),
                 low=float(intervals[name][0][0]),
                 high=float(intervals[name][1][0]),
-                published_rate=m.marginal.value,
+                average_probability=m.marginal.value,
                 source="healing stage" if given else m.marginal.source,
                 literature_auc_max=m.auc_max,
                 drivers=[] if given else _drivers(m.drivers(frame, probs)),
@@ -249,7 +256,7 @@ def forecast(
             probability=float(asd_cumulative(p5, 10.0)[0]),
             low=float(asd_cumulative(intervals["asd_5y"][0], 10.0)[0]),
             high=float(asd_cumulative(intervals["asd_5y"][1], 10.0)[0]),
-            published_rate=0.222,
+            average_probability=0.222,
             source="Sears 2011: 22.2 % at 10 years; constant annual hazard from the 5-year risk",
             literature_auc_max=models["asd_5y"].auc_max,
             drivers=_drivers(models["asd_5y"].drivers(frame, probs)),
@@ -283,7 +290,7 @@ def forecast(
             scb = sm.reach_probability(d, base, sm.scb, months)[0].round(4).tolist()
         pro.append(
             ProTrajectory(
-                instrument=name,
+                name=name,
                 label=sm.label,
                 unit=str(outcome_parameters()["pro"][name]["unit"]),
                 months=months.tolist(),
@@ -300,6 +307,10 @@ def forecast(
             )
         )
     nonunion_p = float(probs["nonunion"][0])
+    row = forecast_batch(frame).iloc[0]
+    summary = {k: round(float(row[k]), 5) for k in BATCH_COLUMNS}
+    summary["baseline_odi"] = float(frame["baseline_odi"].iloc[0])
+    summary["odi_mcid_points"] = pro_models()["odi"].mcid
     return Forecast(
         case_id=case.id,
         fusion_planned=True,
@@ -313,6 +324,7 @@ def forecast(
         approach=plan.approach,
         nonunion_source="healing" if nonunion_probability is not None else "outcomes model",
         assumptions=assumptions,
+        summary=summary,
         risks=risks,
         perioperative=periop,
         pro=pro,

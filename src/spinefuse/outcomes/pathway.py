@@ -67,6 +67,13 @@ class FollowUpVisit(Record):
     grading: str = Field(default="", description="fusion grading criteria applied at this visit")
 
 
+class Milestone(Record):
+    """One dated step of the pathway, for a timeline."""
+
+    week: float = Field(description="weeks after surgery (0 = day of surgery)")
+    what: str
+
+
 class RecoveryPathway(Record):
     """The patient's recovery plan from the preoperative phase to two years."""
 
@@ -81,6 +88,7 @@ class RecoveryPathway(Record):
     follow_up: list[FollowUpVisit]
     ct_rule: str
     tailoring: list[str] = Field(default_factory=list, description="why this pathway differs")
+    milestones: list[Milestone] = Field(default_factory=list, description="the timeline, in order")
     source: str
 
 
@@ -193,13 +201,21 @@ def recovery_pathway(
             }
         )
     mob = spec["mobilisation"]
+    day = int(mob["day"]["value"])
+    steps = [(day / 7.0, f"walk with physiotherapy on day {day}")]
+    phases = [PhysiotherapyPhase(**p) for p in spec["physiotherapy"]]
+    steps += [(ph.start_week, f"physiotherapy: {ph.name}") for ph in phases if ph.start_week > 0]
+    steps += [(r.until_week, f"{r.activity}: allowed from here") for r in restrictions]
+    steps += [(v.week, v.what if v.imaging == "none" else f"{v.what}; {v.imaging}") for v in visits]
+    steps.append((light, "return to light work (if employed)"))
+    milestones = [Milestone(week=w, what=t) for w, t in sorted(steps, key=lambda s: s[0])]
     return RecoveryPathway(
         eras=_items(spec["eras"], row),
         eras_effect=spec["eras_effect"],
         pain_management=_items(spec["pain"], row),
         mobilisation_day=int(mob["day"]["value"]),
         mobilisation=f"{mob['detail']} ({mob['day']['source']})",
-        physiotherapy=[PhysiotherapyPhase(**p) for p in spec["physiotherapy"]],
+        physiotherapy=phases,
         restrictions=restrictions,
         return_to_work=ReturnToWork(
             light_work_week=light,
@@ -212,5 +228,6 @@ def recovery_pathway(
         follow_up=visits,
         ct_rule=spec["ct_rule"],
         tailoring=tailoring,
+        milestones=milestones,
         source=spec["source"],
     )
