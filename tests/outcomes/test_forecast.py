@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -187,3 +188,23 @@ def test_summary_equals_the_batch_row(case: Case, plan: SurgicalPlan) -> None:
     stay = next(q for q in f.perioperative if q.name == "length_of_stay_days")
     assert f.summary["length_of_stay_days"] == pytest.approx(stay.mean, abs=0.01)
     assert f.summary["odi_mcid_points"] == 12.8 and f.summary["baseline_odi"] == 52.0
+
+
+def test_single_forecast_recalibrated_to_a_site(
+    case: Case, plan: SurgicalPlan, registry_10k: pd.DataFrame
+) -> None:
+    from scipy.special import expit, logit
+
+    from spinefuse.outcomes.registry import fit_registry
+
+    site = registry_10k.iloc[:6000].copy()
+    p = forecast_batch(site)["transfusion"].to_numpy()
+    site["transfusion"] = (
+        np.random.default_rng(5).random(len(site)) < expit(logit(p) + 1.0)
+    ).astype(int)
+    report = fit_registry(site, mode="recalibrate")
+    plain, local = forecast(case, plan), forecast(case, plan, recalibration=report)
+    r = local.risk("transfusion")
+    assert r.probability > plain.risk("transfusion").probability
+    assert r.low <= r.probability <= r.high
+    assert any("recalibrated" in a for a in local.assumptions)

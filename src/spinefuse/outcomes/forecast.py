@@ -44,6 +44,7 @@ from spinefuse.outcomes.pro import (
     pro_models,
     time_points_months,
 )
+from spinefuse.outcomes.registry import RegistryReport
 from spinefuse.outcomes.risk import Driver, FloatArray
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.records import Probability, Record, describe_validation_error
@@ -202,10 +203,15 @@ def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
 
 
 def forecast(
-    case: Case, plan: SurgicalPlan | None, nonunion_probability: float | None = None
+    case: Case,
+    plan: SurgicalPlan | None,
+    nonunion_probability: float | None = None,
+    *,
+    recalibration: RegistryReport | None = None,
 ) -> Forecast:
     """The forecast of one case. With no plan (no fusion indicated) the forecast says so and
-    predicts nothing about surgery it will not have."""
+    predicts nothing about surgery it will not have. ``recalibration`` (a site's
+    ``fit_registry(..., mode="recalibrate")`` report) adjusts risks and stay to that site."""
     site = site_name(case.preferences.site)
     if plan is None:
         return Forecast(
@@ -225,8 +231,18 @@ def forecast(
             "(take it from the healing stage's HealingCourse.nonunion_probability)"
         )
     frame, assumptions = patient_frame(case, plan, nonunion_probability)
-    probs = complication_probabilities(frame)
+    recal = None if recalibration is None else recalibration.recalibrate
+    probs = complication_probabilities(frame, recal)
     intervals = complication_intervals(frame, probs)
+    if recalibration is not None:
+        assumptions.append(f"risks and stay recalibrated to the registry {recalibration.source}")
+        for name, (lo, hi) in list(intervals.items()):
+            if not (name == "nonunion" and nonunion_probability is not None):
+                intervals[name] = (
+                    recalibration.recalibrate(name, lo),
+                    recalibration.recalibrate(name, hi),
+                )
+    stay_factor = 1.0 if recalibration is None else recalibration.stay_factor()
     models = complication_models()
     risks = []
     for name in OUTCOMES:
@@ -265,13 +281,14 @@ def forecast(
     periop = []
     for name, model in perioperative_models(site).items():
         d = model.design(frame, probs)
-        q = model.quantiles(d, np.array([0.05, 0.5, 0.95]))[0]
+        scale = stay_factor if name == "length_of_stay_days" else 1.0
+        q = scale * model.quantiles(d, np.array([0.05, 0.5, 0.95]))[0]
         periop.append(
             QuantityForecast(
                 name=name,
                 label=model.label,
                 unit=model.unit,
-                mean=round(float(model.mean(d)[0]), 2),
+                mean=round(scale * float(model.mean(d)[0]), 2),
                 p5=round(float(q[0]), 2),
                 median=round(float(q[1]), 2),
                 p95=round(float(q[2]), 2),
@@ -307,7 +324,7 @@ def forecast(
             )
         )
     nonunion_p = float(probs["nonunion"][0])
-    row = forecast_batch(frame).iloc[0]
+    row = forecast_batch(frame, recalibration).iloc[0]
     summary = {k: round(float(row[k]), 5) for k in BATCH_COLUMNS}
     summary["baseline_odi"] = float(frame["baseline_odi"].iloc[0])
     summary["odi_mcid_points"] = pro_models()["odi"].mcid
@@ -345,17 +362,24 @@ BATCH_COLUMNS = (
 )
 
 
-def forecast_batch(patients: pd.DataFrame) -> pd.DataFrame:
+def forecast_batch(
+    patients: pd.DataFrame, recalibration: RegistryReport | None = None
+) -> pd.DataFrame:
     """Expected outcomes of a table of patient-arms, vectorised (same index, one row each).
 
     Input columns: see ``covariates.REQUIRED`` (and the optional ``OPTIONAL``); result columns
     :data:`BATCH_COLUMNS`: probabilities of each outcome, mean operative time (min), blood loss
-    (mL), stay (days), expected 12-month ODI and pain, and the chance of reaching the ODI MCID."""
+    (mL), stay (days), expected 12-month ODI and pain, and the chance of reaching the ODI MCID.
+    ``recalibration`` (a site's ``fit_registry(..., mode="recalibrate")``) adjusts the risks and
+    the stay to that site."""
     df = with_operative_time(validate_patients(patients.reset_index(drop=True)))
-    probs = complication_probabilities(df)
+    recal = None if recalibration is None else recalibration.recalibrate
+    probs = complication_probabilities(df, recal)
     out: dict[str, FloatArray] = dict(probs)
     out["asd_10y"] = asd_cumulative(probs["asd_5y"], 10.0)
     out.update(perioperative_means(df, probs))
+    if recalibration is not None:
+        out["length_of_stay_days"] = out["length_of_stay_days"] * recalibration.stay_factor()
     out["odi_12m"], out["odi_mcid_probability"] = odi_12m_and_mcid(df, probs)
     for name in ("back_pain", "leg_pain"):
         sm = pro_models()[name]
