@@ -129,3 +129,11 @@ def test_operative_duration_given_or_expected_drives_deficit_risk() -> None:
         )
     ]
     assert "operative_time" in names
+
+
+def test_ten_year_asd_of_the_population_within_sears() -> None:
+    from spinefuse.outcomes.parameters import outcome_parameters, quantity
+
+    q = quantity(outcome_parameters()["binary"]["asd_5y"]["ten_year"], "ten_year")
+    p10 = asd_cumulative(complication_probabilities(reference_patients())["asd_5y"], 10.0)
+    assert q.interval[0] <= p10.mean() <= q.interval[1]

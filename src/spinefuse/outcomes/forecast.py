@@ -30,7 +30,7 @@ from spinefuse.outcomes.complications import (
 )
 from spinefuse.outcomes.covariates import validate_patients
 from spinefuse.outcomes.operative import with_operative_time
-from spinefuse.outcomes.parameters import outcome_parameters
+from spinefuse.outcomes.parameters import outcome_parameters, quantity
 from spinefuse.outcomes.pathway import RecoveryPathway, recovery_pathway
 from spinefuse.outcomes.perioperative import (
     perioperative_means,
@@ -264,6 +264,9 @@ def forecast(
             )
         )
     p5 = probs["asd_5y"]
+    ten_year = quantity(
+        outcome_parameters()["binary"]["asd_5y"]["ten_year"], "binary.asd_5y.ten_year"
+    )
     risks.append(
         RiskForecast(
             outcome="asd_10y",
@@ -272,8 +275,8 @@ def forecast(
             probability=float(asd_cumulative(p5, 10.0)[0]),
             low=float(asd_cumulative(intervals["asd_5y"][0], 10.0)[0]),
             high=float(asd_cumulative(intervals["asd_5y"][1], 10.0)[0]),
-            average_probability=0.222,
-            source="Sears 2011: 22.2 % at 10 years; constant annual hazard from the 5-year risk",
+            average_probability=ten_year.value,
+            source=f"{ten_year.source}; constant annual hazard from the 5-year risk",
             literature_auc_max=models["asd_5y"].auc_max,
             drivers=_drivers(models["asd_5y"].drivers(frame, probs)),
         )
