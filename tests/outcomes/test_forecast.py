@@ -208,3 +208,59 @@ def test_single_forecast_recalibrated_to_a_site(
     assert r.probability > plain.risk("transfusion").probability
     assert r.low <= r.probability <= r.high
     assert any("recalibrated" in a for a in local.assumptions)
+
+
+def test_public_surface_is_curated() -> None:
+    import spinefuse.outcomes as outcomes
+
+    assert sorted(outcomes.__all__) == sorted(
+        [
+            "BATCH_COLUMNS",
+            "Forecast",
+            "OdiScore",
+            "RecoveryPathway",
+            "RegistryReport",
+            "fit_registry",
+            "forecast",
+            "forecast_batch",
+            "forecast_json",
+            "forecast_stage",
+            "plan_from_preferences",
+            "read_registry",
+            "registry_json",
+            "score_odi",
+            "synthetic_registry",
+            "write_synthetic_registry",
+        ]
+    )
+    assert all(hasattr(outcomes, name) for name in outcomes.__all__)
+
+
+def test_missing_baseline_odi_is_assumed_and_said(make_case: MakeCase, plan: SurgicalPlan) -> None:
+    case = make_case()
+    case = case.model_copy(update={"history": case.history.model_copy(update={"odi": None})})
+    f = forecast(case, plan)
+    assert f.pro[0].mean[0] == 48.0
+    assert any("baseline ODI not in the case" in a for a in f.assumptions)
+
+
+def test_prior_surgery_drives_dural_tear_as_revision(
+    make_case: MakeCase, plan: SurgicalPlan
+) -> None:
+    from spinefuse.case import PriorSurgery
+
+    case = make_case()
+    redo = case.model_copy(
+        update={
+            "patient": case.patient.model_copy(
+                update={
+                    "prior_lumbar_surgery": [
+                        PriorSurgery(procedure="laminectomy", segments=["L4-L5"])
+                    ]
+                }
+            )
+        }
+    )
+    first, second = forecast(case, plan), forecast(redo, plan)
+    assert second.risk("dural_tear").probability > first.risk("dural_tear").probability
+    assert second.risk("dural_tear").drivers[0].factor == "revision"
