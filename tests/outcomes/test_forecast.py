@@ -264,3 +264,24 @@ def test_prior_surgery_drives_dural_tear_as_revision(
     first, second = forecast(case, plan), forecast(redo, plan)
     assert second.risk("dural_tear").probability > first.risk("dural_tear").probability
     assert second.risk("dural_tear").drivers[0].factor == "revision"
+
+
+def test_cli_forecast_prints_the_forecast_and_reports_bad_input(
+    tmp_path: Path, make_case: MakeCase
+) -> None:
+    from typer.testing import CliRunner
+
+    from spinefuse.cli import app
+
+    data = json.loads(make_case().model_dump_json(by_alias=True))
+    data["preferences"] = {"fuse_segments": ["L4-L5"], "technique": "TLIF", "approach": "mis"}
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["forecast", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    f = Forecast.from_json(result.stdout)
+    assert f.approach == "mis" and f.summary["length_of_stay_days"] > 0
+    data["history"]["odi"] = 120
+    path.write_text(yaml.safe_dump(data))
+    bad = CliRunner().invoke(app, ["forecast", str(path), "--json"])
+    assert bad.exit_code == 2 and "history.odi = 120" in bad.output
