@@ -12,6 +12,7 @@ from scipy.special import expit, logit
 from spinefuse.errors import ParameterError
 from spinefuse.outcomes import forecast_batch
 from spinefuse.outcomes.complications import OUTCOMES, complication_models
+from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.population import sample_patients
 from spinefuse.outcomes.registry import (
     calibration,
@@ -73,6 +74,9 @@ def test_no_model_claims_more_discrimination_than_the_literature() -> None:
     for name in OUTCOMES:
         ceiling = expected_auc(probs[name].to_numpy())
         assert 0.5 < ceiling <= complication_models()[name].auc_max, (name, ceiling)
+    # reaching the ODI MCID: QOD-Calc AUC 0.694-0.874 for any improvement
+    mcid_max = outcome_parameters()["pro"]["odi"]["discrimination"]["auc_max"]
+    assert 0.69 <= expected_auc(probs["odi_mcid_probability"].to_numpy()) <= mcid_max
 
 
 def test_expected_auc_matches_drawn_outcomes() -> None:
