@@ -73,6 +73,83 @@ def demo(
     )
 
 
+def _emit(text: str) -> None:
+    typer.echo(text)
+
+
+@app.command()
+@friendly_errors
+def anatomy(
+    case_file: Annotated[Path, typer.Argument(help="case file with a CT/MR study")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the SpineGeometry as JSON")] = True,
+) -> None:
+    """Read the case's CT/MR and label map and print the labelled vertebrae and landmarks."""
+    from spinefuse.anatomy.from_labels import anatomy_json
+
+    _emit(anatomy_json(case_file))
+
+
+@app.command()
+@friendly_errors
+def assess(
+    case_file: Annotated[
+        Path | None, typer.Argument(help="case file (optional with --xray-landmarks)")
+    ] = None,
+    xray_landmarks: Annotated[
+        list[Path] | None,
+        typer.Option("--xray-landmarks", help="an X-ray landmark CSV (repeatable)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the Assessment as JSON")] = False,
+) -> None:
+    """Measure the spine, name the findings and say whether and where fusion is indicated."""
+    from spinefuse.assess import Assessment, assess_json, assessment_table
+
+    if case_file is None and not xray_landmarks:
+        raise typer.BadParameter("give a CASE file or at least one --xray-landmarks FILE")
+    text = assess_json(case_file, list(xray_landmarks or []))
+    if as_json:
+        _emit(text)
+    else:
+        Console().print(assessment_table(Assessment.from_json(text)))
+
+
+@app.command()
+@friendly_errors
+def plan(
+    case_file: Annotated[Path, typer.Argument(help="case file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the SurgicalPlan as JSON")] = True,
+    stl: Annotated[
+        Path | None, typer.Option("--stl", help="also write the implants as STL into this folder")
+    ] = None,
+) -> None:
+    """Plan the fusion: technique, decompression, screws, rods, cage and graft."""
+    from spinefuse.plan import SurgicalPlan, plan_json, write_implant_meshes
+
+    text = plan_json(case_file)
+    _emit(text)
+    if stl is not None and '"plan": null' not in text:
+        for path in write_implant_meshes(SurgicalPlan.from_json(text), stl):
+            err_console.print(f"wrote {path}")
+
+
+@app.command()
+@friendly_errors
+def forecast(
+    case_file: Annotated[Path, typer.Argument(help="case file")],
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="a plan.json written by the planning stage")
+    ] = None,
+    nonunion: Annotated[
+        float | None, typer.Option("--nonunion-probability", min=0.0, max=1.0)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the Forecast as JSON")] = True,
+) -> None:
+    """Forecast the hospital course, complications, recovery pathway and PROs."""
+    from spinefuse.outcomes import forecast_json
+
+    _emit(forecast_json(case_file, plan_file, nonunion))
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="spinefuse")
