@@ -143,3 +143,22 @@ def test_plan_json_names_a_missing_case(tmp_path, make_case, make_assessment):
     with pytest.raises(CaseError, match="no such case file"):
         plan_json(tmp_path / "absent.yaml")
     json.loads(plan_surgery(make_case(), virtual_spine(), make_assessment()).to_json())
+
+
+def test_missing_pedicle_is_an_explicit_warning_not_a_silent_screw(
+    spine, make_case, make_assessment
+):
+    l5 = spine.vertebra("L5")
+    g = spine.model_copy(
+        update={
+            "vertebrae": {
+                **spine.vertebrae,
+                "L5": l5.model_copy(update={"pedicles": {"right": l5.pedicles["right"]}}),
+            }
+        }
+    )
+    plan = plan_surgery(make_case(), g, make_assessment())
+    assert ("L5", "left") not in {(s.vertebra, s.side) for s in plan.screws}
+    assert any(w.startswith("L5 left: the geometry has no measured pedicle") for w in plan.warnings)
+    assert [r.side for r in plan.rods] == ["right"]
+    assert "no left rod: fewer than two left screws could be planned" in plan.warnings

@@ -11,12 +11,12 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case, load_case
-from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
+from spinefuse.conventions import SIDES, parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.errors import GeometryError, LevelError, ParameterError
 from spinefuse.imaging.volume import Volume
 from spinefuse.plan.cage import plan_cage
@@ -26,7 +26,12 @@ from spinefuse.plan.decompression import plan_decompressions
 from spinefuse.plan.graft import graft_need, plan_graft
 from spinefuse.plan.rods import choose_rod, plan_rods
 from spinefuse.plan.rules import PlanningRules, planning_rules
-from spinefuse.plan.screws import fit_screws_to_bone, label_ids, plan_vertebra_screws
+from spinefuse.plan.screws import (
+    fit_screws_to_bone,
+    label_ids,
+    plan_vertebra_screws,
+    plannable_sides,
+)
 from spinefuse.plan.surgical_plan import (
     Approach,
     GraftMaterial,
@@ -155,6 +160,14 @@ def plan_surgery(
         for name in segment_vertebrae(segments)
         for s in plan_vertebra_screws(geometry.vertebra(name), cat, rules)
     ]
+    for name in segment_vertebrae(segments):
+        missing = set(SIDES) - set(plannable_sides(geometry.vertebra(name)))
+        for side in sorted(missing):
+            warnings.append(
+                f"{name} {side}: the geometry has no measured pedicle (isthmus, axis and entry "
+                "point), so no screw is planned there; fit the corridor on the CT label map "
+                "(plan_for_case) or plan it by hand"
+            )
     cages = []
     if choice.technique != "PLF":
         for seg in segments:
@@ -178,6 +191,9 @@ def plan_surgery(
     reasons += rod.reasons
     overridden += rod.overridden
     rods = plan_rods(screws, rod, cat, rules)
+    for side in SIDES:
+        if not any(r.side == side for r in rods):
+            warnings.append(f"no {side} rod: fewer than two {side} screws could be planned")
     need = graft_need(geometry, choice.technique, segments, cages, decompressions, cat, rules)
     g, why, warn, over = plan_graft(
         case,
@@ -279,29 +295,39 @@ def grade_plan_on_images(
     )
 
 
+def plan_for_case(
+    case: Case, geometry: SpineGeometry, assessment: Assessment, **choices: Any
+) -> SurgicalPlan | None:
+    """The pipeline's plan stage: :func:`plan_surgery`, with the screw corridors of the
+    instrumented vertebrae fitted on the case's CT label map first (where the anatomy stage did
+    not resolve a pedicle, or to keep the screw in bone where it did) and every screw checked on
+    the label map after. Without a CT label map it is :func:`plan_surgery` itself."""
+    images = case_images(case)
+    notes: list[str] = []
+    if images is not None:
+        levels = choices.get("levels")
+        segments, _ = select_segments(case, geometry, assessment, levels)
+        names = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
+        geometry, notes = pedicles_on_labels(
+            geometry, images[1], images[2], names, planning_rules()
+        )
+    plan = plan_surgery(case, geometry, assessment, **choices)
+    if plan is None or images is None:
+        return plan
+    plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
+    return grade_plan_on_images(plan, case, choices.get("catalogue"))
+
+
 def plan_case(case: Case) -> SurgicalPlan | None:
     """Anatomy, assessment and plan for a case (None when the case has no geometry to plan on
-    or no fusion is indicated). With a CT and label map, the screw corridors of the instrumented
-    vertebrae are fitted on the label map and every screw is checked to stay in bone."""
+    or no fusion is indicated)."""
     geometry_from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
     assess_case = _stage("spinefuse.assess", "assess_case")
     geometry = geometry_from_case(case)  # type: ignore[operator]
     if geometry is None:
         return None
     assessment = assess_case(case, geometry)  # type: ignore[operator]
-    images = case_images(case)
-    notes: list[str] = []
-    if images is not None:
-        segments, _ = select_segments(case, geometry, assessment, None)
-        levels = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
-        geometry, notes = pedicles_on_labels(
-            geometry, images[1], images[2], levels, planning_rules()
-        )
-    plan = plan_surgery(case, geometry, assessment)
-    if plan is None:
-        return None
-    plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
-    return grade_plan_on_images(plan, case)
+    return plan_for_case(case, geometry, assessment)
 
 
 def plan_json(case_path: str | Path) -> str:
