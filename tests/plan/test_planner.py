@@ -100,6 +100,7 @@ def test_levels_extend_toward_the_degenerated_neighbour(spine, make_case, make_a
     a3 = make_assessment(segments=("L3-L4", "L4-L5"), decompress=[])
     segs, _ = select_segments(make_case(), spine, a3, 1)
     assert segs == ["L4-L5"]  # the segment with the findings stays
+    assert select_segments(make_case(), spine, a3, "l3-l4")[0] == ["L3-L4"]
     with pytest.raises(ParameterError, match="levels = 0"):
         select_segments(make_case(), spine, a, 0)
 

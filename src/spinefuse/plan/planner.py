@@ -62,6 +62,8 @@ def select_segments(
     ``levels`` as a list fixes the segments; as a number it trims or extends the recommended ones
     (extension goes to the neighbour with findings or marked for decompression, else cranially,
     the way an adjacent degenerated segment is included)."""
+    if isinstance(levels, str):
+        levels = [levels]
     if levels is not None and not isinstance(levels, int):
         return _sorted(list(levels)), ["levels"]
     overridden = []
