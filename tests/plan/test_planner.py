@@ -6,7 +6,7 @@ import pytest
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess.assessment import Assessment, Finding
 from spinefuse.case import Preferences
-from spinefuse.errors import GeometryError, LevelError, ParameterError
+from spinefuse.errors import LevelError, ParameterError
 from spinefuse.plan import SurgicalPlan, plan_surgery, select_segments
 from spinefuse.plan.catalogue import CatalogueError
 
@@ -110,21 +110,34 @@ def test_impossible_forced_choices_are_refused(spine, make_case, make_assessment
         plan_surgery(make_case(), spine, make_assessment(segments=("L5-S1",)), technique="LLIF")
     with pytest.raises(CatalogueError, match="no titanium rod of 4.75 mm"):
         plan_surgery(make_case(), spine, make_assessment(), rod_diameter_mm=4.75)
-    with pytest.raises(LevelError, match="segment L2-L4"):
+    with pytest.raises(LevelError, match="unknown vertebra 'L7'"):
+        plan_surgery(make_case(), spine, make_assessment(), levels=["L2-L7"])
+    with pytest.raises(
+        LevelError, match="L2-L4 is not a motion segment: name its segments, L2-L3, L3-L4"
+    ):
         plan_surgery(make_case(), spine, make_assessment(), levels=["L2-L4"])
 
 
-def test_partial_vertebra_is_not_instrumented(spine, make_case, make_assessment):
-    g = spine.model_copy(
-        update={
-            "vertebrae": {
-                **spine.vertebrae,
-                "L4": spine.vertebra("L4").model_copy(update={"partial": True}),
-            }
-        }
-    )
-    with pytest.raises(GeometryError, match="L4 is cut by the edge"):
-        plan_surgery(make_case(), g, make_assessment())
+def test_partial_vertebra_and_unmeasured_disc_are_warned(spine, make_case, make_assessment):
+    l4 = spine.vertebra("L4").model_copy(update={"partial": True})
+    discs = {k: d for k, d in spine.discs.items() if k != "L4-L5"}
+    g = spine.model_copy(update={"vertebrae": {**spine.vertebrae, "L4": l4}, "discs": discs})
+    plan = plan_surgery(make_case(), g, make_assessment())
+    assert any(w.startswith("L4 is cut by the edge of the image") for w in plan.warnings)
+    assert "L4-L5: the disc was not measured, so no cage is sized for it" in plan.warnings
+    assert plan.cages == [] and len(plan.screws) == 4
+    with pytest.raises(LevelError, match="vertebra L2 of the segments to fuse"):
+        plan_surgery(
+            make_case(),
+            spine.model_copy(
+                update={
+                    "vertebrae": {k: v for k, v in spine.vertebrae.items() if k != "L2"},
+                    "discs": {k: d for k, d in spine.discs.items() if "L2" not in k},
+                }
+            ),
+            make_assessment(),
+            levels=["L2-L3"],
+        )
 
 
 def test_osteoporotic_patient_gets_density_warnings(make_case, make_assessment):

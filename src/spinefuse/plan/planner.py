@@ -17,7 +17,7 @@ from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case, load_case
 from spinefuse.conventions import SIDES, parse_segment, segment_vertebrae, vertebra_index
-from spinefuse.errors import GeometryError, LevelError, ParameterError
+from spinefuse.errors import LevelError, ParameterError
 from spinefuse.imaging.volume import Volume
 from spinefuse.plan.cage import plan_cage
 from spinefuse.plan.catalogue import Catalogue, default_catalogue
@@ -103,20 +103,32 @@ def select_segments(
     return base, overridden
 
 
-def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> None:
-    for s in segments:
-        if s not in geometry.discs:
-            raise LevelError(
-                f"segment {s} to fuse is not in the geometry (segments: "
-                f"{', '.join(geometry.discs) or 'none'})"
-            )
+def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> list[str]:
+    """Refuse segments whose vertebrae the geometry lacks; warn of what is only partly known."""
+    warnings = []
     for name in segment_vertebrae(segments):
-        v = geometry.vertebra(name)
-        if v.partial:
-            raise GeometryError(
-                f"{name} is cut by the edge of the image: it cannot be instrumented from this "
-                "geometry; image the whole vertebra"
+        if name not in geometry.vertebrae:
+            raise LevelError(
+                f"vertebra {name} of the segments to fuse ({', '.join(segments)}) is not in the "
+                f"geometry (present: {', '.join(geometry.vertebrae) or 'none'})"
             )
+        if geometry.vertebrae[name].partial:
+            warnings.append(
+                f"{name} is cut by the edge of the image: its measurements are incomplete; "
+                "check its screws on an image of the whole vertebra"
+            )
+    levels = geometry.levels
+    for s in segments:
+        up, low = parse_segment(s)
+        if levels.index(low) != levels.index(up) + 1:
+            between = levels[levels.index(up) : levels.index(low) + 1]
+            raise LevelError(
+                f"{s} is not a motion segment: name its segments, "
+                + ", ".join(f"{a}-{b}" for a, b in zip(between, between[1:], strict=False))
+            )
+        if s not in geometry.discs:
+            warnings.append(f"{s}: the disc was not measured, so no cage is sized for it")
+    return warnings
 
 
 def plan_surgery(
@@ -142,7 +154,7 @@ def plan_surgery(
     segments, overridden = select_segments(case, geometry, assessment, levels)
     if not segments:
         return None
-    _check_anatomy(geometry, segments)
+    anatomy_warnings = _check_anatomy(geometry, segments)
     choice = choose_technique(
         case, geometry, assessment, segments, rules, technique=technique, approach=approach
     )
@@ -151,7 +163,7 @@ def plan_surgery(
         + (": " + assessment.rationale if assessment.rationale else "")
     ]
     reasons += choice.reasons
-    warnings = list(choice.warnings)
+    warnings = [*anatomy_warnings, *choice.warnings]
     overridden += choice.overridden
 
     decompressions = plan_decompressions(
@@ -172,7 +184,7 @@ def plan_surgery(
             )
     cages = []
     if choice.technique != "PLF":
-        for seg in segments:
+        for seg in (s for s in segments if s in geometry.discs):
             cp = plan_cage(geometry, assessment, seg, choice.technique, segments, cat, rules)
             cages.append(cp.cage)
             reasons += cp.reasons
