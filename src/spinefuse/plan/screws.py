@@ -377,6 +377,15 @@ def grade_screws(
         if mean_hu is not None and cortical is not None:
             update["mean_hu"] = float(mean_hu[i])
             update["cortical_fraction"] = float(cortical[i])
+            low = rules.shaft_hu_bands.cancellous
+            if mean_hu[i] < low:
+                warnings.append(
+                    f"{s.vertebra} {s.side}: the thread meets {mean_hu[i]:.0f} HU on average, "
+                    f"below the {low:g} HU of cancellous bone: weak purchase"
+                )
+                update["alternatives"] = list(
+                    dict.fromkeys([*s.alternatives, *LOW_DENSITY_ALTERNATIVES])
+                )
         out.append(s.model_copy(update=update))
     assert len(out) == n
     return out
