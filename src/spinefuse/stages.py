@@ -25,6 +25,13 @@ def _plan(r: CaseResult) -> SurgicalPlan | None:
     return p if isinstance(p, SurgicalPlan) else None
 
 
+def anatomy_stage(r: CaseResult) -> Record | None:
+    """The SpineGeometry from the case's CT/MR and its label map (None without a volume)."""
+    from spinefuse.anatomy.from_labels import geometry_from_case
+
+    return geometry_from_case(r.case)
+
+
 def assessment_stage(r: CaseResult) -> Record | None:
     """Measurements, findings, indication and levels (X-ray landmarks and/or the geometry)."""
     from spinefuse.assess import assess_case
@@ -44,6 +51,17 @@ def plan_stage(r: CaseResult) -> Record | None:
     if plan is not None and r.out_dir is not None:
         write_implant_meshes(plan, r.out_dir / "implants")
     return plan
+
+
+def mechanics_stage(r: CaseResult) -> Record | None:
+    """Range of motion, disc pressure and facet forces of the intact and the planned spine
+    under pure moments (7.5 N·m), with the implants' loads and safety factors."""
+    from spinefuse.mechanics import simulate
+
+    geometry = _geometry(r)
+    if geometry is None:
+        return None
+    return simulate(geometry, _plan(r))
 
 
 def healing_stage(r: CaseResult) -> Record | None:
@@ -76,8 +94,10 @@ def report_stage(r: CaseResult) -> Record | None:
 
 
 STAGES: list[Stage] = [
+    Stage("anatomy", "imaging to anatomy", anatomy_stage),
     Stage("assessment", "assessment", assessment_stage),
     Stage("plan", "surgical plan", plan_stage),
+    Stage("mechanics", "mechanics", mechanics_stage),
     Stage("healing", "healing (24 months)", healing_stage),
     Stage("forecast", "course and outcome", forecast_stage),
     Stage("report", "reports (HTML, PDF)", report_stage),

@@ -42,13 +42,13 @@ def test_cobb_and_convexity_from_phantom_ap_film(tmp_path: Path, cobb: float, co
 def test_instability_from_phantom_flexion_extension(tmp_path: Path) -> None:
     spec = VirtualPatientSpec(slip_percent={"L5-S1": 10.0})
     paths = [_write(tmp_path, spec, "lat")]
-    for role, sign in (("flexion", -1.0), ("extension", 1.0)):
+    for role, sign in (("flexion", 1.0), ("extension", -1.0)):
         film = render_xray_landmarks(
-            posed(spec, {"L5-S1": 6.0 * sign}, {"L5-S1": -2.0 * sign}), "lateral", role=role
+            posed(spec, {"L5-S1": 6.0 * sign}, {"L5-S1": 2.0 * sign}), "lateral", role=role
         )
         paths.append(write_xray_landmarks(film, tmp_path / f"{role}.csv"))
     a = assess_landmarks(paths)
     assert a.measurement("translation_mm", "L5-S1").value == pytest.approx(4.0, abs=0.01)
-    assert abs(a.measurement("angulation_change", "L5-S1").value) == pytest.approx(12.0, abs=0.01)
+    assert a.measurement("angulation_change", "L5-S1").value == pytest.approx(12.0, abs=0.01)
     (f,) = [f for f in a.findings if f.diagnosis == "instability"]
     assert (f.level, f.grade) == ("L5-S1", "translational and angular")

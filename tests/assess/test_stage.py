@@ -50,8 +50,8 @@ def _case(
     ]
     if dynamic is not None:
         rot, trans = dynamic
-        for role, sign in (("flexion", -1.0), ("extension", 1.0)):
-            film = posed(spec, {"L4-L5": sign * rot}, {"L4-L5": -sign * trans / 2})
+        for role, sign in (("flexion", 1.0), ("extension", -1.0)):
+            film = posed(spec, {"L4-L5": sign * rot}, {"L4-L5": sign * trans / 2})
             path = write_xray_landmarks(lateral_landmarks(film, role=role), tmp / f"{role}.csv")
             studies.append(ImagingStudy(modality="XR", role=role, landmarks=path))
     case = Case(
@@ -74,8 +74,6 @@ def _dx(a: Assessment) -> set[tuple[str, str | None]]:
 def test_normal_spine_gets_no_finding_and_no_fusion(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(), dynamic=(3.0, 0.5))
     a = assess_case(case, g)
-    # The template's lumbosacral foramen is 8.6 mm tall with a 3.6 mm posterior disc
-    # (its S1 pedicle sits at the endplate level): Hasegawa's rule flags that, see below.
     assert {(f.diagnosis, f.level) for f in a.findings} <= {("foraminal_stenosis", "L5-S1")}
     assert a.fuse_segments == []
     assert all(x == "none" for s, x in _actions(a).items() if s != "L5-S1")

@@ -73,3 +73,28 @@ def test_demo_meshes_sit_in_her_ct_frame(demo, tmp_path):
         values, inside = _lookup(labels, shaft)
         assert inside.all()
         assert np.mean(values == ids[s.vertebra]) > 0.9
+
+
+def test_demo_pipeline_plan_from_her_ct(demo):
+    # the anatomy stage's geometry from her CT, then the plan stage with corridors fitted on her
+    # label map: four screws in bone, two rods, and the JSON the CLI prints
+    import json
+
+    from spinefuse.anatomy.from_labels import geometry_from_case
+    from spinefuse.plan import plan_for_case, plan_json
+
+    case, _, _ = demo
+    geometry = geometry_from_case(case)
+    plan = plan_for_case(case, geometry, assess_case(case, geometry))
+    assert plan.fuse_segments == ["L4-L5"]
+    assert {(s.vertebra, s.side) for s in plan.screws} == {
+        (v, side) for v in ("L4", "L5") for side in ("left", "right")
+    }
+    assert all(not s.breach and s.bone_fraction > 0.95 for s in plan.screws)
+    assert len(plan.rods) == 2
+    printed = json.loads(plan_json(case_path_of(case)))
+    assert printed["fuse_segments"] == ["L4-L5"] and len(printed["screws"]) == 4
+
+
+def case_path_of(case):
+    return case.study("CT").nifti.parent / "case.yaml"

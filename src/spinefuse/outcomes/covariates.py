@@ -48,9 +48,11 @@ OPTIONAL: Final[dict[str, object]] = {
     "leg_pain_nrs": np.nan,
     "eras": False,
     "site": "us",
+    "operative_time_min": np.nan,
 }
 """Optional columns and their defaults: ASA 2 as in ``case.Patient``; ``interbody`` from the
-technique (all but PLF place a cage); NaN non-union: the outcome stage's own model is used."""
+technique (all but PLF place a cage); NaN non-union: the outcome stage's own model is used; NaN
+operative time: the operative-time model's expected value."""
 
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "sex": ("female", "male"),
@@ -77,6 +79,7 @@ RANGES: Final[dict[str, tuple[float, float, str]]] = {
     "nonunion_probability": (0.0, 1.0, "probability"),
     "back_pain_nrs": (0.0, 10.0, "NRS 0-10"),
     "leg_pain_nrs": (0.0, 10.0, "NRS 0-10"),
+    "operative_time_min": (20.0, 900.0, "minutes"),
 }
 
 REFERENCE_AGE: Final = 60.0
@@ -106,7 +109,7 @@ def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.Da
         raise ParameterError(f"{source}: the patient table has no rows")
     for col, (lo, hi, unit) in RANGES.items():
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        if col in ("nonunion_probability", "back_pain_nrs", "leg_pain_nrs"):
+        if col in ("nonunion_probability", "back_pain_nrs", "leg_pain_nrs", "operative_time_min"):
             bad = ~np.isnan(values) & ((values < lo) | (values > hi))
         else:
             bad = np.isnan(values) | (values < lo) | (values > hi)
@@ -135,6 +138,16 @@ def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.Da
     ):
         df[col] = df[col].astype(bool)
     return df
+
+
+def _hours(d: pd.DataFrame) -> FloatArray:
+    minutes = d["operative_time_min"].to_numpy(float)
+    if np.isnan(minutes).any():
+        raise ParameterError(
+            "operative_time_min is missing: fill it with outcomes.operative.with_operative_time "
+            "(the expected operative time) before computing risks"
+        )
+    return np.asarray(minutes / 60.0 - 3.0, dtype=float)
 
 
 def _flag(x: pd.Series | NDArray[np.bool_]) -> FloatArray:
@@ -168,6 +181,7 @@ COVARIATES: Final[dict[str, Callable[[pd.DataFrame], FloatArray]]] = {
     "rhbmp2": lambda d: _flag(d["graft"] == "rhbmp2"),
     "iliac_crest": lambda d: _flag(d["graft"] == "iliac_crest_autograft"),
     "eras": lambda d: _flag(d["eras"]),
+    "operative_hours": lambda d: _hours(d),
 }
 """Covariate name -> its coding from a validated patient table, shape (n,)."""
 
@@ -210,5 +224,6 @@ def describe(name: str, patients: pd.DataFrame, row: int) -> str:
         "rhbmp2": f"graft {d['graft']}",
         "iliac_crest": f"graft {d['graft']}",
         "eras": "ERAS pathway" if d["eras"] else "no ERAS pathway",
+        "operative_hours": f"operative time {d['operative_time_min']:.0f} min",
     }.get(name)
     return text if text is not None else name.replace("_", " ")

@@ -27,6 +27,7 @@ from pydantic import Field
 from spinefuse.errors import ParameterError
 from spinefuse.outcomes.complications import OUTCOMES, complication_models
 from spinefuse.outcomes.covariates import validate_patients
+from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import Effect
 from spinefuse.outcomes.perioperative import stay_model
 from spinefuse.outcomes.pro import baselines, pro_models
@@ -60,8 +61,11 @@ class OutcomeFit(Record):
     auc: float
     literature_auc_max: float
     brier: float
-    calibration_intercept: float
-    calibration_slope: float
+    calibration_intercept: float = Field(description="in the large; 0 when calibrated")
+    calibration_slope: float = Field(description="1 when calibrated; < 1 when too extreme")
+    recalibration_intercept: float = Field(
+        description="a in logit(p_site) = a + slope * logit(p), used to recalibrate forecasts"
+    )
     coefficients: list[Coefficient] = Field(default_factory=list)
     intercept: float | None = Field(default=None, description="refitted intercept")
     plot: str | None = Field(default=None, description="calibration plot PNG path")
@@ -102,6 +106,28 @@ class RegistryReport(Record):
                 return f
         raise KeyError(f"no fit for {outcome!r}; fitted: {[f.outcome for f in self.fits]}")
 
+    def recalibrate(self, outcome: str, p: FloatArray) -> FloatArray:
+        """Published-model risks ``p`` of ``outcome`` recalibrated to this site (logistic
+        intercept and slope); unchanged when the registry had no recalibration fit for it."""
+        fit = next((f for f in self.fits if f.outcome == outcome and f.mode == "recalibrate"), None)
+        if fit is None:
+            return np.asarray(p, dtype=float)
+        q = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+        z = fit.recalibration_intercept + fit.calibration_slope * np.log(q / (1 - q))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
+
+    def stay_factor(self) -> float:
+        """Ratio of the site's mean stay to the model's (1 without a stay recalibration)."""
+        fit = next(
+            (
+                q
+                for q in self.quantities
+                if q.outcome == "length_of_stay_days" and q.mode == "recalibrate"
+            ),
+            None,
+        )
+        return 1.0 if fit is None else fit.observed_mean / fit.predicted_mean
+
     def quantity(self, outcome: str) -> QuantityFit:
         """The fit of one continuous outcome (``length_of_stay_days``, ``odi_12m``)."""
         for f in self.quantities:
@@ -124,7 +150,7 @@ def read_registry(path: str | Path) -> pd.DataFrame:
 
 def check_registry(registry: pd.DataFrame, source: str = "registry") -> pd.DataFrame:
     """A validated copy of a registry table (patient columns and 0/1 outcome columns)."""
-    df = validate_patients(registry, source)
+    df = with_operative_time(validate_patients(registry, source))
     for name in OUTCOMES:
         if name not in df.columns:
             continue
@@ -170,15 +196,16 @@ def expected_auc(p: FloatArray) -> float:
     return num / den
 
 
-def calibration(y: FloatArray, p: FloatArray) -> tuple[float, float]:
-    """Calibration intercept (in the large, slope fixed at 1) and slope of risks ``p`` on 0/1
-    outcomes ``y`` (logistic recalibration, statsmodels)."""
+def calibration(y: FloatArray, p: FloatArray) -> tuple[float, float, float]:
+    """Calibration of risks ``p`` on 0/1 outcomes ``y`` (logistic recalibration, statsmodels):
+    the intercept in the large (slope fixed at 1), the slope, and the intercept that goes with
+    that slope (logit y = a + slope * logit p)."""
     import statsmodels.api as sm
 
     lp = np.log(p / (1 - p))
     slope_fit = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
     citl = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit()
-    return float(citl.params[0]), float(slope_fit.params[1])
+    return float(citl.params[0]), float(slope_fit.params[1]), float(slope_fit.params[0])
 
 
 def calibration_plot(
@@ -270,7 +297,7 @@ def fit_outcome(
     else:
         p = model.probability(d)
     p = np.clip(p, 1e-9, 1 - 1e-9)
-    cal_int, cal_slope = calibration(y, p)
+    cal_int, cal_slope, joint = calibration(y, p)
     plot = None
     if plot_dir is not None:
         plot = str(
@@ -290,6 +317,7 @@ def fit_outcome(
         brier=float(brier_score_loss(y, p)),
         calibration_intercept=cal_int,
         calibration_slope=cal_slope,
+        recalibration_intercept=joint,
         coefficients=coefficients,
         intercept=intercept,
         plot=plot,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from spinefuse.outcomes.complications import OUTCOMES, complication_models
 from spinefuse.outcomes.covariates import validate_patients
+from spinefuse.outcomes.operative import operative_models
 from spinefuse.outcomes.perioperative import perioperative_models
 from spinefuse.outcomes.population import sample_patients
 from spinefuse.outcomes.pro import baselines, pro_models
@@ -28,6 +29,14 @@ def draw_outcomes(patients: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     and operative_time_min, blood_loss_ml, length_of_stay_days, odi_12m, back_pain_12m,
     leg_pain_12m. Same seed, same draws."""
     rng = np.random.default_rng(seed)
+    # Operative time first: the drawn duration is a covariate of readmission and new deficit.
+    op = operative_models()["operative_time_min"]
+    d_op = op.design(patients, {})
+    minutes = np.exp(d_op.x @ op.beta + op.mu + op.sigma * rng.standard_normal(len(patients)))
+    given_minutes = patients["operative_time_min"].to_numpy(dtype=float)
+    patients = patients.assign(
+        operative_time_min=np.round(np.where(np.isnan(given_minutes), minutes, given_minutes), 1)
+    )
     models = complication_models()
     drawn: dict[str, FloatArray] = {}
     given = patients["nonunion_probability"].to_numpy(dtype=float)
@@ -37,8 +46,9 @@ def draw_outcomes(patients: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             p = np.where(np.isnan(given), p, given)
         drawn[name] = (rng.random(len(patients)) < p).astype(float)
     out = pd.DataFrame({name: drawn[name].astype(bool) for name in OUTCOMES}, index=patients.index)
+    out["operative_time_min"] = patients["operative_time_min"]
     site_col = patients["site"].astype(str).to_numpy()
-    for name in ("operative_time_min", "blood_loss_ml", "length_of_stay_days"):
+    for name in ("blood_loss_ml", "length_of_stay_days"):
         values = np.empty(len(patients))
         for site in np.unique(site_col):
             rows = site_col == site
@@ -60,7 +70,8 @@ def draw_outcomes(patients: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 def synthetic_registry(n: int, seed: int = 0) -> pd.DataFrame:
     """A synthetic site registry of ``n`` patients: the patient columns and drawn outcomes."""
     patients = validate_patients(sample_patients(n, seed=seed), "synthetic registry")
-    return pd.concat([patients, draw_outcomes(patients, seed=seed + 1)], axis=1)
+    outcomes = draw_outcomes(patients, seed=seed + 1)
+    return pd.concat([patients.drop(columns=["operative_time_min"]), outcomes], axis=1)
 
 
 def write_synthetic_registry(path: str | Path, n: int = 1000, seed: int = 0) -> Path:

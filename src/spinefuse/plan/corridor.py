@@ -83,6 +83,16 @@ class BoneField:
         return np.asarray(ok & self.mask[ijk[..., 0], ijk[..., 1], ijk[..., 2]])
 
 
+def _extent(field: BoneField, centres: F64, direction: F64, reach: float = 15.0) -> F64:
+    """Length (mm) of the bone run through each centre ``(K, 3)`` along ``direction``: the
+    pedicle's width or height across its axis, sampled every 0.25 mm."""
+    s = np.arange(0.25, reach, 0.25)
+    pts = centres[:, None, None, :] + np.stack([s, -s])[None, :, :, None] * direction
+    inside = field.inside(pts)  # (K, 2, S): both ways from the centre
+    run = np.cumprod(inside, axis=-1).sum(axis=-1)  # samples until the first gap each way
+    return np.asarray(0.25 * (run.sum(axis=-1) + 1), dtype=float)
+
+
 def _expected_isthmus(v: Vertebra, side: Side) -> F64:
     """Where the isthmus usually lies, in the vertebra frame: beside the canal, just behind the
     posterior body wall, level with the upper part of the body."""
@@ -102,8 +112,8 @@ def fit_corridor(
     """The pedicle corridor of one side on the label map, or None when no line through the
     pedicle region stays in bone from its entry to the body. The line is the one with the most
     bone around it from 3 mm past its entry to 40 mm into the body; width and height are those of
-    ``guess`` (the anatomy stage's isthmus) or else the corridor's diameter at the isthmus (the
-    narrowest clearance near it, less half a voxel, doubled)."""
+    ``guess`` (the anatomy stage's isthmus) or else measured across the line at the isthmus, the
+    station near the expected isthmus with the narrowest bone across it."""
     f = v.frame()
     rot, origin = f[:3, :3], f[:3, 3]
     lat = 1.0 if side == "right" else -1.0
@@ -139,15 +149,29 @@ def fit_corridor(
     if float(np.where(on_path[i, j], clear[i, j], np.inf).min()) <= half_voxel:
         return None  # no line stays in bone from its entry to the body
     # the isthmus: the narrowest clearance around the expected isthmus, less half a voxel
-    window = near & on_path[i, j]
-    radius = float(clear[i, j][window].min() if window.any() else 0.0) - half_voxel
-    if radius <= 0.5:
-        return None
-    if guess is not None:
-        radius = 0.5 * min(guess.width_mm, guess.height_mm)  # measured by the anatomy stage
     axis = rot @ dirs[j]
-    k = int(np.argmin(np.where(near, clear[i, j], np.inf)))
-    isthmus = world[i, j, k]
+    window = near & on_path[i, j]
+    if not window.any():
+        return None
+    # the isthmus: the station of the window with the narrowest bone across the line
+    across = np.cross(axis, rot[:, 2])
+    across /= np.linalg.norm(across)
+    up = np.cross(across, axis)
+    stations = world[i, j][window]
+    widths = _extent(field, stations, across)
+    heights = _extent(field, stations, up)
+    # the run across the line can follow bone that merges with the pedicle on a coarse grid
+    # (transverse process, lamina): the clearance bounds it, twice the distance from the axis to
+    # the nearest voxel outside the bone
+    cap = 2.0 * clear[i, j][window]
+    widths, heights = np.minimum(widths, cap), np.minimum(heights, cap)
+    k = int(np.argmin(widths))
+    isthmus = stations[k]
+    width, height = float(widths[k]), float(heights[k])
+    if guess is not None:  # measured by the anatomy stage on the same bone
+        width, height = guess.width_mm, guess.height_mm
+    if min(width, height) <= 1.0:
+        return None
     entry = world[i, j, int(entry_k[i, j])]
     front = k0
     while front < len(t) - 1 and inside[i, j, front + 1]:
@@ -163,8 +187,8 @@ def fit_corridor(
         side=side,
         isthmus_centre=(float(isthmus[0]), float(isthmus[1]), float(isthmus[2])),
         axis=(float(axis[0]), float(axis[1]), float(axis[2])),
-        width_mm=2.0 * radius,
-        height_mm=2.0 * radius,
+        width_mm=width,
+        height_mm=height,
         entry_point=(float(entry[0]), float(entry[1]), float(entry[2])),
         chord_mm=chord,
     )

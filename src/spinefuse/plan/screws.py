@@ -187,13 +187,19 @@ def _segment_gap(
     return float(np.min(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)))
 
 
+def plannable_sides(vertebra: Vertebra) -> list[Side]:
+    """The sides whose pedicle the geometry measured with an entry point (screws can be sized)."""
+    return [
+        s for s in ("left", "right") if s in vertebra.pedicles and vertebra.pedicles[s].entry_point
+    ]
+
+
 def plan_vertebra_screws(
     vertebra: Vertebra, catalogue: Catalogue, rules: PlanningRules
 ) -> list[PedicleScrew]:
-    """Left and right screws of one vertebra, shortened in catalogue steps when converging tips
-    would touch, with the density warning from the body's trabecular HU."""
-    screws = [plan_screw(vertebra, s, catalogue, rules) for s in ("left", "right")]
-    left, right = screws
+    """The screws of one vertebra (the sides with a measured pedicle), shortened in catalogue
+    steps when converging tips would touch, with the density warning from the body's HU."""
+    screws = [plan_screw(vertebra, s, catalogue, rules) for s in plannable_sides(vertebra)]
     lengths = catalogue.screws.lengths_mm
 
     def gap(a: PedicleScrew, b: PedicleScrew) -> float:
@@ -207,23 +213,26 @@ def plan_vertebra_screws(
             - (a.diameter_mm + b.diameter_mm) / 2.0
         )
 
-    shortened = False
-    while gap(left, right) < 1.0:
-        shorter = [n for n in lengths if n < max(left.length_mm, right.length_mm)]
-        if not shorter:
-            break
-        n = shorter[-1]
-        left = left.model_copy(update={"length_mm": min(left.length_mm, n)})
-        right = right.model_copy(update={"length_mm": min(right.length_mm, n)})
-        shortened = True
-    if shortened:
-        note = f"{vertebra.name}: screws shortened to keep converging tips apart"
-        left = left.model_copy(update={"warnings": [*left.warnings, note]})
-        right = right.model_copy(update={"warnings": [*right.warnings, note]})
+    if len(screws) == 2:
+        left, right = screws
+        shortened = False
+        while gap(left, right) < 1.0:
+            shorter = [n for n in lengths if n < max(left.length_mm, right.length_mm)]
+            if not shorter:
+                break
+            n = shorter[-1]
+            left = left.model_copy(update={"length_mm": min(left.length_mm, n)})
+            right = right.model_copy(update={"length_mm": min(right.length_mm, n)})
+            shortened = True
+        if shortened:
+            note = f"{vertebra.name}: screws shortened to keep converging tips apart"
+            left = left.model_copy(update={"warnings": [*left.warnings, note]})
+            right = right.model_copy(update={"warnings": [*right.warnings, note]})
+        screws = [left, right]
 
     band = purchase_band(vertebra.trabecular_hu, rules)
     out = []
-    for s in (left, right):
+    for s in screws:
         update: dict[str, object] = {"purchase": band}
         if band in ("poor", "reduced"):
             hu = vertebra.trabecular_hu
@@ -368,6 +377,15 @@ def grade_screws(
         if mean_hu is not None and cortical is not None:
             update["mean_hu"] = float(mean_hu[i])
             update["cortical_fraction"] = float(cortical[i])
+            low = rules.shaft_hu_bands.cancellous
+            if mean_hu[i] < low:
+                warnings.append(
+                    f"{s.vertebra} {s.side}: the thread meets {mean_hu[i]:.0f} HU on average, "
+                    f"below the {low:g} HU of cancellous bone: weak purchase"
+                )
+                update["alternatives"] = list(
+                    dict.fromkeys([*s.alternatives, *LOW_DENSITY_ALTERNATIVES])
+                )
         out.append(s.model_copy(update=update))
     assert len(out) == n
     return out
