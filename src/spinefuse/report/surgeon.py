@@ -12,7 +12,7 @@ from typing import Any
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment, Measurement
 from spinefuse.case import Case
-from spinefuse.conventions import parse_segment, vertebra_index
+from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.report import figures, spine3d
 from spinefuse.report.imaging_views import case_imaging
@@ -305,6 +305,28 @@ def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
             }
         )
     return {"screws": screws, "rods": rods, "cages": cages, "graft": graft}
+
+
+def plan_checks(plan: SurgicalPlan) -> list[str]:
+    """What a posterior construct for the planned segments lacks: a pedicle screw at each side
+    of every instrumented vertebra, a rod per side, a cage for an interbody technique."""
+    out = []
+    if plan.screws or plan.rods:
+        have = {(s.vertebra, s.side) for s in plan.screws}
+        for v in segment_vertebrae(plan.fuse_segments):
+            missing = [side for side in ("left", "right") if (v, side) not in have]
+            if missing:
+                out.append(f"no {' or '.join(missing)} pedicle screw at {v}")
+        sides = {r.side for r in plan.rods}
+        for side in ("left", "right"):
+            if side not in sides and any(s.side == side for s in plan.screws):
+                out.append(f"no {side} rod joins the {side} screws")
+    if plan.technique in ("TLIF", "PLIF", "ALIF", "LLIF"):
+        caged = {c.segment for c in plan.cages}
+        for seg in plan.fuse_segments:
+            if seg not in caged:
+                out.append(f"{plan.technique} plan without a cage at {seg}")
+    return out
 
 
 def adjacent_segments(fused: Sequence[str], present: Sequence[str]) -> list[str]:
@@ -684,6 +706,7 @@ def _plan(
         ],
         "reasons": plan.reasons,
         "warnings": plan.warnings,
+        "checks": plan_checks(plan),
         "decompressions": [
             {
                 "segment": d.segment,
