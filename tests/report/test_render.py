@@ -22,6 +22,7 @@ from spinefuse.report.stage_views import (
 from spinefuse.report.surgeon import fmt
 
 SURGEON_SECTIONS = (
+    "At a glance",
     "1. The case in brief",
     "2. Imaging and anatomy",
     "3. Measurements, findings and indication",

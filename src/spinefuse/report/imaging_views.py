@@ -128,6 +128,17 @@ def curved_reformat(ct: Volume, geometry: SpineGeometry, plane: str) -> Reformat
     return Reformat(_sample(ct, pts), z, across)
 
 
+def _slipped_segments(measurements: Sequence[Measurement], geometry: SpineGeometry) -> list[str]:
+    """Segments whose slip measurement lies above its normal range, present in the geometry."""
+    out = []
+    for m in measurements:
+        if m.name.startswith("slip") and m.level and m.normal_range and m.value > m.normal_range[1]:
+            names = m.level.split("-")
+            if len(names) == 2 and all(n in geometry.vertebrae for n in names):
+                out.append(m.level)
+    return sorted(set(out))
+
+
 def ct_reformats(
     ct: Volume, geometry: SpineGeometry, measurements: Sequence[Measurement] = ()
 ) -> list[ImagingPicture]:
@@ -198,6 +209,14 @@ def ct_reformats(
             )
             d = b - a
             ax.plot(*np.array([a - 0.8 * d, b + 0.8 * d]).T, color=ACCENT, lw=1, ls="--")
+    for seg in _slipped_segments(measurements, geometry):
+        # posterior walls of the two bodies (Meyerding): their offset is the slip
+        upper, lower = (geometry.vertebrae[n] for n in seg.split("-"))
+        for v in (upper, lower):
+            if v.inferior is None:
+                continue
+            top, bottom = v.superior.posterior, v.inferior.posterior
+            ax.plot([-top[1], -bottom[1]], [top[2], bottom[2]], color="#e74c3c", lw=1.2)
     ax.set_xlim(-y[-1], -y[0])
     ax.set_ylim(z[0], z[-1])
     ax.set_xlabel("← anterior (mm)", fontsize=7)
@@ -208,7 +227,8 @@ def ct_reformats(
             data_uri(fig),
             "Curved mid-sagittal CT reformat through the vertebral body centroids (bone window "
             f"L {level:.0f} / W {width:.0f} HU); yellow: endplates; dashed: L1 and S1 superior "
-            "endplates (lumbar lordosis).",
+            "endplates (lumbar lordosis); red: posterior body walls at a slip; orange: "
+            "measurements outside their normal range.",
         )
     )
 

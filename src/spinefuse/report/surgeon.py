@@ -30,6 +30,7 @@ from spinefuse.report.stage_views import (
     risks,
     rom_rows,
     safety_factors,
+    stay_days,
     time_series,
     trajectories,
 )
@@ -65,6 +66,10 @@ def _signed(percent: float | None) -> str:
     if percent is None:
         return "–"
     return "0 %" if round(percent) == 0 else f"{percent:+.0f} %"
+
+
+def _plural(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 def _words(s: str) -> str:
@@ -726,6 +731,80 @@ def _plan(
     }
 
 
+def at_a_glance(r: StageRecords) -> list[tuple[str, str]]:
+    """The few numbers a surgeon reads first, each from its stage record, with units."""
+    rows: list[tuple[str, str]] = []
+    if r.assessment is not None:
+        rows.append(
+            (
+                "Indication",
+                "fuse "
+                + (", ".join(r.assessment.fuse_segments) or "none")
+                + "; decompress "
+                + (", ".join(r.assessment.decompress_segments) or "none"),
+            )
+        )
+    if r.plan is not None:
+        p = r.plan
+        rows.append(
+            (
+                "Plan",
+                f"{p.technique} ({'MIS' if p.approach == 'mis' else 'open'}) "
+                f"{', '.join(p.fuse_segments)}: {_plural(len(p.screws), 'screw')}, "
+                f"{_plural(len(p.rods), 'rod')}, "
+                f"{_plural(sum(c.count for c in p.cages), 'cage')}",
+            )
+        )
+    rom = [x for x in rom_rows(r.mechanics) if x.plane == "flexion_extension"]
+    fused = set(r.plan.fuse_segments) if r.plan else set()
+    f_rows = [x for x in rom if x.segment in fused and x.change_percent is not None]
+    a_rows = [
+        x
+        for x in rom
+        if x.segment in adjacent_segments(sorted(fused), [y.segment for y in rom])
+        and x.change_percent is not None
+    ]
+    if f_rows:
+        rows.append(
+            (
+                "Fused segment motion (flexion–extension)",
+                ", ".join(f"{x.segment} {_signed(x.change_percent)}" for x in f_rows),
+            )
+        )
+    if a_rows:
+        worst = max(a_rows, key=lambda x: abs(x.change_percent or 0.0))
+        rows.append(
+            ("Largest adjacent-segment change", f"{worst.segment} {_signed(worst.change_percent)}")
+        )
+    sf = [x.value for x in safety_factors(r.mechanics)]
+    if sf:
+        rows.append(("Lowest implant safety factor", f"{min(sf):.2f}"))
+    points = fusion_probability_points(r.healing)
+    if points:
+        m, p24 = max(points.items())
+        rows.append((f"Fusion probability at {m:g} months", fmt(100 * p24, 0, "%")))
+    stay = stay_days(r.forecast)
+    if stay is not None:
+        rows.append(("Length of stay (median)", fmt(stay, 1, "days")))
+    top = sorted(risks(r.forecast), key=lambda x: -x.probability)[:2]
+    if top:
+        rows.append(
+            (
+                "Most likely complications",
+                "; ".join(
+                    f"{x.name}{f' ({x.horizon})' if x.horizon else ''} "
+                    f"{fmt(100 * x.probability, 1, '%')}"
+                    for x in top
+                ),
+            )
+        )
+    odi = next((t for t in trajectories(r.forecast) if t.instrument.lower() == "odi"), None)
+    p12 = odi.at(12.0, odi.mcid_probability) if odi else None
+    if p12 is not None:
+        rows.append(("Chance of an ODI gain ≥ MCID at 12 months", fmt(100 * p12, 0, "%")))
+    return rows
+
+
 def surgeon_context(records: StageRecords) -> dict[str, Any]:
     """The template context of the surgeon's report (see ``templates/surgeon.html.j2``)."""
     r = records
@@ -746,6 +825,7 @@ def surgeon_context(records: StageRecords) -> dict[str, Any]:
         "case_id": r.case_id,
         "missing": MISSING,
         "case": case_summary(r.case) if r.case else None,
+        "glance": at_a_glance(r),
         "anatomy": anatomy,
         "imaging": {"pictures": pictures, "notes": notes},
         "assessment": _assessment(r.assessment) if r.assessment else None,
