@@ -79,7 +79,14 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
         for s in series
         if "subsid" not in s.name and s.values and 0.0 <= min(s.values) and max(s.values) <= 1.0
     ]
-    subs = [s for s in series if "subsid" in s.name and "prob" not in s.name]
+    subs = [
+        s
+        for s in series
+        if "subsid" in s.name
+        and "prob" not in s.name
+        and max(abs(v) for v in (*s.values, *(s.high or ())))
+        > 0.0  # an all-zero panel says nothing
+    ]
     if not fractions and not fusion_points and not subs:
         return None
     fig = new_figure(6.8, 3.6)
@@ -171,7 +178,7 @@ def pro_chart(
     meaningful improvement."""
     if not series:
         return None
-    fig = new_figure(6.4, 2.8)
+    fig = new_figure(6.4, 3.1)
     ax = fig.add_subplot()
     end = max(max(s.months) for s in series)
     if baseline is not None:
@@ -200,7 +207,7 @@ def pro_chart(
     ax.set_xlim(0, end * 1.02)
     ax.set_xlabel("months after surgery")
     ax.set_ylabel(f"{instrument} (lower is better)")
-    ax.legend(frameon=False, fontsize=7, loc="upper right")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=3)
     ax.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
 
