@@ -162,3 +162,12 @@ def test_each_absent_stage_is_named(tmp_path: Path, missing: str) -> None:
     patient = (run / "patient.html").read_text()
     if missing == "plan":  # assessed but not planned: no operation to explain
         assert "do not show that a fusion operation would help you" in patient
+
+
+def test_report_command_says_what_it_wrote(tmp_path: Path) -> None:
+    from spinefuse.report import report_command
+
+    run = build_run_dir(tmp_path, ("case", "assessment"))
+    line = report_command(run, pdf=False)
+    assert line == f"reports written to {run}: report.html, patient.html"
+    assert not (run / "report.pdf").exists()
