@@ -29,7 +29,7 @@ from spinefuse.imaging.volume import Volume
 
 SPACING_MM = 0.8
 LEVELS = ("L3", "L4", "L5", "S1")
-PEDICLE_LEVELS = ("L3", "L4", "L5")
+PEDICLE_LEVELS = ("L3", "L4")
 ORIENTATIONS = [
     (p, f)
     for p in itertools.permutations(range(3))

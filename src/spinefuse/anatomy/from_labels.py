@@ -47,7 +47,7 @@ from spinefuse.records import Vec3
 Vec = NDArray[np.float64]
 MIN_BODY_COLUMNS = 6
 SLAB = 0.2
-PASSES = 3
+PASSES = 8
 """Fewest surface columns an endplate plane is fitted to; below that the pose is approximate."""
 
 
@@ -274,6 +274,7 @@ class _Measured:
     n_bottom: Vec | None
     canal_centre: Vec | None  # world
     body_centroid: Vec
+    fitted: bool  # both endplate planes (the superior alone for S1) came from a plane fit
 
 
 def _measure(
@@ -285,6 +286,7 @@ def _measure(
     key: int,
     sacral: bool,
     ct: Volume | None = None,
+    full: bool = True,
 ) -> _Measured:
     loc = frame.local(bone.xyz)
     hx, hy, hz = (_half_extent(affine, frame.rot[:, k]) for k in range(3))
@@ -309,7 +311,7 @@ def _measure(
     arch_cut = bool(bone.on_edge[~is_body].any())
     body_centroid = frame.world(body.mean(axis=0))
     surf = _surfaces(body, cell, hz)
-    if ct is not None:
+    if ct is not None and full:
         surf = _refine(surf, ct, frame, cell)
     pos = method()["height_positions"]["value"]
 
@@ -427,7 +429,7 @@ def _measure(
             spinous = _v3(frame.world(tip))
             arch = behind & (posterior[:, 1] > canal2d.y_posterior - 10.0)
             lamina = _v3(frame.world(posterior[arch].mean(axis=0))) if arch.any() else None
-        if not sacral:
+        if not sacral and full:
             for side in ("left", "right"):
                 s = -1.0 if side == "left" else 1.0
                 beside = s * (posterior[:, 0] - x_mid) > 0.5 * canal2d.width_mm
@@ -441,7 +443,9 @@ def _measure(
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
 
-    trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine) if whole else None
+    trab = None
+    if whole and full:
+        trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine)
     vert = Vertebra(
         name=bone.name,
         centroid=_v3(body_centroid),
@@ -469,6 +473,7 @@ def _measure(
         if canal2d is None
         else frame.world(np.array([canal2d.centre[0], canal2d.centre[1], 0.5 * (z_lo + z_hi)])),
         body_centroid=body_centroid,
+        fitted=fit_top is not None and (sacral or fit_bottom is not None) and not partial,
     )
 
 
@@ -673,21 +678,30 @@ def geometry_from_labels(
         sacral = bone.name == "S1"
         frame = _frame(coms[i], up, anterior)
         key = ids[bone.name]
-        m = _measure(bone, frame, affine, cell, labels, key, sacral, ct)
-        # then in the vertebra's own frame, until its axis settles (a sacrum tilted far from
-        # the curve's direction may take a third pass)
-        for _ in range(PASSES - 1):
+        m = _measure(bone, frame, affine, cell, labels, key, sacral, ct, full=False)
+        # then in the vertebra's own frame until its axis settles (a sacrum tilted far from the
+        # curve's direction takes a few passes), and a last full measurement in that frame
+        for k in range(PASSES):
             z = m.n_top if m.n_bottom is None else _unit(m.n_top - m.n_bottom)
-            if z @ frame.rot[:, 2] < 0.7:  # an implausible fit (fragment): keep the curve's axis
+            if not m.fitted and z @ frame.rot[:, 2] < 0.7:  # a fragment: keep the curve's axis
                 z = frame.rot[:, 2]
             ant = m.body_centroid - m.canal_centre if m.canal_centre is not None else anterior
             if ant @ anterior < 0.5 * np.linalg.norm(ant):
                 ant = anterior
             settled = float(z @ m.frame.rot[:, 2]) > np.cos(np.radians(0.2))
+            last = settled or k == PASSES - 1
             m = _measure(
-                bone, _frame(m.body_centroid, z, ant), affine, cell, labels, key, sacral, ct
+                bone,
+                _frame(m.body_centroid, z, ant),
+                affine,
+                cell,
+                labels,
+                key,
+                sacral,
+                ct,
+                full=last,
             )
-            if settled:
+            if last:
                 break
         measured[bone.name] = m.vertebra
     discs: dict[str, Disc] = {}
