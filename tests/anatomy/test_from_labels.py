@@ -169,3 +169,14 @@ def test_case_without_ct(sample_case_path: Path, tmp_path: Path) -> None:
         shutil.copy(study.landmarks, tmp_path / study.landmarks.name)
     with pytest.raises(CaseError, match="no CT or MR study"):
         anatomy_json(path)
+
+
+def test_mr_gives_geometry_without_densities(shared_data: Path) -> None:
+    folder = shared_data / "ct/tptbox_l2_l4"
+    ct = read_nifti(folder / "sub-ct_label-22_ct.nii.gz")
+    labels = read_label_map(folder / "sub-ct_seg-vert_label-22_msk.nii.gz", reference=ct)
+    g = geometry_from_labels(replace(ct, modality="MR"), labels, "verse")
+    assert g.source == "mr"
+    l3 = g.vertebrae["L3"]
+    assert l3.trabecular_hu is None and l3.superior.hu is None
+    assert set(l3.pedicles) == {"left", "right"} and l3.middle_height_mm is not None

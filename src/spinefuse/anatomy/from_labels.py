@@ -288,6 +288,9 @@ def _measure(
     ct: Volume | None = None,
     full: bool = True,
 ) -> _Measured:
+    """One vertebra in ``frame``. ``ct`` is sampled for sub-voxel endplates and densities
+    (None for MR: label geometry only); ``full=False`` skips what the frame search does not
+    need (refinement, pedicles, density)."""
     loc = frame.local(bone.xyz)
     hx, hy, hz = (_half_extent(affine, frame.rot[:, k]) for k in range(3))
     canal2d = _canal(loc, cell)
@@ -388,7 +391,9 @@ def _measure(
             )
         )
         plate_voxels = sign * (body[:, 2] - zs[1]) > -3.0 - hz
-        hu = float(bone.hu[is_body][plate_voxels].mean()) if plate_voxels.any() else None
+        hu = None
+        if ct is not None and plate_voxels.any():
+            hu = float(bone.hu[is_body][plate_voxels].mean())
         return Endplate(
             centre=_v3(pts[0]),
             normal=_v3(frame.direction(normal_local)),
@@ -444,7 +449,7 @@ def _measure(
                     pedicles[side] = ped
 
     trab = None
-    if whole and full:
+    if whole and full and ct is not None:
         trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine)
     vert = Vertebra(
         name=bone.name,
@@ -662,6 +667,8 @@ def geometry_from_labels(
     labels = on_grid(labels, ct, resample)
     ids = vertebra_ids(labels, convention)
     ct = replace(ct, array=ct.array.astype(np.float32, copy=False))  # one conversion for sampling
+    # MR intensities are no densities and its edges no half-maximum crossings: geometry only
+    sampled = ct if ct.modality == "CT" else None
     bones = _bones(ct, labels, ids)
     if not bones:
         raise LabelMapError(f"{labels.source or 'label map'}: no vertebra voxels")
@@ -678,7 +685,7 @@ def geometry_from_labels(
         sacral = bone.name == "S1"
         frame = _frame(coms[i], up, anterior)
         key = ids[bone.name]
-        m = _measure(bone, frame, affine, cell, labels, key, sacral, ct, full=False)
+        m = _measure(bone, frame, affine, cell, labels, key, sacral, sampled, full=False)
         # then in the vertebra's own frame until its axis settles (a sacrum tilted far from the
         # curve's direction takes a few passes), and a last full measurement in that frame
         for k in range(PASSES):
@@ -698,7 +705,7 @@ def geometry_from_labels(
                 labels,
                 key,
                 sacral,
-                ct,
+                sampled,
                 full=last,
             )
             if last:
