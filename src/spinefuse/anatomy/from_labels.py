@@ -133,14 +133,14 @@ class _Canal2D:
     y_posterior: float
 
 
-def _canal(loc: Vec, cell: float) -> _Canal2D | None:
+def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Canal2D | None:
     """The canal as the largest hole in the vertebra projected along its cranial axis."""
     ij = np.floor(loc[:, :2] / cell).astype(np.int64)
     lo = ij.min(axis=0) - 2
     ij -= lo
     occ = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
     occ[ij[:, 0], ij[:, 1]] = True
-    for closing in (0, 1, 2):
+    for closing in closings:
         solid = ndimage.binary_closing(occ, iterations=closing) if closing else occ
         holes = ndimage.binary_fill_holes(solid) & ~solid
         lab, n = ndimage.label(holes)
@@ -188,6 +188,30 @@ def _body_run(body: Vec, x_mid: float, cell: float) -> tuple[float, float] | Non
     while hi + 1 in present:
         hi += 1
     return x_mid + (lo + 0.5) * cell, x_mid + (hi + 0.5) * cell
+
+
+def _canal_section(
+    loc: Vec, cell: float, outline: _Canal2D, z_range: tuple[float, float]
+) -> _Canal2D | None:
+    """The canal's cross-section: of five axial slabs across the body's height, the median (by
+    area) of the sections where the ring of bone closes around the projected canal, or None
+    when no slab closes it."""
+    thick = max(2.0 * cell, 4.0)
+    found = []
+    for z0 in np.linspace(z_range[0] + thick, z_range[1] - thick, 5):  # five slabs, not voxels
+        slab = loc[np.abs(loc[:, 2] - z0) <= 0.5 * thick]
+        if len(slab) < 20:
+            continue
+        sec = _canal(slab, cell, closings=(0,))
+        if (
+            sec is not None
+            and np.linalg.norm(sec.centre - outline.centre) <= 0.5 * outline.ap_mm
+            and sec.ap_mm <= 1.5 * outline.ap_mm + cell  # a hole of the canal, not beside it
+        ):
+            found.append(sec)
+    if not found:
+        return None
+    return sorted(found, key=lambda c: c.area_mm2)[len(found) // 2]
 
 
 @dataclass
@@ -420,11 +444,15 @@ def _measure(
     transverse: dict[Side, Vec3] = {}
     if canal2d is not None:
         z_c = 0.5 * (tops[1] + bottoms[1])
+        # the canal's size is that of its cross-section; the projection through the whole
+        # vertebra that found the posterior wall is the outline common to all levels, smaller
+        # than any section
+        level = _canal_section(loc, cell, canal2d, (bottoms[1], tops[1])) or canal2d
         canal = Canal(
-            centre=_v3(frame.world(np.array([canal2d.centre[0], canal2d.centre[1], z_c]))),
-            ap_diameter_mm=canal2d.ap_mm,
-            width_mm=canal2d.width_mm,
-            area_mm2=canal2d.area_mm2,
+            centre=_v3(frame.world(np.array([level.centre[0], level.centre[1], z_c]))),
+            ap_diameter_mm=level.ap_mm,
+            width_mm=level.width_mm,
+            area_mm2=level.area_mm2,
         )
         posterior = loc[~is_body]
         midline = np.abs(posterior[:, 0] - x_mid) <= max(cell, 4.0)
