@@ -62,3 +62,15 @@ def test_mismatched_rows_and_unknown_values_are_named() -> None:
         heal_batch(_biology(1, graft=["bone_cement"]), synthetic_response(1))
     with pytest.raises(CaseError, match="lacks the columns"):
         heal_batch(_biology(1).drop(columns="levels"), synthetic_response(1))
+
+
+def test_three_day_steps_agree_with_daily_steps() -> None:
+    bio = _biology(3, smoking=["never", "current", "never"], technique=["TLIF", "TLIF", "PLF"])
+    resp = synthetic_response(3, cage=[True, True, False])
+    daily = heal_batch(bio, resp, members=400, seed=2, dt_days=1.0)
+    coarse = heal_batch(bio, resp, members=400, seed=2, dt_days=3.0)
+    probs = [c for c in RESULT_COLUMNS if c != "median_time_to_fusion_months"]
+    np.testing.assert_allclose(coarse[probs], daily[probs], atol=0.01)
+    np.testing.assert_allclose(
+        coarse["median_time_to_fusion_months"], daily["median_time_to_fusion_months"], atol=0.2
+    )
