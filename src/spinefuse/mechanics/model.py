@@ -144,39 +144,76 @@ def merged_lines(bundle: LigamentBundle, lines: int) -> tuple[Arr, Arr, Arr]:
     )
 
 
+@dataclass(frozen=True)
+class _ReferenceLines:
+    """The reference spine's merged ligament lines of one segment (world, mm)."""
+
+    origin: Arr  # (L, 3) on the upper vertebra
+    insertion: Arr  # (L, 3) on the lower vertebra
+    stiffness: Arr  # (L,) N per unit strain, calibrated scale applied
+    reference_strain: Arr  # (L,)
+    transition_strain: Arr  # (L,)
+    kind: tuple[str, ...]  # ligament kind per line
+    side: tuple[str | None, ...]
+
+
+_LINES: dict[tuple[str, float], _ReferenceLines] = {}
+
+
+def reference_lines(seg: str) -> _ReferenceLines:
+    """Merged ligament lines of a segment of the reference spine (computed once)."""
+    scale = value("calibrated_ligament_scale")
+    key = (seg, scale)
+    if key not in _LINES:
+        groups = parameters()["ligament_lines"]
+        o_l, i_l, k_l, er, et, kinds, sides = [], [], [], [], [], [], []
+        for bundle in reference_spine().ligaments[seg]:
+            o, i, k = merged_lines(bundle, int(groups[bundle.kind]))
+            o_l.append(o)
+            i_l.append(i)
+            k_l.append(scale * k)
+            er += [bundle.reference_strain] * len(o)
+            et += [bundle.transition_strain] * len(o)
+            kinds += [bundle.kind] * len(o)
+            sides += [bundle.side] * len(o)
+        _LINES[key] = _ReferenceLines(
+            np.vstack(o_l),
+            np.vstack(i_l),
+            np.concatenate(k_l),
+            np.asarray(er),
+            np.asarray(et),
+            tuple(kinds),
+            tuple(sides),
+        )
+    return _LINES[key]
+
+
 def _ligaments(
     seg: str, atlas: dict[str, _Atlas], construct: Construct, frame: Arr
 ) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, tuple[str, ...]]:
-    """Ligament springs of a segment; the last stiffness array is that of the intact spine."""
-    ref = reference_spine()
+    """Ligament lines of a segment mapped onto this spine: upper and lower points (disc frame),
+    rest length, stiffness (0 where removed), transition strain, intact stiffness, kinds."""
     up, low = parse_segment(seg)
-    scale = value("calibrated_ligament_scale")
+    ref = reference_lines(seg)
     removed = set(construct.removed_ligaments.get(seg, []))
     cut_sides = set(construct.facetectomy.get(seg, []))
-    a_list, b_list, l0, k, k0, et, kinds = [], [], [], [], [], [], []
-    bundle: LigamentBundle
-    groups = parameters()["ligament_lines"]
-    for bundle in ref.ligaments[seg]:
-        o, i, k_line = merged_lines(bundle, int(groups[bundle.kind]))
-        o = atlas[up](o)
-        i = atlas[low](i)
-        gone = bundle.kind in removed or (bundle.kind == "CL" and bundle.side in cut_sides)
-        n = len(o)
-        a_list.append(o)
-        b_list.append(i)
-        l0.append(np.linalg.norm(o - i, axis=1) * (1.0 + bundle.reference_strain))
-        k.append(np.zeros(n) if gone else scale * k_line)
-        k0.append(scale * k_line)
-        et.append(np.full(n, bundle.transition_strain))
-        kinds += [bundle.kind if bundle.side is None else f"{bundle.kind}_{bundle.side}"] * n
+    gone = np.array(
+        [
+            kind in removed or (kind == "CL" and side in cut_sides)
+            for kind, side in zip(ref.kind, ref.side, strict=True)
+        ]
+    )
+    o, i = atlas[up](ref.origin), atlas[low](ref.insertion)
+    l0 = np.linalg.norm(o - i, axis=1) * (1.0 + ref.reference_strain)
+    kinds = tuple(k if s is None else f"{k}_{s}" for k, s in zip(ref.kind, ref.side, strict=True))
     return (
-        _to_local(frame, np.vstack(a_list)),
-        _to_local(frame, np.vstack(b_list)),
-        np.concatenate(l0),
-        np.concatenate(k),
-        np.concatenate(et),
-        np.concatenate(k0),
-        tuple(kinds),
+        _to_local(frame, o),
+        _to_local(frame, i),
+        l0,
+        np.where(gone, 0.0, ref.stiffness),
+        ref.transition_strain,
+        ref.stiffness,
+        kinds,
     )
 
 

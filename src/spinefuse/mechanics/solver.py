@@ -11,7 +11,7 @@ vertebra's rotation R and disc-centre displacement t in the disc frame; an incre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -225,6 +225,15 @@ def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution
     segs = model.segments
     ns = len(segs)
     a = _stack([_gather(x, loads.spine) for x in model.arrays])
+    if not a.con_k[:, 10:].any():  # no cage in the batch: drop its contact columns
+        a = replace(
+            a,
+            con_p=a.con_p[:, :10],
+            con_c=a.con_c[:, :10],
+            con_n=a.con_n[:, :10],
+            con_k=a.con_k[:, :10],
+            con_w=a.con_w[:, :10],
+        )
     stacked = Loads(
         moment_world=np.tile(loads.moment_world, (ns, 1)),
         follower_n=np.tile(loads.follower_n, ns),
