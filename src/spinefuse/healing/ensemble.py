@@ -51,7 +51,11 @@ from spinefuse.healing.tissue import (
 FloatArray = NDArray[np.float64]
 DAYS_PER_MONTH = 365.25 / 12.0
 
-_ROT, _STRAIN, _VEL, _MOMENT, _STRESS, _CAGE = (FIELDS.index(f) for f in FIELDS)
+_ROT = FIELDS.index("segment_rotation_rad")
+_STRAIN = FIELDS.index("graft_strain")
+_VEL = FIELDS.index("graft_fluid_velocity_um_s")
+_STRESS = FIELDS.index("rod_stress_mpa")
+_CAGE = FIELDS.index("cage_pressure_mpa")
 _FLEX, _EXT = LOAD_CASES.index("flexion"), LOAD_CASES.index("extension")
 _STANDING = LOAD_CASES.index("standing")
 
