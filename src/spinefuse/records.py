@@ -39,6 +39,17 @@ class Record(BaseModel):
         return cls.from_json(Path(path).read_bytes())
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give a file or folder made by :mod:`tempfile` (owner-only) the usual permissions."""
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
+
+
 def write_atomic(path: Path, text: str | bytes) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder, so no reader ever
     sees a half-written file."""
@@ -48,6 +59,7 @@ def write_atomic(path: Path, text: str | bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        apply_umask(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

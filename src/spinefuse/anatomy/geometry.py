@@ -208,6 +208,10 @@ class Pelvis(Record):
     """The pelvis as needed for sagittal alignment: femoral head centres by side."""
 
     femoral_heads: dict[Side, Vec3]
+    iliac_crests: dict[Side, Vec3] = Field(
+        default_factory=dict,
+        description="top of each iliac crest (a lateral approach to L4-L5 passes above it)",
+    )
 
     @property
     def hip_axis_centre(self) -> Vec3:

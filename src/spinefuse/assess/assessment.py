@@ -33,6 +33,9 @@ class Measurement(Record):
     normal_range: tuple[float, float] | None = None
     method: str = ""
     source: str = Field(default="", description="citation of the method or normal range")
+    detail: dict[str, str] = Field(
+        default_factory=dict, description="named qualifiers, e.g. a curve's apex and convex side"
+    )
 
 
 class Finding(Record):

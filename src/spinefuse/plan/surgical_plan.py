@@ -14,6 +14,7 @@ Approach = Literal["open", "mis"]
 GraftMaterial = Literal[
     "local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"
 ]
+RodMaterial = Literal["titanium", "cobalt_chrome"]
 DecompressionKind = Literal[
     "laminectomy",
     "hemilaminectomy",
@@ -44,11 +45,32 @@ class PedicleScrew(Record):
     mean_hu: float | None = None
     breach: bool = False
     warnings: list[str] = Field(default_factory=list)
+    purchase: Literal["adequate", "reduced", "poor"] | None = Field(
+        default=None, description="bone purchase from the body's trabecular HU (cited bands)"
+    )
+    alternatives: list[str] = Field(
+        default_factory=list, description="what to do instead when the screw fits poorly"
+    )
+    bone_fraction: float | None = Field(
+        default=None, ge=0, le=1, description="share of shaft-surface samples inside the vertebra"
+    )
+    cortical_fraction: float | None = Field(
+        default=None, ge=0, le=1, description="share of shaft-surface samples at cortical HU"
+    )
+    breach_mm: float | None = Field(
+        default=None, ge=0, description="deepest excursion of the shaft outside the bone"
+    )
+
+    @property
+    def tip(self) -> Vec3:
+        """The screw tip (RAS, mm)."""
+        e, d, n = self.entry_point, self.direction, self.length_mm
+        return (e[0] + n * d[0], e[1] + n * d[1], e[2] + n * d[2])
 
 
 class Rod(Record):
     side: Side
-    material: Literal["titanium", "cobalt_chrome"]
+    material: RodMaterial
     diameter_mm: float = Field(gt=0)
     length_mm: float = Field(gt=0)
     points: list[Vec3] = Field(description="screw-head centres the rod passes through")
@@ -66,6 +88,12 @@ class Cage(Record):
     centre: Vec3
     count: int = Field(default=1, ge=1, le=2, description="2 for bilateral PLIF cages")
     subsidence_warning: str | None = None
+    normal: Vec3 | None = Field(
+        default=None, description="unit normal of the lower endplate it rests on (its height axis)"
+    )
+    anterior: Vec3 | None = Field(
+        default=None, description="unit vector toward the front, in the endplate (its depth axis)"
+    )
 
 
 class Graft(Record):
@@ -73,6 +101,12 @@ class Graft(Record):
     volume_cm3: float = Field(ge=0)
     regions: list[Literal["interbody", "posterolateral"]] = Field(default_factory=list)
     bmp_dose_mg: float | None = Field(default=None, ge=0)
+    extender: GraftMaterial | None = Field(
+        default=None, description="material added when the primary graft is not enough"
+    )
+    local_yield_cm3: float | None = Field(
+        default=None, ge=0, description="local bone the decompression yields"
+    )
 
 
 class SurgicalPlan(Record):

@@ -1,0 +1,329 @@
+"""Indication per motion segment: fuse, decompress, no surgery, or refer — with reasons.
+
+Rules (block ``indication`` of ``data/assessment_criteria.yaml`` and the blocks it cites):
+
+* Red flags (cauda equina signs, a progressive or severe motor deficit) are listed first; cauda
+  equina sends every compressed segment to urgent referral; a deficit waives the wait for
+  conservative care.
+* Fusion needs a mechanical reason at that segment, stated in the reasons: spondylolisthesis
+  with dynamic instability, Meyerding grade II or more, an isthmic slip, or instability alone.
+  Stenosis at a fused segment is decompressed with it.
+* Foraminal stenosis counts only with symptoms of the root that exits there (root U at U-L),
+  and not when central stenosis where that root traverses (the segment above) explains them.
+* Stenosis with neurogenic symptoms and no mechanical reason: decompression alone (a stable
+  grade I degenerative slip included, noting that dynamic films are needed when none were
+  taken).
+* Disc degeneration alone: no fusion (refer for evaluation when single-level discogenic pain
+  has failed the longer conservative course); deformity (Cobb ≥ 30°, or a Schwab '++'
+  modifier): refer to deformity surgery.
+* Conservative care shorter than the minimum, mild symptoms, or current smoking hold a fusion
+  back (no surgery yet, or refer), each with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from spinefuse.assess.assessment import Action, Finding, SegmentRecommendation
+from spinefuse.assess.criteria import block, source
+from spinefuse.case import ClinicalHistory, Patient
+from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
+from spinefuse.errors import ParameterError
+
+MOTOR_SEVERE_MRC = 3
+"""MRC grade at or below which a motor deficit counts as severe (red flag)."""
+
+
+@dataclass(frozen=True)
+class Indication:
+    """The recommendation per segment, the red flags and a one-paragraph rationale."""
+
+    recommendations: list[SegmentRecommendation]
+    red_flags: list[str]
+    rationale: str
+
+    @property
+    def fuse_segments(self) -> list[str]:
+        return [r.segment for r in self.recommendations if r.action == "fuse"]
+
+
+def red_flags(history: ClinicalHistory | None) -> list[str]:
+    """Signs that call for urgent assessment rather than elective planning."""
+    if history is None:
+        return []
+    flags = []
+    if history.cauda_equina_signs:
+        flags.append("cauda equina signs: urgent surgical assessment")
+    d = history.neurological_deficit
+    if d is not None and d.kind == "motor":
+        if d.progressive:
+            flags.append(f"progressive motor deficit ({d.root or 'root unknown'})")
+        elif d.mrc_grade is not None and d.mrc_grade <= MOTOR_SEVERE_MRC:
+            flags.append(f"severe motor deficit MRC {d.mrc_grade} ({d.root or 'root unknown'})")
+    return flags
+
+
+def _segment_of(level: str | None) -> list[str]:
+    """The motion segments a finding's level touches (a vertebra: both of its segments)."""
+    if level is None:
+        return []
+    if "-" in level:
+        upper, lower = parse_segment(level)
+        order = ["L1", "L2", "L3", "L4", "L5", "S1"]
+        if upper in order and lower in order:
+            i, j = order.index(upper), order.index(lower)
+            return [f"{order[k]}-{order[k + 1]}" for k in range(i, j)]
+        return [level]
+    return [s for s in LUMBAR_SEGMENTS if level in s.split("-")]
+
+
+def indicate(
+    findings: Sequence[Finding],
+    history: ClinicalHistory | None,
+    patient: Patient | None,
+    segments: Sequence[str],
+    instability_assessed: bool,
+) -> Indication:
+    """A recommendation for every segment in ``segments`` (head to pelvis)."""
+    crit = block("indication")
+    src = source("indication")
+    flags = red_flags(history)
+    at: dict[str, list[Finding]] = {s: [] for s in segments}
+    for f in findings:
+        if f.diagnosis in ("scoliosis", "sagittal_deformity", "osteoporosis", "osteopenia"):
+            continue
+        for s in _segment_of(f.level):
+            if s in at:
+                at[s].append(f)
+    deformity = [
+        f
+        for f in findings
+        if (f.diagnosis == "scoliosis" and "type N" not in f.grade)  # a curve of 30° or more
+        or (f.diagnosis == "sagittal_deformity" and "++" in f.grade)
+    ]
+    neural = history is not None and (
+        history.leg_pain
+        or history.radiculopathy is not None
+        or history.neurogenic_claudication
+        or history.neurological_deficit is not None
+    )
+    # roots compressed centrally: at U-L the traversing root is L
+    explained = {
+        parse_segment(s)[1]
+        for s, fs in at.items()
+        if any(f.diagnosis == "central_stenosis" for f in fs)
+    }
+    recs = []
+    for seg in segments:
+        recs.append(
+            _segment(
+                seg,
+                at[seg],
+                deformity,
+                history,
+                patient,
+                neural,
+                flags,
+                instability_assessed,
+                crit,
+                src,
+                explained,
+            )
+        )
+    for r in recs:
+        if r.action == "fuse" and not (r.reasons and r.criteria_source):
+            raise ParameterError(f"{r.segment}: fusion without a documented reason")
+    return Indication(recs, flags, _rationale(recs, flags, history))
+
+
+def _segment(
+    seg: str,
+    here: list[Finding],
+    deformity: list[Finding],
+    history: ClinicalHistory | None,
+    patient: Patient | None,
+    neural: bool,
+    flags: list[str],
+    instability_assessed: bool,
+    crit: dict[str, float],
+    src: str,
+    explained: set[str],
+) -> SegmentRecommendation:
+    dx = {f.diagnosis: f for f in here}
+    slip = dx.get("degenerative_spondylolisthesis") or dx.get("isthmic_spondylolisthesis")
+    if slip is not None and slip.grade.startswith("retro"):
+        slip = None
+    unstable = dx.get("instability")
+    compressed = [f for f in here if f.diagnosis == "central_stenosis"]
+    notes: list[str] = []
+    foraminal = next((f for f in here if f.diagnosis == "foraminal_stenosis"), None)
+    if foraminal is not None and history is not None:
+        # the foramen of U-L lets out root U: decompress it only for that root's symptoms
+        exiting = parse_segment(seg)[0]
+        roots = {history.radiculopathy.root if history.radiculopathy else None}
+        roots.add(history.neurological_deficit.root if history.neurological_deficit else None)
+        if exiting in roots and exiting in explained:
+            notes.append(
+                f"foraminal stenosis at {seg} reported, not decompressed on its own: the "
+                f"{exiting} symptoms are explained by central stenosis where {exiting} traverses"
+            )
+        elif exiting in roots:
+            compressed.append(
+                foraminal.model_copy(
+                    update={"evidence": [*foraminal.evidence, f"concordant {exiting} symptoms"]}
+                )
+            )
+    mechanical: list[str] = []
+    if slip is not None and unstable is not None:
+        mechanical.append(
+            f"{slip.diagnosis.replace('_', ' ')} Meyerding {slip.grade} with {unstable.grade} "
+            f"instability ({'; '.join(unstable.evidence)})"
+        )
+    if slip is not None and slip.grade not in ("I",):
+        mechanical.append(f"spondylolisthesis Meyerding {slip.grade} (≥ II)")
+    if slip is not None and slip.diagnosis == "isthmic_spondylolisthesis" and not mechanical:
+        mechanical.append(f"isthmic spondylolisthesis Meyerding {slip.grade}")
+    if unstable is not None and slip is None:
+        mechanical.append(f"{unstable.grade} instability ({'; '.join(unstable.evidence)})")
+    stenosis_text = [
+        f"{f.diagnosis.replace('_', ' ')} ({f.grade}) at {f.level}" for f in compressed
+    ]
+
+    def rec(action: Action, reasons: list[str], source_: str = src) -> SegmentRecommendation:
+        return SegmentRecommendation(
+            segment=seg, action=action, reasons=reasons, criteria_source=source_
+        )
+
+    in_curve = [f for f in deformity if seg in _segment_of(f.level) or f.level == "L1-S1"]
+    if history is None:
+        if mechanical or compressed:
+            return rec(
+                "refer",
+                [
+                    *mechanical,
+                    *stenosis_text,
+                    "no clinical history: the indication needs symptoms and the "
+                    "conservative care tried",
+                ],
+            )
+        return rec("none", notes or ["no structural finding at this segment"])
+    if history.cauda_equina_signs and compressed:
+        return rec(
+            "refer",
+            [
+                "cauda equina signs with canal compromise: urgent decompression assessment",
+                *stenosis_text,
+            ],
+        )
+    if in_curve and (mechanical or compressed):
+        return rec(
+            "refer",
+            [
+                f"{f.diagnosis.replace('_', ' ')} {f.grade} ({f.level}): plan with "
+                "deformity correction, beyond single-segment fusion"
+                for f in in_curve
+            ]
+            + mechanical
+            + stenosis_text,
+            source("schwab"),
+        )
+    if not mechanical and not compressed:
+        ddd = dx.get("degenerative_disc_disease")
+        if ddd is not None:
+            months = history.conservative_care_months
+            modalities = len(history.conservative_care)
+            if (
+                history.back_pain
+                and months >= crit["discogenic_min_months"]
+                and modalities >= crit["discogenic_min_modalities"]
+            ):
+                return rec(
+                    "refer",
+                    [
+                        f"degenerative disc disease ({ddd.grade}) with back pain "
+                        f"after {months:g} months and {modalities} modalities: "
+                        "evaluate for discogenic pain; fusion not indicated by "
+                        "imaging alone"
+                    ],
+                )
+            return rec(
+                "none",
+                [
+                    f"degenerative disc disease ({ddd.grade}) without instability: "
+                    "fusion not indicated"
+                ],
+            )
+        return rec("none", notes or ["no structural finding at this segment"])
+    # something is treatable here: check the clinical gates
+    holds: list[str] = []
+    waived = bool(flags)
+    months = history.conservative_care_months
+    if not waived and months < crit["conservative_care_min_months"]:
+        holds.append(
+            f"conservative care {months:g} months < {crit['conservative_care_min_months']:g}"
+            " months: continue non-operative care first"
+        )
+    worst = max(history.back_pain_nrs, history.leg_pain_nrs)
+    if not waived and 0 < worst < crit["pain_nrs_min"]:
+        holds.append(f"pain NRS {worst:g} < {crit['pain_nrs_min']:g}: symptoms mild")
+    if mechanical and not history.back_pain and not neural:
+        holds.append("no back or leg symptoms to attribute to the segment")
+    if compressed and not mechanical and not neural:
+        holds.append(
+            "stenosis without leg pain, claudication or deficit: decompression not indicated"
+        )
+    if holds:
+        return rec("none", [*mechanical, *stenosis_text, *holds])
+    if mechanical:
+        reasons = [*mechanical]
+        if compressed:
+            reasons.append("decompression of " + "; ".join(stenosis_text))
+        if patient is not None and patient.smoking == "current":
+            return rec(
+                "refer",
+                [
+                    *reasons,
+                    "current smoker: fusion criteria require nicotine-free "
+                    "status; refer for cessation, then re-assess",
+                ],
+            )
+        if waived:
+            reasons.append("red flag: " + "; ".join(flags))
+        return rec("fuse", reasons + notes)
+    reasons = [*stenosis_text, "neurogenic symptoms: decompression"]
+    if slip is not None:
+        reasons.append(
+            f"stable {slip.diagnosis.replace('_', ' ')} Meyerding {slip.grade}: decompression "
+            "alone (stable DS: 60 % of surgeons decompress alone)"
+            + (
+                ""
+                if instability_assessed
+                else "; no flexion/extension films: obtain them before ruling fusion out"
+            )
+        )
+    return rec("decompress", reasons + notes)
+
+
+def _rationale(
+    recs: list[SegmentRecommendation], flags: list[str], history: ClinicalHistory | None
+) -> str:
+    parts = []
+    if flags:
+        parts.append("Red flags: " + "; ".join(flags) + ".")
+    for action, words in (
+        ("fuse", "Fusion indicated at"),
+        ("decompress", "Decompression alone at"),
+        ("refer", "Referral for"),
+    ):
+        segs = [r.segment for r in recs if r.action == action]
+        if segs:
+            first = next(r for r in recs if r.action == action)
+            parts.append(f"{words} {', '.join(segs)}: {first.reasons[0]}.")
+    if not any(r.action in ("fuse", "decompress", "refer") for r in recs):
+        parts.append("No surgery indicated by the imaging findings and history.")
+    if history is None:
+        parts.append(
+            "No clinical history was given; the imaging findings alone do not make an indication."
+        )
+    return " ".join(parts)

@@ -1,0 +1,170 @@
+"""The assessment stage: measurements -> findings -> indication, for a case or landmark files.
+
+``assess_case`` is what the pipeline calls; ``assess_landmarks`` assesses radiograph landmark
+files alone (no clinical history, so pathology is referred rather than operated on);
+``assess_json`` is the CLI's ``spinefuse assess``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.assess.assessment import Assessment, Finding, Measurement
+from spinefuse.assess.findings import findings as find
+from spinefuse.assess.indication import indicate
+from spinefuse.assess.measurements import measure_geometry, measure_landmarks
+from spinefuse.case import Case, ClinicalHistory, Patient, load_case
+from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
+from spinefuse.errors import CaseError, ImagingError
+from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
+from spinefuse.pipeline import CaseResult
+
+
+def _tag(ms: list[Measurement], origin: str) -> list[Measurement]:
+    return [m.model_copy(update={"detail": {**m.detail, "from": origin}}) for m in ms]
+
+
+def _segments(ms: Sequence[Measurement]) -> list[str]:
+    """The lumbar segments any measurement refers to, head to pelvis."""
+    seen: set[str] = set()
+    for m in ms:
+        if m.level and "-" in m.level and m.level in LUMBAR_SEGMENTS:
+            seen.add(m.level)
+        elif m.level and m.level in ("L1", "L2", "L3", "L4", "L5"):
+            seen.update(s for s in LUMBAR_SEGMENTS if s.startswith(m.level + "-"))
+    return [s for s in LUMBAR_SEGMENTS if s in seen]
+
+
+def _assemble(
+    ms: list[Measurement],
+    history: ClinicalHistory | None,
+    patient: Patient | None,
+    instability_assessed: bool,
+) -> Assessment:
+    found: list[Finding] = find(ms, patient)
+    ind = indicate(found, history, patient, _segments(ms), instability_assessed)
+    fuse = ind.fuse_segments
+    decompress = [
+        r.segment
+        for r in ind.recommendations
+        if r.action == "decompress"
+        or (r.action == "fuse" and any(x.startswith("decompression") for x in r.reasons))
+    ]
+    return Assessment(
+        measurements=ms,
+        findings=found,
+        recommendations=ind.recommendations,
+        fuse_segments=fuse,
+        decompress_segments=decompress,
+        red_flags=ind.red_flags,
+        rationale=ind.rationale,
+    )
+
+
+def _merge(xray: list[Measurement], geometry: list[Measurement]) -> list[Measurement]:
+    """Radiograph measurements first (standing, loaded); the geometry adds what they lack, and
+    its lengths in mm replace a radiograph's lengths in pixels (a film of unknown scale)."""
+    in_mm = {(m.name, m.level) for m in geometry if m.unit == "mm"}
+    films = [m for m in xray if not (m.unit == "px" and (m.name, m.level) in in_mm)]
+    have = {(m.name, m.level) for m in films}
+    return films + [m for m in geometry if (m.name, m.level) not in have]
+
+
+def assess_landmarks_sets(
+    landmarks: Sequence[XrayLandmarks],
+    geometry: SpineGeometry | None = None,
+    history: ClinicalHistory | None = None,
+    patient: Patient | None = None,
+) -> Assessment:
+    """Assess loaded landmark sets (and a geometry) for a patient (history may be None)."""
+    xr = _tag(measure_landmarks(landmarks), "xray") if landmarks else []
+    geo = _tag(measure_geometry(geometry), f"geometry ({geometry.source})") if geometry else []
+    ms = _merge(xr, geo)
+    if not ms:
+        raise ImagingError("nothing to measure: no X-ray landmark file and no geometry")
+    dynamic = any(m.name == "angulation_change" for m in ms)
+    return _assemble(ms, history, patient, dynamic)
+
+
+def assess_landmarks(paths: Sequence[Path]) -> Assessment:
+    """Assess X-ray landmark files alone (lateral, AP, flexion/extension by their ``role``)."""
+    if not paths:
+        raise ImagingError("assess_landmarks: give at least one landmark file")
+    return assess_landmarks_sets([read_xray_landmarks(p) for p in paths])
+
+
+def case_landmarks(case: Case) -> list[XrayLandmarks]:
+    """The case's X-ray landmark studies, each carrying the study's role."""
+    out = []
+    for study in case.imaging:
+        if study.modality == "XR" and study.landmarks is not None:
+            lm = read_xray_landmarks(study.landmarks)
+            out.append(dataclasses.replace(lm, role=study.role))
+    return out
+
+
+def assess_case(case: Case, geometry: SpineGeometry | None = None) -> Assessment:
+    """Assess a case: its X-ray landmark studies (roles preop, flexion, extension) and the
+    geometry from its CT/MR when given, with its clinical history."""
+    landmarks = [lm for lm in case_landmarks(case) if lm.role != "postop"]
+    if not landmarks and geometry is None:
+        raise CaseError(
+            f"case {case.id}: no X-ray landmark study and no geometry to assess; add an XR study "
+            "with a landmarks file or a CT/MR study"
+        )
+    a = assess_landmarks_sets(landmarks, geometry, case.history, case.patient)
+    override = case.preferences.fuse_segments
+    if override is not None:
+        for seg in override:
+            parse_segment(seg)
+        note = (
+            f" The surgeon's preference names {', '.join(override) or 'no segment'} for fusion; "
+            "the planner applies it."
+        )
+        a = a.model_copy(update={"rationale": a.rationale + note})
+    return a
+
+
+def _geometry_from_case(case: Case) -> SpineGeometry | None:
+    """The case's geometry through the imaging stage, when that stage is installed."""
+    try:
+        module = importlib.import_module("spinefuse.anatomy.from_labels")
+    except ImportError:
+        return None
+    fn: Callable[[Case], SpineGeometry | None] = module.geometry_from_case
+    return fn(case)
+
+
+def assess_files(case_path: Path | None = None, xray_landmarks: Sequence[Path] = ()) -> Assessment:
+    """Assess a case file (with its CT geometry when the imaging stage is installed), landmark
+    files alone, or a case plus extra landmark files."""
+    if case_path is None:
+        return assess_landmarks(list(xray_landmarks))
+    case = load_case(case_path)
+    if xray_landmarks:
+        extra = [read_xray_landmarks(p) for p in xray_landmarks]
+        return assess_landmarks_sets(
+            case_landmarks(case) + extra, _geometry_from_case(case), case.history, case.patient
+        )
+    return assess_case(case, _geometry_from_case(case))
+
+
+def assess_json(
+    case_path: Path | None = None, xray_landmarks: Sequence[Path] = (), indent: int = 2
+) -> str:
+    """``spinefuse assess CASE --json`` or ``spinefuse assess --xray-landmarks FILE --json``."""
+    return assess_files(case_path, xray_landmarks).to_json(indent)
+
+
+def assess_stage(result: CaseResult) -> Assessment | None:
+    """The pipeline stage: the case with the anatomy stage's geometry (``result["anatomy"]``)
+    when there is one; None when the case has neither landmark files nor a geometry."""
+    geometry = result.get("anatomy")
+    geo = geometry if isinstance(geometry, SpineGeometry) else None
+    if geo is None and not case_landmarks(result.case):
+        return None
+    return assess_case(result.case, geo)

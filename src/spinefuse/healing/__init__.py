@@ -1,0 +1,29 @@
+"""Healing: fusion-mass tissue evolution, cage subsidence, rod fatigue and non-union over months.
+
+``heal(case, geometry, plan)`` runs the healing ensemble for one patient and returns a
+:class:`HealingCourse`; ``heal_batch(biology, response)`` does the same for a cohort table.
+"""
+
+from spinefuse.healing.batch import RESULT_COLUMNS, heal_batch
+from spinefuse.healing.biology import BIOLOGY_COLUMNS, osteogenic_multiplier
+from spinefuse.healing.course import HealingCourse, SegmentCourse, TimeToFusion, heal
+from spinefuse.healing.parameters import HealingParameters, load_parameters
+from spinefuse.healing.response import FUSION_GRID, FusionResponseLike
+from spinefuse.healing.stage import heal_json, heal_stage
+
+__all__ = [
+    "BIOLOGY_COLUMNS",
+    "FUSION_GRID",
+    "RESULT_COLUMNS",
+    "FusionResponseLike",
+    "HealingCourse",
+    "HealingParameters",
+    "SegmentCourse",
+    "TimeToFusion",
+    "heal",
+    "heal_batch",
+    "heal_json",
+    "heal_stage",
+    "load_parameters",
+    "osteogenic_multiplier",
+]

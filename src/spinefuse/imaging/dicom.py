@@ -1,0 +1,246 @@
+"""DICOM series in: one folder of single-frame CT or MR slices to a :class:`Volume` in RAS mm.
+
+Slices are sorted by their position along the slice normal (not by file name or instance
+number), the rescale slope and intercept turn stored values into Hounsfield units, and the
+affine comes from the geometry tags (Image Position/Orientation (Patient), Pixel Spacing)
+converted from DICOM's LPS to RAS. Anything that would make the volume wrong stops with an
+:class:`~spinefuse.errors.ImagingError` naming the folder, the tag and what to do: several series
+in one folder, missing slices or uneven spacing, gantry tilt, an unsupported modality, a
+compressed transfer syntax without an installed decoder.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from spinefuse.errors import ImagingError
+from spinefuse.imaging.deidentify import deidentify
+from spinefuse.imaging.orientation import to_ras
+from spinefuse.imaging.volume import Volume
+
+SUPPORTED_MODALITIES = ("CT", "MR")
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+SPACING_TOLERANCE = 0.02
+"""Largest relative deviation of one slice gap from the median gap before the series is refused."""
+TILT_TOLERANCE_DEG = 0.05
+
+
+@dataclass(frozen=True)
+class _Slice:
+    path: Path
+    ds: Dataset
+    position: NDArray[np.float64]  # LPS mm
+
+
+def _series_key(ds: Dataset) -> tuple[str, ...]:
+    """What tells series apart: the UID, and where it is blank, the geometry and acquisition."""
+    iop = tuple(round(float(v), 4) for v in ds.get("ImageOrientationPatient", []) or [])
+    return (
+        str(ds.get("SeriesInstanceUID", "") or ""),
+        str(ds.get("Modality", "") or ""),
+        str(ds.get("FrameOfReferenceUID", "") or ""),
+        str(ds.get("SeriesNumber", "") or ""),
+        str(ds.get("Rows", "")),
+        str(ds.get("Columns", "")),
+        str(iop),
+        str(tuple(round(float(v), 4) for v in ds.get("PixelSpacing", []) or [])),
+    )
+
+
+def read_dicom_series(
+    folder: str | Path, series_uid: str | None = None, anonymise: bool = True
+) -> Volume:
+    """Read one DICOM series from ``folder`` as a Volume in RAS axis order (CT in HU, float32).
+
+    ``series_uid`` picks one series when the folder holds several. With ``anonymise`` the
+    headers are de-identified (basic profile) before anything is kept in ``Volume.meta``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImagingError(f"{folder}: no such DICOM folder")
+    slices = _load_headers(folder)
+    groups: dict[tuple[str, ...], list[_Slice]] = defaultdict(list)
+    for s in slices:
+        groups[_series_key(s.ds)].append(s)
+    if series_uid is not None:
+        groups = {k: v for k, v in groups.items() if k[0] == series_uid}
+        if not groups:
+            raise ImagingError(f"{folder}: no series with SeriesInstanceUID {series_uid}")
+    if len(groups) > 1:
+        described = "; ".join(
+            f"{k[1] or '?'} series {k[0] or '(no UID)'} "
+            f"'{v[0].ds.get('SeriesDescription', '')}' ({len(v)} files)"
+            for k, v in groups.items()
+        )
+        raise ImagingError(
+            f"{folder}: holds {len(groups)} series ({described}); put each series in its own "
+            "folder or pass series_uid"
+        )
+    series = next(iter(groups.values()))
+    first = series[0].ds
+    modality = str(first.get("Modality", ""))
+    if modality not in SUPPORTED_MODALITIES:
+        raise ImagingError(
+            f"{folder}: Modality (0008,0060) = {modality!r}; spinefuse reads CT or MR series only"
+        )
+    if int(first.get("NumberOfFrames", 1) or 1) > 1:
+        raise ImagingError(
+            f"{folder}: multi-frame (enhanced) DICOM is not supported; export single-frame slices"
+        )
+    if len(series) < 2:
+        raise ImagingError(f"{folder}: a volume needs at least 2 slices, found {len(series)}")
+    affine_lps, order = _geometry(folder, series)
+    series = [series[i] for i in order]
+    array = _pixels(folder, series, modality)
+    meta = _meta(first, anonymise)
+    volume = Volume(
+        array=array,
+        affine=LPS_TO_RAS @ affine_lps,
+        modality="CT" if modality == "CT" else "MR",
+        source=str(folder),
+        meta=meta,
+    )
+    return to_ras(volume)
+
+
+def _load_headers(folder: Path) -> list[_Slice]:
+    slices = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if path.name.upper() == "DICOMDIR":
+            continue
+        try:
+            ds = dcmread(path)
+        except InvalidDicomError:
+            continue  # not DICOM (a README, a thumbnail): ignore
+        except Exception as err:  # pydicom raises many types on truncated files
+            raise ImagingError(
+                f"{path}: corrupt DICOM file ({err}); re-export the series"
+            ) from None
+        if "PixelData" not in ds:
+            continue  # presentation states, structured reports
+        pos = ds.get("ImagePositionPatient")
+        if pos is None or len(pos) != 3:
+            raise ImagingError(
+                f"{path}: Image Position (Patient) (0020,0032) missing; the slice cannot be "
+                "placed in space"
+            )
+        slices.append(_Slice(path, ds, np.asarray([float(v) for v in pos])))
+    if not slices:
+        raise ImagingError(f"{folder}: no DICOM image files found")
+    return slices
+
+
+def _geometry(folder: Path, series: list[_Slice]) -> tuple[NDArray[np.float64], list[int]]:
+    """The LPS affine of the sorted series and the sort order; refuses tilt and gaps."""
+    first = series[0].ds
+    iop = first.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        raise ImagingError(f"{folder}: Image Orientation (Patient) (0020,0037) missing")
+    row = np.asarray([float(v) for v in iop[:3]])  # direction of increasing column index
+    col = np.asarray([float(v) for v in iop[3:]])  # direction of increasing row index
+    normal = np.cross(row, col)
+    for s in series[1:]:
+        other = np.asarray([float(v) for v in s.ds.ImageOrientationPatient])
+        if not np.allclose(other, [*row, *col], atol=1e-4):
+            raise ImagingError(
+                f"{folder}: Image Orientation (Patient) differs between slices ({s.path.name}); "
+                "the folder mixes acquisitions: split it"
+            )
+    positions = np.stack([s.position for s in series])
+    along = positions @ normal
+    order = [int(i) for i in np.argsort(along)]
+    along = along[order]
+    positions = positions[order]
+    steps = np.diff(along)
+    if np.any(steps < 1e-3):
+        k = int(np.argmin(steps))
+        raise ImagingError(
+            f"{folder}: two slices share position {along[k]:.3f} mm along the slice normal "
+            f"({series[order[k]].path.name}, {series[order[k + 1]].path.name}); remove the "
+            "duplicate or split the series"
+        )
+    gap = float(np.median(steps))
+    bad = np.abs(steps - gap) > SPACING_TOLERANCE * gap
+    if np.any(bad):
+        k = int(np.flatnonzero(bad)[0])
+        missing = int(round(steps[k] / gap)) - 1
+        what = f"about {missing} missing slice(s)" if missing >= 1 else "uneven slice spacing"
+        raise ImagingError(
+            f"{folder}: {what}: slices at {along[k]:.2f} and {along[k + 1]:.2f} mm along the "
+            f"normal are {steps[k]:.2f} mm apart, the others {gap:.2f} mm; re-export the complete "
+            "series with even spacing"
+        )
+    offsets = positions - positions[0]
+    drift = offsets - np.outer(offsets @ normal, normal)
+    tilt = np.degrees(np.arctan2(np.linalg.norm(drift[-1]), abs(offsets[-1] @ normal)))
+    tag_tilt = float(first.get("GantryDetectorTilt", 0.0) or 0.0)
+    if tilt > TILT_TOLERANCE_DEG or abs(tag_tilt) > TILT_TOLERANCE_DEG:
+        raise ImagingError(
+            f"{folder}: gantry tilt of {max(tilt, abs(tag_tilt)):.2f}° (Gantry/Detector Tilt "
+            "(0018,1120) or slice positions); the slices are sheared: resample the series to "
+            "an untilted grid first"
+        )
+    spacing = first.get("PixelSpacing")
+    if spacing is None or len(spacing) != 2:
+        raise ImagingError(f"{folder}: Pixel Spacing (0028,0030) missing")
+    d_row, d_col = float(spacing[0]), float(spacing[1])  # between rows, between columns
+    affine = np.eye(4)
+    affine[:3, 0] = row * d_col
+    affine[:3, 1] = col * d_row
+    affine[:3, 2] = normal * gap
+    affine[:3, 3] = positions[0]
+    return affine, order
+
+
+def _pixels(folder: Path, series: list[_Slice], modality: str) -> NDArray[np.float32]:
+    ts = series[0].ds.file_meta.get("TransferSyntaxUID", None)
+    if ts is not None and ts.is_compressed and not decoder_available(str(ts)):
+        raise ImagingError(
+            f"{folder}: pixel data is compressed as {ts.name} ({ts}) and no installed decoder "
+            "reads it; install pylibjpeg with its plugins or python-gdcm "
+            "(pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)"
+        )
+    planes = []
+    shape = (int(series[0].ds.Rows), int(series[0].ds.Columns))
+    for s in series:
+        try:
+            px = s.ds.pixel_array
+        except Exception as err:
+            raise ImagingError(
+                f"{s.path}: pixel data cannot be decoded ({err}); re-export the series "
+                "uncompressed or install a decoder for its transfer syntax"
+            ) from None
+        if px.shape != shape:
+            raise ImagingError(f"{s.path}: slice is {px.shape}, the series {shape}; split it")
+        slope = float(s.ds.get("RescaleSlope", 1.0) or 1.0)
+        intercept = float(s.ds.get("RescaleIntercept", 0.0) or 0.0)
+        planes.append((px.astype(np.float32) * slope + intercept).T)  # (columns, rows)
+    return np.stack(planes, axis=2)
+
+
+def decoder_available(transfer_syntax: str) -> bool:
+    """Whether pydicom has a working decoder for this transfer syntax on this machine."""
+    try:
+        from pydicom.pixels import get_decoder
+
+        return bool(get_decoder(transfer_syntax).is_available)
+    except (ImportError, NotImplementedError, ValueError):
+        return False
+
+
+def _meta(ds: Dataset, anonymise: bool) -> dict[str, str]:
+    ds = ds.copy()
+    if anonymise:
+        deidentify(ds)
+    keys = (
+        *("Modality", "Manufacturer", "SeriesDescription", "KVP", "ConvolutionKernel"),
+        *("PatientSex", "PatientAge", "PatientIdentityRemoved", "SeriesInstanceUID"),
+    )
+    return {k: str(ds.get(k)) for k in keys if ds.get(k) not in (None, "")}

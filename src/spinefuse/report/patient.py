@@ -1,0 +1,247 @@
+"""The patient's report: the same case in plain words a 12-year-old can follow.
+
+Risks are given as natural frequencies ("about 2 in 100 people") with a picture of 100 people,
+never as percentages alone. Every number comes from the run's records; where a stage did not
+run, the report says the care team will explain that part.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from spinefuse.case import Case
+from spinefuse.conventions import parse_segment
+from spinefuse.plan.surgical_plan import SurgicalPlan
+from spinefuse.report import spine3d
+from spinefuse.report.figures import ACCENT, PLANNED, data_uri, new_figure
+from spinefuse.report.stage_records import StageRecords
+from spinefuse.report.stage_views import (
+    first_number,
+    fusion_probability_points,
+    recovery_milestones,
+    risks,
+)
+
+
+def natural_frequency(p: float) -> str:
+    """A probability as "about N in 100 people" (or in 1,000 or 10,000 for rare events)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"probability {p} is outside 0…1")
+    if p >= 0.0095:
+        n = round(100 * p)
+        if n >= 100:
+            return "almost everyone (more than 99 in 100 people)" if p < 1.0 else "everyone"
+        return f"about {n} in 100 people"
+    if p >= 0.00095:
+        return f"about {round(1000 * p)} in 1,000 people"
+    n = round(10000 * p)
+    return f"about {n} in 10,000 people" if n >= 1 else "fewer than 1 in 10,000 people"
+
+
+def icon_array(p: float, colour: str = PLANNED) -> str:
+    """A picture of 100 people as dots, ``round(100 p)`` of them coloured (PNG data URI)."""
+    k = int(round(100 * min(max(p, 0.0), 1.0)))
+    fig = new_figure(1.9, 1.9)
+    ax = fig.add_subplot()
+    idx = np.arange(100)
+    x, y = idx % 10, 9 - idx // 10
+    colours = np.where(idx < k, colour, "#cfd8e0")
+    ax.scatter(x, y, s=55, c=list(colours), marker="o")
+    ax.set_xlim(-0.7, 9.7)
+    ax.set_ylim(-0.7, 9.7)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return data_uri(fig, dpi=90)
+
+
+def ordinal(n: int) -> str:
+    """1 -> "1st", 2 -> "2nd", 11 -> "11th"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def bone_name(name: str) -> str:
+    """A vertebra in plain words: "L4" -> "the 4th bone of your lower back"."""
+    if name == "S1":
+        return "the top of your sacrum (the big bone at the bottom of your back)"
+    if name.startswith("L") and name[1:].isdigit():
+        return f"the {ordinal(int(name[1:]))} bone of your lower back"
+    return f"the bone called {name}"
+
+
+def segment_words(segment: str) -> str:
+    """A motion segment in plain words: "L4-L5" -> "the 4th and 5th bones of your lower back"."""
+    upper, lower = parse_segment(segment)
+    if not (upper[0] == "L" and upper[1:].isdigit()):
+        return f"the bones called {upper} and {lower}"
+    first = ordinal(int(upper[1:]))
+    if lower == "S1":
+        return f"the {first} bone of your lower back to your sacrum ({segment})"
+    second = ordinal(int(lower[1:])) if lower[1:].isdigit() else lower
+    return f"the {first} and {second} bones of your lower back ({segment})"
+
+
+PROBLEMS = {
+    "degenerative_spondylolisthesis": "one bone in your lower back has slipped forward over the "
+    "one below it, because the joints that hold them together have worn out",
+    "isthmic_spondylolisthesis": "one bone in your lower back has slipped forward, because a "
+    "thin bridge of bone at its back has a crack",
+    "central_stenosis": "the tunnel that your nerves run through has become too narrow, so the "
+    "nerves get squeezed",
+    "foraminal_stenosis": "the small side door where a nerve leaves your spine has become too "
+    "narrow, so that nerve gets squeezed",
+    "degenerative_disc_disease": "the soft cushion (the disc) between two bones has worn thin",
+    "instability": "two bones in your back move against each other more than they should",
+    "scoliosis": "your spine bends to the side instead of being straight",
+    "sagittal_deformity": "your lower back has lost some of its normal curve, so it is hard to "
+    "stand up straight",
+    "osteoporosis": "your bones are thinner and weaker than usual",
+    "osteopenia": "your bones are a bit thinner than usual",
+}
+
+OPERATIONS = {
+    "PLF": "The surgeon puts small screws into the bones and joins the screws with two rods, "
+    "like a splint. Then the surgeon lays bone chips along the back of the spine. Over the next "
+    "months these chips grow into solid bone that joins the bones together.",
+    "TLIF": "The surgeon puts small screws into the bones and joins them with two rods, like a "
+    "splint. From one side at the back, the surgeon takes out the worn cushion (disc) and puts "
+    "a small spacer (a cage) filled with bone in its place. Over the next months new bone grows "
+    "through the cage and joins the bones together.",
+    "PLIF": "The surgeon puts small screws into the bones and joins them with two rods, like a "
+    "splint. From the back, the surgeon takes out the worn cushion (disc) and puts two small "
+    "spacers (cages) filled with bone in its place. Over the next months new bone grows through "
+    "them and joins the bones together.",
+    "ALIF": "The surgeon reaches the spine from the front, through your belly. The surgeon takes "
+    "out the worn cushion (disc) and puts a spacer (a cage) filled with bone in its place. "
+    "Often screws and rods are added at the back too. Over the next months new bone grows "
+    "through the cage and joins the bones together.",
+    "LLIF": "The surgeon reaches the spine from your side. The surgeon takes out the worn "
+    "cushion (disc) and puts a spacer (a cage) filled with bone in its place. Often screws and "
+    "rods are added at the back too. Over the next months new bone grows through the cage and "
+    "joins the bones together.",
+}
+
+RISK_WORDS = {
+    "infection": "get an infection in the wound",
+    "surgical_site_infection": "get an infection in the wound",
+    "dural_tear": "have a small tear in the bag of fluid around the nerves (it is usually fixed "
+    "during the operation)",
+    "transfusion": "need extra blood (a blood transfusion)",
+    "readmission_90d": "have to come back into hospital within 3 months",
+    "reoperation_2y": "need another back operation within 2 years",
+    "asd_5y": "get wear at the bones next to the fusion within 5 years",
+    "nonhome_discharge": "go to a rehabilitation centre before going home",
+    "nonunion": "find that the bones do not grow together",
+    "vte": "get a blood clot in a leg or lung",
+    "neurological_injury": "get new weakness or numbness in a leg",
+}
+
+
+def _operation(plan: SurgicalPlan) -> dict[str, Any]:
+    parts = [f"The operation joins {segment_words(s)}." for s in plan.fuse_segments]
+    if plan.decompressions:
+        parts.append(
+            "The surgeon also takes away some bone or tissue that presses on your "
+            "nerves, to give them more room."
+        )
+    parts.append(OPERATIONS.get(plan.technique, ""))
+    if plan.approach == "mis":
+        parts.append("The surgeon works through small cuts, so the scar is small.")
+    things = [
+        t
+        for t in (
+            _count(len(plan.screws), "screw"),
+            _count(len(plan.rods), "rod"),
+            _count(sum(c.count for c in plan.cages), "spacer"),
+        )
+        if t
+    ]
+    counts = (
+        " and ".join([", ".join(things[:-1]), things[-1]]) if len(things) > 1 else "".join(things)
+    )
+    return {"text": [p for p in parts if p], "counts": counts}
+
+
+def _count(n: int, thing: str) -> str:
+    return "" if n == 0 else f"1 {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def _weeks(fc: dict[str, Any] | None, los: float | None) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if los is not None:
+        rows.append(
+            (
+                "In hospital",
+                f"Most people like you stay about {max(1, round(los))} "
+                "days. You will get up and walk with help on the first day or the next.",
+            )
+        )
+    for m in recovery_milestones(fc):
+        week = max(0.0, m.week)
+        day = round(7 * week)
+        when = "Day of surgery" if day == 0 else f"Day {day}" if week < 1 else f"Week {round(week)}"
+        if week >= 8:
+            when = f"Month {round(week / 4.345)}"
+        rows.append((when, m.what[0].upper() + m.what[1:] + "."))
+    return rows
+
+
+def patient_context(records: StageRecords) -> dict[str, Any]:
+    """The template context of the patient's report (see ``templates/patient.html.j2``)."""
+    r = records
+    case: Case | None = r.case
+    problems = []
+    if r.assessment is not None:
+        seen = set()
+        for f in r.assessment.findings:
+            text = PROBLEMS.get(f.diagnosis)
+            if text and text not in seen:
+                seen.add(text)
+                where = f" ({f.level})" if f.level else ""
+                problems.append(text[0].upper() + text[1:] + where + ".")
+    fc = r.forecast
+    los = first_number(fc, "length_of_stay_days")
+    risk_items = []
+    for item in sorted(risks(fc), key=lambda x: -x.probability)[:6]:
+        key = item.name.lower().replace(" ", "_")
+        words = RISK_WORDS.get(key, item.name.replace("_", " "))
+        risk_items.append(
+            {
+                "freq": natural_frequency(item.probability),
+                "what": words,
+                "picture": icon_array(item.probability),
+            }
+        )
+    fusion = fusion_probability_points(r.healing)
+    fusion_text = None
+    if fusion:
+        month, p = max(fusion.items())
+        fusion_text = (
+            f"By {month:g} months after the operation, the bones have grown together "
+            f"in {natural_frequency(p)} like you."
+        )
+    improve = first_number(fc, "odi_mcid_probability")
+    picture = None
+    if r.geometry is not None and r.plan is not None:
+        picture = spine3d.sagittal_view(r.geometry, r.plan, simple=True)
+    return {
+        "title": "Your back operation: what it is and what to expect",
+        "case_id": r.case_id,
+        "age": f"{case.patient.age_years:.0f}" if case else None,
+        "problems": problems,
+        "no_surgery": r.assessment is not None and r.plan is None,
+        "operation": _operation(r.plan) if r.plan else None,
+        "picture": picture,
+        "weeks": _weeks(fc, los),
+        "risks": risk_items,
+        "fusion": fusion_text,
+        "improve": (
+            f"A year after the operation, {natural_frequency(improve)} like you find "
+            "that they can clearly do more in daily life than before."
+            if improve is not None
+            else None
+        ),
+        "accent": ACCENT,
+    }

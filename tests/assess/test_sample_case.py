@@ -1,0 +1,62 @@
+"""The built-in sample patient: grade I degenerative spondylolisthesis with instability at L4-L5,
+central stenosis there, 9 months of failed conservative care -> fuse L4-L5 with decompression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.assess import assess_case, assess_json, assess_stage
+from spinefuse.assess.assessment import Assessment
+from spinefuse.case import load_case
+from spinefuse.pipeline import CaseResult
+from spinefuse.sample import write_sample_case
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_case(tmp_path_factory.mktemp("sample") / "case")
+
+
+def test_sample_with_its_geometry_is_fused_and_decompressed_at_l4_l5(sample: Path) -> None:
+    case = load_case(sample)
+    geometry = SpineGeometry.load(sample.parent / "ground_truth_geometry.json")
+    a = assess_case(case, geometry)
+    slip = [f for f in a.findings if f.diagnosis.endswith("spondylolisthesis")]
+    assert [(f.diagnosis, f.level, f.grade) for f in slip] == [
+        ("degenerative_spondylolisthesis", "L4-L5", "I")
+    ]
+    dx = {(f.diagnosis, f.level) for f in a.findings}
+    assert {("instability", "L4-L5"), ("central_stenosis", "L4-L5")} <= dx
+    assert a.measurement("slip_percent", "L4-L5").value == pytest.approx(18.0, abs=0.1)
+    assert abs(a.measurement("translation_mm", "L4-L5").value) == pytest.approx(5.0, abs=0.05)
+    assert a.measurement("angulation_change", "L4-L5").value == pytest.approx(12.0, abs=0.05)
+    assert a.measurement("dural_sac_area", "L4-L5").value == pytest.approx(68.0)
+    assert a.fuse_segments == ["L4-L5"]
+    assert a.decompress_segments == ["L4-L5"]
+    rec = next(r for r in a.recommendations if r.segment == "L4-L5")
+    assert rec.action == "fuse" and "instability" in rec.reasons[0] and rec.criteria_source
+    assert all(r.action == "none" for r in a.recommendations if r.segment != "L4-L5")
+
+
+def test_sample_from_its_radiographs_alone(sample: Path) -> None:
+    a = Assessment.from_json(assess_json(sample))  # films, plus the CT when imaging is present
+    assert a.fuse_segments == ["L4-L5"]
+    assert ("degenerative_spondylolisthesis", "L4-L5") in {
+        (f.diagnosis, f.level) for f in a.findings
+    }
+    cobb = a.measurement("cobb_angle")
+    assert cobb.value < 10.0  # the sample has no scoliosis
+
+
+def test_pipeline_stage_uses_the_anatomy_record(sample: Path) -> None:
+    case = load_case(sample)
+    geometry = SpineGeometry.load(sample.parent / "ground_truth_geometry.json")
+    result = CaseResult(case=case, records={"anatomy": geometry})
+    a = assess_stage(result)
+    assert a is not None and a.fuse_segments == ["L4-L5"]
+    assert a.measurement("dural_sac_area", "L4-L5").detail["from"] == "geometry (virtual)"
+    bare = CaseResult(case=case.model_copy(update={"imaging": []}))
+    assert assess_stage(bare) is None

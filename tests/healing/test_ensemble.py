@@ -1,0 +1,123 @@
+"""The vectorised ensemble: determinism, feedback from the fusion mass to the mechanics, and
+refusal of inputs that do not fit the fusion response."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spinefuse.errors import ParameterError
+from spinefuse.healing.ensemble import EnsembleRun, regions_for_technique, simulate
+from spinefuse.healing.parameters import load_parameters
+from spinefuse.healing.response import response_table
+
+from .conftest import synthetic_response
+
+P = load_parameters()
+
+
+def _run(seed: int = 3, members: int = 200, n: int = 2, **kw: object) -> EnsembleRun:
+    table = response_table(synthetic_response(n))
+    return simulate(
+        table,
+        np.ones(n),
+        np.array([[True, False]] * n),
+        np.full(n, 150.0),
+        ["titanium"] * n,
+        P,
+        members=members,
+        seed=seed,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_same_seed_same_result_and_another_seed_differs() -> None:
+    a, b, c = _run(3), _run(3), _run(4)
+    np.testing.assert_array_equal(a.fusion_fraction, b.fusion_fraction)
+    np.testing.assert_array_equal(a.fusion_day, b.fusion_day)
+    assert not np.array_equal(a.fusion_fraction, c.fusion_fraction)
+
+
+def test_shapes_and_monthly_samples() -> None:
+    r = _run(members=50, months=12)
+    assert r.months_axis.tolist() == list(range(13))
+    assert r.bone.shape == (2, 50, 13, 2)
+    assert r.fused.shape == r.fusion_fraction.shape == (2, 50, 13)
+    assert r.fusion_probability(6).shape == (2,)
+
+
+def test_patients_with_identical_inputs_get_the_same_statistics() -> None:
+    # common random numbers: member j of every patient draws the same deviates
+    r = _run(members=300)
+    np.testing.assert_array_equal(r.fusion_fraction[0], r.fusion_fraction[1])
+
+
+def test_rods_unload_and_motion_falls_as_the_fusion_matures() -> None:
+    r = _run(members=300)
+    stress = np.median(r.rod_stress_mpa[0], axis=0)
+    motion = np.median(r.motion_deg[0], axis=0)
+    assert stress[0] > 5 * stress[12]
+    assert motion[0] > 5 * motion[12]
+    assert np.all(np.diff(np.median(r.stiffness_nmm_per_rad[0], axis=0)) >= 0)
+
+
+def test_technique_sets_the_grafted_regions() -> None:
+    assert regions_for_technique("TLIF") == (True, True)
+    assert regions_for_technique("PLF") == (False, True)
+    with pytest.raises(ParameterError, match="XLIF"):
+        regions_for_technique("XLIF")
+
+
+def test_inputs_that_do_not_match_the_response_are_refused() -> None:
+    table = response_table(synthetic_response(2))
+    with pytest.raises(ParameterError, match="fusion response holds 2"):
+        simulate(
+            table,
+            np.ones(3),
+            np.ones((2, 2), bool),
+            np.full(2, 150.0),
+            ["titanium"] * 2,
+            P,
+            members=5,
+        )
+    with pytest.raises(ParameterError, match="at least one"):
+        simulate(
+            table,
+            np.ones(2),
+            np.zeros((2, 2), bool),
+            np.full(2, 150.0),
+            ["titanium"] * 2,
+            P,
+            members=5,
+        )
+    with pytest.raises(ParameterError, match="steel"):
+        simulate(
+            table, np.ones(2), np.ones((2, 2), bool), np.full(2, 150.0), ["steel"] * 2, P, members=5
+        )
+    with pytest.raises(ParameterError, match="rule"):
+        simulate(
+            table,
+            np.ones(2),
+            np.ones((2, 2), bool),
+            np.full(2, 150.0),
+            ["titanium"] * 2,
+            P,
+            members=5,
+            rule="x",
+        )  # type: ignore[arg-type]
+
+
+def test_claes_heigele_rule_also_fuses_a_stable_segment() -> None:
+    r = _run(members=300, rule="claes_heigele")
+    assert r.fusion_probability(24)[0] > 0.5
+
+
+def test_response_shape_errors_name_the_field() -> None:
+    resp = synthetic_response(1)
+    bad = type(resp)(**{**resp.__dict__, "rod_stress_mpa": resp.rod_stress_mpa[:, :3]})
+    with pytest.raises(ParameterError, match="rod_stress_mpa"):
+        response_table(bad)
+    grid = resp.fusion_fraction.copy()
+    grid[-1] = 0.9
+    with pytest.raises(ParameterError, match="rise strictly from 0 to 1"):
+        response_table(type(resp)(**{**resp.__dict__, "fusion_fraction": grid}))

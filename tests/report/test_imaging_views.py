@@ -1,0 +1,94 @@
+"""CT reformats sample the right anatomy at the right place; bad images fail with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from report_fixtures import voxelise
+
+from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
+from spinefuse.case import ImagingStudy
+from spinefuse.errors import ImagingError
+from spinefuse.imaging.volume import Volume
+from spinefuse.report.imaging_views import case_imaging, curved_reformat, read_ct
+
+
+@pytest.fixture(scope="module")
+def scoliotic() -> tuple[Volume, object]:
+    g = virtual_spine(VirtualPatientSpec(scoliosis_cobb_deg=25.0, scoliosis_apex="L3"))
+    img = voxelise(g)
+    ct = Volume(np.asarray(img.dataobj, dtype=np.float32), img.affine, "CT")
+    return ct, g
+
+
+def _at(values: np.ndarray, axis: np.ndarray, x: float) -> int:
+    return int(np.argmin(np.abs(axis - x)))
+
+
+def test_sagittal_reformat_passes_through_every_body_core(scoliotic: tuple[Volume, object]) -> None:
+    ct, g = scoliotic
+    sag = curved_reformat(ct, g, "sagittal")  # type: ignore[arg-type]
+    assert sag.image.shape == (len(sag.z_mm), len(sag.across_mm))
+    assert np.allclose(np.diff(sag.z_mm), 1.0)
+    for v in g.vertebrae.values():  # type: ignore[attr-defined]
+        row, col = (
+            _at(sag.image, sag.z_mm, v.centroid[2]),
+            _at(sag.image, sag.across_mm, v.centroid[1]),
+        )
+        # trabecular core of the voxelised body is 180 HU; the curved plane follows the curve
+        assert sag.image[row, col] == pytest.approx(180.0, abs=1.0), v.name
+
+
+def test_coronal_reformat_finds_cortex_at_the_body_edges(scoliotic: tuple[Volume, object]) -> None:
+    ct, g = scoliotic
+    cor = curved_reformat(ct, g, "coronal")  # type: ignore[arg-type]
+    v = g.vertebrae["L2"]  # type: ignore[attr-defined]
+    row = _at(cor.image, cor.z_mm, v.centroid[2])
+    profile = cor.image[row]
+    bone = cor.across_mm[profile > 400.0]
+    # the body's cortical shell spans its width (±1.5 mm voxels, tilted by the curve)
+    assert bone.max() - bone.min() == pytest.approx(v.body_width_mm, abs=4.0)
+    assert profile[_at(profile, cor.across_mm, v.centroid[0] + 40)] == pytest.approx(20.0)
+
+
+def test_unknown_plane_is_refused(scoliotic: tuple[Volume, object]) -> None:
+    ct, g = scoliotic
+    with pytest.raises(ValueError, match="axial"):
+        curved_reformat(ct, g, "axial")  # type: ignore[arg-type]
+
+
+def test_corrupt_nifti_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "ct.nii.gz"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(ImagingError, match="ct.nii.gz"):
+        read_ct(ImagingStudy(modality="CT", nifti=bad))
+
+
+def test_case_without_ct_says_so(full_run: Path) -> None:
+    from spinefuse.report.stage_records import load_stage_records
+
+    rec = load_stage_records(full_run)
+    assert rec.case is not None
+    no_ct = rec.case.model_copy(update={"imaging": []})
+    pictures, notes = case_imaging(no_ct, rec.geometry)
+    assert pictures == []
+    assert notes == ["The case has no pre-operative CT, so no CT reformats are shown."]
+    pictures, notes = case_imaging(rec.case, rec.geometry)
+    n_xr = sum(s.modality == "XR" for s in rec.case.imaging)
+    assert n_xr == 4 and notes == []
+    assert len(pictures) == 2 + n_xr  # sagittal and coronal CT, one picture per radiograph
+    assert sum("radiograph landmarks" in p.caption for p in pictures) == n_xr
+    assert all(p.uri.startswith("data:image/png;base64,") for p in pictures)
+
+
+def test_nifti_is_read_with_its_affine(tmp_path: Path) -> None:
+    arr = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    affine = np.diag([0.8, 0.8, 2.0, 1.0])
+    affine[:3, 3] = [-10, 5, 30]
+    nib.save(nib.Nifti1Image(arr, affine), tmp_path / "a.nii.gz")
+    vol = read_ct(ImagingStudy(modality="CT", nifti=tmp_path / "a.nii.gz"))
+    assert vol.shape == (2, 3, 4)
+    assert np.allclose(vol.voxel_to_world(np.array([1, 2, 3])), [-9.2, 6.6, 36.0])

@@ -1,0 +1,139 @@
+"""The rendered reports: PDF pages carry the expected sections; HTML is self-contained."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from report_fixtures import STAGES, build_run_dir, pdf_pages_text
+
+from spinefuse.report import load_stage_records, render_reports, write_reports
+from spinefuse.report.patient import natural_frequency
+from spinefuse.report.stage_views import first_number, fusion_probability_points, risks, rom_rows
+from spinefuse.report.surgeon import fmt
+
+SURGEON_SECTIONS = (
+    "1. The case in brief",
+    "2. Imaging and anatomy",
+    "3. Measurements, findings and indication",
+    "4. The surgical plan",
+    "5. Mechanics",
+    "6. Healing",
+    "7. Forecast: risks, stay and recovery",
+)
+PATIENT_SECTIONS = (
+    "What is wrong with your back",
+    "What the operation does",
+    "Getting better, week by week",
+    "The main risks",
+)
+
+
+def test_write_reports_writes_four_files(rendered: dict[str, Path]) -> None:
+    assert sorted(rendered) == ["patient.html", "patient.pdf", "report.html", "report.pdf"]
+    for path in rendered.values():
+        assert path.stat().st_size > 10_000
+
+
+def test_surgeon_pdf_has_every_section_and_the_numbers(
+    rendered: dict[str, Path], full_run: Path
+) -> None:
+    pages = pdf_pages_text(rendered["report.pdf"])
+    assert 5 <= len(pages) <= 16
+    text = re.sub(r"\s+", " ", " ".join(pages))
+    for title in SURGEON_SECTIONS:
+        assert title in text, title
+    assert "did not run" not in text  # every stage is present
+    rec = load_stage_records(full_run)
+    assert rec.case is not None and rec.assessment is not None and rec.plan is not None
+    # numbers from every stage record reach the page, with their units
+    assert f"{rec.case.patient.bmi:.1f} kg/m²" in text
+    for m in rec.assessment.measurements:
+        assert fmt(m.value, 1, m.unit) in text, m.name
+    for s in rec.plan.screws:
+        assert f"Ø {s.diameter_mm:.1f} × {s.length_mm:.0f} mm" in text
+    for c in rec.plan.cages:
+        assert f"{c.width_mm:.0f} × {c.depth_mm:.0f} × {c.height_mm:.0f} mm" in text
+    for row in rom_rows(rec.mechanics):
+        assert fmt(row.intact_deg, 1, "deg") in text and fmt(row.planned_deg, 1, "deg") in text
+    for month, p in fusion_probability_points(rec.healing).items():
+        assert f"fusion probability at {month:g} months {100 * p:.0f} %" in text
+    for r in risks(rec.forecast):
+        assert f"{100 * r.probability:.1f} %" in text, r.name
+    los = first_number(rec.forecast, "length_of_stay_days")
+    assert los is not None and f"{los:.1f} days" in text
+    assert "12.8 ODI points" in text  # MCID with its source
+
+
+def test_pdf_pages_render_to_images_with_content(rendered: dict[str, Path]) -> None:
+    pdf = pdfium.PdfDocument(str(rendered["report.pdf"]))
+    page = pdf[1]
+    image = page.render(scale=0.5).to_numpy()
+    # A4 at 36 dpi: 298 × 421 pixels; a page with CT reformats is far from blank
+    assert image.shape[:2] == (421, 298)
+    assert (image[..., :3].mean(axis=2) < 128).mean() > 0.05
+
+
+def test_patient_pdf_sections_and_natural_frequencies(
+    rendered: dict[str, Path], full_run: Path
+) -> None:
+    pages = pdf_pages_text(rendered["patient.pdf"])
+    assert 2 <= len(pages) <= 8
+    text = re.sub(r"\s+", " ", " ".join(pages))
+    for title in PATIENT_SECTIONS:
+        assert title in text, title
+    rec = load_stage_records(full_run)
+    top = sorted(risks(rec.forecast), key=lambda r: -r.probability)[:6]
+    assert len(top) >= 3
+    for r in top:
+        assert natural_frequency(r.probability) in text, r.name
+    month, p = max(fusion_probability_points(rec.healing).items())
+    assert f"By {month:g} months" in text and natural_frequency(p) in text
+    los = first_number(rec.forecast, "length_of_stay_days")
+    assert los is not None and f"about {round(los)} days" in text
+    assert "%" not in text  # natural frequencies only
+
+
+def test_html_is_self_contained(rendered: dict[str, Path]) -> None:
+    for name in ("report.html", "patient.html"):
+        html = rendered[name].read_text()
+        srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
+        assert srcs, name
+        assert all(s.startswith("data:image/png;base64,") for s in srcs)
+        assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
+        assert "<script" not in html
+        assert "<link" not in html
+
+
+def test_report_of_an_empty_run_says_what_is_missing(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    written = write_reports(tmp_path)
+    assert time.perf_counter() - start < 20.0
+    assert len(written) == 4
+    text = (tmp_path / "report.html").read_text()
+    for stage in (
+        "case.json",
+        "anatomy.json",
+        "assessment.json",
+        "plan.json",
+        "mechanics.json",
+        "healing.json",
+        "forecast.json",
+    ):
+        assert f"no {stage}" in text or f"({stage})" in text, stage
+    patient = (tmp_path / "patient.html").read_text()
+    assert patient.count('class="absent"') == 4
+
+
+@pytest.mark.parametrize("missing", ["mechanics", "healing", "forecast", "plan"])
+def test_each_absent_stage_is_named(tmp_path: Path, missing: str) -> None:
+    run = build_run_dir(tmp_path, tuple(s for s in STAGES if s != missing))
+    written = render_reports(load_stage_records(run), run, pdf=False)
+    assert [p.name for p in written] == ["report.html", "patient.html"]
+    text = (run / "report.html").read_text()
+    assert f"no {missing}.json" in text
+    for other in {"mechanics", "healing", "forecast"} - {missing}:
+        assert f"no {other}.json" not in text
