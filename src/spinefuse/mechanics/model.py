@@ -517,8 +517,16 @@ def check_geometry(g: SpineGeometry) -> tuple[str, ...]:
     return segs
 
 
-def build_model(geometries: list[SpineGeometry], constructs: list[Construct]) -> SpineModel:
-    """The batched model of ``geometries[i]`` with ``constructs[i]`` applied."""
+def build_model(
+    geometries: list[SpineGeometry],
+    constructs: list[Construct],
+    segments: tuple[str, ...] | None = None,
+) -> SpineModel:
+    """The batched model of ``geometries[i]`` with ``constructs[i]`` applied.
+
+    ``segments`` (contiguous) restricts the model to those motion segments, the vertebra below
+    the lowest one held fixed: enough where only they matter and the loads are carried
+    through each segment anyway (pure moments, follower load)."""
     if len(geometries) != len(constructs) or not geometries:
         raise GeometryError(
             "build_model needs one construct per geometry, "
@@ -528,6 +536,14 @@ def build_model(geometries: list[SpineGeometry], constructs: list[Construct]) ->
     for i, g in enumerate(geometries[1:], 1):
         if check_geometry(g) != segs:
             raise GeometryError(f"spine {i} has segments {check_geometry(g)}, spine 0 has {segs}")
+    if segments is not None:
+        missing = [s for s in segments if s not in segs]
+        if missing or not segments:
+            raise LevelError(f"segments {missing or segments} are not in the geometry ({segs})")
+        idx = [segs.index(s) for s in segments]
+        if idx != list(range(idx[0], idx[0] + len(idx))):
+            raise LevelError(f"segments {segments} are not contiguous")
+        segs = tuple(segments)
     for c in constructs:
         for s in [
             *c.facetectomy,
@@ -535,7 +551,7 @@ def build_model(geometries: list[SpineGeometry], constructs: list[Construct]) ->
             *c.discectomy,
             *(x.segment for x in c.cages),
         ]:
-            if s not in segs:
+            if s not in segs and segments is None:
                 raise LevelError(
                     f"construct names segment {s}, which is not modelled ({', '.join(segs)})"
                 )

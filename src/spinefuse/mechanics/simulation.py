@@ -141,6 +141,35 @@ def direction_response(
     )
 
 
+def rom_batch(
+    geometries: list[SpineGeometry],
+    constructs: list[Construct] | None = None,
+    moment_nm: float | Arr = 7.5,
+    preload_n: float | Arr = 0.0,
+    chunk: int = 250,
+) -> Arr:
+    """Range of motion (rad, (n, 6, S): spines × conventions.DIRECTIONS × segments head to
+    pelvis) of many spines, solved ``chunk`` spines at a time so the arrays stay in cache and
+    memory stays bounded — the cohort API. Neutral zones are not computed."""
+    n = len(geometries)
+    cons = constructs if constructs is not None else [Construct()] * n
+    if len(cons) != n:
+        raise ParameterError(f"rom_batch: {n} geometries but {len(cons)} constructs")
+    mom = np.broadcast_to(np.asarray(moment_nm, dtype=float), (n, N_DIR))
+    pre = np.broadcast_to(np.asarray(preload_n, dtype=float), (n,))
+    parts = [
+        direction_response(
+            geometries[i : i + chunk],
+            cons[i : i + chunk],
+            mom[i : i + chunk],
+            pre[i : i + chunk],
+            neutral_zone=False,
+        ).rotation_rad
+        for i in range(0, n, chunk)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
 def hybrid_moments(
     geometries: list[SpineGeometry],
     constructs: list[Construct],

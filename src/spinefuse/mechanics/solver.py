@@ -246,7 +246,14 @@ def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution
     rest_t = np.zeros((n, ns, 3))
     total_iter = 0
     out: dict[str, Arr] = {}
+    prev: tuple[Arr, Arr] | None = None  # converged state of the step before the last
     for j, lam in enumerate(steps):
+        last = (rot, t)
+        if prev is not None:
+            # predictor: extrapolate the last load step's change to this one
+            s = (lam - steps[j - 1]) / (steps[j - 1] - steps[j - 2])
+            d_rot = log_so3(rot @ np.swapaxes(prev[0], 1, 2))
+            rot, t = exp_so3(s * d_rot) @ rot, t + s * (t - prev[1])
         for _ in range(MAX_ITER):
             # frames of the segments in the world, from the fixed sacrum upward
             rs = rot.reshape(ns, n, 3, 3)
@@ -279,6 +286,8 @@ def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution
                 f"(fraction {lam:.3f}); residual {np.abs(res[bad]).max():.3g}. "
                 "Check the geometry of that spine or lower the load"
             )
+        if j >= 1:
+            prev = last
         rot_hist[j] = np.swapaxes(log_so3(rot).reshape(ns, n, 3), 0, 1)
         if j == 0:
             rest_t = np.swapaxes(t.reshape(ns, n, 3), 0, 1).copy()
