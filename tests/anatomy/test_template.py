@@ -150,7 +150,7 @@ def test_posture_adds_segment_rotation_and_translation() -> None:
     neutral = virtual_spine(spec)
     flexed = posed(spec, rotation_deg={"L4-L5": 8.0}, translation_mm={"L4-L5": 2.5})
     dw = flexed.disc("L4-L5").wedge_deg - neutral.disc("L4-L5").wedge_deg
-    assert dw == pytest.approx(8.0, abs=1e-6)
+    assert dw == pytest.approx(-8.0, abs=1e-6)  # flexion closes the lordotic wedge
     depth = np.linalg.norm(
         np.subtract(
             neutral.vertebra("L5").superior.anterior, neutral.vertebra("L5").superior.posterior

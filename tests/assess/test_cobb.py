@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spinefuse.assess import assess_landmarks
 from spinefuse.assess.cobb import curves, max_cobb_deg
 from spinefuse.errors import ImagingError
+from spinefuse.imaging.xray_landmarks import XrayLandmarks, write_xray_landmarks
 
 THORACOLUMBAR = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
 
@@ -75,3 +77,25 @@ def test_synthetic_curve_has_its_angle_ends_apex_and_side() -> None:
 def test_shape_mismatch_is_refused() -> None:
     with pytest.raises(ImagingError, match="expected \\(3, 4, 2\\)"):
         curves(["L1", "L2", "L3"], np.zeros((2, 4, 2)))
+
+
+def test_aasce_films_as_landmark_files_through_the_whole_assessment(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    corners, angles = _aasce(shared_data, "training")
+    order = ("superior_left", "superior_right", "inferior_left", "inferior_right")
+    for k in (0, 1, 100, 250, 480):
+        points = {
+            (name, p): (float(corners[k, i, j, 0]), float(corners[k, i, j, 1]))
+            for i, name in enumerate(THORACOLUMBAR)
+            for j, p in enumerate(order)
+        }
+        lm = XrayLandmarks("ap", points, (3000, 3000), None)
+        a = assess_landmarks([write_xray_landmarks(lm, tmp_path / f"aasce_{k}.csv")])
+        main = a.measurement("cobb_angle")
+        assert main.value == pytest.approx(angles[k, 0], abs=0.1)
+        assert main.detail["curve"] == "main"
+        if angles[k, 0] >= 10.0:
+            scoliosis = [f for f in a.findings if f.diagnosis == "scoliosis"]
+            assert scoliosis[0].level == main.level
+        assert a.fuse_segments == []  # landmark files alone never indicate fusion

@@ -65,8 +65,8 @@ def test_scoliosis_cobb_end_vertebrae_and_apex(cobb: float, apex: str, tmp_path:
 @pytest.mark.parametrize(("rotation", "translation"), [(3.0, 0.5), (6.0, 2.0), (4.0, 4.5)])
 def test_instability_from_a_flexion_extension_pair(rotation: float, translation: float) -> None:
     spec = VirtualPatientSpec(slip_percent={"L4-L5": 15.0})
-    flex = posed(spec, {"L4-L5": -rotation}, {"L4-L5": translation / 2})
-    ext = posed(spec, {"L4-L5": rotation}, {"L4-L5": -translation / 2})
+    flex = posed(spec, {"L4-L5": rotation}, {"L4-L5": translation / 2})
+    ext = posed(spec, {"L4-L5": -rotation}, {"L4-L5": -translation / 2})
     films = [
         lateral_landmarks(virtual_spine(spec), 0.2),
         lateral_landmarks(flex, 0.2, role="flexion"),

@@ -14,7 +14,11 @@ from spinefuse.assess.assessment import Assessment, Measurement
 from spinefuse.assess.criteria import block
 from spinefuse.assess.sagittal import measure_sagittal, pelvic_parameters, schwab_grade
 from spinefuse.assess.views import sagittal_from_geometry, sagittal_from_landmarks
-from spinefuse.imaging.xray_landmarks import read_xray_landmarks, write_xray_landmarks
+from spinefuse.imaging.xray_landmarks import (
+    XrayLandmarks,
+    read_xray_landmarks,
+    write_xray_landmarks,
+)
 
 
 def _get(ms: list[Measurement], name: str, level: str | None = None) -> float:
@@ -111,3 +115,31 @@ def test_sva_from_c7() -> None:
     ms = measure_sagittal(sagittal_from_landmarks(lateral_landmarks(g, 0.25)))
     assert _get(ms, "sagittal_vertical_axis") == pytest.approx(52.5, abs=0.01)
     assert schwab_grade(52.5, block("schwab")["sva_mm"]) == "+"
+
+
+@pytest.mark.parametrize("degrees", [-7.0, 4.0, 11.0])
+def test_in_plane_rotation_changes_posture_angles_not_shape(degrees: float) -> None:
+    """Turning the whole film (a patient leaning, a tilted cassette) leaves lordosis, PI, slip and
+    disc ratios unchanged and moves PT and SS by the turn, in opposite directions."""
+    g = virtual_spine(VirtualPatientSpec(slip_percent={"L4-L5": 14.0}, pelvic_incidence_deg=57))
+    film = lateral_landmarks(g, 0.2)
+    r = np.radians(degrees)
+    rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+    turned = XrayLandmarks(
+        "lateral",
+        {k: tuple(rot @ (np.asarray(p) - 1000.0) + 1000.0) for k, p in film.points.items()},
+        film.image_size,
+        film.pixel_spacing_mm,
+    )
+    a, b = (measure_sagittal(sagittal_from_landmarks(x)) for x in (film, turned))
+    for name, level in (
+        ("lumbar_lordosis", None),
+        ("pelvic_incidence", None),
+        ("slip_percent", "L4-L5"),
+        ("disc_height_index", "L3-L4"),
+    ):
+        assert _get(b, name, level) == pytest.approx(_get(a, name, level), abs=1e-6)
+    dpt = _get(b, "pelvic_tilt") - _get(a, "pelvic_tilt")
+    dss = _get(b, "sacral_slope") - _get(a, "sacral_slope")
+    assert abs(dpt) == pytest.approx(abs(degrees), abs=1e-6)
+    assert dpt == pytest.approx(-dss, abs=1e-6)

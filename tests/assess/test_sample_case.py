@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess import assess_case, assess_json
+from spinefuse.assess import assess_case, assess_json, assess_stage
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import load_case
+from spinefuse.pipeline import CaseResult
 from spinefuse.sample import write_sample_case
 
 
@@ -31,7 +32,7 @@ def test_sample_with_its_geometry_is_fused_and_decompressed_at_l4_l5(sample: Pat
     assert {("instability", "L4-L5"), ("central_stenosis", "L4-L5")} <= dx
     assert a.measurement("slip_percent", "L4-L5").value == pytest.approx(18.0, abs=0.1)
     assert abs(a.measurement("translation_mm", "L4-L5").value) == pytest.approx(5.0, abs=0.05)
-    assert abs(a.measurement("angulation_change", "L4-L5").value) == pytest.approx(12.0, abs=0.05)
+    assert a.measurement("angulation_change", "L4-L5").value == pytest.approx(12.0, abs=0.05)
     assert a.measurement("dural_sac_area", "L4-L5").value == pytest.approx(68.0)
     assert a.fuse_segments == ["L4-L5"]
     assert a.decompress_segments == ["L4-L5"]
@@ -48,3 +49,14 @@ def test_sample_from_its_radiographs_alone(sample: Path) -> None:
     }
     cobb = a.measurement("cobb_angle")
     assert cobb.value < 10.0  # the sample has no scoliosis
+
+
+def test_pipeline_stage_uses_the_anatomy_record(sample: Path) -> None:
+    case = load_case(sample)
+    geometry = SpineGeometry.load(sample.parent / "ground_truth_geometry.json")
+    result = CaseResult(case=case, records={"anatomy": geometry})
+    a = assess_stage(result)
+    assert a is not None and a.fuse_segments == ["L4-L5"]
+    assert a.measurement("dural_sac_area", "L4-L5").detail["from"] == "geometry (virtual)"
+    bare = CaseResult(case=case.model_copy(update={"imaging": []}))
+    assert assess_stage(bare) is None

@@ -50,8 +50,8 @@ def _case(
     ]
     if dynamic is not None:
         rot, trans = dynamic
-        for role, sign in (("flexion", -1.0), ("extension", 1.0)):
-            film = posed(spec, {"L4-L5": sign * rot}, {"L4-L5": -sign * trans / 2})
+        for role, sign in (("flexion", 1.0), ("extension", -1.0)):
+            film = posed(spec, {"L4-L5": sign * rot}, {"L4-L5": sign * trans / 2})
             path = write_xray_landmarks(lateral_landmarks(film, role=role), tmp / f"{role}.csv")
             studies.append(ImagingStudy(modality="XR", role=role, landmarks=path))
     case = Case(
@@ -74,8 +74,6 @@ def _dx(a: Assessment) -> set[tuple[str, str | None]]:
 def test_normal_spine_gets_no_finding_and_no_fusion(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(), dynamic=(3.0, 0.5))
     a = assess_case(case, g)
-    # The template's lumbosacral foramen is 8.6 mm tall with a 3.6 mm posterior disc
-    # (its S1 pedicle sits at the endplate level): Hasegawa's rule flags that, see below.
     assert {(f.diagnosis, f.level) for f in a.findings} <= {("foraminal_stenosis", "L5-S1")}
     assert a.fuse_segments == []
     assert all(x == "none" for s, x in _actions(a).items() if s != "L5-S1")
@@ -237,7 +235,7 @@ def test_foraminal_stenosis_is_decompressed_only_for_its_exiting_root(tmp_path: 
     f = next(f for f in a.findings if f.diagnosis == "foraminal_stenosis" and f.level == "L4-L5")
     assert a.measurement("disc_height_posterior", "L4-L5").value <= 4.0
     assert a.measurement("foraminal_height", "L4-L5").value <= 15.0
-    assert f.source.startswith("posterior disc height")
+    assert f.source.startswith("posterior disc height") and f.grade == "bilateral"
     assert _actions(a)["L4-L5"] == "decompress" and a.fuse_segments == []
     other, g = _case(
         tmp_path,
@@ -247,3 +245,37 @@ def test_foraminal_stenosis_is_decompressed_only_for_its_exiting_root(tmp_path: 
         radiculopathy={"side": "left", "root": "S1"},
     )
     assert _actions(assess_case(other, g))["L4-L5"] == "none"
+
+
+def test_retrolisthesis_is_reported_without_fusion(tmp_path: Path) -> None:
+    case, g = _case(tmp_path, VirtualPatientSpec(slip_percent={"L2-L3": -12.0}))
+    a = assess_case(case, g)
+    (f,) = [f for f in a.findings if f.diagnosis.endswith("spondylolisthesis")]
+    assert (f.level, f.grade) == ("L2-L3", "retrolisthesis 12.0 %")
+    assert a.fuse_segments == []
+
+
+def test_unscaled_film_lengths_give_way_to_the_geometry_in_mm(tmp_path: Path) -> None:
+    spec = VirtualPatientSpec(disc_height_loss={"L4-L5": 0.7})
+    case, g = _case(tmp_path, spec)
+    unscaled = write_xray_landmarks(lateral_landmarks(g, None), tmp_path / "px.csv")
+    case = case.model_copy(update={"imaging": [ImagingStudy(modality="XR", landmarks=unscaled)]})
+    a = assess_case(case, g)
+    m = a.measurement("disc_height_posterior", "L4-L5")
+    assert m.unit == "mm" and m.detail["from"].startswith("geometry")
+    assert a.measurement("slip_percent", "L4-L5").detail["from"] == "xray"
+    assert ("foraminal_stenosis", "L4-L5") in _dx(a)
+
+
+@pytest.mark.parametrize(("cobb", "action"), [(18.0, "fuse"), (35.0, "refer")])
+def test_slip_inside_a_structural_curve_is_referred(
+    tmp_path: Path, cobb: float, action: str
+) -> None:
+    spec = VirtualPatientSpec(
+        scoliosis_cobb_deg=cobb, scoliosis_apex="L3", slip_percent={"L3-L4": 30.0}
+    )
+    case, g = _case(tmp_path, spec)
+    a = assess_case(case, g)
+    assert _actions(a)["L3-L4"] == action
+    if action == "refer":
+        assert "scoliosis" in a.recommendations[2].reasons[0]

@@ -247,8 +247,9 @@ def _sagittal_shares(
     wedge = dims["body_wedge_deg"]
     body_total = sum(wedge[v] for v in LUMBAR[:-1])
     disc_total = spec.lordosis - body_total
+    # flexion (+) closes the lordotic wedge
     return {
-        seg: disc_total * share[seg] + spec.segment_rotation_deg.get(seg, 0.0)
+        seg: disc_total * share[seg] - spec.segment_rotation_deg.get(seg, 0.0)
         for seg in LUMBAR_SEGMENTS
     }
 
@@ -393,7 +394,7 @@ def _build(spec: VirtualPatientSpec, coronal_scale: float) -> SpineGeometry:
         "pelvic_incidence_deg": spec.pelvic_incidence_deg,
         "pelvic_tilt_deg": pt,
         "sacral_slope_deg": ss,
-        "lumbar_lordosis_deg": spec.lordosis + sum(spec.segment_rotation_deg.values()),
+        "lumbar_lordosis_deg": spec.lordosis - sum(spec.segment_rotation_deg.values()),
         "scoliosis_cobb_deg": spec.scoliosis_cobb_deg,
         "scoliosis_apex": spec.scoliosis_apex if spec.scoliosis_cobb_deg else "none",
         "trabecular_hu": spec.trabecular_hu,
@@ -511,11 +512,12 @@ def _vertebra(body: _Body, dims: dict[str, dict[str, float]], spec: VirtualPatie
         ),
         spinous_tip=_v(c + f @ np.array([0.0, lamina_y - 4.0 - spin, z_ped - 0.3 * height])),
         lamina_centre=_v(c + f @ np.array([0.0, lamina_y, z_ped - 2.0])),
-        transverse_tips={
+        transverse_tips={  # from the pedicle-lamina junction, beside the entry point
             s: _v(
-                c
-                + f
-                @ np.array([(1 if s == "right" else -1) * tspan / 2, -d / 2 - plen - 4.0, z_ped])
+                np.asarray(pedicles[s].entry_point)
+                + f[:, 0]
+                * (1 if s == "right" else -1)
+                * (tspan / 2 - abs(float((np.asarray(pedicles[s].entry_point) - c) @ f[:, 0])))
             )
             for s in SIDES
         },

@@ -6,8 +6,14 @@ from spinefuse.assess.assessment import (
     Measurement,
     SegmentRecommendation,
 )
-from spinefuse.assess.stage import assess_case, assess_json, assess_landmarks
-from spinefuse.assess.table import assessment_table
+from spinefuse.assess.stage import (
+    assess_case,
+    assess_files,
+    assess_json,
+    assess_landmarks,
+    assess_stage,
+)
+from spinefuse.assess.table import assessment_report, assessment_table
 
 __all__ = [
     "Assessment",
@@ -15,7 +21,10 @@ __all__ = [
     "Measurement",
     "SegmentRecommendation",
     "assess_case",
+    "assess_files",
     "assess_json",
     "assess_landmarks",
+    "assess_stage",
+    "assessment_report",
     "assessment_table",
 ]

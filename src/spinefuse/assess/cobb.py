@@ -39,9 +39,9 @@ def vertebra_lines(corners: F64) -> F64:
 def pairwise_angles_deg(lines: F64) -> F64:
     """Angles (deg, 0–180) between every pair of line vectors: (..., n, 2) -> (..., n, n)."""
     v = np.asarray(lines, dtype=float)
-    u = v / np.linalg.norm(v, axis=-1, keepdims=True)
-    cos = np.clip(np.einsum("...id,...jd->...ij", u, u), -1.0, 1.0)
-    return np.asarray(np.degrees(np.arccos(cos)), dtype=float)
+    theta = np.degrees(np.arctan2(v[..., 1], v[..., 0]))
+    d = np.abs(theta[..., :, None] - theta[..., None, :])
+    return np.asarray(np.minimum(d, 360.0 - d), dtype=float)
 
 
 def max_cobb_deg(corners: F64) -> F64:

@@ -160,11 +160,16 @@ def stenosis(ms: Sequence[Measurement]) -> list[Finding]:
         if p is None or p.unit != "mm":
             continue
         if p.value <= fcrit["posterior_disc_height_mm"] and f.value <= fcrit["foraminal_height_mm"]:
+            sides = [
+                side
+                for side in ("left", "right")
+                if float(f.detail.get(f"{side}_mm", "inf")) <= fcrit["foraminal_height_mm"]
+            ]
             out.append(
                 Finding(
                     diagnosis="foraminal_stenosis",
                     level=seg,
-                    grade="posterior disc height and foraminal height",
+                    grade="bilateral" if len(sides) != 1 else sides[0],
                     evidence=[
                         f"{_fmt(p)} (≤ {fcrit['posterior_disc_height_mm']:g} mm)",
                         f"{_fmt(f)} (≤ {fcrit['foraminal_height_mm']:g} mm, smaller side)",

@@ -99,7 +99,7 @@ def indicate(
     deformity = [
         f
         for f in findings
-        if (f.diagnosis == "scoliosis" and _cobb(f) >= block("cobb")["structural_deg"])
+        if (f.diagnosis == "scoliosis" and "type N" not in f.grade)  # a curve of 30° or more
         or (f.diagnosis == "sagittal_deformity" and "++" in f.grade)
     ]
     neural = history is not None and (
@@ -135,13 +135,6 @@ def indicate(
         if r.action == "fuse" and not (r.reasons and r.criteria_source):
             raise ParameterError(f"{r.segment}: fusion without a documented reason")
     return Indication(recs, flags, _rationale(recs, flags, history))
-
-
-def _cobb(f: Finding) -> float:
-    try:
-        return float(f.grade.split("°")[0])
-    except ValueError:
-        return 0.0
 
 
 def _segment(

@@ -92,7 +92,7 @@ def measure_foramina(g: SpineGeometry) -> list[Measurement]:
     out: list[Measurement] = []
     for seg in g.discs:
         upper, lower = (g.vertebra(n) for n in parse_segment(seg))
-        heights = []
+        heights: dict[str, float] = {}
         for side in ("left", "right"):
             pu, pl = upper.pedicles.get(side), lower.pedicles.get(side)
             if pu is None or pl is None or upper.inferior is None:
@@ -101,17 +101,18 @@ def measure_foramina(g: SpineGeometry) -> list[Measurement]:
             axis = axis + 2.0 * np.asarray(lower.superior.normal)
             axis /= np.linalg.norm(axis)
             gap = float((np.asarray(pu.isthmus_centre) - np.asarray(pl.isthmus_centre)) @ axis)
-            heights.append(gap - 0.5 * (pu.height_mm + pl.height_mm))
+            heights[side] = gap - 0.5 * (pu.height_mm + pl.height_mm)
         if heights:
             out.append(
                 Measurement(
                     name="foraminal_height",
-                    value=min(heights),
+                    value=min(heights.values()),
                     unit="mm",
                     level=seg,
                     normal_range=(crit["foraminal_height_mm"], 40.0),
                     method="pedicle-to-pedicle gap along the segment axis, smaller side",
                     source=source("foraminal"),
+                    detail={f"{side}_mm": f"{h:.2f}" for side, h in heights.items()},
                 )
             )
     return out

@@ -21,6 +21,7 @@ from spinefuse.case import Case, ClinicalHistory, Patient, load_case
 from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
 from spinefuse.errors import CaseError, ImagingError
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
+from spinefuse.pipeline import CaseResult
 
 
 def _tag(ms: list[Measurement], origin: str) -> list[Measurement]:
@@ -65,9 +66,12 @@ def _assemble(
 
 
 def _merge(xray: list[Measurement], geometry: list[Measurement]) -> list[Measurement]:
-    """Radiograph measurements first (standing, loaded); the geometry adds what they lack."""
-    have = {(m.name, m.level) for m in xray}
-    return xray + [m for m in geometry if (m.name, m.level) not in have]
+    """Radiograph measurements first (standing, loaded); the geometry adds what they lack, and
+    its lengths in mm replace a radiograph's lengths in pixels (a film of unknown scale)."""
+    in_mm = {(m.name, m.level) for m in geometry if m.unit == "mm"}
+    films = [m for m in xray if not (m.unit == "px" and (m.name, m.level) in in_mm)]
+    have = {(m.name, m.level) for m in films}
+    return films + [m for m in geometry if (m.name, m.level) not in have]
 
 
 def assess_landmarks_sets(
@@ -135,17 +139,32 @@ def _geometry_from_case(case: Case) -> SpineGeometry | None:
     return fn(case)
 
 
+def assess_files(case_path: Path | None = None, xray_landmarks: Sequence[Path] = ()) -> Assessment:
+    """Assess a case file (with its CT geometry when the imaging stage is installed), landmark
+    files alone, or a case plus extra landmark files."""
+    if case_path is None:
+        return assess_landmarks(list(xray_landmarks))
+    case = load_case(case_path)
+    if xray_landmarks:
+        extra = [read_xray_landmarks(p) for p in xray_landmarks]
+        return assess_landmarks_sets(
+            case_landmarks(case) + extra, _geometry_from_case(case), case.history, case.patient
+        )
+    return assess_case(case, _geometry_from_case(case))
+
+
 def assess_json(
     case_path: Path | None = None, xray_landmarks: Sequence[Path] = (), indent: int = 2
 ) -> str:
     """``spinefuse assess CASE --json`` or ``spinefuse assess --xray-landmarks FILE --json``."""
-    if case_path is None:
-        return assess_landmarks(list(xray_landmarks)).to_json(indent)
-    case = load_case(case_path)
-    if xray_landmarks:
-        extra = [read_xray_landmarks(p) for p in xray_landmarks]
-        a = assess_landmarks_sets(
-            case_landmarks(case) + extra, _geometry_from_case(case), case.history, case.patient
-        )
-        return a.to_json(indent)
-    return assess_case(case, _geometry_from_case(case)).to_json(indent)
+    return assess_files(case_path, xray_landmarks).to_json(indent)
+
+
+def assess_stage(result: CaseResult) -> Assessment | None:
+    """The pipeline stage: the case with the anatomy stage's geometry (``result["anatomy"]``)
+    when there is one; None when the case has neither landmark files nor a geometry."""
+    geometry = result.get("anatomy")
+    geo = geometry if isinstance(geometry, SpineGeometry) else None
+    if geo is None and not case_landmarks(result.case):
+        return None
+    return assess_case(result.case, geo)

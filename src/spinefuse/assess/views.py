@@ -125,13 +125,14 @@ def sagittal_from_landmarks(lm: XrayLandmarks) -> SagittalView:
 
 
 def coronal_from_landmarks(lm: XrayLandmarks) -> CoronalView:
-    """The AP view of a landmark file; sides stay as displayed on the image."""
+    """The AP view of a landmark file in the patient's frame, read with the radiographic display
+    convention (the patient's right on the image's left), so +x is the patient's right."""
     if lm.view != "ap":
         raise ImagingError(f"{lm.source or 'landmarks'}: an AP view is needed, got {lm.view!r}")
     s, unit = _scale(lm)
     order = ("superior_left", "superior_right", "inferior_left", "inferior_right")
     corners = {
-        v: np.array([[lm.points[(v, p)][0] * s, -lm.points[(v, p)][1] * s] for p in order])
+        v: np.array([[-lm.points[(v, p)][0] * s, -lm.points[(v, p)][1] * s] for p in order])
         for v in lm.vertebrae
         if all(lm.has(v, p) for p in order)
     }
@@ -140,7 +141,7 @@ def coronal_from_landmarks(lm: XrayLandmarks) -> CoronalView:
             f"{lm.source or 'landmarks'}: fewer than two vertebrae have all four AP corners "
             f"({', '.join(order)})"
         )
-    return CoronalView(corners, unit, "image", lm.source)
+    return CoronalView(corners, unit, "patient", lm.source)
 
 
 def _yz(p: tuple[float, float, float]) -> F64:

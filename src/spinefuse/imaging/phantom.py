@@ -98,8 +98,14 @@ def _posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
         w = np.cross(u, axis)
         rel = p - entry
         t = rel @ axis
-        reach = float(np.linalg.norm(np.asarray(ped.isthmus_centre) - entry)) + 10.0
-        inside = ((rel @ u) / (ped.width_mm / 2)) ** 2 + ((rel @ w) / (ped.height_mm / 2)) ** 2
+        t_isthmus = float(np.linalg.norm(np.asarray(ped.isthmus_centre) - entry))
+        reach = t_isthmus + 10.0
+        # an hourglass: narrowest (exactly width × height) at the isthmus, flaring toward the
+        # body and the arch as a real pedicle does
+        flare = ((t - t_isthmus) / 5.0) ** 2
+        half_w = ped.width_mm / 2 * (1.0 + 0.5 * flare)
+        half_h = ped.height_mm / 2 * (1.0 + 0.2 * flare)
+        inside = ((rel @ u) / half_w) ** 2 + ((rel @ w) / half_h) ** 2
         mask |= (inside <= 1.0) & (t >= -3.0) & (t <= reach)
         if lam is not None:
             lat = 1.0 if side == "right" else -1.0
@@ -109,7 +115,7 @@ def _posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
             mask |= _segment_distance(p, lam, pars_end) <= 4.0
         tip = v.transverse_tips.get(side)
         if tip is not None:
-            mask |= _segment_distance(p, np.asarray(ped.isthmus_centre), np.asarray(tip)) <= 3.0
+            mask |= _segment_distance(p, entry, np.asarray(tip)) <= 3.0
     if lam is not None and v.spinous_tip is not None:
         mask |= _segment_distance(p, lam, np.asarray(v.spinous_tip)) <= 3.5
     for name, facet in v.facets.items():

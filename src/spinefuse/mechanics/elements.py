@@ -1,0 +1,71 @@
+"""Force laws of the model's elements, batched and with their derivatives.
+
+Each law maps a deformation measure to a force (N) or moment (N·mm) and returns the tangent too,
+so the solver's Jacobian is analytic."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Arr = NDArray[np.float64]
+
+
+def softplus(x: Arr) -> Arr:
+    """log(1 + eˣ), overflow-safe."""
+    return np.asarray(np.logaddexp(0.0, x))
+
+
+def sigmoid(x: Arr) -> Arr:
+    """1 / (1 + e⁻ˣ)."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))
+
+
+def blankevoort(strain: Arr, k: Arr, eps_t: Arr) -> tuple[Arr, Arr]:
+    """Ligament force (N) and dF/dε for strain ε (Blankevoort & Huiskes 1991): 0 for ε ≤ 0,
+    k·ε²/(2εt) in the toe region, k·(ε − εt/2) beyond; ``k`` in N per unit strain."""
+    e = np.maximum(strain, 0.0)
+    toe = e < eps_t
+    force = np.where(toe, k * e * e / (2.0 * eps_t), k * (e - 0.5 * eps_t))
+    slope = np.where(toe, k * e / eps_t, k)
+    return np.asarray(force), np.asarray(slope)
+
+
+def smooth_ramp(x: Arr, width: Arr | float) -> tuple[Arr, Arr]:
+    """A C¹ ramp: 0 for x ≤ −w, x for x ≥ w, (x + w)²/(4w) between; value and slope."""
+    w = np.asarray(width, dtype=float)
+    mid = np.abs(x) < w
+    value = np.where(x >= w, x, np.where(mid, (x + w) ** 2 / (4.0 * w), 0.0))
+    slope = np.where(x >= w, 1.0, np.where(mid, (x + w) / (2.0 * w), 0.0))
+    return np.asarray(value), np.asarray(slope)
+
+
+def disc_moment_law(
+    theta: Arr, k_lin: Arr, theta_t: Arr, neutral_ratio: float, width_ratio: float
+) -> tuple[Arr, Arr]:
+    """Disc moment (N·mm) resisting a rotation θ (rad) about one axis, and its slope.
+
+    An asymmetric double-sigmoid law (Smit et al. 2011; Zirbel et al. 2014): on each side of
+    zero the stiffness rises along a sigmoid from the neutral-zone value ``neutral_ratio·k_lin``
+    to ``k_lin`` around the transition angle ``theta_t``. ``k_lin`` and ``theta_t`` have a last
+    axis of 2: (negative side, positive side)."""
+    pos = theta >= 0.0
+    k = np.where(pos, k_lin[..., 1], k_lin[..., 0])
+    tt = np.where(pos, theta_t[..., 1], theta_t[..., 0])
+    a = np.abs(theta)
+    w = width_ratio * tt
+    k0 = neutral_ratio * k
+    rise = w * (softplus((a - tt) / w) - softplus(-tt / w))
+    m = k0 * a + (k - k0) * rise
+    dm = k0 + (k - k0) * sigmoid((a - tt) / w)
+    return np.asarray(np.sign(theta) * m), np.asarray(dm)
+
+
+def preload_factor(force: Arr, a: float, f0: float, b: float) -> tuple[Arr, Arr]:
+    """Rotational stiffening of the disc under compressive force F (N): 1 + a·((F+F₁)/F0)^b −
+    a·(F₁/F0)^b with F₁ = 10 N keeping the slope finite at zero; value and d/dF."""
+    f1 = 10.0
+    f = np.maximum(force, 0.0) + f1
+    value = 1.0 + a * (f / f0) ** b - a * (f1 / f0) ** b
+    slope = a * b * (f / f0) ** (b - 1.0) / f0 * (force > 0.0)
+    return np.asarray(value), np.asarray(slope)

@@ -1,0 +1,65 @@
+"""Load cases: pure moments in the six directions, follower load, their combination and the
+standing case, expressed for a batch of spines.
+
+Pure moments act on the top vertebra about the axes of its own local frame (flexion about −x,
+lateral bending right about +y, axial rotation right about −z; conventions.MOTION_AXIS_SIGN),
+fixed in space during loading, as with a spine tester's gimbals locked to the lab. Because the
+axes come from the geometry, results do not depend on the world frame.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, Direction
+from spinefuse.errors import ParameterError
+from spinefuse.mechanics.parameters import value
+
+Arr = NDArray[np.float64]
+Protocol = Literal["pure-moment", "follower", "combined", "hybrid"]
+PROTOCOLS: tuple[Protocol, ...] = ("pure-moment", "follower", "combined", "hybrid")
+
+
+def moment_axis(geometry: SpineGeometry, direction: Direction, top: str) -> Arr:
+    """Unit moment vector (world) that drives ``direction`` at the top vertebra ``top``."""
+    frame = geometry.vertebra(top).frame()[:3, :3]
+    ax = direction.axis
+    return np.asarray(frame[:, ax] * direction.sign * MOTION_AXIS_SIGN[ax], dtype=float)
+
+
+def direction_moments(geometries: list[SpineGeometry], top: str, moment_nm: float | Arr) -> Arr:
+    """Moment vectors (N·mm, world) for every spine × direction: shape (n, 6, 3).
+
+    ``moment_nm`` is a scalar or an (n, 6) array of magnitudes in N·m."""
+    mag = np.broadcast_to(np.asarray(moment_nm, dtype=float), (len(geometries), len(DIRECTIONS)))
+    axes = np.asarray([[moment_axis(g, d, top) for d in DIRECTIONS] for g in geometries])
+    return np.asarray(axes * (mag * NM)[..., None])
+
+
+def standing_follower_n() -> float:
+    """Follower load (N) simulating relaxed standing (Rohlmann et al. 2009)."""
+    return value("loads", "standing_follower_n")
+
+
+def check_load(protocol: str, moment_nm: float, preload_n: float) -> Protocol:
+    """Validate a protocol and its magnitudes; return the protocol."""
+    if protocol not in PROTOCOLS:
+        raise ParameterError(f"protocol {protocol!r} is unknown; use one of {', '.join(PROTOCOLS)}")
+    if not 0.0 <= moment_nm <= 30.0:
+        raise ParameterError(
+            f"moment_nm = {moment_nm}: must lie in 0…30 N·m (in-vitro protocols use 7.5–10)"
+        )
+    if not 0.0 <= preload_n <= 3000.0:
+        raise ParameterError(f"preload_n = {preload_n}: must lie in 0…3000 N (compression)")
+    if protocol == "pure-moment" and preload_n > 0.0:
+        raise ParameterError(
+            f"protocol pure-moment takes no preload (got preload_n = {preload_n}); "
+            "use --protocol combined for a moment with a follower load"
+        )
+    if protocol == "follower" and preload_n <= 0.0:
+        raise ParameterError("protocol follower needs preload_n > 0 (the follower load in N)")
+    return protocol

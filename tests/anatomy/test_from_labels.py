@@ -1,0 +1,171 @@
+"""Landmarks from real label maps: the TotalSegmentator example, the TPTBox crop and VerSe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spinefuse.anatomy.from_labels import anatomy_json, geometry_from_case, geometry_from_labels
+from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.anatomy.template import virtual_spine
+from spinefuse.case import load_case, save_case
+from spinefuse.errors import CaseError
+from spinefuse.imaging.dicom import read_dicom_series
+from spinefuse.imaging.labels import read_label_map, read_verse_centroids
+from spinefuse.imaging.nifti import read_nifti
+from spinefuse.sample import SAMPLE_SPEC, write_sample_case
+
+TS = "ct/totalsegmentator_example"
+LUMBAR5 = ("L1", "L2", "L3", "L4", "L5")
+POSITIONS = ("posterior", "middle", "anterior")
+
+
+@pytest.fixture(scope="module")
+def example(shared_data: Path) -> tuple[SpineGeometry, dict[str, float]]:
+    ct = read_nifti(shared_data / TS / "example_ct.nii.gz")
+    labels = read_label_map(shared_data / TS / "totalseg.nii.gz", reference=ct)
+    report = json.loads((shared_data / TS / "spine_report.json").read_text())["results"]
+    return geometry_from_labels(ct, labels, "totalseg"), report
+
+
+def test_levels_in_order_and_cut_vertebrae_flagged(example: tuple[SpineGeometry, dict]) -> None:
+    g, _ = example
+    assert g.levels == ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
+    # T11 is a fragment at the top edge; T12's body reaches the top slice too (the spine
+    # report leaves it out for the same reason); every lumbar level and S1 are whole
+    assert g.vertebrae["T11"].partial and g.vertebrae["T12"].partial
+    assert g.whole() == (*LUMBAR5, "S1")
+    for name in ("T11", "T12"):
+        v = g.vertebrae[name]
+        assert v.middle_height_mm is None and v.trabecular_hu is None
+    assert g.segments == ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
+    assert SpineGeometry.from_json(g.to_json()) == g
+
+
+def test_body_heights_against_the_spine_report(example: tuple[SpineGeometry, dict]) -> None:
+    """The report was measured by TotalSegmentator on its 1.5 mm segmentation (its L1 body is
+    35.6 ml; the same body in this 3 mm label map is 41.0 ml), so one 3 mm voxel of label
+    discretisation comes on top of the 3 mm agreement the heights are held to."""
+    g, report = example
+    diffs = []
+    for name in LUMBAR5:
+        v = g.vertebrae[name]
+        ours = (v.posterior_height_mm, v.middle_height_mm, v.anterior_height_mm)
+        ref = [
+            report[f"vertebrae_{name}_height_{k}_mm"] for k in ("posterior", "middle", "anterior")
+        ]
+        diffs += [float(a) - b for a, b in zip(ours, ref, strict=True) if a is not None]
+    assert len(diffs) == 15
+    assert max(abs(d) for d in diffs) <= 3.0 + 3.0 + 1.0
+    assert float(np.mean(np.abs(diffs))) <= 3.5
+
+
+def test_trabecular_density_matches_the_report(example: tuple[SpineGeometry, dict]) -> None:
+    g, report = example
+    for name in LUMBAR5:
+        hu = g.vertebrae[name].trabecular_hu
+        assert hu is not None
+        assert abs(hu - report[f"vertebrae_{name}_intensity_median"]) <= 15.0, name
+
+
+def test_anatomy_is_plausible(example: tuple[SpineGeometry, dict]) -> None:
+    g, _ = example
+    cents = np.array([g.vertebrae[n].centroid for n in LUMBAR5])
+    gaps = np.linalg.norm(np.diff(cents, axis=0), axis=1)
+    assert np.all((gaps > 28.0) & (gaps < 42.0))  # lumbar levels stack 33–36 mm apart
+    for name in LUMBAR5:
+        v = g.vertebrae[name]
+        assert 40.0 < v.body_width_mm < 70.0 and 30.0 < v.body_depth_mm < 50.0
+        assert v.superior.normal[2] > 0.7 and v.inferior is not None
+        assert v.inferior.normal[2] < -0.7
+        assert v.canal is not None and 8.0 <= v.canal.ap_diameter_mm <= 25.0
+        assert v.spinous_tip is not None and v.spinous_tip[1] < v.centroid[1] - 40.0
+    # the lordosis opens caudally: lower lumbar discs are more wedged than L1-L2
+    wedge = {s: d.wedge_deg for s, d in g.discs.items()}
+    assert wedge["L4-L5"] > wedge["L1-L2"] and wedge["L5-S1"] > wedge["L1-L2"]
+    assert all(d.middle_height_mm > 4.0 for d in g.discs.values())
+
+
+def test_tptbox_l3_pedicle_isthmus_both_sides(shared_data: Path) -> None:
+    folder = shared_data / "ct/tptbox_l2_l4"
+    ct = read_nifti(folder / "sub-ct_label-22_ct.nii.gz")
+    labels = read_label_map(folder / "sub-ct_seg-vert_label-22_msk.nii.gz", reference=ct)
+    g = geometry_from_labels(ct, labels, "verse")
+    assert g.levels == ("L2", "L3", "L4")
+    assert g.whole() == ("L3",)  # the crop cuts L2 and L4
+    l3 = g.vertebrae["L3"]
+    assert set(l3.pedicles) == {"left", "right"}
+    for side, ped in l3.pedicles.items():
+        assert 4.0 <= ped.width_mm <= 14.0, side
+        assert ped.axis[1] > 0.8  # runs posterior to anterior
+        # the isthmus lies beside the canal, on its own side, behind the body
+        assert (ped.isthmus_centre[0] - l3.centroid[0]) * (1 if side == "right" else -1) > 5.0
+        assert ped.isthmus_centre[1] < l3.centroid[1]
+        assert ped.chord_mm is not None and 30.0 < ped.chord_mm < 70.0
+    # the two pedicles converge anteriorly
+    assert l3.pedicles["left"].axis[0] > 0 > l3.pedicles["right"].axis[0]
+
+
+def test_verse_body_centroids_agree_with_the_centroid_file(shared_data: Path) -> None:
+    folder = shared_data / "ct/verse_sample"
+    mask = read_label_map(folder / "sub-verse004_seg-vert_msk.nii.gz")
+    flat_ct = replace(mask, array=np.where(mask.array > 0, 250.0, -50.0), modality="CT")
+    g = geometry_from_labels(flat_ct, mask, "verse")
+    ref = read_verse_centroids(folder / "sub-verse004_seg-subreg_ctd.json", mask)
+    assert g.levels == tuple(ref)
+    for name, point in ref.items():
+        assert np.linalg.norm(np.subtract(g.vertebrae[name].centroid, point)) < 3.0, name
+
+
+@pytest.fixture(scope="module")
+def sample_case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_case(tmp_path_factory.mktemp("sample") / "case")
+
+
+def test_anatomy_json_of_the_sample_case_matches_its_truth(sample_case_path: Path) -> None:
+    g = SpineGeometry.from_json(anatomy_json(sample_case_path))
+    truth = virtual_spine(SAMPLE_SPEC)
+    assert g.levels == truth.levels and g.source == "ct"
+    for seg, disc in truth.discs.items():
+        assert abs(g.discs[seg].middle_height_mm - disc.middle_height_mm) <= 1.0, seg
+        assert abs(g.discs[seg].wedge_deg - disc.wedge_deg) <= 1.5, seg
+    # her narrowed L4-L5 disc is the lowest of the lumbar discs
+    assert min(g.discs, key=lambda s: g.discs[s].middle_height_mm) == "L4-L5"
+
+
+def test_case_without_label_map_uses_the_builtin_backend(sample_case_path: Path) -> None:
+    case = load_case(sample_case_path)
+    ct_study = case.imaging[0]
+    with_labels = geometry_from_case(case.model_copy(update={"imaging": [ct_study]}))
+    no_labels = ct_study.model_copy(update={"label_map": None})
+    built_in = geometry_from_case(case.model_copy(update={"imaging": [no_labels]}))
+    assert with_labels is not None and built_in is not None
+    assert built_in.levels == with_labels.levels
+    for name in with_labels.levels:
+        ref = np.asarray(with_labels.vertebrae[name].centroid)
+        assert np.linalg.norm(np.asarray(built_in.vertebrae[name].centroid) - ref) < 2.0, name
+
+
+def test_sample_dicom_series_reads_to_its_nifti(sample_case_path: Path) -> None:
+    """The sample's DICOM export and its NIfTI are one image: same grid, same HU."""
+    nifti = read_nifti(sample_case_path.parent / "ct.nii.gz")
+    dicom = read_dicom_series(sample_case_path.parent / "ct_dicom")
+    assert dicom.same_grid(nifti)
+    np.testing.assert_array_equal(dicom.array, nifti.array)
+
+
+def test_case_without_ct(sample_case_path: Path, tmp_path: Path) -> None:
+    case = load_case(sample_case_path)
+    xr_only = case.model_copy(update={"imaging": case.imaging[1:]})
+    assert geometry_from_case(xr_only) is None
+    path = save_case(xr_only, tmp_path / "case.yaml")
+    for study in case.imaging[1:]:
+        assert study.landmarks is not None
+        shutil.copy(study.landmarks, tmp_path / study.landmarks.name)
+    with pytest.raises(CaseError, match="no CT or MR study"):
+        anatomy_json(path)
