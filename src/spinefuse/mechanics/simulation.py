@@ -116,6 +116,10 @@ def direction_response(
     sol = solve(model, loads, steps)
     ns = len(model.segments)
     hist = sol.rotation.reshape(len(sol.steps), n, N_DIR, ns, 3)
+    # rotation vectors in the lower vertebra's frame (conventions: segment motion is the
+    # upper vertebra's motion in the lower one's frame)
+    to_lower = np.stack([a.to_lower for a in model.arrays], axis=1)  # (n, S, 3, 3)
+    hist = np.einsum("nsij,kndsj->kndsi", to_lower, hist)
     motion = _main_motion(hist)  # (J, n, 6, S)
     motion = motion[1:] - motion[:1]  # from the rest posture
     mags = np.linalg.norm(moments, axis=-1) / NM  # (n, 6)
