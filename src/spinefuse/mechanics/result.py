@@ -17,7 +17,8 @@ Arr = NDArray[np.float64]
 
 class SegmentMotion(Record):
     """One motion segment under the six pure-moment directions (degrees; each direction's
-    magnitude separately) with its neutral zones, disc pressure and facet forces."""
+    magnitude separately, the upper vertebra's rotation about the lower vertebra's axes, from
+    the unloaded rest posture) with its neutral zones, disc pressure and facet forces."""
 
     flexion_deg: float
     extension_deg: float

@@ -14,7 +14,7 @@ from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, parse_segmen
 from spinefuse.errors import ParameterError
 from spinefuse.mechanics.constructs import Construct, parse_constructs, plan_construct
 from spinefuse.mechanics.loads import check_load, direction_moments, standing_follower_n
-from spinefuse.mechanics.model import BUSHINGS, SpineModel, build_model
+from spinefuse.mechanics.model import SpineModel, build_model
 from spinefuse.mechanics.parameters import value
 from spinefuse.mechanics.result import (
     CageLoad,
@@ -462,5 +462,3 @@ def _case_geometry(case_path: Path) -> SpineGeometry:
     )
     return virtual_spine(spec)
 
-
-BUSHING_NAMES = BUSHINGS
