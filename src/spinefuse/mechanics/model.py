@@ -499,6 +499,13 @@ def _disc_law(seg: str, g: SpineGeometry) -> tuple[Arr, Arr, float, float]:
 
 def check_geometry(g: SpineGeometry) -> tuple[str, ...]:
     """The lumbar segments of a geometry the model can load (contiguous, with discs)."""
+    transitional = [s for s in g.discs if "L6" in s]
+    if transitional:
+        raise LevelError(
+            f"lumbosacral transitional anatomy ({', '.join(transitional)}) is not modelled: the "
+            "calibrated disc laws cover L1-L2 ... L5-S1 only; relabel the levels or simulate "
+            "the standard segments of this spine"
+        )
     segs = tuple(s for s in LUMBAR_SEGMENTS if s in g.discs)
     if not segs:
         raise LevelError(

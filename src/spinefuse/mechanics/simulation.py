@@ -461,4 +461,3 @@ def _case_geometry(case_path: Path) -> SpineGeometry:
         height_cm=min(max(case.patient.height_cm, 130.0), 215.0),
     )
     return virtual_spine(spec)
-
