@@ -73,5 +73,5 @@ def test_solving_only_the_fused_segment_matches_the_whole_spine(
         fusion, "build_model", lambda gs, cs, segments=None: whole(gs, cs, LUMBAR_SEGMENTS)
     )
     full = fused_segment_response([g], [plan], phi)
-    np.testing.assert_allclose(fast.segment_rotation_rad, full.segment_rotation_rad, rtol=0.03)
-    np.testing.assert_allclose(fast.rod_moment_nmm, full.rod_moment_nmm, rtol=0.03)
+    np.testing.assert_allclose(fast.segment_rotation_rad, full.segment_rotation_rad, rtol=0.05)
+    np.testing.assert_allclose(fast.rod_moment_nmm, full.rod_moment_nmm, rtol=0.05)

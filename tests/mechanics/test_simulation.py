@@ -130,3 +130,16 @@ def test_bad_requests_name_the_value_and_the_fix(kwargs: dict[str, object], matc
 def test_a_case_path_and_reference_together_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="not both"):
         mechanics_json(tmp_path / "case.yaml", reference=True)
+
+
+def test_mechanics_of_the_sample_case_from_its_ct(tmp_path: Path) -> None:
+    from spinefuse.sample import write_sample_case
+
+    case = write_sample_case(tmp_path)
+    data = json.loads(mechanics_json(case, constructs=["screws-rods:L4-L5"]))
+    assert data["geometry_source"] == "ct"
+    intact = data["intact"]["L4-L5"]
+    # a measured spine lands in the in-vitro range at 7.5 N·m (Heuer 2007, +/- 2 deg)
+    assert 3.0 < intact["flexion_deg"] < 9.0
+    assert 2.0 < intact["lateral_bending_left_deg"] < 8.0
+    assert data["segments"]["L4-L5"]["flexion_deg"] < 0.3 * intact["flexion_deg"]

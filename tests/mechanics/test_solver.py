@@ -169,3 +169,33 @@ def test_a_case_that_cannot_converge_is_named() -> None:
     huge = np.array([[0.0, 0.0, 0.0], [-2.0e6, 0.0, 0.0]])  # 2000 N·m on spine 1
     with pytest.raises(ConvergenceError, match=r"case 1 \(spine 1\)"):
         solve(model, Loads(huge, np.zeros(2), np.arange(2)), np.array([1.0]))
+
+
+def test_geometries_the_model_cannot_take_are_refused_by_name() -> None:
+    from spinefuse.errors import GeometryError, LevelError
+    from spinefuse.mechanics.model import check_geometry
+
+    g = reference_geometry()
+    partial = g.model_copy(
+        update={
+            "vertebrae": {
+                **g.vertebrae,
+                "L2": g.vertebra("L2").model_copy(update={"partial": True}),
+            }
+        }
+    )
+    with pytest.raises(GeometryError, match="L2 is cut by the field of view"):
+        check_geometry(partial)
+    gap = g.model_copy(update={"discs": {k: v for k, v in g.discs.items() if k != "L3-L4"}})
+    with pytest.raises(LevelError, match="not contiguous"):
+        check_geometry(gap)
+    with pytest.raises(LevelError, match="not contiguous"):
+        build_model([g], [Construct()], segments=("L1-L2", "L3-L4"))
+    upper = g.model_copy(
+        update={
+            "vertebrae": {k: v for k, v in g.vertebrae.items() if k != "S1"},
+            "discs": {k: v for k, v in g.discs.items() if k != "L5-S1"},
+        }
+    )
+    with pytest.raises(LevelError, match="L5-S1, which is not modelled"):
+        build_model([upper], [parse_constructs(["laminectomy:L5-S1"])])

@@ -76,7 +76,7 @@ def fused_segment_response(
     cons = [plan_construct(p, fusion_fraction=float(f)) for p in plans for f in phi]
     # Only the fused segments are solved (the span from the highest to the lowest across the
     # patients): the moments and follower load reach them whatever the free levels do, and
-    # the free levels' rotation turns the moment's axis in the fused frames by < 1 %.
+    # the free levels' rotation turns the moment's axis in the fused frames (< 5 % on loads).
     fused = sorted(
         {f"{u}-{lo}" for p in plans for u, lo in map(parse_segment, p.fuse_segments)},
         key=LUMBAR_SEGMENTS.index,

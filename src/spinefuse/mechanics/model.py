@@ -62,6 +62,7 @@ class SegmentArrays:
     rod_material: Arr  # (B, 2, 3) ultimate, endurance, notch factor (MPa, MPa, -)
     cage_area: Arr  # (B,) total cage footprint mm² (0 = no cage)
     prestress: Arr  # (B, 6) disc pre-stress balancing the intact ligaments' pre-tension at rest
+    to_lower: Arr  # (B, 3, 3) disc-frame components -> lower-vertebra-frame components
 
 
 @dataclass(frozen=True)
@@ -498,6 +499,13 @@ def _disc_law(seg: str, g: SpineGeometry) -> tuple[Arr, Arr, float, float]:
 
 def check_geometry(g: SpineGeometry) -> tuple[str, ...]:
     """The lumbar segments of a geometry the model can load (contiguous, with discs)."""
+    transitional = [s for s in g.discs if "L6" in s]
+    if transitional:
+        raise LevelError(
+            f"lumbosacral transitional anatomy ({', '.join(transitional)}) is not modelled: the "
+            "calibrated disc laws cover L1-L2 ... L5-S1 only; relabel the levels or simulate "
+            "the standard segments of this spine"
+        )
     segs = tuple(s for s in LUMBAR_SEGMENTS if s in g.discs)
     if not segs:
         raise LevelError(
@@ -570,6 +578,8 @@ def _segment_arrays(seg: str, gs: list[SpineGeometry], cs: list[Construct]) -> S
     for g, c in zip(gs, cs, strict=True):
         frame = disc_frame(g.vertebra(parse_segment(seg)[0]), g.vertebra(parse_segment(seg)[1]))
         put("frame", frame)
+        lower_frame = g.vertebra(parse_segment(seg)[1]).frame()
+        put("to_lower", lower_frame[:3, :3].T @ frame[:3, :3])
         k, tt, area, height = _disc_law(seg, g)
         cut = seg in c.discectomy
         put("disc_k_lin", k)
@@ -673,6 +683,7 @@ def _segment_arrays(seg: str, gs: list[SpineGeometry], cs: list[Construct]) -> S
         rod_material=arr["rod_material"],
         cage_area=arr["cage_area"],
         prestress=arr["prestress"],
+        to_lower=arr["to_lower"],
     )
 
 

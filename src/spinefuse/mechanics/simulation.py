@@ -14,7 +14,7 @@ from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, parse_segmen
 from spinefuse.errors import ParameterError
 from spinefuse.mechanics.constructs import Construct, parse_constructs, plan_construct
 from spinefuse.mechanics.loads import check_load, direction_moments, standing_follower_n
-from spinefuse.mechanics.model import BUSHINGS, SpineModel, build_model
+from spinefuse.mechanics.model import SpineModel, build_model
 from spinefuse.mechanics.parameters import value
 from spinefuse.mechanics.result import (
     CageLoad,
@@ -116,6 +116,10 @@ def direction_response(
     sol = solve(model, loads, steps)
     ns = len(model.segments)
     hist = sol.rotation.reshape(len(sol.steps), n, N_DIR, ns, 3)
+    # rotation vectors in the lower vertebra's frame (conventions: segment motion is the
+    # upper vertebra's motion in the lower one's frame)
+    to_lower = np.stack([a.to_lower for a in model.arrays], axis=1)  # (n, S, 3, 3)
+    hist = np.einsum("nsij,kndsj->kndsi", to_lower, hist)
     motion = _main_motion(hist)  # (J, n, 6, S)
     motion = motion[1:] - motion[:1]  # from the rest posture
     mags = np.linalg.norm(moments, axis=-1) / NM  # (n, 6)
@@ -457,6 +461,3 @@ def _case_geometry(case_path: Path) -> SpineGeometry:
         height_cm=min(max(case.patient.height_cm, 130.0), 215.0),
     )
     return virtual_spine(spec)
-
-
-BUSHING_NAMES = BUSHINGS

@@ -25,7 +25,7 @@ from spinefuse.mechanics.elements import (
     smooth_ramp,
 )
 from spinefuse.mechanics.model import SegmentArrays, SpineModel
-from spinefuse.mechanics.parameters import parameters, value
+from spinefuse.mechanics.parameters import parameters
 from spinefuse.mechanics.rotations import exp_so3, left_jacobian_inv, log_so3, skew
 
 Arr = NDArray[np.float64]
@@ -316,4 +316,4 @@ def value_list(*path: str) -> list[float]:
     return [float(x) for x in node["value"]]
 
 
-__all__ = ["Loads", "Solution", "segment_wrench", "solve", "value"]
+__all__ = ["Loads", "Solution", "segment_wrench", "solve"]
