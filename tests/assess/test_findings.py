@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from virtual_films import lateral_landmarks
+from .virtual_films import lateral_landmarks
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess import assess_case, assess_landmarks

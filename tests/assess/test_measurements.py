@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from virtual_films import ap_landmarks, lateral_landmarks
+from .virtual_films import ap_landmarks, lateral_landmarks
 
 from spinefuse.anatomy.template import (
     VirtualPatientSpec,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from virtual_films import lateral_landmarks
+from .virtual_films import lateral_landmarks
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess.assessment import Assessment, Measurement

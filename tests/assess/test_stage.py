@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from virtual_films import ap_landmarks, lateral_landmarks
+from .virtual_films import ap_landmarks, lateral_landmarks
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import VirtualPatientSpec, posed, virtual_spine

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from dicom_series import write_series
+from .dicom_series import write_series
 from pydicom import dcmread
 
 from spinefuse.imaging.deidentify import deidentify, deidentify_series, replacement_uid

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dicom_series import write_series
+from .dicom_series import write_series
 from pydicom import dcmread
 from pydicom.encaps import encapsulate
 

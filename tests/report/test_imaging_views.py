@@ -7,7 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from report_fixtures import voxelise
+from .report_fixtures import voxelise
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.case import ImagingStudy

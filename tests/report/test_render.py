@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
-from report_fixtures import STAGES, build_run_dir, pdf_pages_text
+from .report_fixtures import STAGES, build_run_dir, pdf_pages_text
 
 from spinefuse.report import load_stage_records, render_reports, write_reports
 from spinefuse.report.patient import natural_frequency

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import STAGES, build_run_dir
+from .report_fixtures import STAGES, build_run_dir
 
 from spinefuse.report import ReportInputError, load_stage_records, write_reports
 
