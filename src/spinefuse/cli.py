@@ -73,6 +73,36 @@ def demo(
     )
 
 
+@app.command()
+@friendly_errors
+def cohort(
+    spec_file: Annotated[
+        Path, typer.Argument(help="cohort spec (YAML, schema spinefuse/cohort@1)")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="output folder (resumable)")] = Path(
+        "cohort-out"
+    ),
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="worker processes (default: all cores)")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address, or 'local' for a local cluster"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+) -> None:
+    """Run a virtual trial: every virtual patient through every arm, then the analysis."""
+    from spinefuse.cohort.spec import load_cohort_spec
+    from spinefuse.cohort.trial import run_trial
+
+    spec = load_cohort_spec(spec_file)
+    results = run_trial(spec, out, workers, scheduler, progress=not quiet)
+    typer.echo(
+        f"{spec.name}: {results['patient'].nunique()} patients x {len(spec.arms)} arms; "
+        f"open {out / 'summary.html'}"
+    )
+
+
 def _emit(text: str) -> None:
     typer.echo(text)
 
@@ -130,6 +160,78 @@ def plan(
     if stl is not None and '"plan": null' not in text:
         for path in write_implant_meshes(SurgicalPlan.from_json(text), stl):
             err_console.print(f"wrote {path}")
+
+
+@app.command()
+@friendly_errors
+def mechanics(
+    case_file: Annotated[Path | None, typer.Argument(help="case file (or --reference)")] = None,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="use the built-in reference spine")
+    ] = False,
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="pure-moment | follower | combined | hybrid")
+    ] = "pure-moment",
+    moment_nm: Annotated[float, typer.Option("--moment-nm", help="moment (N·m)")] = 7.5,
+    preload_n: Annotated[float, typer.Option("--preload-n", help="follower load (N)")] = 0.0,
+    construct: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--construct",
+            help="e.g. facetectomy:L3-L4:bilateral, laminectomy:L4-L5, cage:L4-L5:tlif, "
+            "screws-rods:L3-L5, fused:L4-L5 (repeatable)",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = True,
+) -> None:
+    """Simulate the lumbar spine under load, intact and with the given constructs."""
+    from spinefuse.mechanics import mechanics_json
+
+    if case_file is None and not reference:
+        raise typer.BadParameter("give a CASE file or --reference")
+    _emit(
+        mechanics_json(
+            case_file,
+            reference=reference,
+            protocol=protocol,
+            moment_nm=moment_nm,
+            preload_n=preload_n,
+            constructs=list(construct or []),
+        )
+    )
+
+
+@app.command()
+@friendly_errors
+def heal(
+    case_file: Annotated[Path, typer.Argument(help="case file")],
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="also draw the time courses into this PNG")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the HealingCourse")] = True,
+) -> None:
+    """Simulate 24 months of healing of the planned fusion (an ensemble of outcomes)."""
+    import json
+
+    from spinefuse.case import load_case
+    from spinefuse.healing import HealingCourse
+    from spinefuse.pipeline import run as run_pipeline
+    from spinefuse.stages import STAGES
+
+    upto = [
+        s for s in STAGES if s.name in ("anatomy", "assessment", "plan", "mechanics", "healing")
+    ]
+    result = run_pipeline(load_case(case_file), progress=False, stages=upto)
+    course = result.get("healing")
+    if not isinstance(course, HealingCourse):
+        reason = "no fusion is planned for this case (see 'spinefuse assess' and 'spinefuse plan')"
+        _emit(json.dumps({"healing": None, "reason": reason}, indent=2))
+        return
+    _emit(course.to_json())
+    if plot is not None:
+        from spinefuse.healing.plot import plot_course
+
+        err_console.print(f"wrote {plot_course(course, plot)}")
 
 
 @app.command()

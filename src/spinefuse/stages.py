@@ -53,6 +53,17 @@ def plan_stage(r: CaseResult) -> Record | None:
     return plan
 
 
+def mechanics_stage(r: CaseResult) -> Record | None:
+    """Range of motion, disc pressure and facet forces of the intact and the planned spine
+    under pure moments (7.5 N·m), with the implants' loads and safety factors."""
+    from spinefuse.mechanics import simulate
+
+    geometry = _geometry(r)
+    if geometry is None:
+        return None
+    return simulate(geometry, _plan(r))
+
+
 def healing_stage(r: CaseResult) -> Record | None:
     """The healing ensemble over 24 months for the planned fusion."""
     from spinefuse.healing import heal
@@ -86,6 +97,7 @@ STAGES: list[Stage] = [
     Stage("anatomy", "imaging to anatomy", anatomy_stage),
     Stage("assessment", "assessment", assessment_stage),
     Stage("plan", "surgical plan", plan_stage),
+    Stage("mechanics", "mechanics", mechanics_stage),
     Stage("healing", "healing (24 months)", healing_stage),
     Stage("forecast", "course and outcome", forecast_stage),
     Stage("report", "reports (HTML, PDF)", report_stage),

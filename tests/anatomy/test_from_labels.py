@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spinefuse.anatomy.from_labels import geometry_from_labels
+from spinefuse.anatomy.from_labels import anatomy_json, geometry_from_case, geometry_from_labels
 from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.anatomy.template import virtual_spine
+from spinefuse.case import load_case, save_case
+from spinefuse.errors import CaseError
+from spinefuse.imaging.dicom import read_dicom_series
 from spinefuse.imaging.labels import read_label_map, read_verse_centroids
 from spinefuse.imaging.nifti import read_nifti
+from spinefuse.sample import SAMPLE_SPEC, write_sample_case
 
 TS = "ct/totalsegmentator_example"
 LUMBAR5 = ("L1", "L2", "L3", "L4", "L5")
@@ -114,3 +120,52 @@ def test_verse_body_centroids_agree_with_the_centroid_file(shared_data: Path) ->
     assert g.levels == tuple(ref)
     for name, point in ref.items():
         assert np.linalg.norm(np.subtract(g.vertebrae[name].centroid, point)) < 3.0, name
+
+
+@pytest.fixture(scope="module")
+def sample_case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_case(tmp_path_factory.mktemp("sample") / "case")
+
+
+def test_anatomy_json_of_the_sample_case_matches_its_truth(sample_case_path: Path) -> None:
+    g = SpineGeometry.from_json(anatomy_json(sample_case_path))
+    truth = virtual_spine(SAMPLE_SPEC)
+    assert g.levels == truth.levels and g.source == "ct"
+    for seg, disc in truth.discs.items():
+        assert abs(g.discs[seg].middle_height_mm - disc.middle_height_mm) <= 1.0, seg
+        assert abs(g.discs[seg].wedge_deg - disc.wedge_deg) <= 1.5, seg
+    # her narrowed L4-L5 disc is the lowest of the lumbar discs
+    assert min(g.discs, key=lambda s: g.discs[s].middle_height_mm) == "L4-L5"
+
+
+def test_case_without_label_map_uses_the_builtin_backend(sample_case_path: Path) -> None:
+    case = load_case(sample_case_path)
+    ct_study = case.imaging[0]
+    with_labels = geometry_from_case(case.model_copy(update={"imaging": [ct_study]}))
+    no_labels = ct_study.model_copy(update={"label_map": None})
+    built_in = geometry_from_case(case.model_copy(update={"imaging": [no_labels]}))
+    assert with_labels is not None and built_in is not None
+    assert built_in.levels == with_labels.levels
+    for name in with_labels.levels:
+        ref = np.asarray(with_labels.vertebrae[name].centroid)
+        assert np.linalg.norm(np.asarray(built_in.vertebrae[name].centroid) - ref) < 2.0, name
+
+
+def test_sample_dicom_series_reads_to_its_nifti(sample_case_path: Path) -> None:
+    """The sample's DICOM export and its NIfTI are one image: same grid, same HU."""
+    nifti = read_nifti(sample_case_path.parent / "ct.nii.gz")
+    dicom = read_dicom_series(sample_case_path.parent / "ct_dicom")
+    assert dicom.same_grid(nifti)
+    np.testing.assert_array_equal(dicom.array, nifti.array)
+
+
+def test_case_without_ct(sample_case_path: Path, tmp_path: Path) -> None:
+    case = load_case(sample_case_path)
+    xr_only = case.model_copy(update={"imaging": case.imaging[1:]})
+    assert geometry_from_case(xr_only) is None
+    path = save_case(xr_only, tmp_path / "case.yaml")
+    for study in case.imaging[1:]:
+        assert study.landmarks is not None
+        shutil.copy(study.landmarks, tmp_path / study.landmarks.name)
+    with pytest.raises(CaseError, match="no CT or MR study"):
+        anatomy_json(path)

@@ -47,9 +47,9 @@ def test_shapes_and_monthly_samples() -> None:
 
 
 def test_patients_with_identical_inputs_get_the_same_statistics() -> None:
-    r = _run(members=2000)
-    p = r.fusion_probability(12)
-    assert abs(p[0] - p[1]) < 0.05  # different draws, same distribution
+    # common random numbers: member j of every patient draws the same deviates
+    r = _run(members=300)
+    np.testing.assert_array_equal(r.fusion_fraction[0], r.fusion_fraction[1])
 
 
 def test_rods_unload_and_motion_falls_as_the_fusion_matures() -> None:
@@ -62,7 +62,7 @@ def test_rods_unload_and_motion_falls_as_the_fusion_matures() -> None:
 
 
 def test_technique_sets_the_grafted_regions() -> None:
-    assert regions_for_technique("TLIF") == (True, False)
+    assert regions_for_technique("TLIF") == (True, True)
     assert regions_for_technique("PLF") == (False, True)
     with pytest.raises(ParameterError, match="XLIF"):
         regions_for_technique("XLIF")

@@ -17,7 +17,7 @@ cranial of the vertebra; HU for CT values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -39,7 +39,7 @@ from spinefuse.anatomy.geometry import (
 )
 from spinefuse.case import Case, ImagingStudy, load_case
 from spinefuse.conventions import Side
-from spinefuse.errors import GeometryError, LabelMapError
+from spinefuse.errors import CaseError, GeometryError, LabelMapError
 from spinefuse.imaging.labels import Convention, on_grid, vertebra_ids
 from spinefuse.imaging.volume import Volume
 from spinefuse.records import Vec3
@@ -47,6 +47,7 @@ from spinefuse.records import Vec3
 Vec = NDArray[np.float64]
 MIN_BODY_COLUMNS = 6
 SLAB = 0.2
+PASSES = 3
 """Fewest surface columns an endplate plane is fitted to; below that the pose is approximate."""
 
 
@@ -200,14 +201,54 @@ class _Surfaces:
 
 def _surfaces(body: Vec, cell: float, hz: float) -> _Surfaces:
     ij = np.floor(body[:, :2] / cell).astype(np.int64)
-    keys, inverse = np.unique(ij, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    ij -= ij.min(axis=0)
+    flat = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]  # one integer key per column
+    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+    keys = ij[first] + np.floor(body[:, :2] / cell).astype(np.int64).min(axis=0)
     top = np.full(len(keys), -np.inf)
     bottom = np.full(len(keys), np.inf)
     np.maximum.at(top, inverse, body[:, 2])
     np.minimum.at(bottom, inverse, body[:, 2])
     xy = np.asarray((keys + 0.5) * cell, dtype=float)
     return _Surfaces(xy, top + hz, bottom - hz)
+
+
+def _refine(surf: _Surfaces, ct: Volume, frame: _Frame, cell: float) -> _Surfaces:
+    """Endplate surfaces to a fraction of a voxel from the CT: along each column, the point
+    where the intensity falls halfway from the endplate's cortical peak to the disc beyond it.
+
+    The label map only says which voxels are bone, so its surface moves in whole voxels; the
+    CT's partial-volume values place it between them. Where the profile has no clear edge
+    (bone brighter than the disc by less than 100 HU) the label's surface is kept."""
+    steps = np.arange(-2.5, 2.5001, 0.1) * cell  # offsets along local z around the label surface
+    out = []
+    for z0, sign in ((surf.top, 1.0), (surf.bottom, -1.0)):
+        local = np.empty((len(z0), len(steps), 3))
+        local[..., 0] = surf.xy[:, 0, None]
+        local[..., 1] = surf.xy[:, 1, None]
+        local[..., 2] = z0[:, None] + sign * steps[None, :]
+        ijk = ct.world_to_voxel(frame.world(local.reshape(-1, 3)))
+        prof = ndimage.map_coordinates(ct.array, ijk.T, order=1, mode="nearest").reshape(
+            len(z0), len(steps)
+        )
+        inner = steps <= 0.0
+        peak = prof[:, inner].max(axis=1)
+        outside = prof[:, -5:].mean(axis=1)
+        half = 0.5 * (peak + outside)
+        # last sample, going outward from the peak, still above half
+        above = prof >= half[:, None]
+        peak_at = np.argmax(np.where(inner[None, :], prof, -np.inf), axis=1)
+        after = np.arange(len(steps))[None, :] >= peak_at[:, None]
+        below = after & ~above
+        first_below = np.where(below.any(axis=1), np.argmax(below, axis=1), len(steps) - 1)
+        k = np.clip(first_below, 1, len(steps) - 1)
+        rows = np.arange(len(z0))
+        p0, p1 = prof[rows, k - 1], prof[rows, k]
+        frac = np.clip((p0 - half) / np.maximum(p0 - p1, 1e-6), 0.0, 1.0)
+        edge = steps[k - 1] + frac * (steps[k] - steps[k - 1])
+        ok = (peak - outside > 100.0) & below.any(axis=1)
+        out.append(np.where(ok, z0 + sign * edge, z0))
+    return _Surfaces(surf.xy, out[0], out[1])
 
 
 def _fit_plane(xy: Vec, z: Vec, tol: float) -> tuple[Vec, float] | None:
@@ -236,7 +277,14 @@ class _Measured:
 
 
 def _measure(
-    bone: _Bone, frame: _Frame, affine: Vec, cell: float, labels: Volume, key: int, sacral: bool
+    bone: _Bone,
+    frame: _Frame,
+    affine: Vec,
+    cell: float,
+    labels: Volume,
+    key: int,
+    sacral: bool,
+    ct: Volume | None = None,
 ) -> _Measured:
     loc = frame.local(bone.xyz)
     hx, hy, hz = (_half_extent(affine, frame.rot[:, k]) for k in range(3))
@@ -261,6 +309,8 @@ def _measure(
     arch_cut = bool(bone.on_edge[~is_body].any())
     body_centroid = frame.world(body.mean(axis=0))
     surf = _surfaces(body, cell, hz)
+    if ct is not None:
+        surf = _refine(surf, ct, frame, cell)
     pos = method()["height_positions"]["value"]
 
     # central footprint for the plane fits: away from the rim
@@ -272,8 +322,8 @@ def _measure(
         & ((surf.xy[:, 1] - y_lo) / max(y_hi - y_lo, cell) > 0.15)
         & ((surf.xy[:, 1] - y_lo) / max(y_hi - y_lo, cell) < 0.85)
     )
-    fit_top = _fit_plane(surf.xy[central], surf.top[central], 2.0 * cell)
-    fit_bottom = None if sacral else _fit_plane(surf.xy[central], surf.bottom[central], 2.0 * cell)
+    fit_top = _fit_plane(surf.xy[central], surf.top[central], cell)
+    fit_bottom = None if sacral else _fit_plane(surf.xy[central], surf.bottom[central], cell)
     n_top_local = fit_top[0] if fit_top else np.array([0.0, 0.0, 1.0])
     n_bot_local = -fit_bottom[0] if fit_bottom else None if sacral else np.array([0.0, 0.0, -1.0])
 
@@ -511,17 +561,21 @@ def _pedicle(
         )
         / np.maximum(count, 1)[:, None]
     )
-    valid = count >= 2
+    valid = count >= max(2.0, 0.35 * float(count.max()))  # slivers of a process do not count
     if not valid.any():
         return None
     widths = np.where(valid, x_max - x_min, np.inf)
-    k0 = int(np.argmin(widths))
+    # the isthmus: the middle of the narrowest stretch (a pedicle of even width is a plateau).
+    # Slices run posterior (index 0) to anterior; behind the isthmus the bone must widen into
+    # the arch within the slices seen, else the waist is not resolved (too few slices)
     run = np.flatnonzero(valid)
-    if not run[0] < k0 < run[-1]:
-        return None  # no waist between the body and the arch: the isthmus is not resolved
+    narrow = np.flatnonzero(widths <= widths.min() + 0.5 * cell)
+    k0 = int(narrow[len(narrow) // 2])
+    if len(run) < 3 or narrow[0] <= run[0]:
+        return None
     # the pedicle proper: slices not much wider than the isthmus (wider ones have the
     # transverse or articular processes merged in); the axis is the line through their centres
-    proper = valid & (widths <= 1.5 * widths[k0] + cell)
+    proper = valid & (widths <= widths[k0] + cell)
     keep = proper[sl_of]
     pts, sl_of = pts[keep], sl_of[keep]
     c = centres[proper]
@@ -602,6 +656,7 @@ def geometry_from_labels(
     vertebrae cut by the field of view are flagged partial."""
     labels = on_grid(labels, ct, resample)
     ids = vertebra_ids(labels, convention)
+    ct = replace(ct, array=ct.array.astype(np.float32, copy=False))  # one conversion for sampling
     bones = _bones(ct, labels, ids)
     if not bones:
         raise LabelMapError(f"{labels.source or 'label map'}: no vertebra voxels")
@@ -618,15 +673,22 @@ def geometry_from_labels(
         sacral = bone.name == "S1"
         frame = _frame(coms[i], up, anterior)
         key = ids[bone.name]
-        m = _measure(bone, frame, affine, cell, labels, key, sacral)
-        # second pass in the vertebra's own frame
-        z = m.n_top if m.n_bottom is None else _unit(m.n_top - m.n_bottom)
-        if z @ frame.rot[:, 2] < 0.7:  # an implausible fit (fragment): keep the curve's axis
-            z = frame.rot[:, 2]
-        ant = m.body_centroid - m.canal_centre if m.canal_centre is not None else anterior
-        if ant @ anterior < 0.5 * np.linalg.norm(ant):
-            ant = anterior
-        m = _measure(bone, _frame(m.body_centroid, z, ant), affine, cell, labels, key, sacral)
+        m = _measure(bone, frame, affine, cell, labels, key, sacral, ct)
+        # then in the vertebra's own frame, until its axis settles (a sacrum tilted far from
+        # the curve's direction may take a third pass)
+        for _ in range(PASSES - 1):
+            z = m.n_top if m.n_bottom is None else _unit(m.n_top - m.n_bottom)
+            if z @ frame.rot[:, 2] < 0.7:  # an implausible fit (fragment): keep the curve's axis
+                z = frame.rot[:, 2]
+            ant = m.body_centroid - m.canal_centre if m.canal_centre is not None else anterior
+            if ant @ anterior < 0.5 * np.linalg.norm(ant):
+                ant = anterior
+            settled = float(z @ m.frame.rot[:, 2]) > np.cos(np.radians(0.2))
+            m = _measure(
+                bone, _frame(m.body_centroid, z, ant), affine, cell, labels, key, sacral, ct
+            )
+            if settled:
+                break
         measured[bone.name] = m.vertebra
     discs: dict[str, Disc] = {}
     names = list(measured)
@@ -694,8 +756,8 @@ def anatomy_json(case_path: str | Path) -> str:
     case = load_case(case_path)
     geometry = geometry_from_case(case)
     if geometry is None:
-        raise LabelMapError(
-            f"{case_path}: the case has no CT or MR study; add one under 'imaging' to measure "
-            "the anatomy"
+        raise CaseError(
+            f"{case_path}: imaging lists no CT or MR study; add one (nifti or dicom_dir, with "
+            "its label_map if you have one) to measure the anatomy"
         )
     return geometry.to_json()

@@ -40,12 +40,12 @@ from spinefuse.healing.tissue import (
     Rule,
     bone_fraction,
     claes_heigele_membership,
+    fusion_state,
     initial_fractions,
     lacroix_membership,
     lacroix_stimulus,
     mixture_modulus,
     step_fractions,
-    stiffness_fraction,
 )
 
 FloatArray = NDArray[np.float64]
@@ -59,10 +59,11 @@ INTERBODY_TECHNIQUES = ("TLIF", "PLIF", "ALIF", "LLIF")
 
 
 def regions_for_technique(technique: str) -> tuple[bool, bool]:
-    """Which graft regions (interbody, posterolateral) a technique grafts by default: the
-    interbody techniques graft the disc space, PLF the posterolateral gutters."""
+    """Which graft regions (interbody, posterolateral) a technique grafts when the plan does not
+    say: an interbody technique grafts the disc space and the gutters, PLF the gutters only
+    (the same default as the mechanics' fusion mass)."""
     if technique in INTERBODY_TECHNIQUES:
-        return (True, False)
+        return (True, True)
     if technique == "PLF":
         return (False, True)
     raise ParameterError(
@@ -163,13 +164,17 @@ def simulate(
         if m not in params.rods:
             raise ParameterError(f"rod material {m!r} is unknown; use one of {sorted(params.rods)}")
 
+    # Common random numbers: member j draws the same deviates for every patient, so patients
+    # differ only through their inputs and comparisons between them (arms, risk factors) are
+    # paired rather than blurred by sampling noise.
     rng = np.random.default_rng(seed)
     size = n * members
     pidx = np.repeat(np.arange(n), members)
-    bio = osteogenic[pidx] * np.exp(params.biology_log_sd * rng.standard_normal(size))
-    load = np.exp(params.load_log_sd * rng.standard_normal(size))
-    yield_noise = np.exp(params.yield_log_sd * rng.standard_normal(size))
-    life_factor = 10.0 ** (params.life_log10_sd * rng.standard_normal(size))
+    z = np.tile(rng.standard_normal((4, members)), (1, n))
+    bio = osteogenic[pidx] * np.exp(params.biology_log_sd * z[0])
+    load = np.exp(params.load_log_sd * z[1])
+    yield_noise = np.exp(params.yield_log_sd * z[2])
+    life_factor = 10.0 ** (params.life_log10_sd * z[3])
     present = regions[pidx]  # (N, R)
     share = params.region_stiffness_share[None, :] * present
     share = share / share.sum(axis=1, keepdims=True)
@@ -209,7 +214,7 @@ def simulate(
     sample_i = 0
     for step in range(steps + 1):
         t = step * dt_days
-        ff = (share * stiffness_fraction(modulus, params)).sum(axis=1)
+        ff = fusion_state((share * modulus).sum(axis=1), params)
         resp = table.at(pidx, ff)
         motion = (np.abs(resp[:, _ROT, _FLEX]) + np.abs(resp[:, _ROT, _EXT])) * load / DEG
         bone = bone_fraction(f)

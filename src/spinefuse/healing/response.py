@@ -11,6 +11,7 @@ end at 1 (a mature bone bridge); it should be dense near 0, where the response c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,7 +59,7 @@ class FusionResponseLike(Protocol):
     @property
     def fusion_fraction(self) -> FloatArray: ...
     @property
-    def segments(self) -> list[str]: ...
+    def segments(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)

@@ -102,5 +102,9 @@ def read_label_map_on(labels: Volume, image: Volume) -> Volume:
 
 
 def default_backend() -> SegmentationBackend:
-    """TotalSegmentator when installed (else its install message on first use)."""
-    return TotalSegmentatorBackend()
+    """TotalSegmentator when installed, else the built-in threshold back-end."""
+    if TotalSegmentatorBackend.available():
+        return TotalSegmentatorBackend()
+    from spinefuse.imaging.spine_threshold import ThresholdBackend
+
+    return ThresholdBackend()

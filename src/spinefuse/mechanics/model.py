@@ -116,6 +116,7 @@ def _ligaments(
     ref = reference_spine()
     up, low = parse_segment(seg)
     rg = ref.geometry
+    scale = value("calibrated_ligament_scale")
     removed = set(construct.removed_ligaments.get(seg, []))
     cut_sides = set(construct.facetectomy.get(seg, []))
     a_list, b_list, l0, k, et, kinds = [], [], [], [], [], []
@@ -128,7 +129,7 @@ def _ligaments(
         a_list.append(o)
         b_list.append(i)
         l0.append(np.linalg.norm(o - i, axis=1) * (1.0 + bundle.reference_strain))
-        k.append(np.full(n, 0.0 if gone else bundle.stiffness_n_per_strain))
+        k.append(np.full(n, 0.0 if gone else scale * bundle.stiffness_n_per_strain))
         et.append(np.full(n, bundle.transition_strain))
         kinds += [bundle.kind if bundle.side is None else f"{bundle.kind}_{bundle.side}"] * n
     return (
@@ -152,14 +153,19 @@ def _facet_contacts(
     cut = set(construct.facetectomy.get(seg, []))
     ps, cs, ns, ks = [], [], [], []
     for side in SIDES:
-        sup = lv.facets.get(f"superior_{side}")  # type: ignore[call-overload]
-        inf = uv.facets.get(f"inferior_{side}")  # type: ignore[call-overload]
-        if sup is None or inf is None:  # no facets measured: the reference's, mapped
+        # The articular surfaces come from the reference spine, mapped onto this spine's
+        # vertebrae: Facet records from templates and label maps carry no reliable sagittal
+        # inclination, which decides whether the joint engages in extension.
+        sup = lv.facets.get(f"superior_{side}") if g.source == "reference" else None  # type: ignore[call-overload]
+        inf = uv.facets.get(f"inferior_{side}") if g.source == "reference" else None  # type: ignore[call-overload]
+        if sup is None or inf is None:
             rs = ref.vertebra(low).facets[f"superior_{side}"]  # type: ignore[index]
             ri = ref.vertebra(up).facets[f"inferior_{side}"]  # type: ignore[index]
+            # the joint moves with the lower vertebra and keeps the reference joint's gap
             c_s = _atlas(ref.vertebra(low), lv, np.asarray([rs.centre]))[0]
-            c_i = _atlas(ref.vertebra(up), uv, np.asarray([ri.centre]))[0]
             n_s = lv.frame()[:3, :3] @ ref.vertebra(low).frame()[:3, :3].T @ np.asarray(rs.normal)
+            gap = float((np.asarray(ri.centre) - np.asarray(rs.centre)) @ np.asarray(rs.normal))
+            c_i = c_s + gap * n_s
             area = rs.area_mm2
         else:
             c_s, c_i, n_s, area = (

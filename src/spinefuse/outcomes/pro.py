@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from spinefuse.outcomes.covariates import REFERENCE_ODI
 from spinefuse.outcomes.parameters import Effect, effects, outcome_parameters, quantity
 from spinefuse.outcomes.population import reference_patients
 from spinefuse.outcomes.risk import Design, FloatArray, Model, event_mixture
@@ -66,12 +67,12 @@ class ScoreModel(Model):
     clipped to [0, top]. For pain, ``slope`` is 1 - the published improvement fraction and the
     predictor shifts are the ODI model's scaled by ``scale`` and centred on the population."""
 
-    slope: float = 0.45
-    reference_baseline: float = 48.0
-    sd: float = 16.0
-    top: float = 100.0
+    slope: float
+    reference_baseline: float
+    sd: float
+    top: float
+    mcid: float
     centre: float = 0.0
-    mcid: float = 12.8
     scb: float | None = None
     scale: float = 1.0
 
@@ -142,7 +143,9 @@ def pro_models() -> dict[str, ScoreModel]:
         label=str(odi["label"]),
         effects=odi_effects,
         slope=float(odi["baseline_slope"]["value"]),
+        reference_baseline=REFERENCE_ODI,
         sd=float(odi["residual_sd"]["value"]),
+        top=100.0,
         mcid=float(odi["mcid"]["value"]),
         scb=float(odi["scb"]["value"]),
     )

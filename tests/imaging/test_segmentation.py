@@ -1,0 +1,159 @@
+"""Segmentation back-ends; the built-in one against the exact ground truth of synthetic phantoms,
+whatever order the volume's axes are stored in."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spinefuse.anatomy.from_labels import geometry_from_labels
+from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
+from spinefuse.errors import LabelMapError, LevelError, MissingDependencyError, ParameterError
+from spinefuse.imaging.nifti import read_nifti
+from spinefuse.imaging.orientation import reorient
+from spinefuse.imaging.phantom import render_ct
+from spinefuse.imaging.segmentation import (
+    LabelFileBackend,
+    SegmentationBackend,
+    TotalSegmentatorBackend,
+    default_backend,
+)
+from spinefuse.imaging.spine_threshold import ThresholdBackend
+from spinefuse.imaging.volume import Volume
+
+SPACING_MM = 0.8
+LEVELS = ("L3", "L4", "L5", "S1")
+PEDICLE_LEVELS = ("L3", "L4", "L5")
+ORIENTATIONS = [
+    (p, f)
+    for p in itertools.permutations(range(3))
+    for f in itertools.product((False, True), repeat=3)
+]
+
+
+@pytest.fixture(scope="module")
+def phantom() -> tuple[SpineGeometry, Volume, Volume]:
+    """L3–S1 of the default virtual patient rendered at 0.8 mm (the ground truth is exact)."""
+    full = virtual_spine(VirtualPatientSpec())
+    truth = full.model_copy(
+        update={
+            "vertebrae": {n: v for n, v in full.vertebrae.items() if n in LEVELS},
+            "discs": {s: d for s, d in full.discs.items() if d.upper in LEVELS},
+        }
+    )
+    ct, labels = render_ct(truth, spacing_mm=SPACING_MM)
+    return truth, ct, labels
+
+
+def _angle_deg(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+
+
+def _check_against_truth(measured: SpineGeometry, truth: SpineGeometry) -> None:
+    """Endplate planes within 1.5°, body heights within one voxel, body centroid within 1.5 mm,
+    pedicle isthmus widths within 2 mm and axes within 30° (a short pedicle fixes its axis
+    poorly; the width is the robust figure)."""
+    assert measured.levels == truth.levels
+    assert measured.whole() == truth.levels
+    for name in LEVELS:
+        got, ref = measured.vertebrae[name], truth.vertebrae[name]
+        assert _angle_deg(got.superior.normal, ref.superior.normal) <= 1.5, name
+        if ref.inferior is not None:
+            assert got.inferior is not None
+            assert _angle_deg(got.inferior.normal, ref.inferior.normal) <= 1.5, name
+            for field in ("anterior_height_mm", "middle_height_mm", "posterior_height_mm"):
+                assert abs(getattr(got, field) - getattr(ref, field)) <= SPACING_MM, (name, field)
+        assert np.linalg.norm(np.subtract(got.centroid, ref.centroid)) <= 1.5, name
+        if name in PEDICLE_LEVELS:  # the isthmus on both sides: width and direction
+            assert set(got.pedicles) == {"left", "right"}, name
+            for side, ped in got.pedicles.items():
+                truth_ped = ref.pedicles[side]
+                assert abs(ped.width_mm - truth_ped.width_mm) <= 2.0, (name, side)
+                assert _angle_deg(ped.axis, truth_ped.axis) <= 30.0, (name, side)
+    for seg, disc in truth.discs.items():
+        assert abs(measured.discs[seg].wedge_deg - disc.wedge_deg) <= 3.0, seg
+
+
+def test_builtin_backend_recovers_the_phantom(
+    phantom: tuple[SpineGeometry, Volume, Volume],
+) -> None:
+    truth, ct, labels = phantom
+    seg = ThresholdBackend().segment(ct)
+    assert seg.same_grid(ct)
+    # every body is found and named from the sacrum up; L3 and L4 match the phantom's labels
+    for name, key in (("L3", 29), ("L4", 28)):
+        a, b = labels.array == key, seg.array == key
+        assert 2 * np.sum(a & b) / (a.sum() + b.sum()) > 0.97, name
+    _check_against_truth(geometry_from_labels(ct, seg, "totalseg"), truth)
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+@given(st.sampled_from(ORIENTATIONS))
+def test_landmarks_do_not_depend_on_the_stored_orientation(
+    phantom: tuple[SpineGeometry, Volume, Volume],
+    orientation: tuple[tuple[int, int, int], tuple[bool, bool, bool]],
+) -> None:
+    truth, ct, _ = phantom
+    stored = reorient(ct, *orientation)
+    seg = ThresholdBackend().segment(stored)
+    assert seg.same_grid(stored)
+    _check_against_truth(geometry_from_labels(stored, seg, "totalseg"), truth)
+
+
+def test_anchor_and_lowest_level_name_the_bodies(
+    phantom: tuple[SpineGeometry, Volume, Volume],
+) -> None:
+    truth, ct, _ = phantom
+    l4 = truth.vertebrae["L4"].centroid
+    seg = ThresholdBackend(anchor=("L4", l4)).segment(ct)
+    ids = set(np.unique(seg.array).tolist()) - {0}
+    assert ids == {26, 27, 28, 29}  # S1, L5, L4, L3: the same as counting from the sacrum
+    shifted = ThresholdBackend(lowest="L5").segment(ct)
+    assert set(np.unique(shifted.array).tolist()) - {0} == {27, 28, 29, 30}  # L5 … L2
+    with pytest.raises(LevelError, match="not inside a segmented vertebra"):
+        ThresholdBackend(anchor=("L4", (0.0, 500.0, 0.0))).segment(ct)
+
+
+def test_builtin_backend_refuses_what_it_cannot_read(
+    phantom: tuple[SpineGeometry, Volume, Volume],
+) -> None:
+    _, ct, _ = phantom
+    mr = Volume(array=ct.array, affine=ct.affine, modality="MR")
+    with pytest.raises(ParameterError, match="give a label map for MR"):
+        ThresholdBackend().segment(mr)
+    soft = Volume(array=np.full((20, 20, 20), 40.0), affine=np.eye(4))
+    with pytest.raises(LabelMapError, match="no voxel above 250 HU"):
+        ThresholdBackend().segment(soft)
+
+
+def test_label_file_backend_maps_ids_and_checks_the_grid(shared_data: Path) -> None:
+    folder = shared_data / "ct/tptbox_l2_l4"
+    ct = read_nifti(folder / "sub-ct_label-22_ct.nii.gz")
+    backend = LabelFileBackend(folder / "sub-ct_seg-vert_label-22_msk.nii.gz", "verse")
+    assert isinstance(backend, SegmentationBackend)
+    seg = backend.segment(ct)
+    assert set(np.unique(seg.array).tolist()) == {0, 28, 29, 30}  # L4, L3, L2 in TotalSeg IDs
+    other = read_nifti(shared_data / "ct/totalsegmentator_example/example_ct.nii.gz")
+    with pytest.raises(LabelMapError, match="resample=True"):
+        backend.segment(other)
+
+
+def test_totalsegmentator_backend_says_how_to_install_it() -> None:
+    if TotalSegmentatorBackend.available():
+        pytest.skip("TotalSegmentator is installed here")
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install 'spinefuse\[totalsegmentator\]'"
+    ):
+        TotalSegmentatorBackend().segment(Volume(array=np.zeros((2, 2, 2)), affine=np.eye(4)))
+    assert isinstance(default_backend(), ThresholdBackend)
