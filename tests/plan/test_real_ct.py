@@ -70,8 +70,8 @@ def test_sizes_and_angles_are_in_the_published_ranges(planned):
         ped = fitted.vertebra(s.vertebra).pedicles[s.side]
         assert s.diameter_mm <= 0.8 * min(ped.width_mm, ped.height_mm) + 1e-9 or s.warnings
         lo, hi = RULES.screw_angle_ranges_deg.medial[s.vertebra]
-        assert lo <= s.medial_angle_deg <= hi  # the corridor search is bounded to this range
-        assert -15.0 <= s.cranial_angle_deg <= 15.0
+        assert lo - 1e-6 <= s.medial_angle_deg <= hi + 1e-6  # the search is bounded to it
+        assert -15.0 - 1e-6 <= s.cranial_angle_deg <= 15.0 + 1e-6
         assert s.length_mm <= 0.876 * ped.chord_mm
 
 
