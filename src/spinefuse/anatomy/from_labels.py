@@ -47,7 +47,7 @@ from spinefuse.records import Vec3
 Vec = NDArray[np.float64]
 MIN_BODY_COLUMNS = 6
 SLAB = 0.2
-PASSES = 3
+PASSES = 8
 """Fewest surface columns an endplate plane is fitted to; below that the pose is approximate."""
 
 
@@ -133,14 +133,14 @@ class _Canal2D:
     y_posterior: float
 
 
-def _canal(loc: Vec, cell: float) -> _Canal2D | None:
+def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Canal2D | None:
     """The canal as the largest hole in the vertebra projected along its cranial axis."""
     ij = np.floor(loc[:, :2] / cell).astype(np.int64)
     lo = ij.min(axis=0) - 2
     ij -= lo
     occ = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
     occ[ij[:, 0], ij[:, 1]] = True
-    for closing in (0, 1, 2):
+    for closing in closings:
         solid = ndimage.binary_closing(occ, iterations=closing) if closing else occ
         holes = ndimage.binary_fill_holes(solid) & ~solid
         lab, n = ndimage.label(holes)
@@ -188,6 +188,30 @@ def _body_run(body: Vec, x_mid: float, cell: float) -> tuple[float, float] | Non
     while hi + 1 in present:
         hi += 1
     return x_mid + (lo + 0.5) * cell, x_mid + (hi + 0.5) * cell
+
+
+def _canal_section(
+    loc: Vec, cell: float, outline: _Canal2D, z_range: tuple[float, float]
+) -> _Canal2D | None:
+    """The canal's cross-section: of five axial slabs across the body's height, the median (by
+    area) of the sections where the ring of bone closes around the projected canal, or None
+    when no slab closes it."""
+    thick = max(2.0 * cell, 4.0)
+    found = []
+    for z0 in np.linspace(z_range[0] + thick, z_range[1] - thick, 5):  # five slabs, not voxels
+        slab = loc[np.abs(loc[:, 2] - z0) <= 0.5 * thick]
+        if len(slab) < 20:
+            continue
+        sec = _canal(slab, cell, closings=(0,))
+        if (
+            sec is not None
+            and np.linalg.norm(sec.centre - outline.centre) <= 0.5 * outline.ap_mm
+            and sec.ap_mm <= 1.5 * outline.ap_mm + cell  # a hole of the canal, not beside it
+        ):
+            found.append(sec)
+    if not found:
+        return None
+    return sorted(found, key=lambda c: c.area_mm2)[len(found) // 2]
 
 
 @dataclass
@@ -274,6 +298,7 @@ class _Measured:
     n_bottom: Vec | None
     canal_centre: Vec | None  # world
     body_centroid: Vec
+    fitted: bool  # both endplate planes (the superior alone for S1) came from a plane fit
 
 
 def _measure(
@@ -285,7 +310,11 @@ def _measure(
     key: int,
     sacral: bool,
     ct: Volume | None = None,
+    full: bool = True,
 ) -> _Measured:
+    """One vertebra in ``frame``. ``ct`` is sampled for sub-voxel endplates and densities
+    (None for MR: label geometry only); ``full=False`` skips what the frame search does not
+    need (refinement, pedicles, density)."""
     loc = frame.local(bone.xyz)
     hx, hy, hz = (_half_extent(affine, frame.rot[:, k]) for k in range(3))
     canal2d = _canal(loc, cell)
@@ -309,7 +338,7 @@ def _measure(
     arch_cut = bool(bone.on_edge[~is_body].any())
     body_centroid = frame.world(body.mean(axis=0))
     surf = _surfaces(body, cell, hz)
-    if ct is not None:
+    if ct is not None and full:
         surf = _refine(surf, ct, frame, cell)
     pos = method()["height_positions"]["value"]
 
@@ -386,7 +415,9 @@ def _measure(
             )
         )
         plate_voxels = sign * (body[:, 2] - zs[1]) > -3.0 - hz
-        hu = float(bone.hu[is_body][plate_voxels].mean()) if plate_voxels.any() else None
+        hu = None
+        if ct is not None and plate_voxels.any():
+            hu = float(bone.hu[is_body][plate_voxels].mean())
         return Endplate(
             centre=_v3(pts[0]),
             normal=_v3(frame.direction(normal_local)),
@@ -413,11 +444,15 @@ def _measure(
     transverse: dict[Side, Vec3] = {}
     if canal2d is not None:
         z_c = 0.5 * (tops[1] + bottoms[1])
+        # the canal's size is that of its cross-section; the projection through the whole
+        # vertebra that found the posterior wall is the outline common to all levels, smaller
+        # than any section
+        level = _canal_section(loc, cell, canal2d, (bottoms[1], tops[1])) or canal2d
         canal = Canal(
-            centre=_v3(frame.world(np.array([canal2d.centre[0], canal2d.centre[1], z_c]))),
-            ap_diameter_mm=canal2d.ap_mm,
-            width_mm=canal2d.width_mm,
-            area_mm2=canal2d.area_mm2,
+            centre=_v3(frame.world(np.array([level.centre[0], level.centre[1], z_c]))),
+            ap_diameter_mm=level.ap_mm,
+            width_mm=level.width_mm,
+            area_mm2=level.area_mm2,
         )
         posterior = loc[~is_body]
         midline = np.abs(posterior[:, 0] - x_mid) <= max(cell, 4.0)
@@ -427,7 +462,7 @@ def _measure(
             spinous = _v3(frame.world(tip))
             arch = behind & (posterior[:, 1] > canal2d.y_posterior - 10.0)
             lamina = _v3(frame.world(posterior[arch].mean(axis=0))) if arch.any() else None
-        if not sacral:
+        if not sacral and full:
             for side in ("left", "right"):
                 s = -1.0 if side == "left" else 1.0
                 beside = s * (posterior[:, 0] - x_mid) > 0.5 * canal2d.width_mm
@@ -441,7 +476,9 @@ def _measure(
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
 
-    trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine) if whole else None
+    trab = None
+    if whole and full and ct is not None:
+        trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine)
     vert = Vertebra(
         name=bone.name,
         centroid=_v3(body_centroid),
@@ -469,6 +506,7 @@ def _measure(
         if canal2d is None
         else frame.world(np.array([canal2d.centre[0], canal2d.centre[1], 0.5 * (z_lo + z_hi)])),
         body_centroid=body_centroid,
+        fitted=fit_top is not None and (sacral or fit_bottom is not None) and not partial,
     )
 
 
@@ -657,6 +695,8 @@ def geometry_from_labels(
     labels = on_grid(labels, ct, resample)
     ids = vertebra_ids(labels, convention)
     ct = replace(ct, array=ct.array.astype(np.float32, copy=False))  # one conversion for sampling
+    # MR intensities are no densities and its edges no half-maximum crossings: geometry only
+    sampled = ct if ct.modality == "CT" else None
     bones = _bones(ct, labels, ids)
     if not bones:
         raise LabelMapError(f"{labels.source or 'label map'}: no vertebra voxels")
@@ -673,21 +713,30 @@ def geometry_from_labels(
         sacral = bone.name == "S1"
         frame = _frame(coms[i], up, anterior)
         key = ids[bone.name]
-        m = _measure(bone, frame, affine, cell, labels, key, sacral, ct)
-        # then in the vertebra's own frame, until its axis settles (a sacrum tilted far from
-        # the curve's direction may take a third pass)
-        for _ in range(PASSES - 1):
+        m = _measure(bone, frame, affine, cell, labels, key, sacral, sampled, full=False)
+        # then in the vertebra's own frame until its axis settles (a sacrum tilted far from the
+        # curve's direction takes a few passes), and a last full measurement in that frame
+        for k in range(PASSES):
             z = m.n_top if m.n_bottom is None else _unit(m.n_top - m.n_bottom)
-            if z @ frame.rot[:, 2] < 0.7:  # an implausible fit (fragment): keep the curve's axis
+            if not m.fitted and z @ frame.rot[:, 2] < 0.7:  # a fragment: keep the curve's axis
                 z = frame.rot[:, 2]
             ant = m.body_centroid - m.canal_centre if m.canal_centre is not None else anterior
             if ant @ anterior < 0.5 * np.linalg.norm(ant):
                 ant = anterior
             settled = float(z @ m.frame.rot[:, 2]) > np.cos(np.radians(0.2))
+            last = settled or k == PASSES - 1
             m = _measure(
-                bone, _frame(m.body_centroid, z, ant), affine, cell, labels, key, sacral, ct
+                bone,
+                _frame(m.body_centroid, z, ant),
+                affine,
+                cell,
+                labels,
+                key,
+                sacral,
+                sampled,
+                full=last,
             )
-            if settled:
+            if last:
                 break
         measured[bone.name] = m.vertebra
     discs: dict[str, Disc] = {}
