@@ -599,12 +599,12 @@ def _pedicle(
     comp_dist = np.asarray(ndimage.minimum(dist, label_of, labels_idx))
     comp_slice = np.asarray(ndimage.minimum(idx[:, 1], label_of, labels_idx)).astype(np.int64)
     n_slices = grid.shape[0]
-    best = np.full(n_slices, -1, dtype=np.int64)
+    nearest = np.full(n_slices, -1, dtype=np.int64)
     best_d = np.full(n_slices, np.inf)
     for lab_id, sl, d in zip(labels_idx, comp_slice, comp_dist, strict=True):  # components
         if d < best_d[sl]:
-            best[sl], best_d[sl] = lab_id, d
-    chosen = np.isin(label_of, best[best > 0]) & (best_d[idx[:, 1]] <= 0.5 * canal.width_mm)
+            nearest[sl], best_d[sl] = lab_id, d
+    chosen = np.isin(label_of, nearest[nearest > 0]) & (best_d[idx[:, 1]] <= 0.5 * canal.width_mm)
     if chosen.sum() < 4:
         return None
     pts, sl_of = pts[chosen], idx[chosen, 1]
