@@ -134,7 +134,10 @@ class _Canal2D:
 
 
 def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Canal2D | None:
-    """The canal as the largest hole in the vertebra projected along its cranial axis."""
+    """The canal as the largest hole in the vertebra projected along its cranial axis; a hole
+    smaller than the least canal section (``data/vertebral_landmarks.yaml``) is a notch in
+    the bone, and the ring is closed morphologically to look for the canal again."""
+    least = float(method()["canal_min_area_mm2"]["value"])
     ij = np.floor(loc[:, :2] / cell).astype(np.int64)
     lo = ij.min(axis=0) - 2
     ij -= lo
@@ -147,7 +150,7 @@ def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Can
         if n:
             sizes = np.bincount(lab.ravel())[1:]
             hole = lab == (int(np.argmax(sizes)) + 1)
-            if sizes.max() >= 4:
+            if sizes.max() * cell * cell >= least:
                 break
     else:
         return None
