@@ -73,6 +73,36 @@ def demo(
     )
 
 
+@app.command()
+@friendly_errors
+def cohort(
+    spec_file: Annotated[
+        Path, typer.Argument(help="cohort spec (YAML, schema spinefuse/cohort@1)")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="output folder (resumable)")] = Path(
+        "cohort-out"
+    ),
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="worker processes (default: all cores)")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address, or 'local' for a local cluster"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+) -> None:
+    """Run a virtual trial: every virtual patient through every arm, then the analysis."""
+    from spinefuse.cohort.spec import load_cohort_spec
+    from spinefuse.cohort.trial import run_trial
+
+    spec = load_cohort_spec(spec_file)
+    results = run_trial(spec, out, workers, scheduler, progress=not quiet)
+    typer.echo(
+        f"{spec.name}: {results['patient'].nunique()} patients x {len(spec.arms)} arms; "
+        f"open {out / 'summary.html'}"
+    )
+
+
 def _emit(text: str) -> None:
     typer.echo(text)
 

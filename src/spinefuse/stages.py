@@ -42,12 +42,13 @@ def assessment_stage(r: CaseResult) -> Record | None:
 def plan_stage(r: CaseResult) -> Record | None:
     """The surgical plan, when fusion is indicated and there is a geometry to plan on; the
     implants are also written as STL into ``implants/`` of the output folder."""
-    from spinefuse.plan import plan_surgery, write_implant_meshes
+    from spinefuse.plan import write_implant_meshes
+    from spinefuse.plan.planner import plan_for_case
 
     geometry, assessment = _geometry(r), r.get("assessment")
     if geometry is None or not isinstance(assessment, Assessment):
         return None
-    plan = plan_surgery(r.case, geometry, assessment)
+    plan = plan_for_case(r.case, geometry, assessment)
     if plan is not None and r.out_dir is not None:
         write_implant_meshes(plan, r.out_dir / "implants")
     return plan
@@ -67,11 +68,19 @@ def mechanics_stage(r: CaseResult) -> Record | None:
 def healing_stage(r: CaseResult) -> Record | None:
     """The healing ensemble over 24 months for the planned fusion."""
     from spinefuse.healing import heal
+    from spinefuse.mechanics import MechanicsResult
 
     geometry, plan = _geometry(r), _plan(r)
     if geometry is None or plan is None:
         return None
-    return heal(r.case, geometry, plan, r.get("mechanics"), seed=0)
+    mechanics = r.get("mechanics")
+    return heal(
+        r.case,
+        geometry,
+        plan,
+        mechanics if isinstance(mechanics, MechanicsResult) else None,
+        seed=0,
+    )
 
 
 def forecast_stage(r: CaseResult) -> Record | None:

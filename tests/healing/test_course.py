@@ -74,7 +74,7 @@ def test_course_probabilities_are_consistent() -> None:
     assert len(seg.months) == 25 and seg.months[-1] == 24
     assert seg.fusion_probability[-1] == pytest.approx(p[24])
     assert c.trabecular_hu == pytest.approx(140.0)  # read from the geometry's vertebrae
-    assert c.regions == ["interbody"]
+    assert c.regions == ["interbody", "posterolateral"]  # a cage and no regions named
     q = c.time_to_fusion.quantiles_months
     assert q["p10"] is not None and q["p50"] is not None and q["p10"] <= q["p50"]
     assert sum(c.time_to_fusion.histogram_share) == pytest.approx(c.time_to_fusion.fused_share)

@@ -14,12 +14,12 @@ from spinefuse.healing.tissue import (
     MATURE,
     bone_fraction,
     claes_heigele_membership,
+    fusion_state,
     initial_fractions,
     lacroix_membership,
     lacroix_stimulus,
     mixture_modulus,
     step_fractions,
-    stiffness_fraction,
 )
 
 P = load_parameters()
@@ -89,12 +89,12 @@ def test_osteogenic_multiplier_speeds_bone_formation() -> None:
     assert bone_fraction(fast) > bone_fraction(slow) + 0.1
 
 
-def test_stiffness_fraction_rises_early_and_reaches_one_for_mature_bone() -> None:
-    e = np.array([0.2, 1000.0, 6000.0])
-    g = stiffness_fraction(e, P)
-    assert g[0] < 1e-3
-    assert g[2] == pytest.approx(1.0)
-    assert 0.5 < g[1] < 1.0  # immature bone alone already carries most of the stiffness
+def test_fusion_state_inverts_the_mechanics_density_law() -> None:
+    e = np.array([0.0, 1000.0, 6000.0, 9000.0])
+    phi = fusion_state(e, P)
+    assert phi[0] == 0.0 and phi[2] == pytest.approx(1.0) and phi[3] == 1.0
+    # the mechanics' modulus E_mature * phi^n reproduces the mixture modulus
+    assert 6000.0 * phi[1] ** P.fusion_state_exponent == pytest.approx(1000.0)
     full = np.zeros(5)
     full[MATURE] = 1.0
     assert mixture_modulus(full, P) == pytest.approx(6000.0)

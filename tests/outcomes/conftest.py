@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from spinefuse.case import Case
+from spinefuse.outcomes.synthetic import synthetic_registry
 from spinefuse.plan.surgical_plan import SurgicalPlan
 
 
@@ -67,3 +69,9 @@ def case() -> Case:
 @pytest.fixture()
 def plan() -> SurgicalPlan:
     return _make_plan()
+
+
+@pytest.fixture(scope="session")
+def registry_10k() -> pd.DataFrame:
+    """10,000 synthetic patients drawn to match the published population, with drawn outcomes."""
+    return synthetic_registry(10_000, seed=2026)

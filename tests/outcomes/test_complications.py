@@ -110,3 +110,30 @@ def test_impossible_inputs_get_a_clear_error(column: str, value: object, message
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ParameterError, match="missing column.*baseline_odi"):
         validate_patients(sample_patients(2).drop(columns=["baseline_odi"]))
+
+
+def test_operative_duration_given_or_expected_drives_deficit_risk() -> None:
+    odds = lambda p: p / (1 - p)  # noqa: E731
+    short = complication_probabilities(_one(operative_time_min=180.0))
+    long = complication_probabilities(_one(operative_time_min=300.0))
+    ratio = odds(long["neurological_deficit"][0]) / odds(short["neurological_deficit"][0])
+    assert ratio == pytest.approx(1.4**2, rel=1e-9)  # OR 1.4 per hour (LLIF series)
+    # without a duration the expected operative time of a 1-level MIS TLIF is used (179 min)
+    expected = complication_probabilities(_one())["neurological_deficit"][0]
+    assert expected == pytest.approx(short["neurological_deficit"][0], rel=0.01)
+    pts = _one(operative_time_min=360.0)
+    names = [
+        d.factor
+        for d in complication_models()["readmission_90d"].drivers(
+            pts, complication_probabilities(pts)
+        )
+    ]
+    assert "operative_time" in names
+
+
+def test_ten_year_asd_of_the_population_within_sears() -> None:
+    from spinefuse.outcomes.parameters import outcome_parameters, quantity
+
+    q = quantity(outcome_parameters()["binary"]["asd_5y"]["ten_year"], "ten_year")
+    p10 = asd_cumulative(complication_probabilities(reference_patients())["asd_5y"], 10.0)
+    assert q.interval[0] <= p10.mean() <= q.interval[1]

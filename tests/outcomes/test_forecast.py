@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -39,7 +40,7 @@ def test_forecast_round_trips_and_carries_every_outcome(case: Case, plan: Surgic
     for r in f.risks:
         assert r.low <= r.probability <= r.high
     assert f.risk("nonunion").probability == 0.12 and f.nonunion_source == "healing"
-    assert [p.instrument for p in f.pro] == ["odi", "back_pain", "leg_pain"]
+    assert [p.name for p in f.pro] == ["odi", "back_pain", "leg_pain"]
     assert f.pro[0].months == [0.0, 1.5, 3.0, 6.0, 12.0, 24.0] and f.pro[0].mean[0] == 52.0
 
 
@@ -142,3 +143,146 @@ def test_forecast_json_from_preferences_and_without_a_plan(
     plan_path = make_plan().save(tmp_path / "plan.json")
     g = Forecast.from_json(forecast_json(path, plan_path, nonunion_probability=0.2))
     assert g.technique == "TLIF" and g.risk("nonunion").probability == 0.2
+
+
+def test_forecast_json_reads_the_planners_no_fusion_answer_and_bad_plans(
+    tmp_path: Path, make_case: MakeCase
+) -> None:
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(json.loads(make_case().model_dump_json(by_alias=True))))
+    none = tmp_path / "plan.json"
+    none.write_text(json.dumps({"plan": None, "reason": "no fusion indicated"}))
+    f = Forecast.from_json(forecast_json(path, none))
+    assert not f.fusion_planned and "planning stage: no fusion indicated" in f.message
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({"fuse_segments": ["L4-L5"], "approach": "robotic", "technique": "TLIF"})
+    )
+    with pytest.raises(CaseError, match="approach"):
+        forecast_json(path, bad)
+    with pytest.raises(CaseError, match="no such plan file"):
+        forecast_json(path, tmp_path / "absent.json")
+
+
+def test_forecast_json_on_the_sample_case(tmp_path: Path) -> None:
+    sample = pytest.importorskip("spinefuse.sample")
+    case_path = sample.write_sample_case(tmp_path / "case")
+    f = Forecast.from_json(forecast_json(case_path))
+    # with the planning stages installed the sample's spondylolisthesis is planned; without them
+    # the forecast says why nothing surgical is predicted
+    if f.fusion_planned:
+        assert f.segments and f.risks and f.pathway is not None
+    else:
+        assert "planning" in f.message or "No fusion" in f.message
+
+
+def test_forecast_json_names_its_schema(case: Case, plan: SurgicalPlan) -> None:
+    data = json.loads(forecast(case, plan).to_json())
+    assert data["schema"] == "spinefuse/forecast@1" and "schema_" not in data
+
+
+def test_summary_equals_the_batch_row(case: Case, plan: SurgicalPlan) -> None:
+    f = forecast(case, plan)
+    assert set(BATCH_COLUMNS) <= set(f.summary)
+    assert f.summary["infection"] == pytest.approx(f.risk("infection").probability, abs=1e-5)
+    stay = next(q for q in f.perioperative if q.name == "length_of_stay_days")
+    assert f.summary["length_of_stay_days"] == pytest.approx(stay.mean, abs=0.01)
+    assert f.summary["odi_mcid_points"] == 12.8 and f.summary["baseline_odi"] == 52.0
+
+
+def test_single_forecast_recalibrated_to_a_site(
+    case: Case, plan: SurgicalPlan, registry_10k: pd.DataFrame
+) -> None:
+    from scipy.special import expit, logit
+
+    from spinefuse.outcomes.registry import fit_registry
+
+    site = registry_10k.iloc[:6000].copy()
+    p = forecast_batch(site)["transfusion"].to_numpy()
+    site["transfusion"] = (
+        np.random.default_rng(5).random(len(site)) < expit(logit(p) + 1.0)
+    ).astype(int)
+    report = fit_registry(site, mode="recalibrate")
+    plain, local = forecast(case, plan), forecast(case, plan, recalibration=report)
+    r = local.risk("transfusion")
+    assert r.probability > plain.risk("transfusion").probability
+    assert r.low <= r.probability <= r.high
+    assert any("recalibrated" in a for a in local.assumptions)
+
+
+def test_public_surface_is_curated() -> None:
+    import spinefuse.outcomes as outcomes
+
+    assert sorted(outcomes.__all__) == sorted(
+        [
+            "BATCH_COLUMNS",
+            "Forecast",
+            "OdiScore",
+            "RecoveryPathway",
+            "RegistryReport",
+            "fit_registry",
+            "forecast",
+            "forecast_batch",
+            "forecast_json",
+            "forecast_stage",
+            "odi_update_forecast",
+            "plan_from_preferences",
+            "read_registry",
+            "registry_json",
+            "score_odi",
+            "synthetic_registry",
+            "write_synthetic_registry",
+        ]
+    )
+    assert all(hasattr(outcomes, name) for name in outcomes.__all__)
+
+
+def test_missing_baseline_odi_is_assumed_and_said(make_case: MakeCase, plan: SurgicalPlan) -> None:
+    case = make_case()
+    case = case.model_copy(update={"history": case.history.model_copy(update={"odi": None})})
+    f = forecast(case, plan)
+    assert f.pro[0].mean[0] == 48.0
+    assert any("baseline ODI not in the case" in a for a in f.assumptions)
+
+
+def test_prior_surgery_drives_dural_tear_as_revision(
+    make_case: MakeCase, plan: SurgicalPlan
+) -> None:
+    from spinefuse.case import PriorSurgery
+
+    case = make_case()
+    redo = case.model_copy(
+        update={
+            "patient": case.patient.model_copy(
+                update={
+                    "prior_lumbar_surgery": [
+                        PriorSurgery(procedure="laminectomy", segments=["L4-L5"])
+                    ]
+                }
+            )
+        }
+    )
+    first, second = forecast(case, plan), forecast(redo, plan)
+    assert second.risk("dural_tear").probability > first.risk("dural_tear").probability
+    assert second.risk("dural_tear").drivers[0].factor == "revision"
+
+
+def test_cli_forecast_prints_the_forecast_and_reports_bad_input(
+    tmp_path: Path, make_case: MakeCase
+) -> None:
+    from typer.testing import CliRunner
+
+    from spinefuse.cli import app
+
+    data = json.loads(make_case().model_dump_json(by_alias=True))
+    data["preferences"] = {"fuse_segments": ["L4-L5"], "technique": "TLIF", "approach": "mis"}
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["forecast", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    f = Forecast.from_json(result.stdout)
+    assert f.approach == "mis" and f.summary["length_of_stay_days"] > 0
+    data["history"]["odi"] = 120
+    path.write_text(yaml.safe_dump(data))
+    bad = CliRunner().invoke(app, ["forecast", str(path), "--json"])
+    assert bad.exit_code == 2 and "history.odi = 120" in bad.output

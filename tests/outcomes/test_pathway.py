@@ -67,3 +67,11 @@ def test_follow_up_names_the_fusion_grading_and_adds_ct_when_nonunion_is_likely(
     assert "Lenke" in plf.follow_up[4].grading
     risky = pathway(nonunion=0.3)
     assert "CT" in risky.follow_up[4].imaging and "bridging" in risky.follow_up[4].grading
+
+
+def test_milestones_form_an_ordered_timeline(pathway: Factory) -> None:
+    p = pathway(plan={"approach": "mis"})
+    weeks = [m.week for m in p.milestones]
+    assert weeks == sorted(weeks) and weeks[0] == 0.0
+    assert any("driving" in m.what and m.week == 4 for m in p.milestones)
+    assert any("light work" in m.what and m.week == 6 for m in p.milestones)

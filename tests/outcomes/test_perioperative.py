@@ -62,3 +62,15 @@ def test_stay_quantiles_bracket_the_mean() -> None:
     q = m.quantiles(d, np.array([0.05, 0.5, 0.95]))
     assert np.all(q[:, 0] < q[:, 1]) and np.all(q[:, 1] < q[:, 2])
     assert np.all((m.mean(d) > q[:, 0]) & (m.mean(d) < q[:, 2]))
+
+
+def test_stay_quantiles_of_a_single_lognormal_are_exact() -> None:
+    from scipy.stats import lognorm
+
+    df = _table(n=2)
+    m = stay_model("us")
+    d = m.design(df, {"infection": np.zeros(2), "dural_tear": np.zeros(2)})
+    q = m.quantiles(d, np.array([0.05, 0.5, 0.95]))
+    centre = d.x @ m.beta + m.mu
+    exact = lognorm.ppf([0.05, 0.5, 0.95], m.sigma, scale=np.exp(centre)[:, None])
+    np.testing.assert_allclose(q, exact, rtol=2e-3)

@@ -134,3 +134,27 @@ def test_decompressions_are_tied_to_findings(make_case, make_assessment):
     moderate = make_assessment()
     d = plan_decompressions(case, moderate, ["L4-L5"], "LLIF", [])
     assert [(x.kind, x.treats) for x in d] == [("discectomy", ["endplate preparation (LLIF)"])]
+
+
+def test_graft_need_from_the_bed_and_the_decompression(spine):
+    from spinefuse.plan.graft import graft_need
+    from spinefuse.plan.surgical_plan import Decompression
+
+    decs = [
+        Decompression(segment="L4-L5", kind="laminectomy", side="bilateral"),
+        Decompression(segment="L4-L5", kind="facetectomy_unilateral", side="left"),
+        Decompression(segment="L4-L5", kind="foraminotomy", side="right"),
+        Decompression(segment="L4-L5", kind="discectomy", side="bilateral"),
+    ]
+    need = graft_need(spine, "PLF", ["L4-L5"], [], decs, CAT, RULES)
+    assert need.local_yield_cm3 == pytest.approx(8.0 + 3.0 + 0.5)  # cited yields per segment
+    assert need.interbody_cm3 == 0.0
+    gap = sum(
+        np.linalg.norm(
+            np.subtract(
+                spine.vertebra("L4").transverse_tips[s], spine.vertebra("L5").transverse_tips[s]
+            )
+        )
+        for s in ("left", "right")
+    )
+    assert need.posterolateral_cm3 == pytest.approx(gap * 15.0 * 8.0 / 1000.0)

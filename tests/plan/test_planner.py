@@ -1,5 +1,4 @@
 import json
-import time
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ import pytest
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess.assessment import Assessment, Finding
 from spinefuse.case import Preferences
-from spinefuse.errors import GeometryError, LevelError, ParameterError
+from spinefuse.errors import LevelError, ParameterError
 from spinefuse.plan import SurgicalPlan, plan_surgery, select_segments
 from spinefuse.plan.catalogue import CatalogueError
 
@@ -101,6 +100,7 @@ def test_levels_extend_toward_the_degenerated_neighbour(spine, make_case, make_a
     a3 = make_assessment(segments=("L3-L4", "L4-L5"), decompress=[])
     segs, _ = select_segments(make_case(), spine, a3, 1)
     assert segs == ["L4-L5"]  # the segment with the findings stays
+    assert select_segments(make_case(), spine, a3, "l3-l4")[0] == ["L3-L4"]
     with pytest.raises(ParameterError, match="levels = 0"):
         select_segments(make_case(), spine, a, 0)
 
@@ -110,21 +110,34 @@ def test_impossible_forced_choices_are_refused(spine, make_case, make_assessment
         plan_surgery(make_case(), spine, make_assessment(segments=("L5-S1",)), technique="LLIF")
     with pytest.raises(CatalogueError, match="no titanium rod of 4.75 mm"):
         plan_surgery(make_case(), spine, make_assessment(), rod_diameter_mm=4.75)
-    with pytest.raises(LevelError, match="segment L2-L4"):
+    with pytest.raises(LevelError, match="unknown vertebra 'L7'"):
+        plan_surgery(make_case(), spine, make_assessment(), levels=["L2-L7"])
+    with pytest.raises(
+        LevelError, match="L2-L4 is not a motion segment: name its segments, L2-L3, L3-L4"
+    ):
         plan_surgery(make_case(), spine, make_assessment(), levels=["L2-L4"])
 
 
-def test_partial_vertebra_is_not_instrumented(spine, make_case, make_assessment):
-    g = spine.model_copy(
-        update={
-            "vertebrae": {
-                **spine.vertebrae,
-                "L4": spine.vertebra("L4").model_copy(update={"partial": True}),
-            }
-        }
-    )
-    with pytest.raises(GeometryError, match="L4 is cut by the edge"):
-        plan_surgery(make_case(), g, make_assessment())
+def test_partial_vertebra_and_unmeasured_disc_are_warned(spine, make_case, make_assessment):
+    l4 = spine.vertebra("L4").model_copy(update={"partial": True})
+    discs = {k: d for k, d in spine.discs.items() if k != "L4-L5"}
+    g = spine.model_copy(update={"vertebrae": {**spine.vertebrae, "L4": l4}, "discs": discs})
+    plan = plan_surgery(make_case(), g, make_assessment())
+    assert any(w.startswith("L4 is cut by the edge of the image") for w in plan.warnings)
+    assert "L4-L5: the disc was not measured, so no cage is sized for it" in plan.warnings
+    assert plan.cages == [] and len(plan.screws) == 4
+    with pytest.raises(LevelError, match="vertebra L2 of the segments to fuse"):
+        plan_surgery(
+            make_case(),
+            spine.model_copy(
+                update={
+                    "vertebrae": {k: v for k, v in spine.vertebrae.items() if k != "L2"},
+                    "discs": {k: d for k, d in spine.discs.items() if "L2" not in k},
+                }
+            ),
+            make_assessment(),
+            levels=["L2-L3"],
+        )
 
 
 def test_osteoporotic_patient_gets_density_warnings(make_case, make_assessment):
@@ -137,16 +150,6 @@ def test_osteoporotic_patient_gets_density_warnings(make_case, make_assessment):
     assert any("osteoporosis (DXA)" in w for w in plan.warnings)
 
 
-def test_plan_is_fast_enough_for_cohorts(spine, make_case, make_assessment):
-    case, a = make_case(), make_assessment()
-    plan_surgery(case, spine, a)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        plan_surgery(case, spine, a)
-    per_plan_ms = (time.perf_counter() - t0) / 20 * 1e3
-    assert per_plan_ms < 20.0
-
-
 def test_plan_json_names_a_missing_case(tmp_path, make_case, make_assessment):
     from spinefuse.errors import CaseError
     from spinefuse.plan import plan_json
@@ -154,3 +157,22 @@ def test_plan_json_names_a_missing_case(tmp_path, make_case, make_assessment):
     with pytest.raises(CaseError, match="no such case file"):
         plan_json(tmp_path / "absent.yaml")
     json.loads(plan_surgery(make_case(), virtual_spine(), make_assessment()).to_json())
+
+
+def test_missing_pedicle_is_an_explicit_warning_not_a_silent_screw(
+    spine, make_case, make_assessment
+):
+    l5 = spine.vertebra("L5")
+    g = spine.model_copy(
+        update={
+            "vertebrae": {
+                **spine.vertebrae,
+                "L5": l5.model_copy(update={"pedicles": {"right": l5.pedicles["right"]}}),
+            }
+        }
+    )
+    plan = plan_surgery(make_case(), g, make_assessment())
+    assert ("L5", "left") not in {(s.vertebra, s.side) for s in plan.screws}
+    assert any(w.startswith("L5 left: the geometry has no measured pedicle") for w in plan.warnings)
+    assert [r.side for r in plan.rods] == ["right"]
+    assert "no left rod: fewer than two left screws could be planned" in plan.warnings

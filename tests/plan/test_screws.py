@@ -174,3 +174,15 @@ def test_grading_needs_the_level_in_the_label_convention(spine):
         grade_screws(screws, _phantom(v, 28, 2.0), {"L3": {29}}, RULES)
     assert label_ids("verse")["L4"] == {23}
     assert label_ids("totalseg")["S1"] == {25, 26}
+
+
+def test_soft_bone_along_the_shaft_is_flagged(spine):
+    v = spine.vertebra("L4")
+    labels = _phantom(v, 28, 1.0)
+    ct = Volume(np.where(labels.array > 0, 90, -50).astype(np.int16), labels.affine, "CT")
+    (s,) = grade_screws(
+        plan_vertebra_screws(v, CAT, RULES)[:1], labels, label_ids("totalseg"), RULES, ct
+    )
+    assert s.mean_hu == pytest.approx(90.0, abs=15.0)
+    assert any("below the 135 HU of cancellous bone" in w for w in s.warnings)
+    assert any("cement" in a for a in s.alternatives)

@@ -1,15 +1,21 @@
-"""A complete run folder for the report tests, built from the contract records.
+"""A complete run folder for the report tests: the demo patient through every stage.
 
-The spine is the virtual patient (a 20 % L4-L5 slip); the CT is that spine voxelised (cortical
-shell and trabecular core in HU, 1.5 mm voxels) and written as NIfTI; the plan places pedicle
-screws along the geometry's pedicle axes, rods through the screw heads and a TLIF cage in the
-L4-L5 disc. The mechanics, healing and forecast records follow the stage contracts.
+The case, its CT and its X-ray landmarks are the sample case (``spinefuse.sample``). Each stage
+record comes from the stage's own function when this checkout has it, and otherwise is built
+from the contract records: the anatomy is the sample's ground-truth geometry, the plan places
+pedicle screws along the geometry's pedicle axes with rods through their heads and a TLIF cage
+in the L4-L5 disc, and the mechanics and forecast follow the stage contracts. The healing course
+is the real healing stage run on a closed-form fusion response of the planned segment.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import tempfile
+from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import nibabel as nib
@@ -17,9 +23,7 @@ import numpy as np
 import pypdfium2 as pdfium
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess.assessment import Assessment, Finding, Measurement, SegmentRecommendation
-from spinefuse.case import Case, ClinicalHistory, ImagingStudy, Patient, Radiculopathy
 from spinefuse.plan.surgical_plan import Cage, Decompression, Graft, PedicleScrew, Rod, SurgicalPlan
 
 SEGMENTS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
@@ -110,7 +114,7 @@ def build_plan(g: SpineGeometry) -> SurgicalPlan:
     )
 
 
-def _mechanics(g: SpineGeometry) -> dict[str, Any]:
+def _mechanics() -> dict[str, Any]:
     intact = {"L1-L2": 8.0, "L2-L3": 10.0, "L3-L4": 11.5, "L4-L5": 13.0, "L5-S1": 12.0}
     planned = {"L1-L2": 8.3, "L2-L3": 10.6, "L3-L4": 13.6, "L4-L5": 1.6, "L5-S1": 13.9}
 
@@ -138,30 +142,6 @@ def _mechanics(g: SpineGeometry) -> dict[str, Any]:
             {"implant": "cage", "segment": "L4-L5", "subsidence_safety_factor": 1.3},
         ],
         "source": "reduced-order lumbar model calibrated to in-vitro ROM (spinefuse)",
-    }
-
-
-def _healing() -> dict[str, Any]:
-    months = list(np.arange(0, 25, 1.0))
-    bone = [float(1 - np.exp(-m / 6.0)) for m in months]
-    p_fused = [float(1 / (1 + np.exp(-(m - 9.0) / 2.0))) * 0.92 for m in months]
-    subs = [float(1.4 * (1 - np.exp(-m / 2.0))) for m in months]
-    return {
-        "segments": {
-            "L4-L5": {
-                "months": months,
-                "bone_fraction": bone,
-                "fusion_probability": p_fused,
-                "subsidence_mm": subs,
-            }
-        },
-        "fusion_probability_6m": 0.22,
-        "fusion_probability_12m": 0.74,
-        "fusion_probability_24m": 0.91,
-        "nonunion_probability": 0.09,
-        "median_time_to_fusion_months": 9.5,
-        "subsidence_probability": 0.12,
-        "rod_fracture_probability": 0.01,
     }
 
 
@@ -193,42 +173,14 @@ def _forecast() -> dict[str, Any]:
     }
 
 
-def build_run_dir(root: Path, stages: tuple[str, ...] = STAGES) -> Path:
-    """Write a run folder with the given stage records (and the case's CT) into ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    g = virtual_spine(
-        VirtualPatientSpec(
-            sex="female",
-            height_cm=165,
-            slip_percent={"L4-L5": 20.0},
-            disc_height_loss={"L4-L5": 0.4},
-            stenosis_csa_mm2={"L4-L5": 60.0},
-        )
-    )
-    nib.save(voxelise(g), root / "ct.nii.gz")
-    case = Case(
-        id="demo-001",
-        patient=Patient(age_years=64, sex="female", height_cm=165, weight_kg=74, smoking="former"),
-        history=ClinicalHistory(
-            back_pain=True,
-            back_pain_nrs=6,
-            leg_pain=True,
-            leg_pain_nrs=7,
-            radiculopathy=Radiculopathy(side="left", root="L5"),
-            neurogenic_claudication=True,
-            claudication_distance_m=200,
-            symptom_duration_months=18,
-            conservative_care=["physiotherapy", "nsaids", "epidural_injection"],
-            conservative_care_months=9,
-            odi=46,
-        ),
-        imaging=[ImagingStudy(modality="CT", nifti=root / "ct.nii.gz")],
-    )
-    assessment = Assessment(
+def build_assessment(g: SpineGeometry) -> Assessment:
+    """The assessment of the sample patient from her ground truth (slip 18 %, sac 68 mm²)."""
+    disc = g.discs["L4-L5"]
+    return Assessment(
         measurements=[
             Measurement(
                 name="slip_percent",
-                value=20.0,
+                value=18.0,
                 unit="%",
                 level="L4-L5",
                 normal_range=(0.0, 5.0),
@@ -236,25 +188,16 @@ def build_run_dir(root: Path, stages: tuple[str, ...] = STAGES) -> Path:
                 source="Meyerding 1932",
             ),
             Measurement(
-                name="lumbar_lordosis",
-                value=float(g.parameters.get("lumbar_lordosis_deg", 52.0))
-                if isinstance(g.parameters.get("lumbar_lordosis_deg"), float)
-                else 52.0,
-                unit="deg",
-                normal_range=(40.0, 60.0),
-                method="Cobb L1-S1",
-                source="Roussouly 2005",
-            ),
-            Measurement(
                 name="disc_height",
-                value=round(g.discs["L4-L5"].middle_height_mm, 1),
+                value=round(disc.middle_height_mm, 1),
                 unit="mm",
                 level="L4-L5",
                 normal_range=(9.0, 14.0),
+                method="endplate distance",
             ),
             Measurement(
                 name="dural_sac_area",
-                value=60.0,
+                value=68.0,
                 unit="mm2",
                 level="L4-L5",
                 normal_range=(100.0, 200.0),
@@ -266,14 +209,14 @@ def build_run_dir(root: Path, stages: tuple[str, ...] = STAGES) -> Path:
                 diagnosis="degenerative_spondylolisthesis",
                 level="L4-L5",
                 grade="Meyerding I",
-                evidence=["slip 20 % (> 5 %)"],
+                evidence=["slip 18 % (> 5 %)"],
                 source="Meyerding 1932",
             ),
             Finding(
                 diagnosis="central_stenosis",
                 level="L4-L5",
                 grade="severe",
-                evidence=["dural sac 60 mm² (< 75 mm²)"],
+                evidence=["dural sac 68 mm² (< 75 mm²)"],
                 source="Schizas 2010",
             ),
         ],
@@ -281,7 +224,7 @@ def build_run_dir(root: Path, stages: tuple[str, ...] = STAGES) -> Path:
             SegmentRecommendation(
                 segment="L4-L5",
                 action="fuse",
-                reasons=["slip with stenosis after 9 months of conservative care"],
+                reasons=["slip with stenosis after conservative care"],
                 criteria_source="NASS 2014 degenerative spondylolisthesis guideline",
             )
         ],
@@ -289,17 +232,91 @@ def build_run_dir(root: Path, stages: tuple[str, ...] = STAGES) -> Path:
         decompress_segments=["L4-L5"],
         rationale="Symptomatic grade I degenerative spondylolisthesis with stenosis at L4-L5.",
     )
-    records: dict[str, Any] = {
+
+
+def _response(segment: str) -> Any:
+    """A closed-form fusion response of one instrumented segment on the healing grid: the
+    instrumentation (4e5 N·mm/rad with a cage) in parallel with a bone bridge (6 GPa,
+    300 mm², 10 mm high), loaded by the six fusion load cases."""
+    from spinefuse.healing.response import FUSION_GRID
+
+    moment = np.array([0.0, 2500.0, 7500.0, 7500.0, 7500.0, 7500.0])
+    compression = np.array([500.0, 900.0, 700.0, 600.0, 600.0, 600.0])
+    k_instr, k_bone = 4.0e5, 6000.0 * 300.0 * 100.0 / 10.0
+    k = (k_instr + FUSION_GRID * k_bone)[None, :]
+    rot = moment[None, None, :] / k[:, :, None]
+    rot[..., 0] = 0.002 * k_instr / k
+    share = (k_instr / k)[:, :, None]
+    rod_moment = 0.2 * (moment + 10.0 * compression)[None, None, :] * share
+    cage_p = 0.8 * compression / 300.0 * (1 - FUSION_GRID[None, :, None] * k_bone / k[:, :, None])
+    return SimpleNamespace(
+        segment_rotation_rad=rot,
+        graft_strain=1.4 * rot,
+        graft_fluid_velocity_um_s=42.0 * rot,
+        rod_moment_nmm=rod_moment,
+        rod_stress_mpa=rod_moment / (np.pi * 5.5**3 / 32.0),
+        cage_pressure_mpa=np.broadcast_to(cage_p, rot.shape).copy(),
+        segment_stiffness_nmm_per_rad=k,
+        fusion_fraction=FUSION_GRID,
+        segments=[segment],
+    )
+
+
+def _stage(module: str, name: str) -> Any:
+    """A stage function when this checkout has it, else None."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def sample_case_dir() -> Path:
+    """The sample case, written once per test session."""
+    from spinefuse.sample import write_sample_case
+
+    root = Path(tempfile.mkdtemp(prefix="spinefuse-sample-"))
+    return write_sample_case(root / "sample").parent
+
+
+@lru_cache(maxsize=1)
+def stage_records() -> dict[str, Any]:
+    """Every stage record of the demo patient, by stage name."""
+    from spinefuse.case import load_case
+    from spinefuse.healing.course import heal
+
+    folder = sample_case_dir()
+    case = load_case(folder / "case.yaml")
+    from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
+    g = from_case(case) if from_case else None
+    if g is None:
+        g = SpineGeometry.load(folder / "ground_truth_geometry.json")
+    assess = _stage("spinefuse.assess", "assess_case")
+    assessment = assess(case, g) if assess else build_assessment(g)
+    plan_fn = _stage("spinefuse.plan", "plan_surgery")
+    plan = plan_fn(case, g, assessment) if plan_fn else build_plan(g)
+    simulate = _stage("spinefuse.mechanics", "simulate")
+    mechanics = simulate(g, plan) if simulate else _mechanics()
+    healing = heal(case, g, plan, response=_response(plan.fuse_segments[-1]), members=64, seed=7)
+    forecast_fn = _stage("spinefuse.outcomes", "forecast")
+    forecast = forecast_fn(case, plan, healing.nonunion_probability) if forecast_fn else _forecast()
+    return {
         "case": case,
         "anatomy": g,
         "assessment": assessment,
-        "plan": build_plan(g),
-        "mechanics": _mechanics(g),
-        "healing": _healing(),
-        "forecast": _forecast(),
+        "plan": plan,
+        "mechanics": mechanics,
+        "healing": healing,
+        "forecast": forecast,
     }
-    for name in stages:
-        rec = records[name]
+
+
+def build_run_dir(root: Path, stages: tuple[str, ...] = STAGES) -> Path:
+    """Write a run folder holding the given stage records of the demo patient into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, rec in stage_records().items():
+        if name not in stages:
+            continue
         path = root / f"{name}.json"
         if isinstance(rec, dict):
             path.write_text(json.dumps(rec))

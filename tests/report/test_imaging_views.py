@@ -77,7 +77,10 @@ def test_case_without_ct_says_so(full_run: Path) -> None:
     assert pictures == []
     assert notes == ["The case has no pre-operative CT, so no CT reformats are shown."]
     pictures, notes = case_imaging(rec.case, rec.geometry)
-    assert len(pictures) == 2 and notes == []
+    n_xr = sum(s.modality == "XR" for s in rec.case.imaging)
+    assert n_xr == 4 and notes == []
+    assert len(pictures) == 2 + n_xr  # sagittal and coronal CT, one picture per radiograph
+    assert sum("radiograph landmarks" in p.caption for p in pictures) == n_xr
     assert all(p.uri.startswith("data:image/png;base64,") for p in pictures)
 
 

@@ -14,10 +14,12 @@ from spinefuse.report import ReportInputError, load_stage_records, write_reports
 def test_full_run_reads_every_record(full_run: Path) -> None:
     rec = load_stage_records(full_run)
     assert rec.missing == ()
-    assert rec.case is not None and rec.case.id == "demo-001"
+    assert rec.case is not None and rec.case.id == "sample-62F-L4L5-DS"
     assert rec.geometry is not None and rec.geometry.levels[-1] == "S1"
-    assert rec.plan is not None and len(rec.plan.screws) == 4
-    assert rec.mechanics is not None and rec.mechanics["moment_nm"] == 7.5
+    assert rec.plan is not None and "L4-L5" in rec.plan.fuse_segments
+    # two pedicle screws per instrumented vertebra
+    assert len(rec.plan.screws) == 2 * (len(rec.plan.fuse_segments) + 1)
+    assert rec.healing is not None and rec.healing["fused_segments"] == rec.plan.fuse_segments
 
 
 def test_partial_run_lists_what_is_missing(tmp_path: Path) -> None:

@@ -8,12 +8,17 @@ what makes a resumed or distributed run identical to an uninterrupted local one.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
+from spinefuse.case import Case, ClinicalHistory, Patient
 from spinefuse.cohort.population import sample_population
 from spinefuse.cohort.runner import Batch
 from spinefuse.cohort.spec import Arm, CohortSpec
+from spinefuse.errors import ParameterError
 
 
 @lru_cache(maxsize=4)
@@ -41,3 +46,118 @@ def batch_patients(batch: Batch) -> pd.DataFrame:
         rows["smoking"] = arm.smoking
     rows.insert(0, "arm", arm.name)
     return rows.reset_index(drop=True)
+
+
+# --- the virtual patient through every stage ----------------------------------------------------
+COHORT_FUSION_GRID = np.array([0.0, 0.01, 0.04, 0.1, 0.3, 1.0])
+"""Fusion states at which a cohort evaluates the mechanics (the healing stage interpolates
+between them; a test compares this grid with the healing stage's full grid)."""
+
+INDEX_LEVEL = "L4-L5"
+"""The index segment of the virtual population (degenerative spondylolisthesis and disc disease
+are commonest at L4-L5); a two-level arm adds L5-S1."""
+
+
+def virtual_spec(row: Any, seed: int) -> VirtualPatientSpec:
+    """The spine of a population row: its stature, pelvis, bone density and pathology."""
+    spondylo = row.pathology == "degenerative_spondylolisthesis"
+    return VirtualPatientSpec(
+        sex=row.sex,
+        height_cm=float(np.clip(row.height_cm, 130.0, 215.0)),
+        pelvic_incidence_deg=float(np.clip(row.pelvic_incidence_deg, 25.0, 85.0)),
+        lumbar_lordosis_deg=float(np.clip(row.lumbar_lordosis_deg, 15.0, 75.0)),
+        trabecular_hu=float(np.clip(row.trabecular_hu, 20.0, 400.0)),
+        slip_percent={INDEX_LEVEL: float(row.slip_percent)} if spondylo else {},
+        disc_height_loss={INDEX_LEVEL: 0.3 if spondylo else 0.5},
+        stenosis_csa_mm2={INDEX_LEVEL: 85.0} if spondylo else {},
+        seed=seed * 1_000_003 + int(row.patient),
+    )
+
+
+def virtual_case(row: Any) -> Case:
+    """The case record of a population row: a fusion candidate after failed conservative care."""
+    spondylo = row.pathology == "degenerative_spondylolisthesis"
+    return Case(
+        id=f"virtual-{int(row.patient)}",
+        patient=Patient(
+            age_years=float(np.clip(row.age_years, 18.0, 110.0)),
+            sex=row.sex,
+            height_cm=float(row.height_cm),
+            weight_kg=float(row.weight_kg),
+            smoking=row.smoking,
+            diabetes=row.diabetes,
+            osteoporosis=bool(row.trabecular_hu < 110.0),
+            depression=bool(row.depression),
+            preop_opioid_use=bool(row.preop_opioid_use),
+            workers_compensation=bool(row.workers_compensation),
+        ),
+        history=ClinicalHistory(
+            back_pain=True,
+            back_pain_nrs=6.5,
+            leg_pain=spondylo,
+            leg_pain_nrs=6.0 if spondylo else 2.0,
+            neurogenic_claudication=spondylo,
+            symptom_duration_months=18.0,
+            conservative_care=["physiotherapy", "nsaids"],
+            conservative_care_months=9.0,
+            odi=float(np.clip(row.baseline_odi, 0.0, 100.0)),
+        ),
+    )
+
+
+def _arm_levels(arm: Arm) -> list[str]:
+    return [INDEX_LEVEL] if (arm.levels or 1) == 1 else [INDEX_LEVEL, "L5-S1"]
+
+
+def simulate_batch(batch: Batch) -> pd.DataFrame:
+    """Every patient of ``batch`` through template → assessment → plan (the arm's choices
+    forced) → mechanics → healing → forecast; one row per patient with inputs and outcomes."""
+    from spinefuse.assess import assess_case
+    from spinefuse.healing import heal_batch
+    from spinefuse.mechanics import FUSION_LOAD_CASES, fused_segment_response
+    from spinefuse.outcomes import forecast_batch
+    from spinefuse.plan import plan_surgery
+
+    spec = _spec(batch.spec_json)
+    arm = arm_of(spec, batch.arm)
+    rows = batch_patients(batch)
+    geometries, plans = [], []
+    for row in rows.itertuples(index=False):
+        geometry = virtual_spine(virtual_spec(row, spec.seed))
+        case = virtual_case(row)
+        plan = plan_surgery(
+            case,
+            geometry,
+            assess_case(case, geometry),
+            technique=arm.technique,
+            approach=arm.approach,
+            graft=arm.graft,
+            rod_material=arm.rod_material,
+            rod_diameter_mm=arm.rod_diameter_mm,
+            levels=_arm_levels(arm),
+        )
+        if plan is None:  # cannot happen with forced levels; a plan is the trial's treatment
+            raise ParameterError(
+                f"patient {row.patient}: the planner made no plan in arm {arm.name}"
+            )
+        geometries.append(geometry)
+        plans.append(plan)
+    response = fused_segment_response(geometries, plans, COHORT_FUSION_GRID)
+    out = rows.copy()
+    out["technique"] = [p.technique for p in plans]
+    out["approach"] = [p.approach for p in plans]
+    out["graft"] = [p.graft.material if p.graft else "local_autograft" for p in plans]
+    out["levels"] = [len(p.fuse_segments) for p in plans]
+    out["interbody"] = [p.interbody for p in plans]
+    out["rod_material"] = [p.rods[0].material if p.rods else "titanium" for p in plans]
+    out["nsaids"] = False
+    flex = FUSION_LOAD_CASES.index("flexion")
+    stand = FUSION_LOAD_CASES.index("standing")
+    out["rod_stress_flexion_mpa"] = response.rod_stress_mpa[:, 0, flex]
+    out["cage_pressure_standing_mpa"] = response.cage_pressure_mpa[:, 0, stand]
+    out["graft_strain_flexion"] = response.graft_strain[:, 0, flex]
+    healed = heal_batch(out, response, seed=spec.seed + batch.start)
+    out = pd.concat([out, healed.set_index(out.index)], axis=1)
+    out["asa_class"] = 2
+    forecast = forecast_batch(out)
+    return pd.concat([out, forecast.set_index(out.index)], axis=1)

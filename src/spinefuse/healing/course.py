@@ -3,7 +3,6 @@ and time series, and :func:`heal`, the healing stage for one case."""
 
 from __future__ import annotations
 
-import importlib
 import zlib
 from typing import Any, Literal
 
@@ -12,9 +11,9 @@ from pydantic import Field
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.case import Case
-from spinefuse.errors import CaseError, MissingDependencyError
+from spinefuse.errors import CaseError
 from spinefuse.healing.biology import biology_row, osteogenic_multiplier
-from spinefuse.healing.ensemble import EnsembleRun, regions_for_technique, simulate
+from spinefuse.healing.ensemble import EnsembleRun, simulate
 from spinefuse.healing.parameters import REGIONS, HealingParameters, load_parameters
 from spinefuse.healing.response import FUSION_GRID, FusionResponseLike, response_table
 from spinefuse.healing.tissue import Rule
@@ -203,22 +202,17 @@ def course_from_run(
 
 
 def plan_regions(plan: SurgicalPlan) -> list[str]:
-    """The grafted regions of a plan: its graft's regions, else the technique's default."""
+    """The grafted regions of a plan: its graft's regions, else both with a cage and the
+    posterolateral gutters without (the mechanics' fusion mass uses the same rule)."""
     if plan.graft is not None and plan.graft.regions:
         return [r for r in REGIONS if r in plan.graft.regions]
-    default = regions_for_technique(plan.technique)
-    return [r for r, on in zip(REGIONS, default, strict=True) if on]
+    return ["interbody", "posterolateral"] if plan.cages else ["posterolateral"]
 
 
 def _mechanics_response(geometry: SpineGeometry, plan: SurgicalPlan) -> FusionResponseLike:
-    try:
-        mechanics = importlib.import_module("spinefuse.mechanics")
-    except ImportError:
-        raise MissingDependencyError(
-            "the healing stage needs spinefuse.mechanics (fused_segment_response) to evaluate "
-            "the fused segment; install the mechanics stage or pass response=..."
-        ) from None
-    response: FusionResponseLike = mechanics.fused_segment_response([geometry], [plan], FUSION_GRID)
+    from spinefuse.mechanics import fused_segment_response
+
+    response: FusionResponseLike = fused_segment_response([geometry], [plan], FUSION_GRID)
     return response
 
 
@@ -231,7 +225,7 @@ def heal(
     case: Case,
     geometry: SpineGeometry,
     plan: SurgicalPlan,
-    mechanics: object | None = None,
+    mechanics: Record | None = None,
     months: float = 24,
     seed: int | None = None,
     members: int | None = None,
@@ -244,8 +238,9 @@ def heal(
 
     The mechanics are evaluated on the grid :data:`FUSION_GRID` of fusion states through
     ``spinefuse.mechanics.fused_segment_response`` unless a ``response`` for this patient is
-    given. ``mechanics`` (the stage's MechanicsResult) is accepted for the pipeline's uniform
-    signature; the healing stage needs the response over fusion states, not one state.
+    given. ``mechanics`` (the stage's MechanicsResult, any record) is accepted for the
+    pipeline's uniform signature; the healing stage needs the response over fusion states, not
+    the one state a MechanicsResult describes.
     ``seed`` None uses a seed fixed by the case id."""
     del mechanics
     params = params or load_parameters()

@@ -65,8 +65,7 @@ class HealingParameters:
     averaging_days: float
     rates_per_day: Mapping[str, float]
     bridging_bone_fraction: float
-    half_stiffness_modulus_ratio: float
-    hill_exponent: float
+    fusion_state_exponent: float
     # regions, in REGIONS order
     region_strain_factor: NDArray[np.float64]
     region_bed_factor: NDArray[np.float64]
@@ -206,10 +205,7 @@ def parameters_from_mapping(data: Any, source: str = "healing parameters") -> He
         averaging_days=r.num("tissue.averaging_days", lo=1.0),
         rates_per_day=rates,
         bridging_bone_fraction=r.num("tissue.bridging_bone_fraction", lo=0.05, hi=0.95),
-        half_stiffness_modulus_ratio=r.num(
-            "tissue.stiffness_curve.half_stiffness_modulus_ratio", lo=1e-3, hi=1.0
-        ),
-        hill_exponent=r.num("tissue.stiffness_curve.hill_exponent", lo=0.5, hi=6.0),
+        fusion_state_exponent=r.num("tissue.fusion_state_exponent", lo=0.5, hi=6.0),
         region_strain_factor=np.array(
             [r.num(f"regions.{g}.strain_factor", lo=0.0) for g in REGIONS]
         ),

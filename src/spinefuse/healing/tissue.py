@@ -153,10 +153,11 @@ def mixture_modulus(fractions: FloatArray, params: HealingParameters) -> FloatAr
     return e
 
 
-def stiffness_fraction(modulus_mpa: FloatArray, params: HealingParameters) -> FloatArray:
-    """Fusion-mass stiffness as a fraction of a mature bone bridge, from the region's mixture
-    modulus: a Hill curve of E/E_mature normalised so that mature bone gives exactly 1."""
-    x = np.clip(modulus_mpa / params.modulus_mpa[MATURE], 0.0, None)
-    h, n = params.half_stiffness_modulus_ratio, params.hill_exponent
-    g: FloatArray = (x**n / (x**n + h**n)) * (1.0 + h**n)
-    return np.clip(g, 0.0, 1.0)
+def fusion_state(modulus_mpa: FloatArray, params: HealingParameters) -> FloatArray:
+    """The mechanics' fusion state phi in 0–1 for a fusion mass of modulus ``modulus_mpa``.
+
+    The mechanics stiffens the fusion mass as ``E_mature * phi^n``; inverting that law makes the
+    mass it models carry exactly the tissues' rule-of-mixtures modulus."""
+    x = np.clip(modulus_mpa / params.modulus_mpa[MATURE], 0.0, 1.0)
+    phi: FloatArray = x ** (1.0 / params.fusion_state_exponent)
+    return phi

@@ -12,14 +12,42 @@ import yaml
 from spinefuse.errors import ParameterError
 
 DATA_FILE = "mechanics_calibration.yaml"
+CALIBRATION_FILE = "mechanics_disc_calibration.yaml"
+_override: dict[str, Any] | None = None
 
 
 @cache
-def parameters() -> dict[str, Any]:
-    """The whole data file as a mapping (read once)."""
-    text = resources.files("spinefuse.data").joinpath(DATA_FILE).read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
+def _files() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(
+        resources.files("spinefuse.data").joinpath(DATA_FILE).read_text()
+    )
+    cal: dict[str, Any] = yaml.safe_load(
+        resources.files("spinefuse.data").joinpath(CALIBRATION_FILE).read_text()
+    )
+    data["calibrated_disc"] = cal["calibrated_disc"]
+    data["calibrated_pressure_factor"] = cal["calibrated_pressure_factor"]
+    data["calibrated_ligament_scale"] = cal.get("calibrated_ligament_scale", {"value": 1.0})
+    data["calibration_record"] = cal
     return data
+
+
+def parameters() -> dict[str, Any]:
+    """The mechanics constants and the stored calibration as one mapping (files read once)."""
+    data = _files()
+    if _override is not None:
+        return {
+            **data,
+            "calibrated_disc": _override["disc"],
+            "calibrated_ligament_scale": {"value": _override["ligament_scale"]},
+        }
+    return data
+
+
+def override_disc_law(law: dict[str, Any] | None) -> None:
+    """Use ``law`` (``{"disc": ..., "ligament_scale": ...}``) instead of the stored calibration
+    (for the calibration routine only); ``None`` restores the stored one."""
+    global _override
+    _override = law
 
 
 def value(*path: str) -> float:

@@ -1,8 +1,10 @@
 """Outcomes: complication risks, perioperative course, recovery pathway and PRO forecasts.
 
 The stage's public surface: :func:`forecast` (one case), :func:`forecast_batch` (a table of
-patient-arms, vectorised), :func:`forecast_json` (the CLI), :func:`score_odi`, the synthetic
-registry generator and the registry refit.
+patient-arms, vectorised), :func:`forecast_json` (the CLI), :func:`forecast_stage` (the pipeline),
+:func:`score_odi` (the questionnaire), :func:`odi_update_forecast` (an early ODI updates the
+12-month forecast), :func:`fit_registry` / :func:`registry_json` (a site's
+registry) and :func:`synthetic_registry` (test registries drawn from the models).
 """
 
 from spinefuse.outcomes.forecast import (
@@ -11,19 +13,31 @@ from spinefuse.outcomes.forecast import (
     forecast,
     forecast_batch,
     forecast_json,
+    odi_update_forecast,
     plan_from_preferences,
 )
 from spinefuse.outcomes.odi import OdiScore, score_odi
 from spinefuse.outcomes.pathway import RecoveryPathway
+from spinefuse.outcomes.registry import RegistryReport, fit_registry, read_registry, registry_json
+from spinefuse.outcomes.stage import forecast_stage
+from spinefuse.outcomes.synthetic import synthetic_registry, write_synthetic_registry
 
 __all__ = [
     "BATCH_COLUMNS",
     "Forecast",
     "OdiScore",
     "RecoveryPathway",
+    "RegistryReport",
+    "fit_registry",
     "forecast",
     "forecast_batch",
     "forecast_json",
+    "forecast_stage",
+    "odi_update_forecast",
     "plan_from_preferences",
+    "read_registry",
+    "registry_json",
     "score_odi",
+    "synthetic_registry",
+    "write_synthetic_registry",
 ]

@@ -9,12 +9,14 @@ outcome (readmission on infection, reoperation on infection and non-union) sees 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
+from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.population import reference_patients
 from spinefuse.outcomes.risk import FloatArray, LogisticModel
@@ -66,15 +68,25 @@ def _parameter_draws() -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
     return draws
 
 
-def complication_probabilities(patients: pd.DataFrame) -> dict[str, FloatArray]:
+Recalibration = Callable[[str, FloatArray], FloatArray]
+"""(outcome, published-model risks) -> a site's recalibrated risks."""
+
+
+def complication_probabilities(
+    patients: pd.DataFrame, recalibrate: Recalibration | None = None
+) -> dict[str, FloatArray]:
     """Each outcome's probability for every patient of a validated table, shape (n,) each.
 
     ``nonunion`` is the table's ``nonunion_probability`` where given (from the healing stage) and
-    this stage's own model elsewhere."""
+    this stage's own model elsewhere. ``recalibrate`` (e.g. ``RegistryReport.recalibrate``)
+    adjusts each risk to a site before the models that depend on it see it."""
     models = complication_models()
+    patients = with_operative_time(patients)
     events: dict[str, FloatArray] = {}
     for name in OUTCOMES:
         p = models[name].probability(models[name].design(patients, events))
+        if recalibrate is not None:
+            p = recalibrate(name, p)
         if name == "nonunion":
             given = _nonunion_given(patients)
             p = np.where(np.isnan(given), p, given)
@@ -87,6 +99,7 @@ def complication_intervals(
 ) -> dict[str, tuple[FloatArray, FloatArray]]:
     """95 % uncertainty interval of each outcome's probability (parameter uncertainty)."""
     models = complication_models()
+    patients = with_operative_time(patients)
     draws = _parameter_draws()
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
     for name in OUTCOMES:

@@ -30,16 +30,17 @@ REQUIRED: Final[tuple[str, ...]] = (
     "preop_opioid_use",
     "workers_compensation",
     "baseline_odi",
-    "asa_class",
     "technique",
     "approach",
     "graft",
     "levels",
-    "interbody",
 )
-"""Columns every patient table must have (the cohort's batched contract)."""
+"""Columns every patient table must have (the cohort's batched contract, less the two below
+that have defaults)."""
 
 OPTIONAL: Final[dict[str, object]] = {
+    "asa_class": 2,
+    "interbody": None,
     "nonunion_probability": np.nan,
     "revision": False,
     "stenosis": False,
@@ -47,8 +48,11 @@ OPTIONAL: Final[dict[str, object]] = {
     "leg_pain_nrs": np.nan,
     "eras": False,
     "site": "us",
+    "operative_time_min": np.nan,
 }
-"""Optional columns and their defaults (NaN nonunion: the outcome stage's own model is used)."""
+"""Optional columns and their defaults: ASA 2 as in ``case.Patient``; ``interbody`` from the
+technique (all but PLF place a cage); NaN non-union: the outcome stage's own model is used; NaN
+operative time: the operative-time model's expected value."""
 
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "sex": ("female", "male"),
@@ -75,6 +79,7 @@ RANGES: Final[dict[str, tuple[float, float, str]]] = {
     "nonunion_probability": (0.0, 1.0, "probability"),
     "back_pain_nrs": (0.0, 10.0, "NRS 0-10"),
     "leg_pain_nrs": (0.0, 10.0, "NRS 0-10"),
+    "operative_time_min": (20.0, 900.0, "minutes"),
 }
 
 REFERENCE_AGE: Final = 60.0
@@ -97,11 +102,14 @@ def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.Da
     for col, default in OPTIONAL.items():
         if col not in df.columns:
             df[col] = default
+    if df["interbody"].isna().any():
+        derived = df["technique"] != "PLF"
+        df["interbody"] = df["interbody"].where(df["interbody"].notna(), derived)
     if len(df) == 0:
         raise ParameterError(f"{source}: the patient table has no rows")
     for col, (lo, hi, unit) in RANGES.items():
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        if col in ("nonunion_probability", "back_pain_nrs", "leg_pain_nrs"):
+        if col in ("nonunion_probability", "back_pain_nrs", "leg_pain_nrs", "operative_time_min"):
             bad = ~np.isnan(values) & ((values < lo) | (values > hi))
         else:
             bad = np.isnan(values) | (values < lo) | (values > hi)
@@ -130,6 +138,16 @@ def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.Da
     ):
         df[col] = df[col].astype(bool)
     return df
+
+
+def _hours(d: pd.DataFrame) -> FloatArray:
+    minutes = d["operative_time_min"].to_numpy(float)
+    if np.isnan(minutes).any():
+        raise ParameterError(
+            "operative_time_min is missing: fill it with outcomes.operative.with_operative_time "
+            "(the expected operative time) before computing risks"
+        )
+    return np.asarray(minutes / 60.0 - 3.0, dtype=float)
 
 
 def _flag(x: pd.Series | NDArray[np.bool_]) -> FloatArray:
@@ -163,6 +181,7 @@ COVARIATES: Final[dict[str, Callable[[pd.DataFrame], FloatArray]]] = {
     "rhbmp2": lambda d: _flag(d["graft"] == "rhbmp2"),
     "iliac_crest": lambda d: _flag(d["graft"] == "iliac_crest_autograft"),
     "eras": lambda d: _flag(d["eras"]),
+    "operative_hours": lambda d: _hours(d),
 }
 """Covariate name -> its coding from a validated patient table, shape (n,)."""
 
@@ -205,5 +224,6 @@ def describe(name: str, patients: pd.DataFrame, row: int) -> str:
         "rhbmp2": f"graft {d['graft']}",
         "iliac_crest": f"graft {d['graft']}",
         "eras": "ERAS pathway" if d["eras"] else "no ERAS pathway",
+        "operative_hours": f"operative time {d['operative_time_min']:.0f} min",
     }.get(name)
     return text if text is not None else name.replace("_", " ")

@@ -11,12 +11,13 @@ values for a table of patient-arms, vectorised.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from spinefuse.case import Case, load_case
 from spinefuse.errors import CaseError, ParameterError
@@ -28,7 +29,8 @@ from spinefuse.outcomes.complications import (
     complication_probabilities,
 )
 from spinefuse.outcomes.covariates import validate_patients
-from spinefuse.outcomes.parameters import outcome_parameters
+from spinefuse.outcomes.operative import with_operative_time
+from spinefuse.outcomes.parameters import outcome_parameters, quantity
 from spinefuse.outcomes.pathway import RecoveryPathway, recovery_pathway
 from spinefuse.outcomes.perioperative import (
     perioperative_means,
@@ -39,12 +41,14 @@ from spinefuse.outcomes.pro import (
     INSTRUMENTS,
     baselines,
     odi_12m_and_mcid,
+    odi_update,
     pro_models,
     time_points_months,
 )
+from spinefuse.outcomes.registry import RegistryReport
 from spinefuse.outcomes.risk import Driver, FloatArray
 from spinefuse.plan.surgical_plan import SurgicalPlan
-from spinefuse.records import Probability, Record
+from spinefuse.records import Probability, Record, describe_validation_error
 
 FORECAST_SCHEMA = "spinefuse/forecast@1"
 
@@ -69,7 +73,9 @@ class RiskForecast(Record):
     probability: Probability
     low: Probability
     high: Probability
-    published_rate: Probability = Field(description="marginal rate the model is calibrated to")
+    average_probability: Probability = Field(
+        description="the published population rate the model is calibrated to (average patient)"
+    )
     source: str
     literature_auc_max: float = Field(description="best discrimination published for it")
     drivers: list[DrivingFactor] = Field(default_factory=list)
@@ -91,7 +97,7 @@ class QuantityForecast(Record):
 class ProTrajectory(Record):
     """A patient-reported outcome over follow-up: means, 90 % band, MCID chances."""
 
-    instrument: Literal["odi", "back_pain", "leg_pain"]
+    name: Literal["odi", "back_pain", "leg_pain"]
     label: str
     unit: str
     months: list[float]
@@ -118,12 +124,17 @@ class Forecast(Record):
     approach: str | None = None
     nonunion_source: Literal["healing", "outcomes model", "none"] = "none"
     assumptions: list[str] = Field(default_factory=list)
+    summary: dict[str, float] = Field(
+        default_factory=dict,
+        description="expected values as forecast_batch gives them (probabilities 0-1, minutes, "
+        "mL, days, ODI %), plus baseline_odi and odi_mcid_points",
+    )
     risks: list[RiskForecast] = Field(default_factory=list)
     perioperative: list[QuantityForecast] = Field(default_factory=list)
     pro: list[ProTrajectory] = Field(default_factory=list)
     pathway: RecoveryPathway | None = None
 
-    model_config = Record.model_config | {"populate_by_name": True}
+    model_config = Record.model_config | {"populate_by_name": True, "serialize_by_alias": True}
 
     def risk(self, outcome: str) -> RiskForecast:
         """The forecast of one outcome by name (``infection``, ``dural_tear``, …)."""
@@ -174,7 +185,8 @@ def patient_frame(
         "eras": False,
         "site": site_name(case.preferences.site),
     }
-    return validate_patients(pd.DataFrame([row]), f"case {case.id}"), assumptions
+    frame = validate_patients(pd.DataFrame([row]), f"case {case.id}")
+    return with_operative_time(frame), assumptions
 
 
 def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
@@ -192,10 +204,15 @@ def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
 
 
 def forecast(
-    case: Case, plan: SurgicalPlan | None, nonunion_probability: float | None = None
+    case: Case,
+    plan: SurgicalPlan | None,
+    nonunion_probability: float | None = None,
+    *,
+    recalibration: RegistryReport | None = None,
 ) -> Forecast:
     """The forecast of one case. With no plan (no fusion indicated) the forecast says so and
-    predicts nothing about surgery it will not have."""
+    predicts nothing about surgery it will not have. ``recalibration`` (a site's
+    ``fit_registry(..., mode="recalibrate")`` report) adjusts risks and stay to that site."""
     site = site_name(case.preferences.site)
     if plan is None:
         return Forecast(
@@ -215,8 +232,18 @@ def forecast(
             "(take it from the healing stage's HealingCourse.nonunion_probability)"
         )
     frame, assumptions = patient_frame(case, plan, nonunion_probability)
-    probs = complication_probabilities(frame)
+    recal = None if recalibration is None else recalibration.recalibrate
+    probs = complication_probabilities(frame, recal)
     intervals = complication_intervals(frame, probs)
+    if recalibration is not None:
+        assumptions.append(f"risks and stay recalibrated to the registry {recalibration.source}")
+        for name, (lo, hi) in list(intervals.items()):
+            if not (name == "nonunion" and nonunion_probability is not None):
+                intervals[name] = (
+                    recalibration.recalibrate(name, lo),
+                    recalibration.recalibrate(name, hi),
+                )
+    stay_factor = 1.0 if recalibration is None else recalibration.stay_factor()
     models = complication_models()
     risks = []
     for name in OUTCOMES:
@@ -231,13 +258,16 @@ def forecast(
                 probability=float(probs[name][0]),
                 low=float(intervals[name][0][0]),
                 high=float(intervals[name][1][0]),
-                published_rate=m.marginal.value,
+                average_probability=m.marginal.value,
                 source="healing stage" if given else m.marginal.source,
                 literature_auc_max=m.auc_max,
                 drivers=[] if given else _drivers(m.drivers(frame, probs)),
             )
         )
     p5 = probs["asd_5y"]
+    ten_year = quantity(
+        outcome_parameters()["binary"]["asd_5y"]["ten_year"], "binary.asd_5y.ten_year"
+    )
     risks.append(
         RiskForecast(
             outcome="asd_10y",
@@ -246,8 +276,8 @@ def forecast(
             probability=float(asd_cumulative(p5, 10.0)[0]),
             low=float(asd_cumulative(intervals["asd_5y"][0], 10.0)[0]),
             high=float(asd_cumulative(intervals["asd_5y"][1], 10.0)[0]),
-            published_rate=0.222,
-            source="Sears 2011: 22.2 % at 10 years; constant annual hazard from the 5-year risk",
+            average_probability=ten_year.value,
+            source=f"{ten_year.source}; constant annual hazard from the 5-year risk",
             literature_auc_max=models["asd_5y"].auc_max,
             drivers=_drivers(models["asd_5y"].drivers(frame, probs)),
         )
@@ -255,13 +285,14 @@ def forecast(
     periop = []
     for name, model in perioperative_models(site).items():
         d = model.design(frame, probs)
-        q = model.quantiles(d, np.array([0.05, 0.5, 0.95]))[0]
+        scale = stay_factor if name == "length_of_stay_days" else 1.0
+        q = scale * model.quantiles(d, np.array([0.05, 0.5, 0.95]))[0]
         periop.append(
             QuantityForecast(
                 name=name,
                 label=model.label,
                 unit=model.unit,
-                mean=round(float(model.mean(d)[0]), 2),
+                mean=round(scale * float(model.mean(d)[0]), 2),
                 p5=round(float(q[0]), 2),
                 median=round(float(q[1]), 2),
                 p95=round(float(q[2]), 2),
@@ -280,7 +311,7 @@ def forecast(
             scb = sm.reach_probability(d, base, sm.scb, months)[0].round(4).tolist()
         pro.append(
             ProTrajectory(
-                instrument=name,
+                name=name,
                 label=sm.label,
                 unit=str(outcome_parameters()["pro"][name]["unit"]),
                 months=months.tolist(),
@@ -297,6 +328,10 @@ def forecast(
             )
         )
     nonunion_p = float(probs["nonunion"][0])
+    row = forecast_batch(frame, recalibration).iloc[0]
+    summary = {k: round(float(row[k]), 5) for k in BATCH_COLUMNS}
+    summary["baseline_odi"] = float(frame["baseline_odi"].iloc[0])
+    summary["odi_mcid_points"] = pro_models()["odi"].mcid
     return Forecast(
         case_id=case.id,
         fusion_planned=True,
@@ -310,10 +345,50 @@ def forecast(
         approach=plan.approach,
         nonunion_source="healing" if nonunion_probability is not None else "outcomes model",
         assumptions=assumptions,
+        summary=summary,
         risks=risks,
         perioperative=periop,
         pro=pro,
         pathway=recovery_pathway(case, plan, frame.iloc[0], nonunion_p),
+    )
+
+
+class OdiUpdate(Record):
+    """The 12-month ODI forecast before and after an ODI observed in early follow-up."""
+
+    months_observed: float
+    odi_observed: float
+    prior_mean_12m: float
+    prior_mcid_probability: Probability
+    mean_12m: float = Field(description="updated expected 12-month ODI (before clipping)")
+    sd_12m: float
+    mcid_probability: Probability
+
+
+def odi_update_forecast(
+    case: Case,
+    plan: SurgicalPlan,
+    months: float,
+    odi_observed: float,
+    nonunion_probability: float | None = None,
+) -> OdiUpdate:
+    """Update the 12-month ODI forecast with an ODI measured at ``months`` after surgery (the
+    6-week or 3-month visit), as registries recommend."""
+    frame, _ = patient_frame(case, plan, nonunion_probability)
+    probs = complication_probabilities(frame)
+    m = pro_models()["odi"]
+    d = m.design(frame, probs)
+    base = baselines(frame, "odi")
+    prior_mean, prior_mcid = odi_12m_and_mcid(frame, probs)
+    mean, sd, p = odi_update(m, d, base, months, np.array([float(odi_observed)]))
+    return OdiUpdate(
+        months_observed=months,
+        odi_observed=odi_observed,
+        prior_mean_12m=round(float(prior_mean[0]), 2),
+        prior_mcid_probability=float(prior_mcid[0]),
+        mean_12m=round(float(mean[0]), 2),
+        sd_12m=round(float(sd[0]), 2),
+        mcid_probability=float(p[0]),
     )
 
 
@@ -330,17 +405,24 @@ BATCH_COLUMNS = (
 )
 
 
-def forecast_batch(patients: pd.DataFrame) -> pd.DataFrame:
+def forecast_batch(
+    patients: pd.DataFrame, recalibration: RegistryReport | None = None
+) -> pd.DataFrame:
     """Expected outcomes of a table of patient-arms, vectorised (same index, one row each).
 
     Input columns: see ``covariates.REQUIRED`` (and the optional ``OPTIONAL``); result columns
     :data:`BATCH_COLUMNS`: probabilities of each outcome, mean operative time (min), blood loss
-    (mL), stay (days), expected 12-month ODI and pain, and the chance of reaching the ODI MCID."""
-    df = validate_patients(patients.reset_index(drop=True))
-    probs = complication_probabilities(df)
+    (mL), stay (days), expected 12-month ODI and pain, and the chance of reaching the ODI MCID.
+    ``recalibration`` (a site's ``fit_registry(..., mode="recalibrate")``) adjusts the risks and
+    the stay to that site."""
+    df = with_operative_time(validate_patients(patients.reset_index(drop=True)))
+    recal = None if recalibration is None else recalibration.recalibrate
+    probs = complication_probabilities(df, recal)
     out: dict[str, FloatArray] = dict(probs)
     out["asd_10y"] = asd_cumulative(probs["asd_5y"], 10.0)
     out.update(perioperative_means(df, probs))
+    if recalibration is not None:
+        out["length_of_stay_days"] = out["length_of_stay_days"] * recalibration.stay_factor()
     out["odi_12m"], out["odi_mcid_probability"] = odi_12m_and_mcid(df, probs)
     for name in ("back_pain", "leg_pain"):
         sm = pro_models()[name]
@@ -349,15 +431,11 @@ def forecast_batch(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def _upstream_plan(case: Case) -> SurgicalPlan | None | str:
-    """Run the anatomy, assessment and planning stages when they are installed; a string says
-    why they could not be run."""
+    """Run the anatomy, assessment and planning stages (``spinefuse.plan.plan_case``) when they
+    are installed; a string says why they could not be run."""
     try:
-        anatomy = importlib.import_module("spinefuse.anatomy.from_labels")
-        assess = importlib.import_module("spinefuse.assess")
         planner = importlib.import_module("spinefuse.plan")
-        geometry = anatomy.geometry_from_case(case)
-        assessment = assess.assess_case(case, geometry)
-        plan: SurgicalPlan | None = planner.plan_surgery(case, geometry, assessment)
+        plan: SurgicalPlan | None = planner.plan_case(case)
     except (ImportError, AttributeError) as err:
         return f"the planning stages are not available ({err})"
     return plan
@@ -402,7 +480,20 @@ def forecast_json(
         path = Path(plan_path)
         if not path.is_file():
             raise CaseError(f"{path}: no such plan file; write one with 'spinefuse plan --json'")
-        plan = SurgicalPlan.load(path)
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise CaseError(f"{path}: not a JSON plan ({err})") from None
+        if isinstance(data, dict) and data.get("plan", "") is None:
+            # the planning stage's answer when no fusion is indicated
+            result = forecast(case, None, nonunion_probability)
+            reason = data.get("reason", "no fusion indicated")
+            note = f"{result.message} (planning stage: {reason})"
+            return result.model_copy(update={"message": note}).to_json()
+        try:
+            plan = SurgicalPlan.model_validate(data)
+        except ValidationError as err:
+            raise CaseError(describe_validation_error(err, str(path), "surgical plan")) from None
     else:
         plan = plan_from_preferences(case)
         if plan is None:

@@ -67,6 +67,13 @@ class FollowUpVisit(Record):
     grading: str = Field(default="", description="fusion grading criteria applied at this visit")
 
 
+class Milestone(Record):
+    """One dated step of the pathway, for a timeline."""
+
+    week: float = Field(description="weeks after surgery (0 = day of surgery)")
+    what: str
+
+
 class RecoveryPathway(Record):
     """The patient's recovery plan from the preoperative phase to two years."""
 
@@ -81,6 +88,7 @@ class RecoveryPathway(Record):
     follow_up: list[FollowUpVisit]
     ct_rule: str
     tailoring: list[str] = Field(default_factory=list, description="why this pathway differs")
+    milestones: list[Milestone] = Field(default_factory=list, description="the timeline, in order")
     source: str
 
 
@@ -114,25 +122,17 @@ def recovery_pathway(
     spec = outcome_parameters()["pathway"]
     mis = plan.approach == "mis"
     tailoring = []
+    text = spec["tailoring"]
     if row["smoking"] == "current":
-        tailoring.append("current smoker: cessation before surgery (non-union RR 1.91, Nunna 2021)")
+        tailoring.append(text["current_smoker"])
     if case.patient.osteoporosis or (
         case.patient.t_score is not None and case.patient.t_score <= -2.5
     ):
-        tailoring.append(
-            "osteoporosis: bone-health treatment; watch for screw loosening and "
-            "cage subsidence on each radiograph"
-        )
+        tailoring.append(text["osteoporosis"])
     if plan.technique == "LLIF":
-        tailoring.append(
-            "lateral approach: check hip-flexor and quadriceps power and thigh "
-            "sensation at each visit (transient motor deficit 4-13 % at L4-5)"
-        )
+        tailoring.append(text["lateral"])
     if case.patient.nsaids_after_surgery:
-        tailoring.append(
-            "NSAIDs after surgery requested: keep to <= 48 h and normal doses "
-            "(high-dose ketorolac non-union OR 2.17)"
-        )
+        tailoring.append(text["nsaids"])
 
     restrictions = [
         Restriction(
@@ -143,18 +143,18 @@ def recovery_pathway(
         )
         for r in spec["restrictions"]
     ]
-    if plan.levels >= 3:
+    multilevel = spec["multilevel_lifting"]
+    long_weeks = float(multilevel["weeks"])
+    if plan.levels >= int(multilevel["levels"]):
         restrictions = [
-            r.model_copy(update={"until_week": max(r.until_week, 12.0)})
+            r.model_copy(update={"until_week": max(r.until_week, long_weeks)})
             if r.activity.startswith("lifting")
             else r
             for r in restrictions
         ]
-        tailoring.append(f"{plan.levels}-level fusion: lifting restriction kept to 12 weeks")
+        tailoring.append(text["multilevel"].format(levels=plan.levels, weeks=long_weeks))
     if mis:
-        tailoring.append(
-            "minimally invasive approach: light exercise and lifting sooner than after open surgery"
-        )
+        tailoring.append(text["mis"])
 
     rtw = spec["return_to_work"]
     logit = math.log(rtw["share_by_3_months"]["value"] / (1 - rtw["share_by_3_months"]["value"]))
@@ -181,11 +181,8 @@ def recovery_pathway(
     for v in spec["follow_up"]:
         visit = FollowUpVisit(**v, grading=fusion_grading if v["week"] >= 52 else "")
         visits.append(visit)
-    if nonunion_probability >= 0.15:
-        tailoring.append(
-            f"non-union risk {nonunion_probability:.0%}: CT with multiplanar reconstructions at "
-            "12 months graded by CT bridging bone"
-        )
+    if nonunion_probability >= float(spec["ct_nonunion_threshold"]["value"]):
+        tailoring.append(text["nonunion_ct"].format(risk=nonunion_probability))
         visits[-2] = visits[-2].model_copy(
             update={
                 "imaging": visits[-2].imaging + "; thin-slice CT",
@@ -193,13 +190,21 @@ def recovery_pathway(
             }
         )
     mob = spec["mobilisation"]
+    day = int(mob["day"]["value"])
+    steps = [(day / 7.0, f"walk with physiotherapy on day {day}")]
+    phases = [PhysiotherapyPhase(**p) for p in spec["physiotherapy"]]
+    steps += [(ph.start_week, f"physiotherapy: {ph.name}") for ph in phases if ph.start_week > 0]
+    steps += [(r.until_week, f"{r.activity}: allowed from here") for r in restrictions]
+    steps += [(v.week, v.what if v.imaging == "none" else f"{v.what}; {v.imaging}") for v in visits]
+    steps.append((light, "return to light work (if employed)"))
+    milestones = [Milestone(week=w, what=t) for w, t in sorted(steps, key=lambda s: s[0])]
     return RecoveryPathway(
         eras=_items(spec["eras"], row),
         eras_effect=spec["eras_effect"],
         pain_management=_items(spec["pain"], row),
         mobilisation_day=int(mob["day"]["value"]),
         mobilisation=f"{mob['detail']} ({mob['day']['source']})",
-        physiotherapy=[PhysiotherapyPhase(**p) for p in spec["physiotherapy"]],
+        physiotherapy=phases,
         restrictions=restrictions,
         return_to_work=ReturnToWork(
             light_work_week=light,
@@ -212,5 +217,6 @@ def recovery_pathway(
         follow_up=visits,
         ct_rule=spec["ct_rule"],
         tailoring=tailoring,
+        milestones=milestones,
         source=spec["source"],
     )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from spinefuse.errors import ParameterError
 from spinefuse.outcomes.complications import complication_probabilities
+from spinefuse.outcomes.operative import operative_models
 from spinefuse.outcomes.parameters import effects, outcome_parameters, quantity
 from spinefuse.outcomes.population import reference_patients
 from spinefuse.outcomes.risk import FloatArray, LogNormalModel
@@ -27,24 +28,6 @@ QUANTITIES: Final[tuple[str, ...]] = ("operative_time_min", "blood_loss_ml", "le
 def _entry(name: str) -> dict[str, Any]:
     entry: dict[str, Any] = outcome_parameters()["continuous"][name]
     return entry
-
-
-@lru_cache(maxsize=1)
-def _anchored_models() -> dict[str, LogNormalModel]:
-    out = {}
-    for name in ("operative_time_min", "blood_loss_ml"):
-        e = _entry(name)
-        ref = quantity(e["reference"], f"continuous.{name}.reference")
-        sigma = float(e["log_sd"]["value"])
-        out[name] = LogNormalModel(
-            name=name,
-            label=str(e["label"]),
-            effects=effects(e["effects"], f"continuous.{name}.effects"),
-            unit=str(e["unit"]),
-            sigma=sigma,
-            mu=math.log(ref.value) - 0.5 * sigma**2,
-        )
-    return out
 
 
 def sites() -> dict[str, dict[str, Any]]:
@@ -93,7 +76,7 @@ def _init_fields(model: LogNormalModel) -> dict[str, Any]:
 
 def perioperative_models(site: str = "default") -> dict[str, LogNormalModel]:
     """Operative time, blood loss and the site's length-of-stay model."""
-    return {**_anchored_models(), "length_of_stay_days": stay_model(site)}
+    return {**operative_models(), "length_of_stay_days": stay_model(site)}
 
 
 def perioperative_means(
@@ -102,7 +85,7 @@ def perioperative_means(
     """Expected operative time (min), blood loss (mL) and stay (days) per patient, shape (n,).
 
     Each row's ``site`` column picks its length-of-stay profile."""
-    models = _anchored_models()
+    models = operative_models()
     out = {name: models[name].mean(models[name].design(patients, events)) for name in models}
     stay = np.empty(len(patients))
     site_col = patients["site"].astype(str).to_numpy()

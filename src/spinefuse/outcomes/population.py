@@ -71,4 +71,7 @@ def sample_patients(n: int, seed: int = 0) -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def reference_patients() -> pd.DataFrame:
     """The fixed reference sample (8,000 patients, seed 20240) the intercepts are solved on."""
-    return validate_patients(sample_patients(8000, seed=20240), "reference population")
+    from spinefuse.outcomes.operative import with_operative_time
+
+    patients = validate_patients(sample_patients(8000, seed=20240), "reference population")
+    return with_operative_time(patients)

@@ -288,10 +288,11 @@ class LogNormalModel(Model):
         lo = centre + shifts.min() - 5 * self.sigma
         hi = centre + shifts.max() + 5 * self.sigma
         t = lo[:, None] + (hi - lo)[:, None] * np.linspace(0, 1, grid)[None, :]  # (n, g)
-        cdf = np.zeros_like(t)
-        for c in range(combos.shape[0]):
-            cdf += w[:, c, None] * norm.cdf((t - centre[:, None] - shifts[c]) / self.sigma)
-        out = np.empty((t.shape[0], len(q)))
-        for i in range(t.shape[0]):
-            out[i] = np.exp(np.interp(q, cdf[i], t[i]))
-        return out
+        z = (t[:, None, :] - centre[:, None, None] - shifts[None, :, None]) / self.sigma
+        cdf = (w[:, :, None] * norm.cdf(z)).sum(axis=1)  # (n, g), increasing along g
+        # first grid point where the cdf reaches q, refined linearly with the previous point
+        j = np.clip((cdf[:, None, :] < q[None, :, None]).sum(axis=2), 1, grid - 1)  # (n, k)
+        rows = np.arange(t.shape[0])[:, None]
+        c0, c1 = cdf[rows, j - 1], cdf[rows, j]
+        frac = np.clip((q[None, :] - c0) / np.maximum(c1 - c0, 1e-300), 0.0, 1.0)
+        return np.asarray(np.exp(t[rows, j - 1] + frac * (t[rows, j] - t[rows, j - 1])), float)

@@ -3,7 +3,13 @@
 from pathlib import Path
 
 from spinefuse.plan.catalogue import Catalogue, CatalogueError, default_catalogue, load_catalogue
-from spinefuse.plan.planner import plan_case, plan_json, plan_surgery, select_segments
+from spinefuse.plan.planner import (
+    plan_case,
+    plan_for_case,
+    plan_json,
+    plan_surgery,
+    select_segments,
+)
 from spinefuse.plan.screws import grade_screws, label_ids
 from spinefuse.plan.surgical_plan import (
     Cage,
@@ -28,6 +34,7 @@ __all__ = [
     "label_ids",
     "load_catalogue",
     "plan_case",
+    "plan_for_case",
     "plan_json",
     "plan_surgery",
     "select_segments",

@@ -8,6 +8,7 @@ degrees at the record's edge, points in the world frame (RAS, mm).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -199,7 +200,12 @@ def plan_cage(
     z = np.asarray(bottom.normal)
     y = ant - z * (ant @ z)
     y /= np.linalg.norm(y)
-    material = "peek"
+    material: Literal["peek", "titanium"] = "peek" if "peek" in line.materials else "titanium"
+    modulus = catalogue.material(catalogue.cage_material_key(material)).elastic_modulus_mpa
+    reasons.append(
+        f"{segment} cage {material}: modulus {modulus / 1000:.1f} GPa"
+        + (", near that of bone, radiolucent for judging fusion" if material == "peek" else "")
+    )
     cage = Cage(
         segment=segment,
         technique=technique,

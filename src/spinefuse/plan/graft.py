@@ -65,8 +65,10 @@ def graft_need(
                 gap = float(np.linalg.norm(np.subtract(a, b)))
                 posterolateral += gap * bed.width * bed.thickness / MM3_PER_CM3
     yields = rules.local_bone_yield_cm3.values
+    # the yields are per segment; a one-sided laminar decompression yields half of it
     local = sum(
-        yields.get(d.kind, 0.0) * (1.0 if d.side == "bilateral" or "bilateral" in d.kind else 0.5)
+        yields.get(d.kind, 0.0)
+        * (0.5 if d.side != "bilateral" and not d.kind.startswith("facetectomy") else 1.0)
         for d in decompressions
     )
     return GraftNeed(interbody, posterolateral, local)

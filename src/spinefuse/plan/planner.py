@@ -11,22 +11,31 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case, load_case
-from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
-from spinefuse.errors import GeometryError, LevelError, ParameterError
+from spinefuse.conventions import SIDES, parse_segment, segment_vertebrae, vertebra_index
+from spinefuse.errors import LevelError, ParameterError
+from spinefuse.imaging.volume import Volume
 from spinefuse.plan.cage import plan_cage
 from spinefuse.plan.catalogue import Catalogue, default_catalogue
+from spinefuse.plan.corridor import pedicles_on_labels
 from spinefuse.plan.decompression import plan_decompressions
 from spinefuse.plan.graft import graft_need, plan_graft
 from spinefuse.plan.rods import choose_rod, plan_rods
 from spinefuse.plan.rules import PlanningRules, planning_rules
-from spinefuse.plan.screws import plan_vertebra_screws
+from spinefuse.plan.screws import (
+    fit_screws_to_bone,
+    label_ids,
+    plan_vertebra_screws,
+    plannable_sides,
+)
 from spinefuse.plan.surgical_plan import (
     Approach,
     GraftMaterial,
+    PedicleScrew,
     RodMaterial,
     SurgicalPlan,
     Technique,
@@ -53,6 +62,8 @@ def select_segments(
     ``levels`` as a list fixes the segments; as a number it trims or extends the recommended ones
     (extension goes to the neighbour with findings or marked for decompression, else cranially,
     the way an adjacent degenerated segment is included)."""
+    if isinstance(levels, str):
+        levels = [levels]
     if levels is not None and not isinstance(levels, int):
         return _sorted(list(levels)), ["levels"]
     overridden = []
@@ -92,20 +103,32 @@ def select_segments(
     return base, overridden
 
 
-def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> None:
-    for s in segments:
-        if s not in geometry.discs:
-            raise LevelError(
-                f"segment {s} to fuse is not in the geometry (segments: "
-                f"{', '.join(geometry.discs) or 'none'})"
-            )
+def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> list[str]:
+    """Refuse segments whose vertebrae the geometry lacks; warn of what is only partly known."""
+    warnings = []
     for name in segment_vertebrae(segments):
-        v = geometry.vertebra(name)
-        if v.partial:
-            raise GeometryError(
-                f"{name} is cut by the edge of the image: it cannot be instrumented from this "
-                "geometry; image the whole vertebra"
+        if name not in geometry.vertebrae:
+            raise LevelError(
+                f"vertebra {name} of the segments to fuse ({', '.join(segments)}) is not in the "
+                f"geometry (present: {', '.join(geometry.vertebrae) or 'none'})"
             )
+        if geometry.vertebrae[name].partial:
+            warnings.append(
+                f"{name} is cut by the edge of the image: its measurements are incomplete; "
+                "check its screws on an image of the whole vertebra"
+            )
+    levels = geometry.levels
+    for s in segments:
+        up, low = parse_segment(s)
+        if levels.index(low) != levels.index(up) + 1:
+            between = levels[levels.index(up) : levels.index(low) + 1]
+            raise LevelError(
+                f"{s} is not a motion segment: name its segments, "
+                + ", ".join(f"{a}-{b}" for a, b in zip(between, between[1:], strict=False))
+            )
+        if s not in geometry.discs:
+            warnings.append(f"{s}: the disc was not measured, so no cage is sized for it")
+    return warnings
 
 
 def plan_surgery(
@@ -131,7 +154,7 @@ def plan_surgery(
     segments, overridden = select_segments(case, geometry, assessment, levels)
     if not segments:
         return None
-    _check_anatomy(geometry, segments)
+    anatomy_warnings = _check_anatomy(geometry, segments)
     choice = choose_technique(
         case, geometry, assessment, segments, rules, technique=technique, approach=approach
     )
@@ -140,7 +163,7 @@ def plan_surgery(
         + (": " + assessment.rationale if assessment.rationale else "")
     ]
     reasons += choice.reasons
-    warnings = list(choice.warnings)
+    warnings = [*anatomy_warnings, *choice.warnings]
     overridden += choice.overridden
 
     decompressions = plan_decompressions(
@@ -151,9 +174,17 @@ def plan_surgery(
         for name in segment_vertebrae(segments)
         for s in plan_vertebra_screws(geometry.vertebra(name), cat, rules)
     ]
+    for name in segment_vertebrae(segments):
+        missing = set(SIDES) - set(plannable_sides(geometry.vertebra(name)))
+        for side in sorted(missing):
+            warnings.append(
+                f"{name} {side}: the geometry has no measured pedicle (isthmus, axis and entry "
+                "point), so no screw is planned there; fit the corridor on the CT label map "
+                "(plan_for_case) or plan it by hand"
+            )
     cages = []
     if choice.technique != "PLF":
-        for seg in segments:
+        for seg in (s for s in segments if s in geometry.discs):
             cp = plan_cage(geometry, assessment, seg, choice.technique, segments, cat, rules)
             cages.append(cp.cage)
             reasons += cp.reasons
@@ -174,6 +205,9 @@ def plan_surgery(
     reasons += rod.reasons
     overridden += rod.overridden
     rods = plan_rods(screws, rod, cat, rules)
+    for side in SIDES:
+        if not any(r.side == side for r in rods):
+            warnings.append(f"no {side} rod: fewer than two {side} screws could be planned")
     need = graft_need(geometry, choice.technique, segments, cages, decompressions, cat, rules)
     g, why, warn, over = plan_graft(
         case,
@@ -188,11 +222,7 @@ def plan_surgery(
     warnings += warn
     overridden += over
 
-    for s in screws:
-        if s.breach or s.alternatives:
-            warnings.append(
-                f"screw {s.vertebra} {s.side}: {s.warnings[0] if s.warnings else 'see screw'}"
-            )
+    warnings += _screw_summary(screws, rules)
     p = case.patient
     if p.osteoporosis or (p.t_score is not None and p.t_score <= -2.5):
         warnings.append(
@@ -214,20 +244,104 @@ def plan_surgery(
     )
 
 
+def _screw_summary(screws: Sequence[PedicleScrew], rules: PlanningRules) -> list[str]:
+    """Plan-level warnings: each poorly fitting screw, and low bone density once per band."""
+    out = [
+        s.warnings[0]
+        for s in screws
+        if s.warnings and (s.breach or "too narrow" in s.warnings[0] or "chord" in s.warnings[0])
+    ]
+    for band in ("poor", "reduced"):
+        levels = list(dict.fromkeys(s.vertebra for s in screws if s.purchase == band))
+        if levels:
+            edge = getattr(rules.trabecular_hu_bands, band)
+            out.append(
+                f"{band} screw purchase at {', '.join(levels)} (trabecular HU ≤ {edge:g}, "
+                "Pickhardt et al. 2013): consider cement augmentation, the largest diameter and "
+                "longer screws, or a longer construct"
+            )
+    return out
+
+
 def _stage(module: str, name: str) -> object:
     """A function of another stage, imported when the stage is used."""
     return getattr(importlib.import_module(module), name)
 
 
+def case_images(case: Case) -> tuple[Volume, Volume, dict[str, set[int]]] | None:
+    """The case's preoperative CT, its label map on the CT grid and the label IDs of each
+    vertebra; None when the case has no CT NIfTI with a label map."""
+    study = case.study("CT")
+    if study is None or study.nifti is None or study.label_map is None:
+        return None
+    read_nifti = _stage("spinefuse.imaging.nifti", "read_nifti")
+    read_label_map = _stage("spinefuse.imaging.labels", "read_label_map")
+    ct = read_nifti(study.nifti)  # type: ignore[operator]
+    labels = read_label_map(study.label_map, ct, True)  # type: ignore[operator]
+    convention: Literal["totalseg", "verse"] | dict[int, str]
+    if study.label_convention == "custom":
+        convention = dict(study.label_mapping or {})
+    else:
+        convention = "verse" if study.label_convention == "verse" else "totalseg"
+    return ct, labels, label_ids(convention)
+
+
+def grade_plan_on_images(
+    plan: SurgicalPlan, case: Case, catalogue: Catalogue | None = None
+) -> SurgicalPlan:
+    """The plan with its screws checked against the case's CT and label map by shaft sampling;
+    a screw that would leave the bone is replaced by the widest, longest stocked one that stays
+    in it (:func:`~spinefuse.plan.screws.fit_screws_to_bone`). Unchanged without images."""
+    images = case_images(case)
+    if images is None:
+        return plan
+    ct, labels, ids = images
+    cat = catalogue or default_catalogue()
+    screws = fit_screws_to_bone(plan.screws, labels, ids, planning_rules(), cat, ct)
+    warnings = [
+        s.warnings[-1]
+        for s, old in zip(screws, plan.screws, strict=True)
+        if s.warnings
+        and (s.breach or s.diameter_mm != old.diameter_mm or s.length_mm != old.length_mm)
+    ]
+    return plan.model_copy(
+        update={"screws": screws, "warnings": list(dict.fromkeys([*plan.warnings, *warnings]))}
+    )
+
+
+def plan_for_case(
+    case: Case, geometry: SpineGeometry, assessment: Assessment, **choices: Any
+) -> SurgicalPlan | None:
+    """The pipeline's plan stage: :func:`plan_surgery`, with the screw corridors of the
+    instrumented vertebrae fitted on the case's CT label map first (where the anatomy stage did
+    not resolve a pedicle, or to keep the screw in bone where it did) and every screw checked on
+    the label map after. Without a CT label map it is :func:`plan_surgery` itself."""
+    images = case_images(case)
+    notes: list[str] = []
+    if images is not None:
+        levels = choices.get("levels")
+        segments, _ = select_segments(case, geometry, assessment, levels)
+        names = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
+        geometry, notes = pedicles_on_labels(
+            geometry, images[1], images[2], names, planning_rules()
+        )
+    plan = plan_surgery(case, geometry, assessment, **choices)
+    if plan is None or images is None:
+        return plan
+    plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
+    return grade_plan_on_images(plan, case, choices.get("catalogue"))
+
+
 def plan_case(case: Case) -> SurgicalPlan | None:
-    """Anatomy, assessment and plan for a case (None when no geometry or no fusion)."""
+    """Anatomy, assessment and plan for a case (None when the case has no geometry to plan on
+    or no fusion is indicated)."""
     geometry_from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
     assess_case = _stage("spinefuse.assess", "assess_case")
     geometry = geometry_from_case(case)  # type: ignore[operator]
     if geometry is None:
         return None
     assessment = assess_case(case, geometry)  # type: ignore[operator]
-    return plan_surgery(case, geometry, assessment)
+    return plan_for_case(case, geometry, assessment)
 
 
 def plan_json(case_path: str | Path) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from spinefuse.conventions import Side, vertebra_index
+from spinefuse.conventions import SIDES, vertebra_index
 from spinefuse.errors import GeometryError
 from spinefuse.plan.catalogue import Catalogue
 from spinefuse.plan.rules import PlanningRules
@@ -105,7 +105,7 @@ def plan_rods(
     rods = []
     overhang = rules.rod_overhang_mm.value
     stock = catalogue.rod(choice.material, choice.diameter_mm)
-    for side in ("left", "right"):
+    for side in SIDES:
         mine = sorted(
             (s for s in screws if s.side == side), key=lambda s: vertebra_index(s.vertebra)
         )
@@ -119,10 +119,9 @@ def plan_rods(
             raise GeometryError(
                 f"{side} rod of {length:.0f} mm exceeds the stocked {stock.max_length_mm:g} mm"
             )
-        s_side: Side = side
         rods.append(
             Rod(
-                side=s_side,
+                side=side,
                 material=choice.material,
                 diameter_mm=choice.diameter_mm,
                 length_mm=length,

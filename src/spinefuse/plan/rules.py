@@ -33,6 +33,10 @@ class AngleRanges(_Cited):
     medial: dict[str, tuple[float, float]]
 
 
+class RangeBySegment(_Cited):
+    values: dict[str, tuple[float, float]]
+
+
 class HuBands(_Cited):
     poor: float
     reduced: float
@@ -79,6 +83,7 @@ class PlanningRules(Record):
     screw_length_max_fraction_of_chord: Scalar
     screw_breach_tolerance_mm: Scalar
     screw_angle_ranges_deg: AngleRanges
+    screw_diameter_ranges_mm: RangeBySegment
     trabecular_hu_bands: HuBands
     shaft_hu_bands: ShaftBands
     cage_subsidence_risk: Subsidence

@@ -187,13 +187,19 @@ def _segment_gap(
     return float(np.min(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)))
 
 
+def plannable_sides(vertebra: Vertebra) -> list[Side]:
+    """The sides whose pedicle the geometry measured with an entry point (screws can be sized)."""
+    return [
+        s for s in ("left", "right") if s in vertebra.pedicles and vertebra.pedicles[s].entry_point
+    ]
+
+
 def plan_vertebra_screws(
     vertebra: Vertebra, catalogue: Catalogue, rules: PlanningRules
 ) -> list[PedicleScrew]:
-    """Left and right screws of one vertebra, shortened in catalogue steps when converging tips
-    would touch, with the density warning from the body's trabecular HU."""
-    screws = [plan_screw(vertebra, s, catalogue, rules) for s in ("left", "right")]
-    left, right = screws
+    """The screws of one vertebra (the sides with a measured pedicle), shortened in catalogue
+    steps when converging tips would touch, with the density warning from the body's HU."""
+    screws = [plan_screw(vertebra, s, catalogue, rules) for s in plannable_sides(vertebra)]
     lengths = catalogue.screws.lengths_mm
 
     def gap(a: PedicleScrew, b: PedicleScrew) -> float:
@@ -207,23 +213,26 @@ def plan_vertebra_screws(
             - (a.diameter_mm + b.diameter_mm) / 2.0
         )
 
-    shortened = False
-    while gap(left, right) < 1.0:
-        shorter = [n for n in lengths if n < max(left.length_mm, right.length_mm)]
-        if not shorter:
-            break
-        n = shorter[-1]
-        left = left.model_copy(update={"length_mm": min(left.length_mm, n)})
-        right = right.model_copy(update={"length_mm": min(right.length_mm, n)})
-        shortened = True
-    if shortened:
-        note = f"{vertebra.name}: screws shortened to keep converging tips apart"
-        left = left.model_copy(update={"warnings": [*left.warnings, note]})
-        right = right.model_copy(update={"warnings": [*right.warnings, note]})
+    if len(screws) == 2:
+        left, right = screws
+        shortened = False
+        while gap(left, right) < 1.0:
+            shorter = [n for n in lengths if n < max(left.length_mm, right.length_mm)]
+            if not shorter:
+                break
+            n = shorter[-1]
+            left = left.model_copy(update={"length_mm": min(left.length_mm, n)})
+            right = right.model_copy(update={"length_mm": min(right.length_mm, n)})
+            shortened = True
+        if shortened:
+            note = f"{vertebra.name}: screws shortened to keep converging tips apart"
+            left = left.model_copy(update={"warnings": [*left.warnings, note]})
+            right = right.model_copy(update={"warnings": [*right.warnings, note]})
+        screws = [left, right]
 
     band = purchase_band(vertebra.trabecular_hu, rules)
     out = []
-    for s in (left, right):
+    for s in screws:
         update: dict[str, object] = {"purchase": band}
         if band in ("poor", "reduced"):
             hu = vertebra.trabecular_hu
@@ -293,7 +302,8 @@ def grade_screws(
     radius, ``around`` points each) every ``step_mm`` from ``lead_in_mm`` past the entry point to
     the tip; all screws are sampled in one vectorised pass. Per ray from the axis, the excursion
     is the screw radius less the outermost radius still inside the screw's own vertebra label; the
-    screw's ``breach_mm`` is the largest excursion, ``bone_fraction`` the share of outer-circle
+    screw's ``breach_mm`` is the largest excursion found at two neighbouring stations (a breach
+    runs along the shaft), ``bone_fraction`` the share of outer-circle
     points in bone. A breach deeper than the cited tolerance sets ``breach``. With ``ct``,
     ``mean_hu`` and ``cortical_fraction`` come from the outer-circle samples."""
     if not screws:
@@ -326,12 +336,18 @@ def grade_screws(
                 f"no label ID for {s.vertebra} in the label map convention; cannot grade its screws"
             )
         own[i] = np.isin(lab[i], list(want)) & in_grid[i]
-    # outermost radius still in bone along each ray, counting from the axis outward
-    inward_ok = np.cumprod(own, axis=-1).astype(bool)  # (n, S, A, R)
-    depth = np.where(inward_ok, frac[None, None, None, :], -1.0).max(axis=-1)  # fraction or -1
-    excursion = np.where(depth < 0, 1.0, 1.0 - depth) * radius[:, None, None]  # (n, S, A)
+    # per ray, how far the thread reaches past the outermost point still in bone (a ray with no
+    # bone at all: the full radius); holes inside the bone (a gap in the segmentation) do not count
+    depth = np.where(own, frac[None, None, None, :], -1.0).max(axis=-1)  # (n, S, A)
+    excursion = np.where(depth < 0, 1.0, 1.0 - depth) * radius[:, None, None]
     excursion = np.where(valid[:, :, None], excursion, 0.0)
-    breach_mm = excursion.max(axis=(1, 2))
+    # a breach runs along the shaft: keep excursions present at two neighbouring stations, so a
+    # one-voxel slit across the shaft in the label map is not taken for a breach
+    pad = np.pad(excursion, ((0, 0), (1, 1), (0, 0)))
+    persistent = np.maximum(
+        np.minimum(pad[:, :-2], pad[:, 1:-1]), np.minimum(pad[:, 1:-1], pad[:, 2:])
+    )
+    breach_mm = persistent.max(axis=(1, 2))
     outer = own[..., -1] & valid[:, :, None]
     bone_fraction = outer.sum(axis=(1, 2)) / (valid.sum(axis=1) * around)
     mean_hu = cortical = None
@@ -361,6 +377,65 @@ def grade_screws(
         if mean_hu is not None and cortical is not None:
             update["mean_hu"] = float(mean_hu[i])
             update["cortical_fraction"] = float(cortical[i])
+            low = rules.shaft_hu_bands.cancellous
+            if mean_hu[i] < low:
+                warnings.append(
+                    f"{s.vertebra} {s.side}: the thread meets {mean_hu[i]:.0f} HU on average, "
+                    f"below the {low:g} HU of cancellous bone: weak purchase"
+                )
+                update["alternatives"] = list(
+                    dict.fromkeys([*s.alternatives, *LOW_DENSITY_ALTERNATIVES])
+                )
         out.append(s.model_copy(update=update))
     assert len(out) == n
+    return out
+
+
+def fit_screws_to_bone(
+    screws: Sequence[PedicleScrew],
+    labels: Volume,
+    ids: Mapping[str, Collection[int]],
+    rules: PlanningRules,
+    catalogue: Catalogue,
+    ct: Volume | None = None,
+) -> list[PedicleScrew]:
+    """Grade the screws on the label map; a screw that would breach is replaced by the widest,
+    then longest, stocked screw on the same trajectory that stays in bone (all candidates graded
+    in one pass). When none does, the breach stays flagged with alternatives."""
+    graded = grade_screws(screws, labels, ids, rules, ct)
+    out = list(graded)
+    bad = [i for i, s in enumerate(graded) if s.breach_mm is not None and s.breach]
+    if not bad:
+        return out
+    candidates: list[PedicleScrew] = []
+    owner: list[int] = []
+    for i in bad:
+        s = screws[i]
+        for d in catalogue.screws.diameters_mm:
+            for n in catalogue.screws.lengths_mm:
+                if (
+                    d <= s.diameter_mm
+                    and n <= s.length_mm
+                    and (d, n) != (s.diameter_mm, s.length_mm)
+                ):
+                    candidates.append(
+                        s.model_copy(update={"diameter_mm": d, "length_mm": n, "breach": False})
+                    )
+                    owner.append(i)
+    trial = grade_screws(candidates, labels, ids, rules, ct) if candidates else []
+    for i in bad:
+        ok = [c for c, o in zip(trial, owner, strict=True) if o == i and not c.breach]
+        s = screws[i]
+        if not ok:
+            out[i] = graded[i].model_copy(
+                update={"alternatives": [*graded[i].alternatives, *NARROW_PEDICLE_ALTERNATIVES]}
+            )
+            continue
+        best = max(ok, key=lambda c: (c.diameter_mm, c.length_mm))
+        note = (
+            f"{s.vertebra} {s.side}: {s.diameter_mm:g} × {s.length_mm:g} mm would leave the bone "
+            f"by {graded[i].breach_mm:.1f} mm on the label map; "
+            f"{best.diameter_mm:g} × {best.length_mm:g} mm stays in it"
+        )
+        out[i] = best.model_copy(update={"warnings": [*best.warnings, note]})
     return out

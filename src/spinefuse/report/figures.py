@@ -71,32 +71,33 @@ def rom_chart(rows: Sequence[RomRow], plane: str = "flexion_extension") -> str |
 
 
 def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -> str | None:
-    """Healing over time: fractions (bone, fusion probability; 0–1) on the left panel and
-    subsidence (mm) on the right when the record has it."""
+    """Healing over time: fractions (bone fraction, fusion probability; 0–1) on the left panel
+    with their percentile bands, and subsidence (mm) on the right when the record has it."""
     fractions = [
         s
         for s in series
-        if max(s.values, default=2.0) <= 1.0 + 1e-9
-        and min(s.values, default=-1.0) >= 0.0
-        and "subsid" not in s.name
+        if "subsid" not in s.name and s.values and 0.0 <= min(s.values) and max(s.values) <= 1.0
     ]
     subs = [s for s in series if "subsid" in s.name and "prob" not in s.name]
     if not fractions and not fusion_points and not subs:
         return None
-    fig = new_figure(6.8, 2.9)
-    axes = fig.subplots(1, 2 if subs else 1, squeeze=False)[0]
+    fig = new_figure(6.8, 3.6)
+    ratios = [1.6, 1.0] if subs else [1.0]
+    axes = fig.subplots(1, len(ratios), squeeze=False, width_ratios=ratios)[0]
     ax = axes[0]
     for s in fractions[:6]:
-        label = f"{s.name.replace('_', ' ')}" + (f" ({s.label})" if s.label else "")
-        ax.plot(s.months, s.values, lw=1.8, label=label)
+        label = s.name.replace("_", " ") + (f" ({s.label})" if s.label else "")
+        (line,) = ax.plot(s.months, s.values, lw=1.8, label=label)
+        if s.low is not None and s.high is not None:
+            ax.fill_between(s.months, s.low, s.high, color=line.get_color(), alpha=0.15, lw=0)
     if fusion_points:
         ms, ps = zip(*sorted(fusion_points.items()), strict=True)
-        ax.plot(ms, ps, "o", color=GOOD, ms=7, label="fusion probability")
+        ax.plot(ms, ps, "o", color=GOOD, ms=7, label="P(fused) at 6/12/24 months")
         for m, p in zip(ms, ps, strict=True):
             ax.annotate(
                 f"{100 * p:.0f} %",
                 (m, p),
-                xytext=(0, 6),
+                xytext=(0, -12),
                 textcoords="offset points",
                 ha="center",
                 fontsize=8,
@@ -104,14 +105,18 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("months after surgery")
     ax.set_ylabel("fraction (0–1)")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.legend(frameon=False, fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.22), ncols=2)
     ax.spines[["top", "right"]].set_visible(False)
     if subs:
         bx = axes[1]
         for s in subs[:4]:
-            bx.plot(s.months, s.values, lw=1.8, label=s.label or s.name)
+            (line,) = bx.plot(s.months, s.values, lw=1.8, label=f"median ({s.label})")
+            if s.high is not None:
+                bx.plot(
+                    s.months, s.high, lw=1, ls="--", color=line.get_color(), label="90th percentile"
+                )
         bx.set_xlabel("months after surgery")
-        bx.set_ylabel("subsidence (mm)")
+        bx.set_ylabel("cage subsidence (mm)")
         bx.legend(frameon=False, fontsize=7)
         bx.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
@@ -179,7 +184,7 @@ def pro_chart(
             lw=2,
             marker="o",
             ms=3,
-            label=s.name.replace("_", " ") + (f" ({s.label})" if s.label else ""),
+            label=_pro_label(s, instrument),
         )
     ax.set_xlim(0, end * 1.02)
     ax.set_xlabel("months after surgery")
@@ -187,6 +192,13 @@ def pro_chart(
     ax.legend(frameon=False, fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
+
+
+def _pro_label(s: Series, instrument: str) -> str:
+    name = s.name.replace("_", " ")
+    if name.lower() == instrument.lower():
+        return f"forecast {instrument}"
+    return name + (f" ({s.label})" if s.label and s.label.lower() not in name.lower() else "")
 
 
 def timeline_chart(milestones: Sequence[Milestone]) -> str | None:

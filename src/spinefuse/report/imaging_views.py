@@ -178,13 +178,16 @@ def ct_reformats(
             else (geometry.vertebrae[seg].centroid if seg in geometry.vertebrae else None)
         )
         if where is not None:
+            # labels sit at the posterior edge, on a dark box, joined to their level
             ax.annotate(
-                "\n".join(texts[:2]),
+                "\n".join(texts[:3]),
                 (-where[1], where[2]),
-                xytext=(-y[-1] + 3, where[2]),
+                xytext=(-y[0] - 2, where[2]),
                 color="#f39c12",
                 fontsize=6,
                 va="center",
+                ha="right",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "black", "ec": "none", "alpha": 0.7},
                 arrowprops={"arrowstyle": "-", "color": "#f39c12", "lw": 0.6},
             )
     for name in ("L1", "S1"):
@@ -288,15 +291,22 @@ def xray_overlay(marks: XrayLandmarks) -> ImagingPicture:
             ax.annotate(
                 name, quad[0], color="white", fontsize=7, xytext=(4, 4), textcoords="offset points"
             )
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
+    pts = np.array(list(marks.points.values()), dtype=float)
+    pad = 0.15 * float(np.ptp(pts[:, 1])) if len(pts) > 1 else 0.0
+    if len(pts) > 1:  # the spine's part of the film, not the whole film
+        lo, hi = pts.min(axis=0) - pad, pts.max(axis=0) + pad
+        ax.set_xlim(max(lo[0], 0), min(hi[0], w))
+        ax.set_ylim(min(hi[1], h), max(lo[1], 0))
+    else:
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=6)
     unit = f"{marks.pixel_spacing_mm:g} mm/pixel" if marks.pixel_spacing_mm else "scale unknown"
     ax.set_xlabel(f"pixels ({unit})", fontsize=7)
     return ImagingPicture(
         data_uri(fig),
-        f"{marks.view.upper() if marks.view == 'ap' else 'Lateral'} radiograph landmarks "
+        f"{'AP' if marks.view == 'ap' else 'Lateral'} radiograph landmarks "
         f"({marks.role}): vertebral corners as picked, outlined and labelled.",
     )
 

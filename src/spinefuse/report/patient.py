@@ -149,12 +149,23 @@ def _operation(plan: SurgicalPlan) -> dict[str, Any]:
     parts.append(OPERATIONS.get(plan.technique, ""))
     if plan.approach == "mis":
         parts.append("The surgeon works through small cuts, so the scar is small.")
-    screws = len(plan.screws)
-    return {
-        "text": [p for p in parts if p],
-        "counts": f"{screws} screws, {len(plan.rods)} rods"
-        + (f" and {sum(c.count for c in plan.cages)} spacer(s)" if plan.cages else ""),
-    }
+    things = [
+        t
+        for t in (
+            _count(len(plan.screws), "screw"),
+            _count(len(plan.rods), "rod"),
+            _count(sum(c.count for c in plan.cages), "spacer"),
+        )
+        if t
+    ]
+    counts = (
+        " and ".join([", ".join(things[:-1]), things[-1]]) if len(things) > 1 else "".join(things)
+    )
+    return {"text": [p for p in parts if p], "counts": counts}
+
+
+def _count(n: int, thing: str) -> str:
+    return "" if n == 0 else f"1 {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def _weeks(fc: dict[str, Any] | None, los: float | None) -> list[tuple[str, str]]:
@@ -214,7 +225,7 @@ def patient_context(records: StageRecords) -> dict[str, Any]:
     improve = first_number(fc, "odi_mcid_probability")
     picture = None
     if r.geometry is not None and r.plan is not None:
-        picture = spine3d.sagittal_view(r.geometry, r.plan)
+        picture = spine3d.sagittal_view(r.geometry, r.plan, simple=True)
     return {
         "title": "Your back operation: what it is and what to expect",
         "case_id": r.case_id,

@@ -55,9 +55,17 @@ def body_rings(v: Vertebra) -> tuple[Arr, Arr]:
     return top, bottom
 
 
-def _prism_faces(top: Arr, bottom: Arr) -> list[Arr]:
+def _prism_faces(top: Arr, bottom: Arr, bands: int = 4) -> list[Arr]:
+    """End caps and side quads of a prism between two rings; the sides are cut into ``bands``
+    so that depth sorting of the faces stays right next to small implants."""
     n = len(top)
-    sides = [np.array([top[i], top[(i + 1) % n], bottom[(i + 1) % n], bottom[i]]) for i in range(n)]
+    f = np.linspace(0.0, 1.0, bands + 1)[:, None, None]
+    rings = (1.0 - f) * top[None] + f * bottom[None]  # (bands + 1, n, 3)
+    sides = [
+        np.array([rings[b, i], rings[b, (i + 1) % n], rings[b + 1, (i + 1) % n], rings[b + 1, i]])
+        for b in range(bands)
+        for i in range(n)
+    ]
     return [top, bottom, *sides]
 
 
@@ -78,81 +86,103 @@ def _screw_line(screw_entry: Sequence[float], direction: Sequence[float], length
     return np.array([e, e + length * np.asarray(direction, dtype=float)])
 
 
+def _tube(a: Arr, b: Arr, radius: float, n: int = 10, pieces: int = 3) -> list[Arr]:
+    """A cylinder from ``a`` to ``b``: ``pieces`` × ``n`` side quads and two end caps (mm)."""
+    axis = b - a
+    length = float(np.linalg.norm(axis))
+    if length == 0.0:
+        return []
+    axis = axis / length
+    helper = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    u = np.cross(axis, helper)
+    u /= np.linalg.norm(u)
+    w = np.cross(axis, u)
+    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    ring = radius * (np.outer(np.cos(t), u) + np.outer(np.sin(t), w))
+    ra, rb = a + ring, b + ring
+    return [*_prism_faces(ra, rb, pieces)]
+
+
+def _shade(faces: list[Arr], colours: list[str], light: Arr) -> NDArray[np.float64]:
+    """RGBA per face: the base colour dimmed by a two-sided Lambert term toward ``light``."""
+    from matplotlib.colors import to_rgba
+
+    rgba = np.array([to_rgba(c) for c in colours])
+    normals = np.array([np.cross(f[1] - f[0], f[2] - f[0]) for f in faces])
+    norm = np.linalg.norm(normals, axis=1)
+    norm[norm == 0] = 1.0
+    lambert = np.abs(normals @ light) / norm
+    rgba[:, :3] *= (0.45 + 0.55 * lambert)[:, None]
+    return np.asarray(rgba, dtype=float)
+
+
 def spine_3d(
     geometry: SpineGeometry,
     plan: SurgicalPlan | None = None,
-    elev: float = 12.0,
-    azim: float = -130.0,
+    elev: float = 15.0,
+    azim: float = -120.0,
 ) -> str:
-    """A posterolateral 3-D view of the spine with the plan's implants, as a PNG data URI."""
-    fig = new_figure(5.2, 5.6)
-    ax = fig.add_subplot(projection="3d")
-    ax.set_autoscale_on(False)  # limits are set from the scene below
+    """A posterolateral 3-D view of the spine with the plan's implants, as a PNG data URI.
+
+    Bone, screws, rods and cages are one shaded polygon collection, so they hide each other in
+    depth order; screws that breach a cortex are drawn red."""
     faces: list[Arr] = []
-    pts: list[Arr] = []
+    colours: list[str] = []
+
+    def add(new: list[Arr], colour: str) -> None:
+        faces.extend(new)
+        colours.extend([colour] * len(new))
+
     for v in geometry.vertebrae.values():
         top, bottom = body_rings(v)
-        faces += _prism_faces(top, bottom)
-        pts += [top, bottom]
-    ax.add_collection3d(
-        Poly3DCollection(faces, facecolor=BONE, edgecolor=BONE_EDGE, linewidths=0.15, alpha=0.55)
-    )
-    for v in geometry.vertebrae.values():
-        for p in v.pedicles.values():
-            start = np.asarray(p.entry_point if p.entry_point is not None else p.isthmus_centre)
-            seg = np.array([start, np.asarray(p.isthmus_centre) + 8.0 * np.asarray(p.axis)])
-            ax.plot(*seg.T, color=BONE_EDGE, lw=3.5, alpha=0.6, solid_capstyle="round")
+        add(_prism_faces(top, bottom), BONE)
+        for ped in v.pedicles.values():
+            start = np.asarray(
+                ped.entry_point if ped.entry_point is not None else ped.isthmus_centre
+            )
+            end = np.asarray(ped.isthmus_centre) + 6.0 * np.asarray(ped.axis)
+            add(_tube(start, end, 0.3 * ped.width_mm, 8), BONE)
         if v.spinous_tip is not None:
             base = v.lamina_centre or (v.canal.centre if v.canal else None)
             if base is not None:
-                seg = np.array([base, v.spinous_tip])
-                ax.plot(*seg.T, color=BONE_EDGE, lw=4, alpha=0.6, solid_capstyle="round")
-                pts.append(seg)
-        ax.text(
-            *(np.asarray(v.centroid) + np.array([0.0, 30.0, 0.0])),
-            v.name,
-            fontsize=8,
-            color="black",
-        )
+                add(_tube(np.asarray(base), np.asarray(v.spinous_tip), 3.5, 8), BONE)
     if plan is not None:
         for s in plan.screws:
             line = _screw_line(s.entry_point, s.direction, s.length_mm)
-            ax.plot(
-                *line.T,
-                color=PLANNED if s.breach else SCREW,
-                lw=0.9 * s.diameter_mm,
-                solid_capstyle="butt",
-            )
-            pts.append(line)
+            add(_tube(line[0], line[1], s.diameter_mm / 2, 10), PLANNED if s.breach else SCREW)
         for r in plan.rods:
-            if len(r.points) >= 2:
-                line = np.asarray(r.points, dtype=float)
-                ax.plot(*line.T, color=ROD, lw=r.diameter_mm)
-                pts.append(line)
+            pts = np.asarray(r.points, dtype=float)
+            for a, b in zip(pts[:-1], pts[1:], strict=True):
+                ext = 5.0 * (b - a) / max(float(np.linalg.norm(b - a)), 1e-9)
+                add(_tube(a - ext, b + ext, r.diameter_mm / 2, 10), ROD)
         for c in plan.cages:
             box = _cage_box(c, geometry)
-            ax.add_collection3d(
-                Poly3DCollection(
-                    [box[list(f)] for f in _BOX_FACES],
-                    facecolor=CAGE,
-                    edgecolor="#145a32",
-                    alpha=0.9,
-                )
-            )
-            pts.append(box)
-    allp = np.vstack(pts)
-    lo, hi = allp.min(axis=0) - 5.0, allp.max(axis=0) + 5.0
-    centre, half = (lo + hi) / 2.0, (hi - lo).max() / 2.0
-    ax.set_xlim(centre[0] - half, centre[0] + half)
-    ax.set_ylim(centre[1] - half, centre[1] + half)
-    ax.set_zlim(centre[2] - half, centre[2] + half)
-    ax.set_box_aspect((1, 1, 1))
+            add([box[list(f)] for f in _BOX_FACES], CAGE)
+    view = np.radians([elev, azim])
+    towards_viewer = np.array(
+        [np.cos(view[0]) * np.cos(view[1]), np.cos(view[0]) * np.sin(view[1]), np.sin(view[0])]
+    )
+    light = towards_viewer + np.array([0.0, 0.0, 0.6])
+    light /= np.linalg.norm(light)
+    fig = new_figure(4.6, 6.0)
+    ax = fig.add_subplot(projection="3d")
+    ax.set_autoscale_on(False)  # limits are set from the scene below
+    ax.add_collection3d(
+        Poly3DCollection(faces, facecolors=_shade(faces, colours, light), edgecolors="none")
+    )
+    allp = np.vstack(faces)
+    lo, hi = allp.min(axis=0) - 3.0, allp.max(axis=0) + 3.0
+    for v in geometry.vertebrae.values():
+        side = -1.0 if azim < -90 else 1.0  # label on the side facing the viewer
+        at = np.asarray(v.centroid) + np.array([side * (v.body_width_mm / 2 + 12), 0.0, 0.0])
+        ax.text(*at, v.name, fontsize=8, color="black", ha="center")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_zlim(lo[2], hi[2])
+    ax.set_box_aspect(tuple(hi - lo), zoom=1.25)  # equal mm on every axis
     ax.view_init(elev=elev, azim=azim)
-    ax.set_xlabel("right (mm)", fontsize=7)
-    ax.set_ylabel("anterior (mm)", fontsize=7)
-    ax.set_zlabel("superior (mm)", fontsize=7)
-    ax.tick_params(labelsize=6)
-    return data_uri(fig, dpi=120)
+    ax.set_axis_off()
+    return data_uri(fig, dpi=130)
 
 
 def _yz(p: Sequence[float] | Arr) -> tuple[float, float]:
@@ -169,9 +199,11 @@ def sagittal_view(
     geometry: SpineGeometry,
     plan: SurgicalPlan | None = None,
     measurements: Sequence[Measurement] = (),
+    simple: bool = False,
 ) -> str:
     """The spine projected on the mid-sagittal plane, with the plan's implants and the
-    lordosis lines (L1 and S1 superior endplates) when the vertebrae are present."""
+    lordosis lines (L1 and S1 superior endplates) when the vertebrae are present. ``simple``
+    draws bones and implants only (no axes, no measurement lines), for the patient."""
     fig = new_figure(4.2, 5.4)
     ax = fig.add_subplot()
     for v in geometry.vertebrae.values():
@@ -231,7 +263,7 @@ def sagittal_view(
         for r in plan.rods:
             if len(r.points) >= 2:
                 ax.plot(*np.array([_yz(p) for p in r.points]).T, color=ROD, lw=2.5)
-    for level in ("L1", "S1"):
+    for level in () if simple else ("L1", "S1"):
         vert = geometry.vertebrae.get(level)
         if vert is None:
             continue
@@ -261,6 +293,13 @@ def sagittal_view(
     ax.autoscale_view()
     x0, x1 = ax.get_xlim()
     ax.set_xlim(x0 - 35, x1 + 5)
+    if simple:
+        ax.set_axis_off()
+        ax.annotate("front", (0.02, 0.01), xycoords="axes fraction", fontsize=9, color="#555555")
+        ax.annotate(
+            "back", (0.98, 0.01), xycoords="axes fraction", fontsize=9, ha="right", color="#555555"
+        )
+        return data_uri(fig)
     ax.set_xlabel("← anterior   (mm)   posterior →", fontsize=8)
     ax.set_ylabel("superior (mm)", fontsize=8)
     ax.tick_params(labelsize=7)

@@ -204,6 +204,8 @@ class Series:
     months: tuple[float, ...]
     values: tuple[float, ...]
     label: str = ""
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
 
 
 def _numbers(v: Any) -> tuple[float, ...] | None:
@@ -249,6 +251,44 @@ def time_series(record: Mapping[str, Any] | None) -> list[Series]:
 
     visit(record or {}, ())
     return out
+
+
+def healing_curves(healing: Mapping[str, Any] | None) -> list[Series]:
+    """The healing course per fused segment: bone fraction per graft region (median with the
+    10th–90th percentile band), fusion probability (0–1) and subsidence (mm, median with its
+    90th percentile), each over months. Falls back to :func:`time_series` for other shapes."""
+    out: list[Series] = []
+    for seg in (healing or {}).get("segments") or []:
+        if not isinstance(seg, Mapping):
+            continue
+        months = _numbers(seg.get("months"))
+        if months is None:
+            continue
+        name = str(seg.get("segment", ""))
+
+        def pick(
+            key: str, item: Mapping[str, Any] = seg, n: int = len(months)
+        ) -> tuple[float, ...] | None:
+            v = _numbers(item.get(key))
+            return v if v is not None and len(v) == n else None
+
+        for region in seg.get("regions") or []:
+            if isinstance(region, Mapping) and (med := pick("bone_fraction_median", region)):
+                out.append(
+                    Series(
+                        f"bone fraction, {region.get('region', '')} graft",
+                        months,
+                        med,
+                        name,
+                        pick("bone_fraction_p10", region),
+                        pick("bone_fraction_p90", region),
+                    )
+                )
+        if fp := pick("fusion_probability"):
+            out.append(Series("fusion probability", months, fp, name))
+        if sub := pick("subsidence_mm_median"):
+            out.append(Series("subsidence_mm", months, sub, name, None, pick("subsidence_mm_p90")))
+    return out or time_series(healing)
 
 
 def fusion_probability_points(healing: Mapping[str, Any] | None) -> dict[float, float]:

@@ -21,6 +21,7 @@ from spinefuse.report.stage_records import StageRecords
 from spinefuse.report.stage_views import (
     first_number,
     fusion_probability_points,
+    healing_curves,
     leaves,
     number,
     recovery_milestones,
@@ -232,20 +233,17 @@ def scalar_rows(record: Mapping[str, Any], limit: int = 40) -> list[tuple[str, s
 
 
 def record_sources(record: Mapping[str, Any] | None) -> list[str]:
-    """The citations a record carries (fields named source, sources, citation, references)."""
+    """The citations a record carries (fields whose name holds "source", or citation(s),
+    reference(s)), each once."""
     out: list[str] = []
     for path, v in leaves(record or {}):
-        keys = set(path)
-        if isinstance(v, str) and keys & {
-            "source",
-            "sources",
-            "citation",
-            "citations",
-            "references",
-            "reference",
-        }:
-            if v and v not in out:
-                out.append(v)
+        cited = any(
+            "source" in k or k in ("citation", "citations", "references", "reference")
+            for k in path
+            if not k.isdigit()
+        )
+        if isinstance(v, str) and v and cited and v not in out:
+            out.append(v)
     return out[:20]
 
 
@@ -301,7 +299,7 @@ def _mechanics(
 
 
 def _healing(heal: Mapping[str, Any]) -> dict[str, Any]:
-    series = time_series(heal)
+    series = healing_curves(heal)
     points = fusion_probability_points(heal)
     prob = [
         ("fusion probability at " + f"{m:g} months", fmt(100 * p, 0, "%"))
@@ -317,6 +315,21 @@ def _healing(heal: Mapping[str, Any]) -> dict[str, Any]:
         x = first_number(heal, key)
         if x is not None:
             prob.append((label, fmt(100 * x, 0, "%") if unit == "%" else fmt(x, 1, unit)))
+    for label, key in (
+        ("non-union means", "nonunion_criterion"),
+        ("subsidence means", "subsidence_criterion"),
+        ("rod fracture means", "rod_fracture_criterion"),
+    ):
+        if isinstance(heal.get(key), str):
+            prob.append((label, heal[key]))
+    ttf = (heal.get("time_to_fusion") or {}).get("quantiles_months") or {}
+    if isinstance(ttf, Mapping) and ttf.get("p10") is not None and ttf.get("p90") is not None:
+        prob.append(
+            ("time to fusion, 10th–90th percentile", f"{ttf['p10']:.1f}–{ttf['p90']:.1f} months")
+        )
+    members = number(heal.get("members"))
+    if members is not None:
+        prob.append(("simulated patients (ensemble)", f"{members:.0f}"))
     return {
         "chart": figures.healing_chart(series, points),
         "rows": prob,
