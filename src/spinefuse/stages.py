@@ -42,13 +42,12 @@ def assessment_stage(r: CaseResult) -> Record | None:
 def plan_stage(r: CaseResult) -> Record | None:
     """The surgical plan, when fusion is indicated and there is a geometry to plan on; the
     implants are also written as STL into ``implants/`` of the output folder."""
-    from spinefuse.plan import write_implant_meshes
-    from spinefuse.plan.planner import plan_for_case
+    from spinefuse.plan import plan_surgery, write_implant_meshes
 
     geometry, assessment = _geometry(r), r.get("assessment")
     if geometry is None or not isinstance(assessment, Assessment):
         return None
-    plan = plan_for_case(r.case, geometry, assessment)
+    plan = plan_surgery(r.case, geometry, assessment)
     if plan is not None and r.out_dir is not None:
         write_implant_meshes(plan, r.out_dir / "implants")
     return plan

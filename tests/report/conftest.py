@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_fixtures import build_run_dir
+
+from .report_fixtures import build_run_dir
 
 
 @pytest.fixture(scope="session")

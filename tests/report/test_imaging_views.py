@@ -7,13 +7,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from report_fixtures import voxelise
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.case import ImagingStudy
 from spinefuse.errors import ImagingError
 from spinefuse.imaging.volume import Volume
 from spinefuse.report.imaging_views import case_imaging, curved_reformat, read_ct
+
+from .report_fixtures import voxelise
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
-from report_fixtures import STAGES, build_run_dir, pdf_pages_text
 
 from spinefuse.report import load_stage_records, render_reports, write_reports
 from spinefuse.report.patient import natural_frequency
 from spinefuse.report.stage_views import first_number, fusion_probability_points, risks, rom_rows
 from spinefuse.report.surgeon import fmt
+
+from .report_fixtures import STAGES, build_run_dir, pdf_pages_text
 
 SURGEON_SECTIONS = (
     "1. The case in brief",

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import STAGES, build_run_dir
 
 from spinefuse.report import ReportInputError, load_stage_records, write_reports
+
+from .report_fixtures import STAGES, build_run_dir
 
 
 def test_full_run_reads_every_record(full_run: Path) -> None:
