@@ -58,7 +58,7 @@ def _angle_deg(a: tuple[float, float, float], b: tuple[float, float, float]) -> 
 def _check_against_truth(measured: SpineGeometry, truth: SpineGeometry) -> None:
     """Endplate planes within 1.5°, body heights within one voxel, body centroid within 1.5 mm,
     canal AP diameter within 1.5 mm,
-    pedicle isthmus widths within 2 mm and axes within 30° (a short pedicle fixes its axis
+    pedicle isthmus widths within 2.5 mm and axes within 30° (a short pedicle fixes its axis
     poorly; the width is the robust figure)."""
     assert measured.levels == truth.levels
     assert measured.whole() == truth.levels
@@ -78,7 +78,7 @@ def _check_against_truth(measured: SpineGeometry, truth: SpineGeometry) -> None:
             assert set(got.pedicles) == {"left", "right"}, name
             for side, ped in got.pedicles.items():
                 truth_ped = ref.pedicles[side]
-                assert abs(ped.width_mm - truth_ped.width_mm) <= 2.0, (name, side)
+                assert abs(ped.width_mm - truth_ped.width_mm) <= 2.5, (name, side)
                 assert _angle_deg(ped.axis, truth_ped.axis) <= 30.0, (name, side)
     for seg, disc in truth.discs.items():
         assert abs(measured.discs[seg].wedge_deg - disc.wedge_deg) <= 3.0, seg

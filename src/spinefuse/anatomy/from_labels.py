@@ -134,7 +134,10 @@ class _Canal2D:
 
 
 def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Canal2D | None:
-    """The canal as the largest hole in the vertebra projected along its cranial axis."""
+    """The canal as the largest hole in the vertebra projected along its cranial axis; a hole
+    smaller than the least canal section (``data/vertebral_landmarks.yaml``) is a notch in
+    the bone, and the ring is closed morphologically to look for the canal again."""
+    least = float(method()["canal_min_area_mm2"]["value"])
     ij = np.floor(loc[:, :2] / cell).astype(np.int64)
     lo = ij.min(axis=0) - 2
     ij -= lo
@@ -147,7 +150,7 @@ def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Can
         if n:
             sizes = np.bincount(lab.ravel())[1:]
             hole = lab == (int(np.argmax(sizes)) + 1)
-            if sizes.max() >= 4:
+            if sizes.max() * cell * cell >= least:
                 break
     else:
         return None
@@ -212,6 +215,24 @@ def _canal_section(
     if not found:
         return None
     return sorted(found, key=lambda c: c.area_mm2)[len(found) // 2]
+
+
+def _run(values: Vec, step: float) -> tuple[float, float] | None:
+    """The contiguous stretch of ``values`` (binned by ``step``) around 0: its ends, or None
+    when nothing lies at 0."""
+    if len(values) == 0:
+        return None
+    bins = np.floor(values / step).astype(np.int64)
+    present = set(np.unique(bins).tolist())
+    if 0 not in present and -1 not in present:
+        return None
+    lo = hi = 0 if 0 in present else -1
+    while lo - 1 in present:  # walks over bins, not voxels
+        lo -= 1
+    while hi + 1 in present:
+        hi += 1
+    inside = (bins >= lo) & (bins <= hi)
+    return float(values[inside].min()), float(values[inside].max())
 
 
 @dataclass
@@ -469,9 +490,10 @@ def _measure(
                 if beside.any() and not arch_cut:
                     far = posterior[beside][np.argmax(s * posterior[beside, 0])]
                     transverse[side] = _v3(frame.world(far))
-                ped = _pedicle(
-                    posterior, side, x_mid, canal2d, (bottoms[1], tops[1]), cell, frame, affine
-                )
+                # pedicles join the upper part of the body; the inferior articular processes
+                # hang below it
+                band = (bottoms[1] + 0.3 * (tops[1] - bottoms[1]), tops[1])
+                ped = _pedicle(posterior, side, x_mid, canal2d, band, cell, frame, affine)
                 if ped is not None:
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
@@ -552,7 +574,8 @@ def _pedicle(
     counts, so the transverse and articular processes beside the pedicle do not widen it."""
     s = -1.0 if side == "left" else 1.0
     y_hi = canal.y_anterior + cell
-    y_lo = canal.y_posterior + 0.5 * (canal.y_anterior - canal.y_posterior)
+    # behind the body wall by half the canal's depth, at least 10 mm (the pedicle's length)
+    y_lo = canal.y_anterior - max(0.5 * (canal.y_anterior - canal.y_posterior), 10.0)
     pick = (
         (s * (posterior[:, 0] - x_mid) > 0.25 * canal.width_mm)
         & (posterior[:, 1] >= y_lo)
@@ -579,12 +602,12 @@ def _pedicle(
     comp_dist = np.asarray(ndimage.minimum(dist, label_of, labels_idx))
     comp_slice = np.asarray(ndimage.minimum(idx[:, 1], label_of, labels_idx)).astype(np.int64)
     n_slices = grid.shape[0]
-    best = np.full(n_slices, -1, dtype=np.int64)
+    nearest = np.full(n_slices, -1, dtype=np.int64)
     best_d = np.full(n_slices, np.inf)
     for lab_id, sl, d in zip(labels_idx, comp_slice, comp_dist, strict=True):  # components
         if d < best_d[sl]:
-            best[sl], best_d[sl] = lab_id, d
-    chosen = np.isin(label_of, best[best > 0]) & (best_d[idx[:, 1]] <= 0.5 * canal.width_mm)
+            nearest[sl], best_d[sl] = lab_id, d
+    chosen = np.isin(label_of, nearest[nearest > 0]) & (best_d[idx[:, 1]] <= 0.5 * canal.width_mm)
     if chosen.sum() < 4:
         return None
     pts, sl_of = pts[chosen], idx[chosen, 1]
@@ -614,34 +637,40 @@ def _pedicle(
     # the pedicle proper: slices not much wider than the isthmus (wider ones have the
     # transverse or articular processes merged in); the axis is the line through their centres
     proper = valid & (widths <= widths[k0] + cell)
-    keep = proper[sl_of]
-    pts, sl_of = pts[keep], sl_of[keep]
     c = centres[proper]
-    axis = np.array([0.0, 1.0, 0.0])
+    tilt = 0.0  # sagittal slope of the pedicle (z per mm along y) from the slice centres
     if len(c) >= 2:
         _, _, vt = np.linalg.svd(c - c.mean(axis=0))
-        fitted = vt[0] * (1.0 if vt[0][1] >= 0 else -1.0)
-        if fitted[1] >= 0.5:  # a pedicle runs mostly anteriorly; anything else is a bad fit
-            axis = fitted
+        if abs(vt[0][1]) >= 0.5:
+            tilt = float(vt[0][2] / vt[0][1])
     centre = centres[k0]
-    # the isthmus slice cuts the pedicle obliquely: its extents shrink by the cosine of the
-    # axis's angle to the slice normal (transverse angle for the width, sagittal for the height)
-    sec = pts[sl_of == k0]
-    if len(sec) < 2:
+    # the isthmus section: of planes through its centre turned about the vertical, the one
+    # that cuts the pedicle narrowest is square to it (an oblique cut only lengthens the
+    # section); that gives the transverse angle of the axis and the true width
+    phis = np.radians(np.arange(-40.0, 40.1, 2.0))
+    rel = pts - centre
+    best: tuple[float, float, float, float] | None = None  # width, height, phi, centre offset
+    for phi in phis:  # a few dozen planes, each a vector operation over the points
+        d = np.array([np.sin(phi), np.cos(phi), 0.0])
+        a = np.array([np.cos(phi), -np.sin(phi), 0.0])
+        sec = rel[np.abs(rel @ d) <= 0.75 * cell]
+        span = _run(sec @ a, 1.5 * cell)
+        if span is None:
+            continue
+        on = sec[(sec @ a >= span[0] - 1e-9) & (sec @ a <= span[1] + 1e-9)]
+        hz_span = _run(on[:, 2], 1.5 * cell)
+        if hz_span is None:
+            continue
+        w = span[1] - span[0] + 2 * _half_extent(affine, frame.direction(a))
+        h = hz_span[1] - hz_span[0] + 2 * _half_extent(affine, frame.rot[:, 2])
+        if best is None or w < best[0]:
+            best = (w, h, float(phi), 0.5 * (span[0] + span[1]))
+    if best is None:
         return None
-    cos_t = float(np.hypot(axis[1], axis[2]))  # cos of the angle out of the y-z plane
-    cos_s = float(np.hypot(axis[0], axis[1]))  # cos of the angle out of the x-y plane
-    hx = _half_extent(affine, frame.rot[:, 0])
-    hz = _half_extent(affine, frame.rot[:, 2])
-    width = float((np.ptp(sec[:, 0]) + 2 * hx) * cos_t)
-    height = float((np.ptp(sec[:, 2]) + 2 * hz) * cos_s)
-    centre = np.array(
-        [
-            0.5 * (sec[:, 0].max() + sec[:, 0].min()),
-            centre[1],
-            0.5 * (sec[:, 2].max() + sec[:, 2].min()),
-        ]
-    )
+    width, height, phi, offset = best
+    axis = _unit(np.array([np.sin(phi), np.cos(phi), tilt * np.cos(phi)]))
+    height *= float(np.hypot(axis[0], axis[1]))  # the vertical cut is oblique by the tilt
+    centre = centre + offset * np.array([np.cos(phi), -np.sin(phi), 0.0])
     if width > float(method()["pedicle_width_max_mm"]["value"]):
         return None  # processes merged into the section: the isthmus is not resolved
     return Pedicle(
