@@ -39,8 +39,10 @@ def main(films: int = 10_000, repeats: int = 50) -> dict[str, float]:
     sets = [
         render_xray_landmarks(g, "lateral"),
         render_xray_landmarks(g, "ap"),
-        render_xray_landmarks(posed(spec, {"L4-L5": -6.0}, {"L4-L5": 2.0}), "lateral", "flexion"),
-        render_xray_landmarks(posed(spec, {"L4-L5": 6.0}, {"L4-L5": -2.0}), "lateral", "extension"),
+        render_xray_landmarks(posed(spec, {"L4-L5": 6.0}, {"L4-L5": 2.0}), "lateral", "flexion"),
+        render_xray_landmarks(
+            posed(spec, {"L4-L5": -6.0}, {"L4-L5": -2.0}), "lateral", "extension"
+        ),
     ]
     history = ClinicalHistory(
         leg_pain=True,

@@ -75,6 +75,25 @@ def demo(
 
 @app.command()
 @friendly_errors
+def registry(
+    csv_file: Annotated[Path, typer.Argument(help="a site's registry of past patients (CSV)")],
+    refit: Annotated[
+        bool, typer.Option("--refit", help="refit every coefficient instead of recalibrating")
+    ] = False,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="write calibration plots into this folder")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = True,
+) -> None:
+    """Recalibrate (or refit) the outcome models on a site's registry: AUC, calibration
+    intercept and slope, Brier score and calibration plots."""
+    from spinefuse.outcomes import registry_json
+
+    _emit(registry_json(csv_file, "refit" if refit else "recalibrate", plots))
+
+
+@app.command()
+@friendly_errors
 def cohort(
     spec_file: Annotated[
         Path, typer.Argument(help="cohort spec (YAML, schema spinefuse/cohort@1)")
@@ -132,15 +151,15 @@ def assess(
     as_json: Annotated[bool, typer.Option("--json", help="print the Assessment as JSON")] = False,
 ) -> None:
     """Measure the spine, name the findings and say whether and where fusion is indicated."""
-    from spinefuse.assess import Assessment, assess_json, assessment_table
+    from spinefuse.assess import assess_files, assessment_report
 
     if case_file is None and not xray_landmarks:
         raise typer.BadParameter("give a CASE file or at least one --xray-landmarks FILE")
-    text = assess_json(case_file, list(xray_landmarks or []))
+    assessment = assess_files(case_file, list(xray_landmarks or []))
     if as_json:
-        _emit(text)
+        _emit(assessment.to_json())
     else:
-        Console().print(assessment_table(Assessment.from_json(text)))
+        Console().print(assessment_report(assessment))
 
 
 @app.command()

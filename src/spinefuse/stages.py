@@ -67,11 +67,19 @@ def mechanics_stage(r: CaseResult) -> Record | None:
 def healing_stage(r: CaseResult) -> Record | None:
     """The healing ensemble over 24 months for the planned fusion."""
     from spinefuse.healing import heal
+    from spinefuse.mechanics import MechanicsResult
 
     geometry, plan = _geometry(r), _plan(r)
     if geometry is None or plan is None:
         return None
-    return heal(r.case, geometry, plan, r.get("mechanics"), seed=0)
+    mechanics = r.get("mechanics")
+    return heal(
+        r.case,
+        geometry,
+        plan,
+        mechanics if isinstance(mechanics, MechanicsResult) else None,
+        seed=0,
+    )
 
 
 def forecast_stage(r: CaseResult) -> Record | None:

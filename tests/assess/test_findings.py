@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from virtual_films import lateral_landmarks
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess import assess_case, assess_landmarks
@@ -16,6 +15,8 @@ from spinefuse.assess.measurements import measure_geometry, measure_landmarks
 from spinefuse.case import Case, ClinicalHistory, ImagingStudy, Patient, Preferences
 from spinefuse.errors import ImagingError
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, write_xray_landmarks
+
+from .virtual_films import lateral_landmarks
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from virtual_films import ap_landmarks, lateral_landmarks
 
 from spinefuse.anatomy.template import (
     VirtualPatientSpec,
@@ -18,6 +17,8 @@ from spinefuse.assess.assessment import Assessment
 from spinefuse.assess.measurements import measure_geometry, measure_landmarks
 from spinefuse.errors import ImagingError
 from spinefuse.imaging.xray_landmarks import read_xray_landmarks, write_xray_landmarks
+
+from .virtual_films import ap_landmarks, lateral_landmarks
 
 
 def _a(ms: list) -> Assessment:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from virtual_films import lateral_landmarks
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess.assessment import Assessment, Measurement
@@ -19,6 +18,8 @@ from spinefuse.imaging.xray_landmarks import (
     read_xray_landmarks,
     write_xray_landmarks,
 )
+
+from .virtual_films import lateral_landmarks
 
 
 def _get(ms: list[Measurement], name: str, level: str | None = None) -> float:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from virtual_films import ap_landmarks, lateral_landmarks
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import VirtualPatientSpec, posed, virtual_spine
@@ -17,6 +16,8 @@ from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case, ClinicalHistory, ImagingStudy, Patient, save_case
 from spinefuse.errors import CaseError
 from spinefuse.imaging.xray_landmarks import write_xray_landmarks
+
+from .virtual_films import ap_landmarks, lateral_landmarks
 
 HISTORY: dict[str, Any] = {
     "back_pain": True,

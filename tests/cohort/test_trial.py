@@ -100,3 +100,47 @@ def test_a_batch_is_reproducible_and_a_foreign_folder_refused(
     other = cohort_from_dict({**SPEC, "seed": 6})
     with pytest.raises(CaseError, match="different trial"):
         run_trial(other, out, workers=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("technique", "graft"), [("TLIF", "local_autograft"), ("PLF", "allograft")]
+)
+def test_the_cohort_fusion_grid_matches_the_full_grid(technique: str, graft: str) -> None:
+    """The cohort evaluates the mechanics at few fusion states; healing interpolates between
+    them. Its fusion probabilities must match those on the healing stage's full grid."""
+    import numpy as np
+
+    from spinefuse.anatomy.template import virtual_spine
+    from spinefuse.assess import assess_case
+    from spinefuse.cohort.simulation import (
+        COHORT_FUSION_GRID,
+        batch_patients,
+        virtual_case,
+        virtual_spec,
+    )
+    from spinefuse.healing import FUSION_GRID, heal_batch
+    from spinefuse.mechanics import fused_segment_response
+    from spinefuse.plan import plan_surgery
+
+    spec = cohort_from_dict({**SPEC, "size": 4})
+    (batch,) = [
+        b for b in plan_batches(spec.model_dump_json(by_alias=True), ["plf-allograft"], 4, 4)
+    ]
+    rows = batch_patients(batch)
+    geos, plans = [], []
+    for row in rows.itertuples(index=False):
+        g = virtual_spine(virtual_spec(row, spec.seed))
+        case = virtual_case(row)
+        plan = plan_surgery(
+            case, g, assess_case(case, g), technique=technique, graft=graft, levels=["L4-L5"]
+        )
+        assert plan is not None
+        geos.append(g)
+        plans.append(plan)
+    biology = rows.assign(
+        technique=technique, graft=graft, levels=1, nsaids=False, rod_material="titanium"
+    )
+    coarse = heal_batch(biology, fused_segment_response(geos, plans, COHORT_FUSION_GRID), seed=3)
+    full = heal_batch(biology, fused_segment_response(geos, plans, FUSION_GRID), seed=3)
+    for col in ("fusion_probability_12m", "fusion_probability_24m", "nonunion_probability"):
+        assert np.allclose(coarse[col], full[col], atol=0.05), col

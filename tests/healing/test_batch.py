@@ -62,3 +62,28 @@ def test_mismatched_rows_and_unknown_values_are_named() -> None:
         heal_batch(_biology(1, graft=["bone_cement"]), synthetic_response(1))
     with pytest.raises(CaseError, match="lacks the columns"):
         heal_batch(_biology(1).drop(columns="levels"), synthetic_response(1))
+
+
+def test_three_day_steps_agree_with_daily_steps() -> None:
+    bio = _biology(3, smoking=["never", "current", "never"], technique=["TLIF", "TLIF", "PLF"])
+    resp = synthetic_response(3, cage=[True, True, False])
+    daily = heal_batch(bio, resp, members=400, seed=2, dt_days=1.0)
+    coarse = heal_batch(bio, resp, members=400, seed=2, dt_days=3.0)
+    probs = [c for c in RESULT_COLUMNS if c != "median_time_to_fusion_months"]
+    np.testing.assert_allclose(coarse[probs], daily[probs], atol=0.01)
+    np.testing.assert_allclose(
+        coarse["median_time_to_fusion_months"], daily["median_time_to_fusion_months"], atol=0.2
+    )
+
+
+def test_bone_density_acts_only_through_the_cage() -> None:
+    """Osteoporosis does not change fusion rates by itself (meta-analysis, e-jbm.org 719); in
+    spinefuse low density lowers fusion only where a cage subsides into the endplate."""
+    bio = _biology(
+        4, trabecular_hu=[80.0, 150.0, 80.0, 150.0], technique=["PLF", "PLF", "TLIF", "TLIF"]
+    )
+    out = heal_batch(bio, synthetic_response(4, cage=[False, False, True, True]), members=300)
+    plf_low, plf_normal, ib_low, ib_normal = out["fusion_probability_24m"]
+    assert plf_low == plf_normal
+    assert out["subsidence_probability"].iloc[2] > out["subsidence_probability"].iloc[3]
+    assert ib_low < ib_normal

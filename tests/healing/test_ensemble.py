@@ -121,3 +121,24 @@ def test_response_shape_errors_name_the_field() -> None:
     grid[-1] = 0.9
     with pytest.raises(ParameterError, match="rise strictly from 0 to 1"):
         response_table(type(resp)(**{**resp.__dict__, "fusion_fraction": grid}))
+
+
+def test_unstable_segment_heals_worse_through_the_mechanics() -> None:
+    """Same biology, a looser segment (a tenth of the instrumented stiffness): the graft strain
+    pushes the stimulus into the fibrous and cartilage bands, bone forms later and non-union
+    rises; the difference comes from the mechanics alone."""
+    table = response_table(synthetic_response(2, k_instr=[2.5e5, 2.5e4]))
+    r = simulate(
+        table,
+        np.ones(2),
+        np.array([[True, False]] * 2),
+        np.full(2, 150.0),
+        ["titanium"] * 2,
+        P,
+        members=400,
+        seed=8,
+    )
+    stable, loose = r.nonunion_probability(24)
+    assert loose > stable + 0.1
+    bone6 = np.median(r.bone[:, :, 6, 0], axis=1)
+    assert bone6[1] < bone6[0] - 0.1

@@ -3,11 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from dicom_series import write_series
 from pydicom import dcmread
 
 from spinefuse.imaging.deidentify import deidentify, deidentify_series, replacement_uid
 from spinefuse.imaging.dicom import read_dicom_series
+
+from .dicom_series import write_series
 
 
 def test_basic_profile_blanks_identifiers_and_keeps_geometry(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dicom_series import write_series
 from pydicom import dcmread
 from pydicom.encaps import encapsulate
 
@@ -12,6 +11,8 @@ from spinefuse.errors import ImagingError
 from spinefuse.imaging import dicom
 from spinefuse.imaging.dicom import read_dicom_series
 from spinefuse.imaging.nifti import read_nifti
+
+from .dicom_series import write_series
 
 
 def _values(n: int = 5, rows: int = 6, cols: int = 7) -> np.ndarray:

@@ -56,3 +56,22 @@ def test_bad_fusion_fraction_is_refused(plan_factory: PlanFactory) -> None:
     g = reference_geometry()
     with pytest.raises(ParameterError, match="fusion_fraction"):
         fused_segment_response([g], [plan_factory(g, ["L4-L5"])], np.array([1.2]))
+
+
+def test_solving_only_the_fused_segment_matches_the_whole_spine(
+    plan_factory: PlanFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spinefuse.mechanics.fusion as fusion
+    from spinefuse.conventions import LUMBAR_SEGMENTS
+
+    g = reference_geometry()
+    plan = plan_factory(g, ["L4-L5"])
+    phi = np.array([0.0, 1.0])
+    fast = fused_segment_response([g], [plan], phi)
+    whole = fusion.build_model
+    monkeypatch.setattr(
+        fusion, "build_model", lambda gs, cs, segments=None: whole(gs, cs, LUMBAR_SEGMENTS)
+    )
+    full = fused_segment_response([g], [plan], phi)
+    np.testing.assert_allclose(fast.segment_rotation_rad, full.segment_rotation_rad, rtol=0.05)
+    np.testing.assert_allclose(fast.rod_moment_nmm, full.rod_moment_nmm, rtol=0.05)

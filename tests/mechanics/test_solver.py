@@ -138,3 +138,64 @@ def test_directions_follow_the_sign_convention() -> None:
     assert (rot[FLEX, :, 0] < 0).all() and (rot[EXT, :, 0] > 0).all()  # flexion: about -x
     assert (rot[LBR, :, 1] > 0).all() and (rot[ARR, :, 2] < 0).all()
     assert len(DIRECTIONS) == 6
+
+
+def test_analytic_jacobian_matches_finite_differences() -> None:
+    from spinefuse.mechanics.rotations import exp_so3
+    from spinefuse.mechanics.solver import _gather, segment_wrench
+
+    g = reference_geometry()
+    model = build_model([g], [parse_constructs(["screws-rods:L4-L5", "cage:L4-L5:tlif"])])
+    a = _gather(model.segment("L4-L5"), np.zeros(1, dtype=np.int64))
+    rot = exp_so3(np.array([[-0.04, 0.02, 0.01]]))
+    t = np.array([[0.2, -0.3, -0.4]])  # compressed: cage and facets in contact
+    _, jac, _ = segment_wrench(a, rot, t)
+    h = 1e-6
+    num = np.zeros((6, 6))
+    for j in range(6):
+        dx = np.zeros(6)
+        dx[j] = h
+        wp, _, _ = segment_wrench(a, exp_so3(dx[None, :3]) @ rot, t + dx[3:], jacobian=False)
+        wm, _, _ = segment_wrench(a, exp_so3(-dx[None, :3]) @ rot, t - dx[3:], jacobian=False)
+        num[:, j] = (wp[0] - wm[0]) / (2 * h)
+    np.testing.assert_allclose(jac[0], num, rtol=1e-4, atol=1e-3 * np.abs(num).max())
+
+
+def test_a_case_that_cannot_converge_is_named() -> None:
+    from spinefuse.errors import ConvergenceError
+
+    g = reference_geometry()
+    model = build_model([g, g], [Construct(), Construct()])
+    huge = np.array([[0.0, 0.0, 0.0], [-2.0e6, 0.0, 0.0]])  # 2000 N·m on spine 1
+    with pytest.raises(ConvergenceError, match=r"case 1 \(spine 1\)"):
+        solve(model, Loads(huge, np.zeros(2), np.arange(2)), np.array([1.0]))
+
+
+def test_geometries_the_model_cannot_take_are_refused_by_name() -> None:
+    from spinefuse.errors import GeometryError, LevelError
+    from spinefuse.mechanics.model import check_geometry
+
+    g = reference_geometry()
+    partial = g.model_copy(
+        update={
+            "vertebrae": {
+                **g.vertebrae,
+                "L2": g.vertebra("L2").model_copy(update={"partial": True}),
+            }
+        }
+    )
+    with pytest.raises(GeometryError, match="L2 is cut by the field of view"):
+        check_geometry(partial)
+    gap = g.model_copy(update={"discs": {k: v for k, v in g.discs.items() if k != "L3-L4"}})
+    with pytest.raises(LevelError, match="not contiguous"):
+        check_geometry(gap)
+    with pytest.raises(LevelError, match="not contiguous"):
+        build_model([g], [Construct()], segments=("L1-L2", "L3-L4"))
+    upper = g.model_copy(
+        update={
+            "vertebrae": {k: v for k, v in g.vertebrae.items() if k != "S1"},
+            "discs": {k: v for k, v in g.discs.items() if k != "L5-S1"},
+        }
+    )
+    with pytest.raises(LevelError, match="L5-S1, which is not modelled"):
+        build_model([upper], [parse_constructs(["laminectomy:L5-S1"])])

@@ -225,6 +225,7 @@ def test_public_surface_is_curated() -> None:
             "forecast_batch",
             "forecast_json",
             "forecast_stage",
+            "odi_update_forecast",
             "plan_from_preferences",
             "read_registry",
             "registry_json",

@@ -70,24 +70,26 @@ def test_sizes_and_angles_are_in_the_published_ranges(planned):
         ped = fitted.vertebra(s.vertebra).pedicles[s.side]
         assert s.diameter_mm <= 0.8 * min(ped.width_mm, ped.height_mm) + 1e-9 or s.warnings
         lo, hi = RULES.screw_angle_ranges_deg.medial[s.vertebra]
-        assert lo <= s.medial_angle_deg <= hi  # the corridor search is bounded to this range
-        assert -15.0 <= s.cranial_angle_deg <= 15.0
+        assert lo - 1e-6 <= s.medial_angle_deg <= hi + 1e-6  # the search is bounded to it
+        assert -15.0 - 1e-6 <= s.cranial_angle_deg <= 15.0 + 1e-6
         assert s.length_mm <= 0.876 * ped.chord_mm
 
 
-def test_corridor_agrees_with_the_measured_pedicle_axis(planned):
-    # where the anatomy stage resolved a pedicle (TPTBox L3 left, 1.5 mm voxels), the fitted
-    # corridor runs close to its measured axis
+def test_corridor_agrees_with_the_measured_pedicles(planned):
+    # where the anatomy stage resolved a pedicle, the fitted corridor passes through its isthmus;
+    # on the 1.5 mm TPTBox grid it also runs along its measured axis
     name, geometry, fitted, _, _ = planned
-    if name == "totalseg":
-        # at 3 mm the anatomy stage resolves no isthmus: the corridors are the label map's own
-        assert not geometry.vertebra("L3").pedicles
-        assert set(fitted.vertebra("L3").pedicles) == {"left", "right"}
-        return
-
-    measured = geometry.vertebra("L3").pedicles["left"]
-    found = fitted.vertebra("L3").pedicles["left"]
-    angle = np.degrees(np.arccos(np.clip(np.dot(measured.axis, found.axis), -1, 1)))
-    assert angle < 15.0
-    gap = np.linalg.norm(np.subtract(measured.isthmus_centre, found.isthmus_centre))
-    assert gap < 8.0
+    compared = 0
+    for level in ("L3", "L4"):
+        for side, measured in geometry.vertebra(level).pedicles.items():
+            found = fitted.vertebra(level).pedicles[side]
+            d = np.subtract(measured.isthmus_centre, found.isthmus_centre)
+            off_line = np.linalg.norm(d - np.dot(d, found.axis) * np.asarray(found.axis))
+            assert off_line < 4.0, (name, level, side, off_line)
+            # never wider than the anatomy stage measured
+            assert found.width_mm <= measured.width_mm + 1e-9
+            if name == "tptbox":
+                cos = np.clip(np.dot(measured.axis, found.axis), -1.0, 1.0)
+                assert np.degrees(np.arccos(cos)) < 20.0, (level, side)
+            compared += 1
+    assert compared >= 2

@@ -47,7 +47,7 @@ from spinefuse.records import Vec3
 Vec = NDArray[np.float64]
 MIN_BODY_COLUMNS = 6
 SLAB = 0.2
-PASSES = 3
+PASSES = 8
 """Fewest surface columns an endplate plane is fitted to; below that the pose is approximate."""
 
 
@@ -133,21 +133,24 @@ class _Canal2D:
     y_posterior: float
 
 
-def _canal(loc: Vec, cell: float) -> _Canal2D | None:
-    """The canal as the largest hole in the vertebra projected along its cranial axis."""
+def _canal(loc: Vec, cell: float, closings: tuple[int, ...] = (0, 1, 2)) -> _Canal2D | None:
+    """The canal as the largest hole in the vertebra projected along its cranial axis; a hole
+    smaller than the least canal section (``data/vertebral_landmarks.yaml``) is a notch in
+    the bone, and the ring is closed morphologically to look for the canal again."""
+    least = float(method()["canal_min_area_mm2"]["value"])
     ij = np.floor(loc[:, :2] / cell).astype(np.int64)
     lo = ij.min(axis=0) - 2
     ij -= lo
     occ = np.zeros(tuple(ij.max(axis=0) + 3), dtype=bool)
     occ[ij[:, 0], ij[:, 1]] = True
-    for closing in (0, 1, 2):
+    for closing in closings:
         solid = ndimage.binary_closing(occ, iterations=closing) if closing else occ
         holes = ndimage.binary_fill_holes(solid) & ~solid
         lab, n = ndimage.label(holes)
         if n:
             sizes = np.bincount(lab.ravel())[1:]
             hole = lab == (int(np.argmax(sizes)) + 1)
-            if sizes.max() >= 4:
+            if sizes.max() * cell * cell >= least:
                 break
     else:
         return None
@@ -188,6 +191,48 @@ def _body_run(body: Vec, x_mid: float, cell: float) -> tuple[float, float] | Non
     while hi + 1 in present:
         hi += 1
     return x_mid + (lo + 0.5) * cell, x_mid + (hi + 0.5) * cell
+
+
+def _canal_section(
+    loc: Vec, cell: float, outline: _Canal2D, z_range: tuple[float, float]
+) -> _Canal2D | None:
+    """The canal's cross-section: of five axial slabs across the body's height, the median (by
+    area) of the sections where the ring of bone closes around the projected canal, or None
+    when no slab closes it."""
+    thick = max(2.0 * cell, 4.0)
+    found = []
+    for z0 in np.linspace(z_range[0] + thick, z_range[1] - thick, 5):  # five slabs, not voxels
+        slab = loc[np.abs(loc[:, 2] - z0) <= 0.5 * thick]
+        if len(slab) < 20:
+            continue
+        sec = _canal(slab, cell, closings=(0,))
+        if (
+            sec is not None
+            and np.linalg.norm(sec.centre - outline.centre) <= 0.5 * outline.ap_mm
+            and sec.ap_mm <= 1.5 * outline.ap_mm + cell  # a hole of the canal, not beside it
+        ):
+            found.append(sec)
+    if not found:
+        return None
+    return sorted(found, key=lambda c: c.area_mm2)[len(found) // 2]
+
+
+def _run(values: Vec, step: float) -> tuple[float, float] | None:
+    """The contiguous stretch of ``values`` (binned by ``step``) around 0: its ends, or None
+    when nothing lies at 0."""
+    if len(values) == 0:
+        return None
+    bins = np.floor(values / step).astype(np.int64)
+    present = set(np.unique(bins).tolist())
+    if 0 not in present and -1 not in present:
+        return None
+    lo = hi = 0 if 0 in present else -1
+    while lo - 1 in present:  # walks over bins, not voxels
+        lo -= 1
+    while hi + 1 in present:
+        hi += 1
+    inside = (bins >= lo) & (bins <= hi)
+    return float(values[inside].min()), float(values[inside].max())
 
 
 @dataclass
@@ -274,6 +319,7 @@ class _Measured:
     n_bottom: Vec | None
     canal_centre: Vec | None  # world
     body_centroid: Vec
+    fitted: bool  # both endplate planes (the superior alone for S1) came from a plane fit
 
 
 def _measure(
@@ -285,7 +331,11 @@ def _measure(
     key: int,
     sacral: bool,
     ct: Volume | None = None,
+    full: bool = True,
 ) -> _Measured:
+    """One vertebra in ``frame``. ``ct`` is sampled for sub-voxel endplates and densities
+    (None for MR: label geometry only); ``full=False`` skips what the frame search does not
+    need (refinement, pedicles, density)."""
     loc = frame.local(bone.xyz)
     hx, hy, hz = (_half_extent(affine, frame.rot[:, k]) for k in range(3))
     canal2d = _canal(loc, cell)
@@ -309,7 +359,7 @@ def _measure(
     arch_cut = bool(bone.on_edge[~is_body].any())
     body_centroid = frame.world(body.mean(axis=0))
     surf = _surfaces(body, cell, hz)
-    if ct is not None:
+    if ct is not None and full:
         surf = _refine(surf, ct, frame, cell)
     pos = method()["height_positions"]["value"]
 
@@ -386,7 +436,9 @@ def _measure(
             )
         )
         plate_voxels = sign * (body[:, 2] - zs[1]) > -3.0 - hz
-        hu = float(bone.hu[is_body][plate_voxels].mean()) if plate_voxels.any() else None
+        hu = None
+        if ct is not None and plate_voxels.any():
+            hu = float(bone.hu[is_body][plate_voxels].mean())
         return Endplate(
             centre=_v3(pts[0]),
             normal=_v3(frame.direction(normal_local)),
@@ -413,11 +465,15 @@ def _measure(
     transverse: dict[Side, Vec3] = {}
     if canal2d is not None:
         z_c = 0.5 * (tops[1] + bottoms[1])
+        # the canal's size is that of its cross-section; the projection through the whole
+        # vertebra that found the posterior wall is the outline common to all levels, smaller
+        # than any section
+        level = _canal_section(loc, cell, canal2d, (bottoms[1], tops[1])) or canal2d
         canal = Canal(
-            centre=_v3(frame.world(np.array([canal2d.centre[0], canal2d.centre[1], z_c]))),
-            ap_diameter_mm=canal2d.ap_mm,
-            width_mm=canal2d.width_mm,
-            area_mm2=canal2d.area_mm2,
+            centre=_v3(frame.world(np.array([level.centre[0], level.centre[1], z_c]))),
+            ap_diameter_mm=level.ap_mm,
+            width_mm=level.width_mm,
+            area_mm2=level.area_mm2,
         )
         posterior = loc[~is_body]
         midline = np.abs(posterior[:, 0] - x_mid) <= max(cell, 4.0)
@@ -427,21 +483,24 @@ def _measure(
             spinous = _v3(frame.world(tip))
             arch = behind & (posterior[:, 1] > canal2d.y_posterior - 10.0)
             lamina = _v3(frame.world(posterior[arch].mean(axis=0))) if arch.any() else None
-        if not sacral:
+        if not sacral and full:
             for side in ("left", "right"):
                 s = -1.0 if side == "left" else 1.0
                 beside = s * (posterior[:, 0] - x_mid) > 0.5 * canal2d.width_mm
                 if beside.any() and not arch_cut:
                     far = posterior[beside][np.argmax(s * posterior[beside, 0])]
                     transverse[side] = _v3(frame.world(far))
-                ped = _pedicle(
-                    posterior, side, x_mid, canal2d, (bottoms[1], tops[1]), cell, frame, affine
-                )
+                # pedicles join the upper part of the body; the inferior articular processes
+                # hang below it
+                band = (bottoms[1] + 0.3 * (tops[1] - bottoms[1]), tops[1])
+                ped = _pedicle(posterior, side, x_mid, canal2d, band, cell, frame, affine)
                 if ped is not None:
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
 
-    trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine) if whole else None
+    trab = None
+    if whole and full and ct is not None:
+        trab = _trabecular_hu(bone, is_body, body, (z_lo, z_hi), labels.affine)
     vert = Vertebra(
         name=bone.name,
         centroid=_v3(body_centroid),
@@ -469,6 +528,7 @@ def _measure(
         if canal2d is None
         else frame.world(np.array([canal2d.centre[0], canal2d.centre[1], 0.5 * (z_lo + z_hi)])),
         body_centroid=body_centroid,
+        fitted=fit_top is not None and (sacral or fit_bottom is not None) and not partial,
     )
 
 
@@ -514,7 +574,8 @@ def _pedicle(
     counts, so the transverse and articular processes beside the pedicle do not widen it."""
     s = -1.0 if side == "left" else 1.0
     y_hi = canal.y_anterior + cell
-    y_lo = canal.y_posterior + 0.5 * (canal.y_anterior - canal.y_posterior)
+    # behind the body wall by half the canal's depth, at least 10 mm (the pedicle's length)
+    y_lo = canal.y_anterior - max(0.5 * (canal.y_anterior - canal.y_posterior), 10.0)
     pick = (
         (s * (posterior[:, 0] - x_mid) > 0.25 * canal.width_mm)
         & (posterior[:, 1] >= y_lo)
@@ -541,12 +602,12 @@ def _pedicle(
     comp_dist = np.asarray(ndimage.minimum(dist, label_of, labels_idx))
     comp_slice = np.asarray(ndimage.minimum(idx[:, 1], label_of, labels_idx)).astype(np.int64)
     n_slices = grid.shape[0]
-    best = np.full(n_slices, -1, dtype=np.int64)
+    nearest = np.full(n_slices, -1, dtype=np.int64)
     best_d = np.full(n_slices, np.inf)
     for lab_id, sl, d in zip(labels_idx, comp_slice, comp_dist, strict=True):  # components
         if d < best_d[sl]:
-            best[sl], best_d[sl] = lab_id, d
-    chosen = np.isin(label_of, best[best > 0]) & (best_d[idx[:, 1]] <= 0.5 * canal.width_mm)
+            nearest[sl], best_d[sl] = lab_id, d
+    chosen = np.isin(label_of, nearest[nearest > 0]) & (best_d[idx[:, 1]] <= 0.5 * canal.width_mm)
     if chosen.sum() < 4:
         return None
     pts, sl_of = pts[chosen], idx[chosen, 1]
@@ -576,34 +637,40 @@ def _pedicle(
     # the pedicle proper: slices not much wider than the isthmus (wider ones have the
     # transverse or articular processes merged in); the axis is the line through their centres
     proper = valid & (widths <= widths[k0] + cell)
-    keep = proper[sl_of]
-    pts, sl_of = pts[keep], sl_of[keep]
     c = centres[proper]
-    axis = np.array([0.0, 1.0, 0.0])
+    tilt = 0.0  # sagittal slope of the pedicle (z per mm along y) from the slice centres
     if len(c) >= 2:
         _, _, vt = np.linalg.svd(c - c.mean(axis=0))
-        fitted = vt[0] * (1.0 if vt[0][1] >= 0 else -1.0)
-        if fitted[1] >= 0.5:  # a pedicle runs mostly anteriorly; anything else is a bad fit
-            axis = fitted
+        if abs(vt[0][1]) >= 0.5:
+            tilt = float(vt[0][2] / vt[0][1])
     centre = centres[k0]
-    # the isthmus slice cuts the pedicle obliquely: its extents shrink by the cosine of the
-    # axis's angle to the slice normal (transverse angle for the width, sagittal for the height)
-    sec = pts[sl_of == k0]
-    if len(sec) < 2:
+    # the isthmus section: of planes through its centre turned about the vertical, the one
+    # that cuts the pedicle narrowest is square to it (an oblique cut only lengthens the
+    # section); that gives the transverse angle of the axis and the true width
+    phis = np.radians(np.arange(-40.0, 40.1, 2.0))
+    rel = pts - centre
+    best: tuple[float, float, float, float] | None = None  # width, height, phi, centre offset
+    for phi in phis:  # a few dozen planes, each a vector operation over the points
+        d = np.array([np.sin(phi), np.cos(phi), 0.0])
+        a = np.array([np.cos(phi), -np.sin(phi), 0.0])
+        sec = rel[np.abs(rel @ d) <= 0.75 * cell]
+        span = _run(sec @ a, 1.5 * cell)
+        if span is None:
+            continue
+        on = sec[(sec @ a >= span[0] - 1e-9) & (sec @ a <= span[1] + 1e-9)]
+        hz_span = _run(on[:, 2], 1.5 * cell)
+        if hz_span is None:
+            continue
+        w = span[1] - span[0] + 2 * _half_extent(affine, frame.direction(a))
+        h = hz_span[1] - hz_span[0] + 2 * _half_extent(affine, frame.rot[:, 2])
+        if best is None or w < best[0]:
+            best = (w, h, float(phi), 0.5 * (span[0] + span[1]))
+    if best is None:
         return None
-    cos_t = float(np.hypot(axis[1], axis[2]))  # cos of the angle out of the y-z plane
-    cos_s = float(np.hypot(axis[0], axis[1]))  # cos of the angle out of the x-y plane
-    hx = _half_extent(affine, frame.rot[:, 0])
-    hz = _half_extent(affine, frame.rot[:, 2])
-    width = float((np.ptp(sec[:, 0]) + 2 * hx) * cos_t)
-    height = float((np.ptp(sec[:, 2]) + 2 * hz) * cos_s)
-    centre = np.array(
-        [
-            0.5 * (sec[:, 0].max() + sec[:, 0].min()),
-            centre[1],
-            0.5 * (sec[:, 2].max() + sec[:, 2].min()),
-        ]
-    )
+    width, height, phi, offset = best
+    axis = _unit(np.array([np.sin(phi), np.cos(phi), tilt * np.cos(phi)]))
+    height *= float(np.hypot(axis[0], axis[1]))  # the vertical cut is oblique by the tilt
+    centre = centre + offset * np.array([np.cos(phi), -np.sin(phi), 0.0])
     if width > float(method()["pedicle_width_max_mm"]["value"]):
         return None  # processes merged into the section: the isthmus is not resolved
     return Pedicle(
@@ -657,6 +724,8 @@ def geometry_from_labels(
     labels = on_grid(labels, ct, resample)
     ids = vertebra_ids(labels, convention)
     ct = replace(ct, array=ct.array.astype(np.float32, copy=False))  # one conversion for sampling
+    # MR intensities are no densities and its edges no half-maximum crossings: geometry only
+    sampled = ct if ct.modality == "CT" else None
     bones = _bones(ct, labels, ids)
     if not bones:
         raise LabelMapError(f"{labels.source or 'label map'}: no vertebra voxels")
@@ -673,21 +742,30 @@ def geometry_from_labels(
         sacral = bone.name == "S1"
         frame = _frame(coms[i], up, anterior)
         key = ids[bone.name]
-        m = _measure(bone, frame, affine, cell, labels, key, sacral, ct)
-        # then in the vertebra's own frame, until its axis settles (a sacrum tilted far from
-        # the curve's direction may take a third pass)
-        for _ in range(PASSES - 1):
+        m = _measure(bone, frame, affine, cell, labels, key, sacral, sampled, full=False)
+        # then in the vertebra's own frame until its axis settles (a sacrum tilted far from the
+        # curve's direction takes a few passes), and a last full measurement in that frame
+        for k in range(PASSES):
             z = m.n_top if m.n_bottom is None else _unit(m.n_top - m.n_bottom)
-            if z @ frame.rot[:, 2] < 0.7:  # an implausible fit (fragment): keep the curve's axis
+            if not m.fitted and z @ frame.rot[:, 2] < 0.7:  # a fragment: keep the curve's axis
                 z = frame.rot[:, 2]
             ant = m.body_centroid - m.canal_centre if m.canal_centre is not None else anterior
             if ant @ anterior < 0.5 * np.linalg.norm(ant):
                 ant = anterior
             settled = float(z @ m.frame.rot[:, 2]) > np.cos(np.radians(0.2))
+            last = settled or k == PASSES - 1
             m = _measure(
-                bone, _frame(m.body_centroid, z, ant), affine, cell, labels, key, sacral, ct
+                bone,
+                _frame(m.body_centroid, z, ant),
+                affine,
+                cell,
+                labels,
+                key,
+                sacral,
+                sampled,
+                full=last,
             )
-            if settled:
+            if last:
                 break
         measured[bone.name] = m.vertebra
     discs: dict[str, Disc] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from spinefuse.assess.assessment import Assessment
+from spinefuse.assess.assessment import Assessment, Measurement
 
 KEY = (
     "lumbar_lordosis",
@@ -25,6 +25,20 @@ KEY = (
     "trabecular_hu",
 )
 STYLE = {"fuse": "bold red", "decompress": "yellow", "refer": "cyan", "none": "green"}
+
+
+def number(m: Measurement) -> str:
+    """A measurement's value as people read it: one decimal for mm, degrees and %, whole HU
+    and mm², three decimals for ratios (``-0.0`` shown as ``0.0``)."""
+    decimals = {"mm": 1, "deg": 1, "%": 1, "HU": 0, "mm2": 0}.get(m.unit, 3)
+    return f"{round(m.value, decimals) + 0.0:.{decimals}f}"
+
+
+def shown(m: Measurement) -> str:
+    """Value and unit, e.g. ``12.0°``, ``5.0 mm``, ``18.0%``."""
+    unit = {"deg": "°", "mm2": "mm²"}.get(m.unit, m.unit)
+    sep = "" if unit in ("°", "%") else " "
+    return f"{number(m)}{sep}{unit}".rstrip()
 
 
 def assessment_table(a: Assessment) -> Table:
@@ -47,7 +61,7 @@ def assessment_table(a: Assessment) -> Table:
             r.segment,
             f"[{STYLE[r.action]}]{r.action}[/]",
             "\n".join(f"{f.diagnosis.replace('_', ' ')} {f.grade}".strip() for f in here) or "-",
-            "\n".join(f"{m.name.replace('_', ' ')} {m.value:.3g} {m.unit}" for m in ms) or "-",
+            "\n".join(f"{m.name.replace('_', ' ')} {shown(m)}" for m in ms) or "-",
             "\n".join(r.reasons),
         )
     for f in a.findings:
@@ -75,7 +89,7 @@ def measurement_table(a: Assessment) -> Table:
         t.add_row(
             m.name.replace("_", " "),
             m.level or "",
-            f"{m.value:.4g}",
+            number(m),
             m.unit,
             normal,
             m.detail.get("from", ""),

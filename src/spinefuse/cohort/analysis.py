@@ -68,9 +68,7 @@ def outcome_columns(results: pd.DataFrame) -> list[str]:
         for c in results.columns
         if c not in inputs
         and c not in ID_COLUMNS
-        and (
-            pd.api.types.is_bool_dtype(results[c]) or pd.api.types.is_numeric_dtype(results[c])
-        )
+        and (pd.api.types.is_bool_dtype(results[c]) or pd.api.types.is_numeric_dtype(results[c]))
     ]
 
 

@@ -49,7 +49,7 @@ def batch_patients(batch: Batch) -> pd.DataFrame:
 
 
 # --- the virtual patient through every stage ----------------------------------------------------
-COHORT_FUSION_GRID = np.array([0.0, 0.01, 0.04, 0.1, 0.3, 1.0])
+COHORT_FUSION_GRID = np.array([0.0, 0.02, 0.1, 0.35, 1.0])
 """Fusion states at which a cohort evaluates the mechanics (the healing stage interpolates
 between them; a test compares this grid with the healing stage's full grid)."""
 

@@ -17,7 +17,6 @@ from spinefuse.healing.ensemble import EnsembleRun, simulate
 from spinefuse.healing.parameters import REGIONS, HealingParameters, load_parameters
 from spinefuse.healing.response import FUSION_GRID, FusionResponseLike, response_table
 from spinefuse.healing.tissue import Rule
-from spinefuse.mechanics import MechanicsResult
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.records import Probability, Record
 
@@ -226,7 +225,7 @@ def heal(
     case: Case,
     geometry: SpineGeometry,
     plan: SurgicalPlan,
-    mechanics: MechanicsResult | None = None,
+    mechanics: Record | None = None,
     months: float = 24,
     seed: int | None = None,
     members: int | None = None,
@@ -239,8 +238,9 @@ def heal(
 
     The mechanics are evaluated on the grid :data:`FUSION_GRID` of fusion states through
     ``spinefuse.mechanics.fused_segment_response`` unless a ``response`` for this patient is
-    given. ``mechanics`` (the stage's MechanicsResult) is accepted for the pipeline's uniform
-    signature; the healing stage needs the response over fusion states, not one state.
+    given. ``mechanics`` (the stage's MechanicsResult, any record) is accepted for the
+    pipeline's uniform signature; the healing stage needs the response over fusion states, not
+    the one state a MechanicsResult describes.
     ``seed`` None uses a seed fixed by the case id."""
     del mechanics
     params = params or load_parameters()

@@ -29,7 +29,7 @@ from spinefuse.errors import ParameterError
 from spinefuse.healing.activity import cycle_schedule, daily_stimulus
 from spinefuse.healing.fatigue import damage_per_day
 from spinefuse.healing.parameters import LOAD_CASES, REGIONS, HealingParameters
-from spinefuse.healing.response import FIELDS, ResponseTable
+from spinefuse.healing.response import FIELDS, ResponseTable, interpolate
 from spinefuse.healing.subsidence import (
     endplate_yield_pressure,
     final_settlement_mm,
@@ -51,7 +51,11 @@ from spinefuse.healing.tissue import (
 FloatArray = NDArray[np.float64]
 DAYS_PER_MONTH = 365.25 / 12.0
 
-_ROT, _STRAIN, _VEL, _MOMENT, _STRESS, _CAGE = (FIELDS.index(f) for f in FIELDS)
+_ROT = FIELDS.index("segment_rotation_rad")
+_STRAIN = FIELDS.index("graft_strain")
+_VEL = FIELDS.index("graft_fluid_velocity_um_s")
+_STRESS = FIELDS.index("rod_stress_mpa")
+_CAGE = FIELDS.index("cage_pressure_mpa")
 _FLEX, _EXT = LOAD_CASES.index("flexion"), LOAD_CASES.index("extension")
 _STANDING = LOAD_CASES.index("standing")
 
@@ -205,6 +209,18 @@ def simulate(
     out_fused = np.empty((size, samples), dtype=bool)
     fusion_day = np.full(size, np.inf)
 
+    # The fields the daily step reads, packed once: flexion and extension rotation, then graft
+    # strain, fluid velocity and rod stress of every load case.
+    nc = len(LOAD_CASES)
+    daily = np.concatenate(
+        [
+            table.values[:, :, _ROT, [_FLEX, _EXT]],
+            table.values[:, :, _STRAIN, :],
+            table.values[:, :, _VEL, :],
+            table.values[:, :, _STRESS, :],
+        ],
+        axis=-1,
+    )
     f = initial_fractions((size, len(REGIONS)))
     modulus = mixture_modulus(f, params)
     damage = np.zeros(size)
@@ -215,13 +231,15 @@ def simulate(
     for step in range(steps + 1):
         t = step * dt_days
         ff = fusion_state((share * modulus).sum(axis=1), params)
-        resp = table.at(pidx, ff)
-        motion = (np.abs(resp[:, _ROT, _FLEX]) + np.abs(resp[:, _ROT, _EXT])) * load / DEG
+        resp = interpolate(table.grid, daily, pidx, ff)
+        motion = np.abs(resp[:, :2]).sum(axis=1) * load / DEG
         bone = bone_fraction(f)
         fused = ((bone >= bridging) & present).any(axis=1) & (motion <= threshold)
         fusion_day = np.where(fused & ~np.isfinite(fusion_day), t, fusion_day)
         sub = settlement_at(sub_final, t, params)
-        stress = resp[:, _STRESS, :] * load[:, None]
+        strain_c = np.abs(resp[:, 2 : 2 + nc])
+        velocity_c = np.abs(resp[:, 2 + nc : 2 + 2 * nc])
+        stress = resp[:, 2 + 2 * nc :] * load[:, None]
         while sample_i < samples and sample_steps[sample_i] == step:
             out_bone[:, sample_i] = bone
             out_ff[:, sample_i] = ff
@@ -235,9 +253,9 @@ def simulate(
         if step == steps:
             break
         w = cycles[step]
-        strain = np.abs(resp[:, None, _STRAIN, :]) * load[:, None, None] * strain_factor
+        strain = (strain_c * load[:, None])[:, None, :] * strain_factor
         if rule == "lacroix_prendergast":
-            velocity = np.abs(resp[:, None, _VEL, :]) * load[:, None, None] * strain_factor
+            velocity = (velocity_c * load[:, None])[:, None, :] * strain_factor
             s = daily_stimulus(
                 lacroix_stimulus(strain, velocity, params), w, params.stimulus_exponent
             )

@@ -21,7 +21,7 @@ def plot_course(course: HealingCourse, path: str | Path) -> Path:
     written atomically; returns the path."""
     seg = course.segments[0]
     t = np.asarray(seg.months)
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     ax = axes[0, 0]
     for region in seg.regions:
         line = ax.plot(t, region.bone_fraction_median, label=f"{region.region} (median)")
@@ -40,8 +40,7 @@ def plot_course(course: HealingCourse, path: str | Path) -> Path:
 
     ax = axes[0, 1]
     k = np.asarray(seg.stiffness_nmm_per_rad_median)
-    gain = (k - k[0]) / max(float(k[-1] - k[0]), 1e-12)
-    ax.plot(t, gain, label="segment stiffness gain (median, 0–1)")
+    ax.plot(t, 1.0 - k[0] / k, label="motion removed since surgery (1 − K₀/K, median)")
     ax.plot(t, seg.fusion_probability, label="P(radiographic fusion)")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("fraction")
@@ -52,8 +51,9 @@ def plot_course(course: HealingCourse, path: str | Path) -> Path:
     ax.set_ylabel("rod stress, MPa")
     ax.set_xlabel("months after surgery")
     twin = ax.twinx()
-    twin.plot(t, seg.rod_damage_p90, color="C4", ls="--", label="Miner damage (90th pct)")
-    twin.set_ylabel("Miner damage")
+    damage = np.maximum(np.asarray(seg.rod_damage_p90), 1e-12)
+    twin.semilogy(t, damage, color="C4", ls="--", label="rod Miner damage (90th pct; breaks at 1)")
+    twin.set_ylim(1e-12, 10.0)
     ax.legend(loc="upper right", fontsize=8)
     twin.legend(loc="center right", fontsize=8)
 
@@ -71,7 +71,7 @@ def plot_course(course: HealingCourse, path: str | Path) -> Path:
         + f"; non-union {course.nonunion_probability:.0%}",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(w_pad=3.0)
     out = Path(path)
     buf = io.BytesIO()
     fig.savefig(buf, format=out.suffix.lstrip(".") or "png", dpi=110)

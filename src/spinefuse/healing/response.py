@@ -81,21 +81,25 @@ class ResponseTable:
     def at(self, patient: NDArray[np.intp], fusion_fraction: FloatArray) -> FloatArray:
         """Every field at each member's fusion state: ``(N, F, C)`` for ``patient`` and
         ``fusion_fraction`` of shape ``(N,)`` (linear between grid states)."""
-        x = np.clip(fusion_fraction, 0.0, 1.0)
-        j = np.clip(np.searchsorted(self.grid, x, side="right") - 1, 0, self.grid.size - 2)
-        w = ((x - self.grid[j]) / (self.grid[j + 1] - self.grid[j]))[:, None, None]
-        lo = self.values[patient, j]
-        out: FloatArray = lo + w * (self.values[patient, j + 1] - lo)
-        return out
+        return interpolate(self.grid, self.values, patient, fusion_fraction)
 
     def stiffness_at(self, patient: NDArray[np.intp], fusion_fraction: FloatArray) -> FloatArray:
         """Segment flexion stiffness (N·mm/rad) at each member's fusion state, ``(N,)``."""
-        x = np.clip(fusion_fraction, 0.0, 1.0)
-        j = np.clip(np.searchsorted(self.grid, x, side="right") - 1, 0, self.grid.size - 2)
-        w = (x - self.grid[j]) / (self.grid[j + 1] - self.grid[j])
-        lo = self.stiffness[patient, j]
-        out: FloatArray = lo + w * (self.stiffness[patient, j + 1] - lo)
-        return out
+        return interpolate(self.grid, self.stiffness, patient, fusion_fraction)
+
+
+def interpolate(
+    grid: FloatArray, values: FloatArray, patient: NDArray[np.intp], x: FloatArray
+) -> FloatArray:
+    """``values`` ``(n, k, ...)`` tabulated on ``grid`` ``(k,)``, read for each member at its
+    patient and fusion state ``x`` ``(N,)``, linearly between grid states: ``(N, ...)``."""
+    x = np.clip(x, 0.0, 1.0)
+    j = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+    w = (x - grid[j]) / (grid[j + 1] - grid[j])
+    w = w.reshape(w.shape + (1,) * (values.ndim - 2))
+    lo = values[patient, j]
+    out: FloatArray = lo + w * (values[patient, j + 1] - lo)
+    return out
 
 
 def response_table(response: FusionResponseLike) -> ResponseTable:

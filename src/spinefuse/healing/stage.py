@@ -19,7 +19,6 @@ from spinefuse.case import Case, load_case
 from spinefuse.errors import CaseError, MissingDependencyError
 from spinefuse.healing.course import HealingCourse, heal
 from spinefuse.healing.plot import plot_course
-from spinefuse.mechanics import MechanicsResult
 from spinefuse.pipeline import CaseResult
 from spinefuse.plan.surgical_plan import SurgicalPlan
 
@@ -43,13 +42,7 @@ def heal_stage(result: CaseResult) -> HealingCourse | None:
         return None
     if not plan.fuse_segments:
         return None
-    mechanics = result.get("mechanics")
-    return heal(
-        result.case,
-        geometry,
-        plan,
-        mechanics if isinstance(mechanics, MechanicsResult) else None,
-    )
+    return heal(result.case, geometry, plan, result.get("mechanics"))
 
 
 def _geometry(case: Case, source: str) -> SpineGeometry:

@@ -2,8 +2,9 @@
 bone-density-dependent yield pressure, and the settling happens over the first months.
 
 Yield pressure: trabecular yield strength from apparent density (``coefficient * rho^exponent``,
-MPa, rho from HU) times an endplate factor for the cortical shell. Settlement is elastic-plastic:
-``delta_inf = compliance * (p / p_yield - 1)+`` (capped), approached as
+MPa, rho from HU) times an endplate factor for the cortical shell. Settlement grows with the
+logarithm of the overload, as a crushable foam densifies under the cage:
+``delta_inf = compliance * ln(p / p_yield)+`` (capped), approached as
 ``delta(t) = delta_inf * (1 - exp(-t / tau))`` with tau of a few weeks, so it is complete by
 about three months, as observed clinically.
 """
@@ -39,7 +40,8 @@ def final_settlement_mm(
     peak_pressure_mpa: FloatArray, yield_pressure_mpa: FloatArray, params: HealingParameters
 ) -> FloatArray:
     """Settlement (mm) the cage reaches once it has stopped sinking; zero below yield."""
-    overload = np.maximum(peak_pressure_mpa / yield_pressure_mpa - 1.0, 0.0)
+    ratio = np.maximum(peak_pressure_mpa / yield_pressure_mpa, 1.0)  # no cage load: no settling
+    overload = np.log(ratio)
     d: FloatArray = np.minimum(params.settlement_compliance_mm * overload, params.max_settlement_mm)
     return d
 

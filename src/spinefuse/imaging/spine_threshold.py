@@ -103,13 +103,27 @@ def _segment_ras(ras: Volume, cfg: ThresholdBackend) -> NDArray[np.int32]:
     # body volume: the core grown back by core_mm inside the bone
     grown = watershed(-depth, cores, mask=bone & (depth > 0))
     grown_ml = np.bincount(grown.ravel(), minlength=n + 1)[1:] * voxel_ml
-    big = body_ids[grown_ml >= cfg.min_body_ml]
+    core_ml = np.bincount(cores.ravel(), minlength=n + 1)[1:] * voxel_ml
+    # a body's core is a sizeable fraction of the largest; specks of thick bone elsewhere
+    # (a flared pedicle, a facet) are not, however much bone they would grow over
+    big = body_ids[(grown_ml >= cfg.min_body_ml) & (core_ml >= 0.05 * core_ml.max())]
     if len(big) == 0:
         raise LabelMapError(f"{src}: no bone structure the size of a vertebral body")
-    # the bodies lie on the midline: drop cores beside it (pelvis, femoral heads, ribs)
+    # the bodies lie on the midline (not the pelvis, femoral heads, ribs) and in front: a core
+    # behind another at the same height is a thick posterior element, not a body
     com_all = np.asarray(ndimage.center_of_mass(np.ones_like(cores), cores, big), dtype=float)
-    x_mm = com_all[:, 0] * spacing[0]
-    keep = big[np.abs(x_mm - np.median(x_mm)) <= cfg.midline_mm]
+    com_mm = com_all * spacing
+    keep_mask = np.abs(com_mm[:, 0] - np.median(com_mm[:, 0])) <= cfg.midline_mm
+    boxes = ndimage.find_objects(cores)
+    z_lo = np.array([boxes[k - 1][2].start for k in big]) * spacing[2]
+    z_hi = np.array([boxes[k - 1][2].stop for k in big]) * spacing[2]
+    for i in range(len(big)):  # loops over the few cores, not voxels
+        for j in range(len(big)):
+            overlap = min(z_hi[i], z_hi[j]) - max(z_lo[i], z_lo[j])
+            shorter = min(z_hi[i] - z_lo[i], z_hi[j] - z_lo[j])
+            if i != j and overlap > 0.3 * shorter and com_mm[i, 1] < com_mm[j, 1] - 15.0:
+                keep_mask[i] = False
+    keep = big[keep_mask]
     markers = np.where(np.isin(cores, keep), cores, 0)
     # posterior elements go to the body they are joined to; bone joined to no body stays out
     regions = watershed(-depth, markers, mask=bone)

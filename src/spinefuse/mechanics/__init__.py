@@ -20,6 +20,7 @@ from spinefuse.mechanics.simulation import (
     DirectionResponse,
     direction_response,
     mechanics_json,
+    rom_batch,
     simulate,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "parse_constructs",
     "plan_construct",
     "reference_geometry",
+    "rom_batch",
     "simulate",
 ]

@@ -145,6 +145,17 @@ def calibrate(iterations: int = 14) -> dict[str, Any]:
                     np.clip(want * t * shape[seg][m], 0.5 * want * t, 0.6 * t)
                 )
                 worst = max(worst, abs(r - t))
+            # The annulus bends nearly alike both ways: neither the flexion nor the extension
+            # stiffness of the disc may fall below half the other (the segment's asymmetry
+            # must come from its posterior structures).
+            fl, ex = disc[seg]["flexion"], disc[seg]["extension"]
+            floor = float(parameters()["disc"]["flexion_extension_floor"]["value"])
+            fl["stiffness_nm_per_deg"] = max(
+                fl["stiffness_nm_per_deg"], floor * ex["stiffness_nm_per_deg"]
+            )
+            ex["stiffness_nm_per_deg"] = max(
+                ex["stiffness_nm_per_deg"], floor * fl["stiffness_nm_per_deg"]
+            )
         if worst < 0.05:
             break
     # stepwise reduction record and final check

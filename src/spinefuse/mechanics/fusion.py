@@ -13,11 +13,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.conventions import NM, Direction, parse_segment
+from spinefuse.conventions import LUMBAR_SEGMENTS, NM, Direction, parse_segment
 from spinefuse.errors import ParameterError
 from spinefuse.mechanics.constructs import plan_construct
 from spinefuse.mechanics.loads import moment_axis
-from spinefuse.mechanics.model import build_model, fusion_regions
+from spinefuse.mechanics.model import build_model, check_geometry, fusion_regions
 from spinefuse.mechanics.parameters import parameters, value
 from spinefuse.mechanics.result import FUSION_LOAD_CASES, FusionResponse
 from spinefuse.mechanics.rotations import exp_so3
@@ -74,8 +74,16 @@ def fused_segment_response(
     n, k, nc = len(plans), len(phi), len(FUSION_LOAD_CASES)
     geos = [g for g in geometries for _ in range(k)]
     cons = [plan_construct(p, fusion_fraction=float(f)) for p in plans for f in phi]
-    model = build_model(geos, cons)
-    top = parse_segment(model.segments[0])[0]
+    # Only the fused segments are solved (the span from the highest to the lowest across the
+    # patients): the moments and follower load reach them whatever the free levels do, and
+    # the free levels' rotation turns the moment's axis in the fused frames (< 5 % on loads).
+    fused = sorted(
+        {f"{u}-{lo}" for p in plans for u, lo in map(parse_segment, p.fuse_segments)},
+        key=LUMBAR_SEGMENTS.index,
+    )
+    span = LUMBAR_SEGMENTS[LUMBAR_SEGMENTS.index(fused[0]) : LUMBAR_SEGMENTS.index(fused[-1]) + 1]
+    model = build_model(geos, cons, segments=span)
+    top = check_geometry(geometries[0])[0].split("-")[0]
     mom, fol = zip(*(_load_cases(g, top) for g in geometries), strict=True)
     moments = np.repeat(np.asarray(mom), k, axis=0)  # (n*k, 6, 3)
     follower = np.repeat(np.asarray(fol), k, axis=0)

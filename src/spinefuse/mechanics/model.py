@@ -62,6 +62,7 @@ class SegmentArrays:
     rod_material: Arr  # (B, 2, 3) ultimate, endurance, notch factor (MPa, MPa, -)
     cage_area: Arr  # (B,) total cage footprint mm² (0 = no cage)
     prestress: Arr  # (B, 6) disc pre-stress balancing the intact ligaments' pre-tension at rest
+    to_lower: Arr  # (B, 3, 3) disc-frame components -> lower-vertebra-frame components
 
 
 @dataclass(frozen=True)
@@ -99,51 +100,126 @@ def _to_local(frame: Arr, p: Arr) -> Arr:
     return np.asarray((p - frame[:3, 3]) @ frame[:3, :3])
 
 
-def _atlas(ref: Vertebra, target: Vertebra, points: Arr) -> Arr:
-    """Map points on a reference vertebra onto ``target``: same place in the vertebra's local
-    frame, scaled by the ratio of body width (x), depth (y) and their mean (z)."""
-    fr, ft = ref.frame(), target.frame()
-    sx = target.body_width_mm / ref.body_width_mm
-    sy = target.body_depth_mm / ref.body_depth_mm
-    scale = np.array([sx, sy, 0.5 * (sx + sy)])
-    local = (points - fr[:3, 3]) @ fr[:3, :3]
-    return np.asarray(local * scale @ ft[:3, :3].T + ft[:3, 3])
+class _Atlas:
+    """Maps points on a reference vertebra onto a target vertebra: same place in the
+    vertebra's local frame, scaled by the ratio of body width (x), depth (y) and their mean (z)."""
+
+    def __init__(self, ref: Vertebra, target: Vertebra) -> None:
+        fr, ft = ref.frame(), target.frame()
+        sx = target.body_width_mm / ref.body_width_mm
+        sy = target.body_depth_mm / ref.body_depth_mm
+        scale = np.array([sx, sy, 0.5 * (sx + sy)])
+        self.linear = fr[:3, :3] @ np.diag(scale) @ ft[:3, :3].T  # row-vector form
+        self.offset = ft[:3, 3] - fr[:3, 3] @ self.linear
+        self.rotation = ft[:3, :3] @ fr[:3, :3].T  # for directions
+
+    def __call__(self, points: Arr) -> Arr:
+        return np.asarray(points @ self.linear + self.offset)
+
+
+def merged_lines(bundle: LigamentBundle, lines: int) -> tuple[Arr, Arr, Arr]:
+    """A ligament's parallel springs merged into ``lines`` lines: the springs are ordered from
+    right to left (a midline ligament) or by their angle about the bundle's centre in the
+    coronal plane (mirrored for the left side, so left and right bundles merge alike) and
+    consecutive ones grouped, the group sizes
+    symmetric about the middle; each line joins its
+    group's mean origin and mean insertion and carries the summed stiffness (N per unit
+    strain). Returns origins, insertions (world, mm) and stiffnesses."""
+    o, i = np.asarray(bundle.origin), np.asarray(bundle.insertion)
+    mid = 0.5 * (o + i)
+    rel = mid - mid.mean(0)
+    mirror = -1.0 if bundle.side == "left" else 1.0
+    if bundle.side is None:  # a midline ligament: from right to left
+        order = np.argsort(-rel[:, 0] + 1e-6 * rel[:, 2], kind="stable")
+    else:
+        order = np.argsort(np.arctan2(rel[:, 2], mirror * rel[:, 0]), kind="stable")
+    lines = min(lines, len(o))
+    sizes = [len(o) // lines] * lines
+    for j in range(len(o) % lines):  # extra springs to the outer groups, symmetrically
+        sizes[j // 2 if j % 2 == 0 else lines - 1 - j // 2] += 1
+    groups = np.split(order, np.cumsum(sizes)[:-1])
+    return (
+        np.asarray([o[g].mean(0) for g in groups]),
+        np.asarray([i[g].mean(0) for g in groups]),
+        np.asarray([bundle.stiffness_n_per_strain * len(g) for g in groups]),
+    )
+
+
+@dataclass(frozen=True)
+class _ReferenceLines:
+    """The reference spine's merged ligament lines of one segment (world, mm)."""
+
+    origin: Arr  # (L, 3) on the upper vertebra
+    insertion: Arr  # (L, 3) on the lower vertebra
+    stiffness: Arr  # (L,) N per unit strain, calibrated scale applied
+    reference_strain: Arr  # (L,)
+    transition_strain: Arr  # (L,)
+    kind: tuple[str, ...]  # ligament kind per line
+    side: tuple[str | None, ...]
+
+
+_LINES: dict[tuple[str, float], _ReferenceLines] = {}
+
+
+def reference_lines(seg: str) -> _ReferenceLines:
+    """Merged ligament lines of a segment of the reference spine (computed once)."""
+    scale = value("calibrated_ligament_scale")
+    key = (seg, scale)
+    if key not in _LINES:
+        groups = parameters()["ligament_lines"]
+        o_l, i_l, k_l, er, et, kinds, sides = [], [], [], [], [], [], []
+        for bundle in reference_spine().ligaments[seg]:
+            o, i, k = merged_lines(bundle, int(groups[bundle.kind]))
+            o_l.append(o)
+            i_l.append(i)
+            k_l.append(scale * k)
+            er += [bundle.reference_strain] * len(o)
+            et += [bundle.transition_strain] * len(o)
+            kinds += [bundle.kind] * len(o)
+            sides += [bundle.side] * len(o)
+        _LINES[key] = _ReferenceLines(
+            np.vstack(o_l),
+            np.vstack(i_l),
+            np.concatenate(k_l),
+            np.asarray(er),
+            np.asarray(et),
+            tuple(kinds),
+            tuple(sides),
+        )
+    return _LINES[key]
 
 
 def _ligaments(
-    seg: str, g: SpineGeometry, construct: Construct, frame: Arr
-) -> tuple[Arr, Arr, Arr, Arr, Arr, tuple[str, ...]]:
-    ref = reference_spine()
+    seg: str, atlas: dict[str, _Atlas], construct: Construct, frame: Arr
+) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, tuple[str, ...]]:
+    """Ligament lines of a segment mapped onto this spine: upper and lower points (disc frame),
+    rest length, stiffness (0 where removed), transition strain, intact stiffness, kinds."""
     up, low = parse_segment(seg)
-    rg = ref.geometry
-    scale = value("calibrated_ligament_scale")
+    ref = reference_lines(seg)
     removed = set(construct.removed_ligaments.get(seg, []))
     cut_sides = set(construct.facetectomy.get(seg, []))
-    a_list, b_list, l0, k, et, kinds = [], [], [], [], [], []
-    bundle: LigamentBundle
-    for bundle in ref.ligaments[seg]:
-        o = _atlas(rg.vertebra(up), g.vertebra(up), np.asarray(bundle.origin))
-        i = _atlas(rg.vertebra(low), g.vertebra(low), np.asarray(bundle.insertion))
-        gone = bundle.kind in removed or (bundle.kind == "CL" and bundle.side in cut_sides)
-        n = len(o)
-        a_list.append(o)
-        b_list.append(i)
-        l0.append(np.linalg.norm(o - i, axis=1) * (1.0 + bundle.reference_strain))
-        k.append(np.full(n, 0.0 if gone else scale * bundle.stiffness_n_per_strain))
-        et.append(np.full(n, bundle.transition_strain))
-        kinds += [bundle.kind if bundle.side is None else f"{bundle.kind}_{bundle.side}"] * n
+    gone = np.array(
+        [
+            kind in removed or (kind == "CL" and side in cut_sides)
+            for kind, side in zip(ref.kind, ref.side, strict=True)
+        ]
+    )
+    o, i = atlas[up](ref.origin), atlas[low](ref.insertion)
+    l0 = np.linalg.norm(o - i, axis=1) * (1.0 + ref.reference_strain)
+    kinds = tuple(k if s is None else f"{k}_{s}" for k, s in zip(ref.kind, ref.side, strict=True))
     return (
-        _to_local(frame, np.vstack(a_list)),
-        _to_local(frame, np.vstack(b_list)),
-        np.concatenate(l0),
-        np.concatenate(k),
-        np.concatenate(et),
-        tuple(kinds),
+        _to_local(frame, o),
+        _to_local(frame, i),
+        l0,
+        np.where(gone, 0.0, ref.stiffness),
+        ref.transition_strain,
+        ref.stiffness,
+        kinds,
     )
 
 
 def _facet_contacts(
-    seg: str, g: SpineGeometry, construct: Construct, frame: Arr
+    seg: str, g: SpineGeometry, construct: Construct, frame: Arr, atlas: dict[str, _Atlas]
 ) -> tuple[Arr, Arr, Arr, Arr]:
     up, low = parse_segment(seg)
     uv, lv = g.vertebra(up), g.vertebra(low)
@@ -162,8 +238,8 @@ def _facet_contacts(
             rs = ref.vertebra(low).facets[f"superior_{side}"]  # type: ignore[index]
             ri = ref.vertebra(up).facets[f"inferior_{side}"]  # type: ignore[index]
             # the joint moves with the lower vertebra and keeps the reference joint's gap
-            c_s = _atlas(ref.vertebra(low), lv, np.asarray([rs.centre]))[0]
-            n_s = lv.frame()[:3, :3] @ ref.vertebra(low).frame()[:3, :3].T @ np.asarray(rs.normal)
+            c_s = atlas[low](np.asarray([rs.centre]))[0]
+            n_s = atlas[low].rotation @ np.asarray(rs.normal)
             gap = float((np.asarray(ri.centre) - np.asarray(rs.centre)) @ np.asarray(rs.normal))
             c_i = c_s + gap * n_s
             area = rs.area_mm2
@@ -423,6 +499,13 @@ def _disc_law(seg: str, g: SpineGeometry) -> tuple[Arr, Arr, float, float]:
 
 def check_geometry(g: SpineGeometry) -> tuple[str, ...]:
     """The lumbar segments of a geometry the model can load (contiguous, with discs)."""
+    transitional = [s for s in g.discs if "L6" in s]
+    if transitional:
+        raise LevelError(
+            f"lumbosacral transitional anatomy ({', '.join(transitional)}) is not modelled: the "
+            "calibrated disc laws cover L1-L2 ... L5-S1 only; relabel the levels or simulate "
+            "the standard segments of this spine"
+        )
     segs = tuple(s for s in LUMBAR_SEGMENTS if s in g.discs)
     if not segs:
         raise LevelError(
@@ -442,8 +525,16 @@ def check_geometry(g: SpineGeometry) -> tuple[str, ...]:
     return segs
 
 
-def build_model(geometries: list[SpineGeometry], constructs: list[Construct]) -> SpineModel:
-    """The batched model of ``geometries[i]`` with ``constructs[i]`` applied."""
+def build_model(
+    geometries: list[SpineGeometry],
+    constructs: list[Construct],
+    segments: tuple[str, ...] | None = None,
+) -> SpineModel:
+    """The batched model of ``geometries[i]`` with ``constructs[i]`` applied.
+
+    ``segments`` (contiguous) restricts the model to those motion segments, the vertebra below
+    the lowest one held fixed: enough where only they matter and the loads are carried
+    through each segment anyway (pure moments, follower load)."""
     if len(geometries) != len(constructs) or not geometries:
         raise GeometryError(
             "build_model needs one construct per geometry, "
@@ -453,6 +544,14 @@ def build_model(geometries: list[SpineGeometry], constructs: list[Construct]) ->
     for i, g in enumerate(geometries[1:], 1):
         if check_geometry(g) != segs:
             raise GeometryError(f"spine {i} has segments {check_geometry(g)}, spine 0 has {segs}")
+    if segments is not None:
+        missing = [s for s in segments if s not in segs]
+        if missing or not segments:
+            raise LevelError(f"segments {missing or segments} are not in the geometry ({segs})")
+        idx = [segs.index(s) for s in segments]
+        if idx != list(range(idx[0], idx[0] + len(idx))):
+            raise LevelError(f"segments {segments} are not contiguous")
+        segs = tuple(segments)
     for c in constructs:
         for s in [
             *c.facetectomy,
@@ -460,7 +559,7 @@ def build_model(geometries: list[SpineGeometry], constructs: list[Construct]) ->
             *c.discectomy,
             *(x.segment for x in c.cages),
         ]:
-            if s not in segs:
+            if s not in segs and segments is None:
                 raise LevelError(
                     f"construct names segment {s}, which is not modelled ({', '.join(segs)})"
                 )
@@ -479,6 +578,8 @@ def _segment_arrays(seg: str, gs: list[SpineGeometry], cs: list[Construct]) -> S
     for g, c in zip(gs, cs, strict=True):
         frame = disc_frame(g.vertebra(parse_segment(seg)[0]), g.vertebra(parse_segment(seg)[1]))
         put("frame", frame)
+        lower_frame = g.vertebra(parse_segment(seg)[1]).frame()
+        put("to_lower", lower_frame[:3, :3].T @ frame[:3, :3])
         k, tt, area, height = _disc_law(seg, g)
         cut = seg in c.discectomy
         put("disc_k_lin", k)
@@ -487,8 +588,10 @@ def _segment_arrays(seg: str, gs: list[SpineGeometry], cs: list[Construct]) -> S
         put("disc_axial_scale", 1.0 - an if cut else 1.0)
         put("disc_area", area)
         put("disc_height", height)
-        la, lb, l0, lk, let, kinds = _ligaments(seg, g, c, frame)
-        put("prestress", _prestress(la, lb, l0, _ligaments(seg, g, Construct(), frame)[3], let))
+        ref = reference_spine().geometry
+        atlas = {v: _Atlas(ref.vertebra(v), g.vertebra(v)) for v in parse_segment(seg)}
+        la, lb, l0, lk, let, lk0, kinds = _ligaments(seg, atlas, c, frame)
+        put("prestress", _prestress(la, lb, l0, lk0, let))
         for key, v in (
             ("lig_a", la),
             ("lig_b", lb),
@@ -497,7 +600,7 @@ def _segment_arrays(seg: str, gs: list[SpineGeometry], cs: list[Construct]) -> S
             ("lig_et", let),
         ):
             put(key, v)
-        fp, fc, fn, fk = _facet_contacts(seg, g, c, frame)
+        fp, fc, fn, fk = _facet_contacts(seg, g, c, frame, atlas)
         cages = [x for x in c.cages if x.segment == seg]
         if len(cages) > 1:
             raise GeometryError(
@@ -580,6 +683,7 @@ def _segment_arrays(seg: str, gs: list[SpineGeometry], cs: list[Construct]) -> S
         rod_material=arr["rod_material"],
         cage_area=arr["cage_area"],
         prestress=arr["prestress"],
+        to_lower=arr["to_lower"],
     )
 
 

@@ -17,7 +17,13 @@ Arr = NDArray[np.float64]
 
 class SegmentMotion(Record):
     """One motion segment under the six pure-moment directions (degrees; each direction's
-    magnitude separately) with its neutral zones, disc pressure and facet forces."""
+    magnitude separately, the upper vertebra's rotation about the lower vertebra's axes, from
+    the unloaded rest posture) with its neutral zones, disc pressure and facet forces.
+
+    A neutral zone (``*_nz_deg``) is the rotation at which the loading curve's tangent
+    compliance has fallen halfway from its maximum to its value at full load: the boundary of
+    the maximum-compliance region (Smit et al. 2011). Disc pressure is P = k·F/A with the
+    calibrated k (nucleus pressure, MPa)."""
 
     flexion_deg: float
     extension_deg: float

@@ -11,11 +11,12 @@ Arr = NDArray[np.float64]
 
 def skew(v: Arr) -> Arr:
     """``[v]×`` so that ``skew(v) @ w == cross(v, w)``; shape (..., 3) -> (..., 3, 3)."""
-    z = np.zeros(v.shape[:-1])
+    m = np.zeros((*v.shape[:-1], 3, 3))
     x, y, w = v[..., 0], v[..., 1], v[..., 2]
-    return np.stack(
-        [np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2
-    )
+    m[..., 0, 1], m[..., 0, 2] = -w, y
+    m[..., 1, 0], m[..., 1, 2] = w, -x
+    m[..., 2, 0], m[..., 2, 1] = -y, x
+    return m
 
 
 def exp_so3(w: Arr) -> Arr:

@@ -14,7 +14,7 @@ from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, parse_segmen
 from spinefuse.errors import ParameterError
 from spinefuse.mechanics.constructs import Construct, parse_constructs, plan_construct
 from spinefuse.mechanics.loads import check_load, direction_moments, standing_follower_n
-from spinefuse.mechanics.model import BUSHINGS, SpineModel, build_model
+from spinefuse.mechanics.model import SpineModel, build_model
 from spinefuse.mechanics.parameters import value
 from spinefuse.mechanics.result import (
     CageLoad,
@@ -62,7 +62,7 @@ def _main_motion(rot: Arr) -> Arr:
     return np.asarray(vals * _SIGN[:, None])
 
 
-def neutral_zone(moments: Arr, rotations: Arr) -> Arr:
+def neutral_zone_of_curve(moments: Arr, rotations: Arr) -> Arr:
     """Neutral zone from a loading curve: the rotation where the tangent compliance has fallen
     halfway from its maximum (in the neutral zone) to its value at full load — the boundary of
     the maximum-compliance region (Smit et al. 2011). ``moments`` (J,) ascending from 0,
@@ -93,9 +93,16 @@ def direction_response(
     moment_nm: float | Arr = 7.5,
     preload_n: float | Arr = 0.0,
     steps: Arr | None = None,
+    neutral_zone: bool = True,
 ) -> DirectionResponse:
     """All six pure-moment directions for each spine (with its construct) in one batched solve;
-    ``moment_nm`` scalar or (n, 6), ``preload_n`` a follower load (N) scalar or (n,)."""
+    ``moment_nm`` scalar or (n, 6), ``preload_n`` a follower load (N) scalar or (n,).
+
+    The neutral zone needs the fine load steps of the data file; with ``neutral_zone=False``
+    two steps suffice (the elastic equilibrium does not depend on the path) and the neutral
+    zones are NaN — the fast setting for cohorts."""
+    if steps is None and not neutral_zone:
+        steps = np.array([0.5, 1.0])
     model = build_model(geometries, constructs)
     n = len(geometries)
     top = parse_segment(model.segments[0])[0]
@@ -109,10 +116,19 @@ def direction_response(
     sol = solve(model, loads, steps)
     ns = len(model.segments)
     hist = sol.rotation.reshape(len(sol.steps), n, N_DIR, ns, 3)
+    # rotation vectors in the lower vertebra's frame (conventions: segment motion is the
+    # upper vertebra's motion in the lower one's frame)
+    to_lower = np.stack([a.to_lower for a in model.arrays], axis=1)  # (n, S, 3, 3)
+    hist = np.einsum("nsij,kndsj->kndsi", to_lower, hist)
     motion = _main_motion(hist)  # (J, n, 6, S)
     motion = motion[1:] - motion[:1]  # from the rest posture
     mags = np.linalg.norm(moments, axis=-1) / NM  # (n, 6)
-    nz = neutral_zone(sol.steps[1:], motion) if np.all(mags > 0) else np.zeros_like(motion[-1])
+    if not neutral_zone:
+        nz = np.full_like(motion[-1], np.nan)
+    elif np.all(mags > 0):
+        nz = neutral_zone_of_curve(sol.steps[1:], motion)
+    else:
+        nz = np.zeros_like(motion[-1])
     area = np.stack([a.disc_area for a in model.arrays], axis=1)  # (n, S)
     kp = value("calibrated_pressure_factor")
     fc = sol.disc_force_n.reshape(n, N_DIR, ns)
@@ -127,6 +143,35 @@ def direction_response(
         solution=sol,
         model=model,
     )
+
+
+def rom_batch(
+    geometries: list[SpineGeometry],
+    constructs: list[Construct] | None = None,
+    moment_nm: float | Arr = 7.5,
+    preload_n: float | Arr = 0.0,
+    chunk: int = 250,
+) -> Arr:
+    """Range of motion (rad, (n, 6, S): spines × conventions.DIRECTIONS × segments head to
+    pelvis) of many spines, solved ``chunk`` spines at a time so the arrays stay in cache and
+    memory stays bounded — the cohort API. Neutral zones are not computed."""
+    n = len(geometries)
+    cons = constructs if constructs is not None else [Construct()] * n
+    if len(cons) != n:
+        raise ParameterError(f"rom_batch: {n} geometries but {len(cons)} constructs")
+    mom = np.broadcast_to(np.asarray(moment_nm, dtype=float), (n, N_DIR))
+    pre = np.broadcast_to(np.asarray(preload_n, dtype=float), (n,))
+    parts = [
+        direction_response(
+            geometries[i : i + chunk],
+            cons[i : i + chunk],
+            mom[i : i + chunk],
+            pre[i : i + chunk],
+            neutral_zone=False,
+        ).rotation_rad
+        for i in range(0, n, chunk)
+    ]
+    return np.concatenate(parts, axis=0)
 
 
 def hybrid_moments(
@@ -416,6 +461,3 @@ def _case_geometry(case_path: Path) -> SpineGeometry:
         height_cm=min(max(case.patient.height_cm, 130.0), 215.0),
     )
     return virtual_spine(spec)
-
-
-BUSHING_NAMES = BUSHINGS

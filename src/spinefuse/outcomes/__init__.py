@@ -2,7 +2,8 @@
 
 The stage's public surface: :func:`forecast` (one case), :func:`forecast_batch` (a table of
 patient-arms, vectorised), :func:`forecast_json` (the CLI), :func:`forecast_stage` (the pipeline),
-:func:`score_odi` (the questionnaire), :func:`fit_registry` / :func:`registry_json` (a site's
+:func:`score_odi` (the questionnaire), :func:`odi_update_forecast` (an early ODI updates the
+12-month forecast), :func:`fit_registry` / :func:`registry_json` (a site's
 registry) and :func:`synthetic_registry` (test registries drawn from the models).
 """
 
@@ -12,6 +13,7 @@ from spinefuse.outcomes.forecast import (
     forecast,
     forecast_batch,
     forecast_json,
+    odi_update_forecast,
     plan_from_preferences,
 )
 from spinefuse.outcomes.odi import OdiScore, score_odi
@@ -31,6 +33,7 @@ __all__ = [
     "forecast_batch",
     "forecast_json",
     "forecast_stage",
+    "odi_update_forecast",
     "plan_from_preferences",
     "read_registry",
     "registry_json",

@@ -41,6 +41,7 @@ from spinefuse.outcomes.pro import (
     INSTRUMENTS,
     baselines,
     odi_12m_and_mcid,
+    odi_update,
     pro_models,
     time_points_months,
 )
@@ -349,6 +350,45 @@ def forecast(
         perioperative=periop,
         pro=pro,
         pathway=recovery_pathway(case, plan, frame.iloc[0], nonunion_p),
+    )
+
+
+class OdiUpdate(Record):
+    """The 12-month ODI forecast before and after an ODI observed in early follow-up."""
+
+    months_observed: float
+    odi_observed: float
+    prior_mean_12m: float
+    prior_mcid_probability: Probability
+    mean_12m: float = Field(description="updated expected 12-month ODI (before clipping)")
+    sd_12m: float
+    mcid_probability: Probability
+
+
+def odi_update_forecast(
+    case: Case,
+    plan: SurgicalPlan,
+    months: float,
+    odi_observed: float,
+    nonunion_probability: float | None = None,
+) -> OdiUpdate:
+    """Update the 12-month ODI forecast with an ODI measured at ``months`` after surgery (the
+    6-week or 3-month visit), as registries recommend."""
+    frame, _ = patient_frame(case, plan, nonunion_probability)
+    probs = complication_probabilities(frame)
+    m = pro_models()["odi"]
+    d = m.design(frame, probs)
+    base = baselines(frame, "odi")
+    prior_mean, prior_mcid = odi_12m_and_mcid(frame, probs)
+    mean, sd, p = odi_update(m, d, base, months, np.array([float(odi_observed)]))
+    return OdiUpdate(
+        months_observed=months,
+        odi_observed=odi_observed,
+        prior_mean_12m=round(float(prior_mean[0]), 2),
+        prior_mcid_probability=float(prior_mcid[0]),
+        mean_12m=round(float(mean[0]), 2),
+        sd_12m=round(float(sd[0]), 2),
+        mcid_probability=float(p[0]),
     )
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from spinefuse.errors import ParameterError
 from spinefuse.outcomes.covariates import REFERENCE_ODI
 from spinefuse.outcomes.parameters import Effect, effects, outcome_parameters, quantity
 from spinefuse.outcomes.population import reference_patients
@@ -204,3 +205,49 @@ def odi_12m_and_mcid(
     d = m.design(patients, events)
     base = baselines(patients, "odi")
     return m.mean_12m(d, base), m.reach_probability(d, base, m.mcid, np.array([12.0]))[:, 0]
+
+
+def early_observation_sd() -> float:
+    """Spread of an early (6-week, 3-month) ODI around the patient's eventual course, ODI points."""
+    return float(_section("odi")["early_observation_sd"]["value"])
+
+
+def odi_update(
+    model: ScoreModel,
+    design: Design,
+    baseline: FloatArray,
+    months: float,
+    observed: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The 12-month ODI forecast updated with an ODI observed at ``months`` (0 < months < 12).
+
+    The observation is the course plus early noise: ODI(t) = b - (b - ODI_12) f(t) + e,
+    e ~ Normal(0, s²) (``early_observation_sd``); each event combination's normal prior on ODI_12
+    is updated (conjugate) and re-weighted by how well it explains the observation. Returns the
+    posterior mean and sd of the (unclipped) 12-month ODI and the probability of reaching the MCID
+    by 12 months, each shape (n,)."""
+    if not 0.0 < months < 12.0:
+        raise ParameterError(
+            f"months = {months!r}: an early ODI updates the forecast between surgery and 12 months"
+        )
+    if np.any((observed < 0) | (observed > 100)):
+        raise ParameterError(f"observed ODI {observed!r}: the ODI lies in 0-100")
+    mu, w = model.location(design, baseline)  # (n, c)
+    f = float(recovery_fraction(months))
+    s = early_observation_sd()
+    shift = baseline * (1.0 - f)  # (n,)
+    # marginal likelihood of the observation under each combination
+    pred_sd = math.sqrt(f**2 * model.sd**2 + s**2)
+    like = norm.pdf((observed[:, None] - shift[:, None] - f * mu) / pred_sd)
+    post_w = w * like
+    post_w = post_w / np.maximum(post_w.sum(axis=1, keepdims=True), 1e-300)
+    precision = 1.0 / model.sd**2 + f**2 / s**2
+    post_sd = 1.0 / math.sqrt(precision)
+    post_mu = (mu / model.sd**2 + f * (observed - shift)[:, None] / s**2) / precision  # (n, c)
+    mean = (post_w * post_mu).sum(axis=1)
+    second = (post_w * (post_mu**2 + post_sd**2)).sum(axis=1)
+    sd = np.sqrt(np.maximum(second - mean**2, 0.0))
+    limit = baseline - model.mcid
+    p_mcid = (post_w * norm.cdf((limit[:, None] - post_mu) / post_sd)).sum(axis=1)
+    p_mcid = np.where(limit < 0.0, 0.0, p_mcid)
+    return np.asarray(mean, float), np.asarray(sd, float), np.asarray(p_mcid, float)

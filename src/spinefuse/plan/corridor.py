@@ -111,9 +111,9 @@ def fit_corridor(
 ) -> Pedicle | None:
     """The pedicle corridor of one side on the label map, or None when no line through the
     pedicle region stays in bone from its entry to the body. The line is the one with the most
-    bone around it from 3 mm past its entry to 40 mm into the body; width and height are those of
-    ``guess`` (the anatomy stage's isthmus) or else measured across the line at the isthmus, the
-    station near the expected isthmus with the narrowest bone across it."""
+    bone around it from 3 mm past its entry to 40 mm into the body; width and height are measured
+    across the line at the isthmus (the station near the expected isthmus with the narrowest bone
+    across it), or those of ``guess`` (the anatomy stage's isthmus) where narrower."""
     f = v.frame()
     rot, origin = f[:3, :3], f[:3, 3]
     lat = 1.0 if side == "right" else -1.0
@@ -168,8 +168,8 @@ def fit_corridor(
     k = int(np.argmin(widths))
     isthmus = stations[k]
     width, height = float(widths[k]), float(heights[k])
-    if guess is not None:  # measured by the anatomy stage on the same bone
-        width, height = guess.width_mm, guess.height_mm
+    if guess is not None:  # measured by the anatomy stage too: keep the narrower (safer) one
+        width, height = min(width, guess.width_mm), min(height, guess.height_mm)
     if min(width, height) <= 1.0:
         return None
     entry = world[i, j, int(entry_k[i, j])]

@@ -11,7 +11,7 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
@@ -131,7 +131,7 @@ def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> list[str]:
     return warnings
 
 
-def plan_surgery(
+def plan_on_geometry(
     case: Case,
     geometry: SpineGeometry,
     assessment: Assessment,
@@ -144,11 +144,8 @@ def plan_surgery(
     levels: int | Sequence[str] | None = None,
     catalogue: Catalogue | None = None,
 ) -> SurgicalPlan | None:
-    """The surgical plan for a case, or None when no fusion is indicated.
-
-    A keyword forces that choice (recorded in ``overridden``); ``levels`` is a number of segments
-    or the segment names. Raises :class:`~spinefuse.errors.ParameterError` for a forced choice
-    the anatomy or the catalogue cannot honour."""
+    """The surgical plan from the geometry alone (pure, milliseconds), or None when no fusion is
+    indicated. Keywords as for :func:`plan_surgery`."""
     cat = catalogue or default_catalogue()
     rules: PlanningRules = planning_rules()
     segments, overridden = select_segments(case, geometry, assessment, levels)
@@ -179,8 +176,8 @@ def plan_surgery(
         for side in sorted(missing):
             warnings.append(
                 f"{name} {side}: the geometry has no measured pedicle (isthmus, axis and entry "
-                "point), so no screw is planned there; fit the corridor on the CT label map "
-                "(plan_for_case) or plan it by hand"
+                "point), so no screw is planned there; give the case its CT label map (the "
+                "corridor is then fitted on it) or plan the screw by hand"
             )
     cages = []
     if choice.technique != "PLF":
@@ -287,12 +284,15 @@ def case_images(case: Case) -> tuple[Volume, Volume, dict[str, set[int]]] | None
 
 
 def grade_plan_on_images(
-    plan: SurgicalPlan, case: Case, catalogue: Catalogue | None = None
+    plan: SurgicalPlan,
+    case: Case,
+    catalogue: Catalogue | None = None,
+    images: tuple[Volume, Volume, dict[str, set[int]]] | None = None,
 ) -> SurgicalPlan:
     """The plan with its screws checked against the case's CT and label map by shaft sampling;
     a screw that would leave the bone is replaced by the widest, longest stocked one that stays
     in it (:func:`~spinefuse.plan.screws.fit_screws_to_bone`). Unchanged without images."""
-    images = case_images(case)
+    images = images or case_images(case)
     if images is None:
         return plan
     ct, labels, ids = images
@@ -309,27 +309,57 @@ def grade_plan_on_images(
     )
 
 
-def plan_for_case(
-    case: Case, geometry: SpineGeometry, assessment: Assessment, **choices: Any
+def plan_surgery(
+    case: Case,
+    geometry: SpineGeometry,
+    assessment: Assessment,
+    *,
+    technique: Technique | None = None,
+    approach: Approach | None = None,
+    graft: GraftMaterial | None = None,
+    rod_material: RodMaterial | None = None,
+    rod_diameter_mm: float | None = None,
+    levels: int | Sequence[str] | None = None,
+    catalogue: Catalogue | None = None,
 ) -> SurgicalPlan | None:
-    """The pipeline's plan stage: :func:`plan_surgery`, with the screw corridors of the
-    instrumented vertebrae fitted on the case's CT label map first (where the anatomy stage did
-    not resolve a pedicle, or to keep the screw in bone where it did) and every screw checked on
-    the label map after. Without a CT label map it is :func:`plan_surgery` itself."""
+    """The surgical plan for a case, or None when no fusion is indicated.
+
+    A keyword forces that choice (recorded in ``overridden``); ``levels`` is a number of segments
+    or the segment names. Raises :class:`~spinefuse.errors.ParameterError` for a forced choice
+    the anatomy or the catalogue cannot honour.
+
+    When the case has a CT with a label map, the screw corridors of the instrumented vertebrae
+    are first fitted on the label map (where the anatomy stage resolved no pedicle, or to keep
+    the screw in bone where it did) and every screw is checked on it after; otherwise (virtual
+    patients, cohorts) the plan comes from the geometry alone in milliseconds."""
     images = case_images(case)
     notes: list[str] = []
     if images is not None:
-        levels = choices.get("levels")
         segments, _ = select_segments(case, geometry, assessment, levels)
         names = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
         geometry, notes = pedicles_on_labels(
             geometry, images[1], images[2], names, planning_rules()
         )
-    plan = plan_surgery(case, geometry, assessment, **choices)
+    plan = plan_on_geometry(
+        case,
+        geometry,
+        assessment,
+        technique=technique,
+        approach=approach,
+        graft=graft,
+        rod_material=rod_material,
+        rod_diameter_mm=rod_diameter_mm,
+        levels=levels,
+        catalogue=catalogue,
+    )
     if plan is None or images is None:
         return plan
     plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
-    return grade_plan_on_images(plan, case, choices.get("catalogue"))
+    return grade_plan_on_images(plan, case, catalogue, images)
+
+
+plan_for_case = plan_surgery
+"""The pipeline's plan stage: :func:`plan_surgery` (kept as a name for callers that use it)."""
 
 
 def plan_case(case: Case) -> SurgicalPlan | None:
@@ -341,7 +371,7 @@ def plan_case(case: Case) -> SurgicalPlan | None:
     if geometry is None:
         return None
     assessment = assess_case(case, geometry)  # type: ignore[operator]
-    return plan_for_case(case, geometry, assessment)
+    return plan_surgery(case, geometry, assessment)
 
 
 def plan_json(case_path: str | Path) -> str:
