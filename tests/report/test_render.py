@@ -18,7 +18,7 @@ from spinefuse.report.stage_views import (
     rom_rows,
     stay_days,
 )
-from spinefuse.report.surgeon import fmt
+from spinefuse.report.tables import fmt
 
 from .report_fixtures import STAGES, build_run_dir, pdf_pages_text
 

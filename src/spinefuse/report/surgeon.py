@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess.assessment import Assessment, Measurement
+from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case
 from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.plan.surgical_plan import SurgicalPlan
@@ -23,7 +23,6 @@ from spinefuse.report.stage_views import (
     first_number,
     fusion_probability_points,
     healing_curves,
-    leaves,
     number,
     quantities,
     recovery_milestones,
@@ -33,6 +32,18 @@ from spinefuse.report.stage_views import (
     stay_days,
     time_series,
     trajectories,
+)
+from spinefuse.report.tables import (
+    Notes,
+    fmt,
+    level_matrix,
+    measurement_rows,
+    plural,
+    record_sources,
+    record_table,
+    scalar_rows,
+    signed_percent,
+    words,
 )
 
 MISSING = {
@@ -50,32 +61,6 @@ MISSING = {
 }
 
 
-def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
-    """A number for a table: fixed digits, a unit when given, an en dash when absent."""
-    if value is None:
-        return "–"
-    unit = {"deg": "°", "%": " %", "mm2": " mm²", "cm3": " cm³", "": ""}.get(unit, f" {unit}")
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0.0:  # no "-0.0"
-        text = text[1:]
-    return f"{text}{unit}"
-
-
-def _signed(percent: float | None) -> str:
-    """A signed change in percent, "0 %" when it rounds to zero, an en dash when absent."""
-    if percent is None:
-        return "–"
-    return "0 %" if round(percent) == 0 else f"{percent:+.0f} %"
-
-
-def _plural(n: int, thing: str) -> str:
-    return f"{n} {thing}" + ("" if n == 1 else "s")
-
-
-def _words(s: str) -> str:
-    return s.replace("_", " ")
-
-
 def case_summary(case: Case) -> dict[str, Any]:
     """The case in brief: rows of (field, value) and a one-line summary."""
     p, h = case.patient, case.history
@@ -85,7 +70,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         ("Height / weight", f"{p.height_cm:.0f} cm / {p.weight_kg:.0f} kg"),
         ("BMI", f"{p.bmi:.1f} kg/m²"),
         ("Smoking", p.smoking),
-        ("Diabetes", _words(p.diabetes)),
+        ("Diabetes", words(p.diabetes)),
         (
             "Bone density",
             (f"T-score {p.t_score:+.1f}" if p.t_score is not None else "no DXA")
@@ -118,7 +103,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         ("Duration", f"{h.symptom_duration_months:g} months"),
         (
             "Conservative care",
-            (", ".join(_words(c) for c in h.conservative_care) or "none")
+            (", ".join(words(c) for c in h.conservative_care) or "none")
             + (f" for {h.conservative_care_months:g} months" if h.conservative_care_months else ""),
         ),
         ("ODI", f"{h.odi:.0f} %" if h.odi is not None else "not recorded"),
@@ -144,125 +129,6 @@ def case_summary(case: Case) -> dict[str, Any]:
     return {"id": case.id, "rows": rows, "notes": case.notes}
 
 
-class Notes:
-    """Numbered notes (methods, sources) so that a long text is printed once and referred to by
-    its number in every table row that uses it."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def ref(self, *parts: str) -> str:
-        """The note number of this text ("" for an empty one), adding it when new."""
-        text = " — ".join(p for p in parts if p)
-        if not text:
-            return ""
-        if text not in self.items:
-            self.items.append(text)
-        return str(self.items.index(text) + 1)
-
-
-def _flag(m: Measurement) -> str:
-    if m.normal_range is None:
-        return ""
-    lo, hi = m.normal_range
-    return "below" if m.value < lo else "above" if m.value > hi else "within"
-
-
-def _normal(m: Measurement) -> str:
-    if m.normal_range is None:
-        return "–"
-    return f"{fmt(m.normal_range[0], 0, m.unit)} to {fmt(m.normal_range[1], 0, m.unit)}"
-
-
-def _is_segment(level: str | None) -> bool:
-    try:
-        upper, lower = parse_segment(level or "")
-    except Exception:
-        return False
-    return vertebra_index(lower) - vertebra_index(upper) == 1 or (upper, lower) == ("L5", "S1")
-
-
-def _is_vertebra(level: str | None) -> bool:
-    try:
-        vertebra_index(level or "")
-    except Exception:
-        return False
-    return True
-
-
-def _per_level(level: str | None) -> bool:
-    return _is_segment(level) or _is_vertebra(level)
-
-
-def _in_matrix(m: Measurement, measurements: Sequence[Measurement]) -> bool:
-    """True when ``m`` goes in a level matrix: per segment, or per vertebra for a measurement
-    taken at two or more vertebrae."""
-    if _is_segment(m.level):
-        return True
-    if not _is_vertebra(m.level):
-        return False
-    levels = {x.level for x in measurements if x.name == m.name and _is_vertebra(x.level)}
-    return len(levels) >= 2
-
-
-def measurement_rows(
-    measurements: Sequence[Measurement], notes: Notes | None = None
-) -> list[dict[str, str]]:
-    """Measurements that are neither per motion segment nor per vertebra as rows: value,
-    normal range, where the value lies, and the note number of the method and source."""
-    notes = notes or Notes()
-    return [
-        {
-            "name": _words(m.name),
-            "level": m.level or "",
-            "value": fmt(m.value, 1, m.unit),
-            "normal": _normal(m),
-            "flag": _flag(m),
-            "note": notes.ref(m.method, m.source or "spinefuse assess"),
-        }
-        for m in measurements
-        if not _in_matrix(m, measurements)
-    ]
-
-
-def level_matrix(
-    measurements: Sequence[Measurement], notes: Notes | None = None, per: str = "segment"
-) -> dict[str, Any] | None:
-    """Per-segment (``per="segment"``) or per-vertebra (``"vertebra"``) measurements as a
-    matrix: one row per measurement, one column per level, each cell with its value and whether
-    it lies outside the normal range."""
-    notes = notes or Notes()
-    keep = _is_segment if per == "segment" else _is_vertebra
-    chosen = [m for m in measurements if m.level and keep(m.level) and _in_matrix(m, measurements)]
-    if not chosen:
-        return None
-
-    def rank(level: str) -> int:
-        return vertebra_index(parse_segment(level)[0] if per == "segment" else level)
-
-    levels = sorted({str(m.level) for m in chosen}, key=rank)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for m in chosen:
-        row = rows.setdefault(
-            (m.name, m.unit),
-            {
-                "name": _words(m.name),
-                "unit": {"deg": "°", "mm2": "mm²"}.get(m.unit, m.unit),
-                "normal": _normal(m),
-                "cells": {},
-                "note": notes.ref(m.method, m.source),
-            },
-        )
-        row["cells"][m.level] = {"value": fmt(m.value, 1), "flag": _flag(m)}
-    empty = {"value": "–", "flag": ""}
-    return {
-        "segments": levels,
-        "rows": [
-            {**r, "cells": [r["cells"].get(lv, empty) for lv in levels]} for r in rows.values()
-        ],
-    }
-
-
 def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
     """Screws, rods, cages and graft as table rows (mm, deg, HU, cm³, mg)."""
     screws = [
@@ -280,7 +146,7 @@ def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
     rods = [
         {
             "side": r.side,
-            "material": _words(r.material),
+            "material": words(r.material),
             "size": f"Ø {r.diameter_mm:.1f} × {r.length_mm:.0f} mm",
             "bends": ", ".join(fmt(b, 0, "deg") for b in r.bend_angles_deg) or "–",
         }
@@ -303,7 +169,7 @@ def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
         g = plan.graft
         graft.append(
             {
-                "material": _words(g.material),
+                "material": words(g.material),
                 "volume": fmt(g.volume_cm3, 1, "cm³"),
                 "regions": ", ".join(g.regions) or "–",
                 "bmp": fmt(g.bmp_dose_mg, 1, "mg") if g.bmp_dose_mg is not None else "–",
@@ -349,38 +215,6 @@ def adjacent_segments(fused: Sequence[str], present: Sequence[str]) -> list[str]
     return out
 
 
-def scalar_rows(record: Mapping[str, Any], limit: int = 40) -> list[tuple[str, str]]:
-    """Every top-level-ish scalar of a record as (field path, value), for records whose shape
-    the report does not know yet: nothing the stage wrote is hidden."""
-    rows: list[tuple[str, str]] = []
-    for path, v in leaves(record):
-        if len(rows) >= limit:
-            break
-        if isinstance(v, str) and len(v) > 120:
-            continue
-        if len(path) > 3 or (number(v) is None and not isinstance(v, str)):
-            continue
-        x = number(v)
-        rows.append((" · ".join(_words(p) for p in path), f"{x:.4g}" if x is not None else str(v)))
-    return rows
-
-
-def record_sources(record: Mapping[str, Any] | None) -> list[str]:
-    """The citations a record carries (fields whose name holds "source", or citation(s),
-    reference(s)), each once."""
-    out: list[str] = []
-    for path, v in leaves(record or {}):
-        cited = any(
-            "source" in k or k in ("citation", "citations", "references", "reference")
-            for k in path
-            if not k.isdigit()
-        )
-        # citations are sentences; short strings under *_source fields are labels ("virtual")
-        if isinstance(v, str) and len(v) > 24 and cited and v not in out:
-            out.append(v)
-    return out[:20]
-
-
 def _mechanics(
     mech: Mapping[str, Any], plan: SurgicalPlan | None, geometry: SpineGeometry | None
 ) -> dict[str, Any]:
@@ -394,10 +228,10 @@ def _mechanics(
             + (
                 " (fused)" if r.segment in fused else " (adjacent)" if r.segment in adjacent else ""
             ),
-            "plane": _words(r.plane),
+            "plane": words(r.plane),
             "intact": fmt(r.intact_deg, 1, "deg"),
             "planned": fmt(r.planned_deg, 1, "deg"),
-            "change": _signed(r.change_percent),
+            "change": signed_percent(r.change_percent),
         }
         for r in rows
     ]
@@ -428,7 +262,7 @@ def _mechanics(
             if x
         ),
         "implant_tables": [
-            (_words(k), t)
+            (words(k), t)
             for k, v in (mech.get("implants") or {}).items()
             if (t := record_table(v)) is not None
         ]
@@ -479,70 +313,6 @@ def _healing(heal: Mapping[str, Any]) -> dict[str, Any]:
         "scalars": [] if (series or points) else scalar_rows(heal),
         "sources": record_sources(heal),
     }
-
-
-_UNITS = (
-    ("_nm", "N·m"),
-    ("_nmm", "N·mm"),
-    ("_n", "N"),
-    ("_mpa", "MPa"),
-    ("_deg", "deg"),
-    ("_mm", "mm"),
-    ("_ml", "mL"),
-    ("_days", "days"),
-    ("_min", "min"),
-)
-
-
-def _column(key: str) -> tuple[str, str]:
-    """A field name as a column title and its unit: ``stress_mpa`` -> (``stress``, ``MPa``)."""
-    for suffix, unit in _UNITS:
-        if key.endswith(suffix):
-            return _words(key[: -len(suffix)]), unit
-    return _words(key), ""
-
-
-def _cell(v: Any) -> str:
-    """A table cell: integers plain, other numbers to 3 significant figures, words spaced."""
-    x = number(v)
-    if x is not None:
-        return f"{x:.0f}" if x.is_integer() or abs(x) >= 1000 else f"{x:.3g}"
-    return "–" if v is None else _words(str(v))
-
-
-def record_table(
-    items: Any, notes: Notes | None = None, drop: tuple[str, ...] = ()
-) -> dict[str, Any] | None:
-    """A list of flat records (or a mapping of name -> flat record) as a table whose headers
-    carry the units named in the field names; None when ``items`` is not tabular. With
-    ``notes``, long text fields (``source``) become note numbers."""
-    if isinstance(items, Mapping):
-        items = [{"": k, **v} for k, v in items.items() if isinstance(v, Mapping)]
-    if not isinstance(items, list) or not items or not all(isinstance(i, Mapping) for i in items):
-        return None
-    keys = [
-        k
-        for k, v in items[0].items()
-        if (isinstance(v, str | int | float) or v is None) and k not in drop
-    ]
-    if not keys:
-        return None
-    headers = []
-    for k in keys:
-        title, unit = _column(k)
-        if notes is not None and k == "source":
-            title = "note"
-        headers.append(f"{title} ({'°' if unit == 'deg' else unit})" if unit else title)
-    rows = [
-        [
-            notes.ref(str(item.get(k) or ""))
-            if notes is not None and k == "source"
-            else _cell(item.get(k))
-            for k in keys
-        ]
-        for item in items
-    ]
-    return {"headers": headers, "rows": rows}
 
 
 def _pro(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
@@ -625,7 +395,7 @@ def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
         "risk_chart": figures.risk_chart(rs),
         "risks": [
             {
-                "name": _words(r.name),
+                "name": words(r.name),
                 "horizon": r.horizon,
                 "p": fmt(100 * r.probability, 1, "%"),
                 "interval": (
@@ -675,7 +445,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "notes": notes.items,
         "findings": [
             {
-                "diagnosis": _words(f.diagnosis),
+                "diagnosis": words(f.diagnosis),
                 "level": f.level or "",
                 "grade": f.grade,
                 "evidence": "; ".join(f.evidence),
@@ -715,9 +485,9 @@ def _plan(
         "decompressions": [
             {
                 "segment": d.segment,
-                "kind": _words(d.kind),
+                "kind": words(d.kind),
                 "side": d.side,
-                "treats": ", ".join(_words(t) for t in d.treats),
+                "treats": ", ".join(words(t) for t in d.treats),
             }
             for d in plan.decompressions
         ],
@@ -750,9 +520,9 @@ def at_a_glance(r: StageRecords) -> list[tuple[str, str]]:
             (
                 "Plan",
                 f"{p.technique} ({'MIS' if p.approach == 'mis' else 'open'}) "
-                f"{', '.join(p.fuse_segments)}: {_plural(len(p.screws), 'screw')}, "
-                f"{_plural(len(p.rods), 'rod')}, "
-                f"{_plural(sum(c.count for c in p.cages), 'cage')}",
+                f"{', '.join(p.fuse_segments)}: {plural(len(p.screws), 'screw')}, "
+                f"{plural(len(p.rods), 'rod')}, "
+                f"{plural(sum(c.count for c in p.cages), 'cage')}",
             )
         )
     rom = [x for x in rom_rows(r.mechanics) if x.plane == "flexion_extension"]
@@ -768,13 +538,16 @@ def at_a_glance(r: StageRecords) -> list[tuple[str, str]]:
         rows.append(
             (
                 "Fused segment motion (flexion–extension)",
-                ", ".join(f"{x.segment} {_signed(x.change_percent)}" for x in f_rows),
+                ", ".join(f"{x.segment} {signed_percent(x.change_percent)}" for x in f_rows),
             )
         )
     if a_rows:
         worst = max(a_rows, key=lambda x: abs(x.change_percent or 0.0))
         rows.append(
-            ("Largest adjacent-segment change", f"{worst.segment} {_signed(worst.change_percent)}")
+            (
+                "Largest adjacent-segment change",
+                f"{worst.segment} {signed_percent(worst.change_percent)}",
+            )
         )
     sf = [x.value for x in safety_factors(r.mechanics)]
     if sf:
