@@ -99,3 +99,12 @@ def test_milestones_are_sorted_in_weeks() -> None:
     }
     got = [(round(m.week, 2), m.what) for m in recovery_milestones(rec)]
     assert got == [(0.14, "walking"), (6.0, "desk work"), (13.04, "light lifting")]
+
+
+def test_first_number_prefers_the_record_own_field() -> None:
+    from spinefuse.report.stage_views import first_number
+
+    rec = {"implants": {"screws": [{"moment_nm": 0.52}]}, "moment_nm": 7.5, "preload_n": 0.0}
+    assert first_number(rec, "moment_nm") == 7.5
+    assert first_number(rec, "missing", "preload_n") == 0.0
+    assert first_number(rec, "missing") is None

@@ -40,34 +40,47 @@ def data_uri(fig: Figure, dpi: int = DPI) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def rom_chart(rows: Sequence[RomRow], plane: str = "flexion_extension") -> str | None:
-    """Bars of range of motion per segment (deg), intact against planned, for one plane."""
-    rows = [r for r in rows if r.plane == plane]
-    if not rows:
+PLANES = ("flexion_extension", "lateral_bending", "axial_rotation")
+_PLANE_TITLE = {
+    "flexion_extension": "flexion–extension",
+    "lateral_bending": "lateral bending",
+    "axial_rotation": "axial rotation",
+}
+
+
+def rom_chart(rows: Sequence[RomRow]) -> str | None:
+    """Bars of range of motion per segment (deg), intact against planned, one panel per plane
+    of motion present; labels give the change in percent."""
+    planes = [p for p in PLANES if any(r.plane == p for r in rows)]
+    if not planes:
         return None
-    fig = new_figure(6.4, 2.9)
-    ax = fig.add_subplot()
-    x = np.arange(len(rows))
-    intact = [r.intact_deg if r.intact_deg is not None else np.nan for r in rows]
-    planned = [r.planned_deg if r.planned_deg is not None else np.nan for r in rows]
-    ax.bar(x - 0.2, intact, 0.4, color=INTACT, label="intact")
-    ax.bar(x + 0.2, planned, 0.4, color=PLANNED, label="after the planned fusion")
-    for xi, r in zip(x, rows, strict=True):
-        if (c := r.change_percent) is not None:
-            top = max(v for v in (r.intact_deg, r.planned_deg) if v is not None)
-            ax.annotate(
-                f"{c:+.0f} %",
-                (xi, top),
-                ha="center",
-                va="bottom",
-                fontsize=8,
-                xytext=(0, 2),
-                textcoords="offset points",
-            )
-    ax.set_xticks(x, [r.segment for r in rows])
-    ax.set_ylabel(f"{plane.replace('_', '–')} ROM (deg)")
-    ax.legend(frameon=False, fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
+    fig = new_figure(6.8, 1.8 * len(planes) + 0.4)
+    axes = fig.subplots(len(planes), 1, squeeze=False, sharex=False)[:, 0]
+    for ax, plane in zip(axes, planes, strict=True):
+        chosen = [r for r in rows if r.plane == plane]
+        x = np.arange(len(chosen))
+        intact = [r.intact_deg if r.intact_deg is not None else np.nan for r in chosen]
+        planned = [r.planned_deg if r.planned_deg is not None else np.nan for r in chosen]
+        ax.bar(x - 0.2, intact, 0.4, color=INTACT, label="intact")
+        ax.bar(x + 0.2, planned, 0.4, color=PLANNED, label="after the planned fusion")
+        for xi, r in zip(x, chosen, strict=True):
+            if (c := r.change_percent) is not None:
+                top = max(v for v in (r.intact_deg, r.planned_deg) if v is not None)
+                label = "0 %" if round(c) == 0 else f"{c:+.0f} %"
+                ax.annotate(
+                    label,
+                    (xi, top),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
+        ax.set_xticks(x, [r.segment for r in chosen])
+        ax.set_ylabel(f"{_PLANE_TITLE[plane]}\nROM (deg)", fontsize=8)
+        ax.margins(y=0.18)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].legend(frameon=False, fontsize=7, loc="upper left", ncols=2)
     return data_uri(fig)
 
 
@@ -100,7 +113,7 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
             ax.fill_between(s.months, s.low, s.high, color=line.get_color(), alpha=0.15, lw=0)
     if fusion_points:
         ms, ps = zip(*sorted(fusion_points.items()), strict=True)
-        ax.plot(ms, ps, "o", color=GOOD, ms=7, label="P(fused) at 6/12/24 months")
+        ax.plot(ms, ps, "o", color=GOOD, ms=7, label="P(fused) at the reported months")
         for m, p in zip(ms, ps, strict=True):
             ax.annotate(
                 f"{100 * p:.0f} %",

@@ -40,13 +40,19 @@ def leaves(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ..
 
 
 def first_number(record: Mapping[str, Any] | None, *names: str) -> float | None:
-    """The first numeric field anywhere in ``record`` whose key is one of ``names`` (in order)."""
+    """The numeric field of ``record`` named by the first of ``names`` present; among fields of
+    the same name at different depths, the shallowest."""
     if not record:
         return None
-    found = {p[-1]: number(v) for p, v in leaves(record) if p and number(v) is not None}
+    found: dict[str, tuple[int, float]] = {}
+    for p, v in leaves(record):
+        x = number(v)
+        # the shallowest field of that name wins (the record's own, not an item's)
+        if p and x is not None and (p[-1] not in found or len(p) < found[p[-1]][0]):
+            found[p[-1]] = (len(p), x)
     for n in names:
-        if found.get(n) is not None:
-            return found[n]
+        if n in found:
+            return found[n][1]
     return None
 
 
