@@ -17,6 +17,7 @@ from spinefuse.report.stage_views import (
     risks,
     rom_rows,
     stay_days,
+    trajectories,
 )
 from spinefuse.report.tables import fmt
 
@@ -77,6 +78,13 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
         digits = 0 if (q.median or 0) > 20 else 1
         assert f"{q.label} {fmt(q.mean, digits)} {fmt(q.median, digits)}" in text, q.name
     assert "12.8 ODI points" in text  # MCID with its source
+    if rec.forecast and rec.forecast.get("pro"):  # every PRO trajectory reaches the page
+        trajs = trajectories(rec.forecast)
+        assert len(trajs) == len(rec.forecast["pro"])
+        assert "Oswestry Disability Index over time" in text
+        for t in trajs:
+            p12 = t.at(12.0, t.mcid_probability)
+            assert p12 is not None and f"{t.mcid:.1f} {100 * p12:.0f} %" in text, t.instrument
 
 
 def test_pdf_pages_render_to_images_with_content(rendered: dict[str, Path]) -> None:

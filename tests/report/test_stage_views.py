@@ -108,3 +108,17 @@ def test_first_number_prefers_the_record_own_field() -> None:
     assert first_number(rec, "moment_nm") == 7.5
     assert first_number(rec, "missing", "preload_n") == 0.0
     assert first_number(rec, "missing") is None
+
+
+def test_trajectories_read_the_instrument_under_either_key() -> None:
+    from spinefuse.report.stage_views import trajectories
+
+    base = {
+        "months": [0, 12],
+        "median": [46.0, 25.0],
+        "mcid": 12.8,
+        "mcid_probability": [0.0, 0.78],
+    }
+    for key in ("instrument", "name"):
+        (t,) = trajectories({"pro": [{key: "odi", **base}]})
+        assert t.instrument == "odi" and t.at(12.0, t.mcid_probability) == 0.78

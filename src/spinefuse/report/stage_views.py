@@ -609,10 +609,11 @@ def trajectories(forecast: Mapping[str, Any] | None) -> list[Trajectory]:
         centre = _numbers(t.get("median")) or _numbers(t.get("mean"))
         if months is None or centre is None or len(centre) != len(months):
             continue
+        instrument = str(t.get("instrument") or t.get("name") or "")  # the key was renamed
         out.append(
             Trajectory(
-                str(t.get("instrument", "")),
-                str(t.get("label", t.get("instrument", ""))),
+                instrument,
+                str(t.get("label") or instrument),
                 str(t.get("unit", "")),
                 months,
                 centre,
