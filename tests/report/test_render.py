@@ -13,9 +13,11 @@ from spinefuse.report import load_stage_records, render_reports, write_reports
 from spinefuse.report.patient import natural_frequency
 from spinefuse.report.stage_views import (
     fusion_probability_points,
+    healing_curves,
     quantities,
     risks,
     rom_rows,
+    safety_factors,
     stay_days,
     trajectories,
 )
@@ -66,8 +68,17 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
         assert f"Ø {s.diameter_mm:.1f} × {s.length_mm:.0f} mm" in text
     for c in rec.plan.cages:
         assert f"{c.width_mm:.0f} × {c.depth_mm:.0f} × {c.height_mm:.0f} mm" in text
-    assert rec.mechanics is not None
+    assert rec.mechanics is not None and rec.healing is not None and rec.forecast is not None
     assert f"pure moment {rec.mechanics['moment_nm']:g} N·m" in text
+    # the views drop nothing the stage records hold (their field names may evolve)
+    assert len(risks(rec.forecast)) == len(rec.forecast["risks"])
+    assert len(quantities(rec.forecast)) == len(rec.forecast["perioperative"])
+    assert {r.segment for r in rom_rows(rec.mechanics)} == set(rec.mechanics["segments"])
+    rods = rec.mechanics["implants"]["rods"]
+    assert len([f for f in safety_factors(rec.mechanics) if f.implant.startswith("rod")]) == len(
+        rods
+    )
+    assert len(healing_curves(rec.healing)) >= 2  # bone fraction per region, fusion probability
     for row in rom_rows(rec.mechanics):
         assert fmt(row.intact_deg, 1, "deg") in text and fmt(row.planned_deg, 1, "deg") in text
     for month, p in fusion_probability_points(rec.healing).items():
