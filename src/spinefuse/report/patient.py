@@ -28,7 +28,7 @@ from spinefuse.report.stage_views import (
     trajectories,
 )
 
-MAX_RISKS = 8
+MAX_RISKS = 10
 """The patient's report shows the most likely complications, at most this many."""
 
 
