@@ -1,11 +1,11 @@
 """A complete run folder for the report tests: the demo patient through every stage.
 
-The case, its CT and its X-ray landmarks are the sample case (``spinefuse.sample``). Each stage
-record comes from the stage's own function when this checkout has it, and otherwise is built
-from the contract records: the anatomy is the sample's ground-truth geometry, the plan places
-pedicle screws along the geometry's pedicle axes with rods through their heads and a TLIF cage
-in the L4-L5 disc, and the mechanics and forecast follow the stage contracts. The healing course
-is the real healing stage run on a closed-form fusion response of the planned segment.
+The case, its CT and its X-ray landmarks are the sample case (``spinefuse.sample``); the anatomy
+is the sample's exact ground-truth geometry. Assessment, plan, mechanics and forecast come from
+the stages' own functions when this checkout has them, else from records built to the stage
+contracts (the fallback plan places pedicle screws along the pedicle axes, rods through their
+heads and a TLIF cage in the L4-L5 disc). The healing course is the real healing stage (64
+members), on the mechanics stage's fusion response when present, else on a closed-form one.
 """
 
 from __future__ import annotations
@@ -287,17 +287,18 @@ def stage_records() -> dict[str, Any]:
 
     folder = sample_case_dir()
     case = load_case(folder / "case.yaml")
-    from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
-    g = from_case(case) if from_case else None
-    if g is None:
-        g = SpineGeometry.load(folder / "ground_truth_geometry.json")
+    # the sample's exact anatomy, so these tests do not hang on landmark extraction
+    g = SpineGeometry.load(folder / "ground_truth_geometry.json")
     assess = _stage("spinefuse.assess", "assess_case")
     assessment = assess(case, g) if assess else build_assessment(g)
     plan_fn = _stage("spinefuse.plan", "plan_surgery")
     plan = plan_fn(case, g, assessment) if plan_fn else build_plan(g)
     simulate = _stage("spinefuse.mechanics", "simulate")
     mechanics = simulate(g, plan) if simulate else _mechanics()
-    healing = heal(case, g, plan, response=_response(plan.fuse_segments[-1]), members=64, seed=7)
+    # the healing stage's own mechanics when present, else a closed-form response
+    fused = _stage("spinefuse.mechanics", "fused_segment_response")
+    response = None if fused else _response(plan.fuse_segments[-1])
+    healing = heal(case, g, plan, response=response, members=64, seed=7)
     forecast_fn = _stage("spinefuse.outcomes", "forecast")
     forecast = forecast_fn(case, plan, healing.nonunion_probability) if forecast_fn else _forecast()
     return {

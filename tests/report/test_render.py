@@ -11,12 +11,19 @@ import pytest
 
 from spinefuse.report import load_stage_records, render_reports, write_reports
 from spinefuse.report.patient import natural_frequency
-from spinefuse.report.stage_views import first_number, fusion_probability_points, risks, rom_rows
-from spinefuse.report.surgeon import fmt
+from spinefuse.report.stage_views import (
+    fusion_probability_points,
+    quantities,
+    risks,
+    rom_rows,
+    stay_days,
+)
+from spinefuse.report.tables import fmt
 
 from .report_fixtures import STAGES, build_run_dir, pdf_pages_text
 
 SURGEON_SECTIONS = (
+    "At a glance",
     "1. The case in brief",
     "2. Imaging and anatomy",
     "3. Measurements, findings and indication",
@@ -52,8 +59,8 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
     assert rec.case is not None and rec.assessment is not None and rec.plan is not None
     # numbers from every stage record reach the page, with their units
     assert f"{rec.case.patient.bmi:.1f} kg/m²" in text
-    for m in rec.assessment.measurements:
-        assert fmt(m.value, 1, m.unit) in text, m.name
+    for m in rec.assessment.measurements:  # in a table with its unit, or in a level matrix
+        assert fmt(m.value, 1, m.unit) in text or f" {fmt(m.value, 1)} " in text, m.name
     for s in rec.plan.screws:
         assert f"Ø {s.diameter_mm:.1f} × {s.length_mm:.0f} mm" in text
     for c in rec.plan.cages:
@@ -64,18 +71,33 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
         assert f"fusion probability at {month:g} months {100 * p:.0f} %" in text
     for r in risks(rec.forecast):
         assert f"{100 * r.probability:.1f} %" in text, r.name
-    los = first_number(rec.forecast, "length_of_stay_days")
-    assert los is not None and f"{los:.1f} days" in text
+    for q in quantities(rec.forecast):  # operative time, blood loss, stay: mean and median
+        digits = 0 if (q.median or 0) > 20 else 1
+        assert f"{q.label} {fmt(q.mean, digits)} {fmt(q.median, digits)}" in text, q.name
     assert "12.8 ODI points" in text  # MCID with its source
 
 
 def test_pdf_pages_render_to_images_with_content(rendered: dict[str, Path]) -> None:
+    for name in ("report.pdf", "patient.pdf"):
+        texts = pdf_pages_text(rendered[name])
+        pdf = pdfium.PdfDocument(str(rendered[name]))
+        try:
+            for i in range(len(pdf)):
+                image = pdf[i].render(scale=0.5).to_numpy()
+                # A4 at 36 dpi: 298 × 421 pixels, and no page is blank
+                assert image.shape[:2] == (421, 298)
+                ink = (image[..., :3].mean(axis=2) < 200).mean()
+                assert ink > 0.01, f"{name} page {i + 1} is blank"
+                assert f"page {i + 1} of {len(pdf)}" in texts[i]
+        finally:
+            pdf.close()
+    # the imaging page of the surgeon's report is mostly picture: CT reformats and radiographs
     pdf = pdfium.PdfDocument(str(rendered["report.pdf"]))
-    page = pdf[1]
-    image = page.render(scale=0.5).to_numpy()
-    # A4 at 36 dpi: 298 × 421 pixels; a page with CT reformats is far from blank
-    assert image.shape[:2] == (421, 298)
-    assert (image[..., :3].mean(axis=2) < 128).mean() > 0.05
+    texts = pdf_pages_text(rendered["report.pdf"])
+    imaging = next(i for i, t in enumerate(texts) if "Curved mid-sagittal CT reformat" in t)
+    dark = (pdf[imaging].render(scale=0.5).to_numpy()[..., :3].mean(axis=2) < 128).mean()
+    pdf.close()
+    assert dark > 0.10
 
 
 def test_patient_pdf_sections_and_natural_frequencies(
@@ -93,7 +115,7 @@ def test_patient_pdf_sections_and_natural_frequencies(
         assert natural_frequency(r.probability) in text, r.name
     month, p = max(fusion_probability_points(rec.healing).items())
     assert f"By {month:g} months" in text and natural_frequency(p) in text
-    los = first_number(rec.forecast, "length_of_stay_days")
+    los = stay_days(rec.forecast)
     assert los is not None and f"about {round(los)} days" in text
     assert "%" not in text  # natural frequencies only
 
@@ -138,3 +160,15 @@ def test_each_absent_stage_is_named(tmp_path: Path, missing: str) -> None:
     assert f"no {missing}.json" in text
     for other in {"mechanics", "healing", "forecast"} - {missing}:
         assert f"no {other}.json" not in text
+    patient = (run / "patient.html").read_text()
+    if missing == "plan":  # assessed but not planned: no operation to explain
+        assert "do not show that a fusion operation would help you" in patient
+
+
+def test_report_command_says_what_it_wrote(tmp_path: Path) -> None:
+    from spinefuse.report import report_command
+
+    run = build_run_dir(tmp_path, ("case", "assessment"))
+    line = report_command(run, pdf=False)
+    assert line == f"reports written to {run}: report.html, patient.html"
+    assert not (run / "report.pdf").exists()

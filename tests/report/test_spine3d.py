@@ -81,3 +81,30 @@ def test_pictures_show_implant_colours(full_run: Path) -> None:
     bare = _png(spine_3d(rec.geometry, None))[..., :3]
     green = (bare[..., 1] > 0.45) & (bare[..., 0] < 0.35) & (bare[..., 2] < 0.5)
     assert green.sum() == 0  # and absent without a plan
+
+
+def test_plan_checks_name_what_the_construct_lacks(full_run: Path) -> None:
+    from spinefuse.report.surgeon import plan_checks
+
+    rec = load_stage_records(full_run)
+    assert rec.plan is not None
+    assert plan_checks(rec.plan) == []  # the demo plan is complete
+    lower = segment_lower(rec.plan.fuse_segments[-1])
+    partial = rec.plan.model_copy(
+        update={
+            "screws": [
+                s for s in rec.plan.screws if not (s.vertebra == lower and s.side == "left")
+            ],
+            "rods": [r for r in rec.plan.rods if r.side == "right"],
+            "cages": [],
+        }
+    )
+    assert plan_checks(partial) == [
+        f"no left pedicle screw at {lower}",
+        "no left rod joins the left screws",
+        f"{rec.plan.technique} plan without a cage at {rec.plan.fuse_segments[-1]}",
+    ]
+
+
+def segment_lower(segment: str) -> str:
+    return segment.split("-")[1]

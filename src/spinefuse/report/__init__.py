@@ -1,6 +1,6 @@
 """Reports: the surgeon's and the patient's report of one run, in HTML and PDF."""
 
-from spinefuse.report.render import render_reports, write_reports
+from spinefuse.report.render import render_reports, report_command, write_reports
 from spinefuse.report.stage_records import ReportInputError, StageRecords, load_stage_records
 
 __all__ = [
@@ -8,5 +8,6 @@ __all__ = [
     "StageRecords",
     "load_stage_records",
     "render_reports",
+    "report_command",
     "write_reports",
 ]

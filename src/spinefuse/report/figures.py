@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -78,7 +79,14 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
         for s in series
         if "subsid" not in s.name and s.values and 0.0 <= min(s.values) and max(s.values) <= 1.0
     ]
-    subs = [s for s in series if "subsid" in s.name and "prob" not in s.name]
+    subs = [
+        s
+        for s in series
+        if "subsid" in s.name
+        and "prob" not in s.name
+        and max(abs(v) for v in (*s.values, *(s.high or ())))
+        > 0.0  # an all-zero panel says nothing
+    ]
     if not fractions and not fusion_points and not subs:
         return None
     fig = new_figure(6.8, 3.6)
@@ -127,7 +135,7 @@ def risk_chart(items: Sequence[Risk]) -> str | None:
     if not items:
         return None
     items = sorted(items, key=lambda r: r.probability)
-    fig = new_figure(6.4, 0.45 * len(items) + 0.9)
+    fig = new_figure(6.4, 0.42 * len(items) + 1.3)
     ax = fig.add_subplot()
     y = np.arange(len(items))
     p = np.array([100 * r.probability for r in items])
@@ -151,9 +159,13 @@ def risk_chart(items: Sequence[Risk]) -> str | None:
         ax.plot(av, ai, "|", color=PLANNED, ms=16, mew=2.5, label="average patient")
     for yi, pi in zip(y, p, strict=True):
         ax.annotate(f"{pi:.1f} %", (pi, yi), xytext=(4, -9), textcoords="offset points", fontsize=7)
-    ax.set_yticks(y, [r.name.replace("_", " ") for r in items])
+    labels = [
+        textwrap.fill(r.name.replace("_", " ") + (f" ({r.horizon})" if r.horizon else ""), 34)
+        for r in items
+    ]
+    ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlabel("probability (%)")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncols=3)
     ax.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
 
@@ -161,11 +173,12 @@ def risk_chart(items: Sequence[Risk]) -> str | None:
 def pro_chart(
     series: Sequence[Series], baseline: float | None, mcid_points: float, instrument: str = "ODI"
 ) -> str | None:
-    """Patient-reported outcome over time (points) with the band of a change smaller than the
-    MCID around the baseline shaded: a result below the band is a meaningful improvement."""
+    """Patient-reported outcome over time (points) with its band where given, and the band of a
+    change smaller than the MCID below the baseline shaded: a result under the band is a
+    meaningful improvement."""
     if not series:
         return None
-    fig = new_figure(6.4, 2.8)
+    fig = new_figure(6.4, 3.1)
     ax = fig.add_subplot()
     end = max(max(s.months) for s in series)
     if baseline is not None:
@@ -178,18 +191,23 @@ def pro_chart(
         )
         ax.axhline(baseline, color="grey", lw=0.8, ls="--")
     for s in series[:4]:
-        ax.plot(
-            s.months,
-            s.values,
-            lw=2,
-            marker="o",
-            ms=3,
-            label=_pro_label(s, instrument),
+        (line,) = ax.plot(
+            s.months, s.values, lw=2, marker="o", ms=3, label=_pro_label(s, instrument)
         )
+        if s.low is not None and s.high is not None:
+            ax.fill_between(
+                s.months,
+                s.low,
+                s.high,
+                color=line.get_color(),
+                alpha=0.12,
+                lw=0,
+                label="5th–95th percentile",
+            )
     ax.set_xlim(0, end * 1.02)
     ax.set_xlabel("months after surgery")
-    ax.set_ylabel(f"{instrument} (points, lower is better)")
-    ax.legend(frameon=False, fontsize=7)
+    ax.set_ylabel(f"{instrument} (lower is better)")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=3)
     ax.spines[["top", "right"]].set_visible(False)
     return data_uri(fig)
 
@@ -201,20 +219,41 @@ def _pro_label(s: Series, instrument: str) -> str:
     return name + (f" ({s.label})" if s.label and s.label.lower() not in name.lower() else "")
 
 
+_KIND_COLOUR = {
+    "phase": ACCENT,
+    "restriction": PLANNED,
+    "work": GOOD,
+    "visit": "#7f8c8d",
+    "mobilise": GOOD,
+    "step": ACCENT,
+}
+
+
 def timeline_chart(milestones: Sequence[Milestone]) -> str | None:
-    """The recovery pathway on a time line (weeks after surgery)."""
+    """The recovery pathway on a time line (weeks after surgery): phases and restrictions as
+    bars from start to end, single events as dots."""
     if not milestones:
         return None
-    fig = new_figure(6.8, 0.32 * len(milestones) + 0.9)
+    fig = new_figure(6.8, 0.26 * len(milestones) + 0.9)
     ax = fig.add_subplot()
-    weeks = np.array([max(m.week, 0.0) for m in milestones])
     y = np.arange(len(milestones))[::-1]
-    ax.hlines(y, 0, weeks, color="#d5dde5", lw=1)
-    ax.plot(weeks, y, "o", color=ACCENT)
-    for wk, yi, m in zip(weeks, y, milestones, strict=True):
-        ax.annotate(m.what, (wk, yi), xytext=(6, -3), textcoords="offset points", fontsize=7)
+    end = max(max(m.week, m.until or 0.0) for m in milestones)
+    for yi, m in zip(y, milestones, strict=True):
+        colour = _KIND_COLOUR.get(m.kind, ACCENT)
+        start = max(m.week, 0.0)
+        if m.until is not None and m.until > start:
+            ax.barh(yi, m.until - start, left=start, height=0.5, color=colour, alpha=0.75)
+            x_text = m.until
+        else:
+            ax.plot(start, yi, "o", color=colour)
+            x_text = start
+        ax.annotate(m.what, (x_text, yi), xytext=(5, -3), textcoords="offset points", fontsize=7)
     ax.set_yticks([])
-    ax.set_xlim(0, max(weeks.max() * 1.6, 4))
+    # square-root time axis: the first weeks, when most happens, get the room they need
+    ax.set_xscale("function", functions=(np.sqrt, np.square))
+    ax.set_xlim(0, max(end * 1.6, 4))
+    ticks = [t for t in (0, 1, 2, 4, 6, 8, 12, 16, 26, 52, 78, 104, 156) if t <= end * 1.6]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("weeks after surgery")
     ax.spines[["top", "right", "left"]].set_visible(False)
     return data_uri(fig)

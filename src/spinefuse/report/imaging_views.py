@@ -39,29 +39,14 @@ class ImagingPicture:
 
 
 def read_ct(study: ImagingStudy) -> Volume:
-    """The CT of a study as a :class:`Volume` (NIfTI through nibabel; DICOM through the imaging
-    package's series reader when present)."""
-    if study.nifti is not None:
-        import nibabel as nib
+    """The CT of a study as a :class:`Volume` (NIfTI or a DICOM series folder), in RAS mm."""
+    from spinefuse.imaging.dicom import read_dicom_series
+    from spinefuse.imaging.nifti import read_nifti
 
-        try:
-            img = nib.load(str(study.nifti))
-            arr = np.asanyarray(img.dataobj).astype(np.float32)
-        except Exception as err:  # nibabel raises many types for corrupt files
-            raise ImagingError(f"{study.nifti}: cannot read the NIfTI image ({err})") from None
-        while arr.ndim > 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        return Volume(arr, np.asarray(img.affine, dtype=float), "CT", str(study.nifti))
+    if study.nifti is not None:
+        return read_nifti(study.nifti, "CT")
     if study.dicom_dir is not None:
-        try:
-            from spinefuse.imaging import dicom
-        except ImportError:
-            raise ImagingError(
-                f"{study.dicom_dir}: this spinefuse has no DICOM series reader; "
-                "convert the series to NIfTI (dcm2niix) and give the nifti path"
-            ) from None
-        vol: Volume = dicom.read_dicom_series(study.dicom_dir)
-        return vol
+        return read_dicom_series(study.dicom_dir)
     raise ImagingError("the CT study has neither a nifti path nor a dicom_dir")
 
 
@@ -94,11 +79,25 @@ def _extent(ct: Volume) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def _measure_labels(measurements: Sequence[Measurement]) -> dict[str, list[str]]:
+    """Labels of the measurements outside their normal range, by level (what the picture
+    should point at)."""
     out: dict[str, list[str]] = {}
     for m in measurements:
-        if m.level:
-            unit = "°" if m.unit == "deg" else f" {m.unit}" if m.unit else ""
-            out.setdefault(m.level, []).append(f"{m.name.replace('_', ' ')} {m.value:.1f}{unit}")
+        if not m.level or m.normal_range is None:
+            continue
+        lo, hi = m.normal_range
+        if lo <= m.value <= hi:
+            continue
+        unit = (
+            "°"
+            if m.unit == "deg"
+            else " mm²"
+            if m.unit == "mm2"
+            else f" {m.unit}"
+            if m.unit
+            else ""
+        )
+        out.setdefault(m.level, []).append(f"{m.name.replace('_', ' ')} {m.value:.1f}{unit}")
     return out
 
 
@@ -127,6 +126,17 @@ def curved_reformat(ct: Volume, geometry: SpineGeometry, plane: str) -> Reformat
     pts[..., axis] = across[None, :]
     pts[..., 2] = z[:, None]
     return Reformat(_sample(ct, pts), z, across)
+
+
+def _slipped_segments(measurements: Sequence[Measurement], geometry: SpineGeometry) -> list[str]:
+    """Segments whose slip measurement lies above its normal range, present in the geometry."""
+    out = []
+    for m in measurements:
+        if m.name.startswith("slip") and m.level and m.normal_range and m.value > m.normal_range[1]:
+            names = m.level.split("-")
+            if len(names) == 2 and all(n in geometry.vertebrae for n in names):
+                out.append(m.level)
+    return sorted(set(out))
 
 
 def ct_reformats(
@@ -199,6 +209,14 @@ def ct_reformats(
             )
             d = b - a
             ax.plot(*np.array([a - 0.8 * d, b + 0.8 * d]).T, color=ACCENT, lw=1, ls="--")
+    for seg in _slipped_segments(measurements, geometry):
+        # posterior walls of the two bodies (Meyerding): their offset is the slip
+        upper, lower = (geometry.vertebrae[n] for n in seg.split("-"))
+        for v in (upper, lower):
+            if v.inferior is None:
+                continue
+            top, bottom = v.superior.posterior, v.inferior.posterior
+            ax.plot([-top[1], -bottom[1]], [top[2], bottom[2]], color="#e74c3c", lw=1.2)
     ax.set_xlim(-y[-1], -y[0])
     ax.set_ylim(z[0], z[-1])
     ax.set_xlabel("← anterior (mm)", fontsize=7)
@@ -209,7 +227,8 @@ def ct_reformats(
             data_uri(fig),
             "Curved mid-sagittal CT reformat through the vertebral body centroids (bone window "
             f"L {level:.0f} / W {width:.0f} HU); yellow: endplates; dashed: L1 and S1 superior "
-            "endplates (lumbar lordosis).",
+            "endplates (lumbar lordosis); red: posterior body walls at a slip; orange: "
+            "measurements outside their normal range.",
         )
     )
 

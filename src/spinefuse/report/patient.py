@@ -7,6 +7,7 @@ run, the report says the care team will explain that part.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,17 @@ from spinefuse.report import spine3d
 from spinefuse.report.figures import ACCENT, PLANNED, data_uri, new_figure
 from spinefuse.report.stage_records import StageRecords
 from spinefuse.report.stage_views import (
+    Milestone,
     first_number,
     fusion_probability_points,
     recovery_milestones,
     risks,
+    stay_days,
+    trajectories,
 )
+
+MAX_RISKS = 8
+"""The patient's report shows the most likely complications, at most this many."""
 
 
 def natural_frequency(p: float) -> str:
@@ -40,17 +47,19 @@ def natural_frequency(p: float) -> str:
     return f"about {n} in 10,000 people" if n >= 1 else "fewer than 1 in 10,000 people"
 
 
-def icon_array(p: float, colour: str = PLANNED) -> str:
-    """A picture of 100 people as dots, ``round(100 p)`` of them coloured (PNG data URI)."""
-    k = int(round(100 * min(max(p, 0.0), 1.0)))
-    fig = new_figure(1.9, 1.9)
+def icon_array(p: float, colour: str = PLANNED, out_of: int = 100) -> str:
+    """A picture of ``out_of`` people (100 or 1,000) as dots, ``round(out_of · p)`` of them
+    coloured (PNG data URI)."""
+    if out_of not in (100, 1000):
+        raise ValueError(f"out_of = {out_of}: draw 100 or 1000 people")
+    cols = 10 if out_of == 100 else 40
+    k = int(round(out_of * min(max(p, 0.0), 1.0)))
+    fig = new_figure(1.9, 1.9 if out_of == 100 else 1.2)
     ax = fig.add_subplot()
-    idx = np.arange(100)
-    x, y = idx % 10, 9 - idx // 10
+    idx = np.arange(out_of)
+    x, y = idx % cols, -(idx // cols)
     colours = np.where(idx < k, colour, "#cfd8e0")
-    ax.scatter(x, y, s=55, c=list(colours), marker="o")
-    ax.set_xlim(-0.7, 9.7)
-    ax.set_ylim(-0.7, 9.7)
+    ax.scatter(x, y, s=55 if out_of == 100 else 5, c=list(colours), marker="o")
     ax.set_aspect("equal")
     ax.axis("off")
     return data_uri(fig, dpi=90)
@@ -131,9 +140,11 @@ RISK_WORDS = {
     "transfusion": "need extra blood (a blood transfusion)",
     "readmission_90d": "have to come back into hospital within 3 months",
     "reoperation_2y": "need another back operation within 2 years",
-    "asd_5y": "get wear at the bones next to the fusion within 5 years",
     "nonhome_discharge": "go to a rehabilitation centre before going home",
     "nonunion": "find that the bones do not grow together",
+    "neurological_deficit": "get new weakness or numbness in a leg",
+    "asd_10y": "need an operation on the bones next to the fusion within 10 years",
+    "asd_5y": "need an operation on the bones next to the fusion within 5 years",
     "vte": "get a blood clot in a leg or lung",
     "neurological_injury": "get new weakness or numbness in a leg",
 }
@@ -168,24 +179,67 @@ def _count(n: int, thing: str) -> str:
     return "" if n == 0 else f"1 {thing}" if n == 1 else f"{n} {thing}s"
 
 
+def _when(week: float) -> str:
+    day = round(7 * max(week, 0.0))
+    if day == 0:
+        return "Day of surgery"
+    if week < 1:
+        return f"Day {day}"
+    return f"Week {round(week)}" if week < 8 else f"Month {round(week / 4.345)}"
+
+
+def _plain_step(m: Milestone) -> str | None:
+    """One milestone of the pathway in plain words, or None when it has no plain version."""
+    what = m.what.lower()
+    if m.kind == "mobilise":
+        return "You stand up and walk with a physiotherapist (a movement coach)."
+    if m.kind == "visit":
+        if "wound" in what:
+            return "A nurse or doctor checks that your wound is healing well."
+        if "radiograph" in what or "x-ray" in what:
+            return "Check-up with your surgeon, with X-ray pictures of your back."
+        return "Check-up with your surgeon."
+    if m.kind == "work":
+        return "Many people go back to " + ("heavy work." if "manual" in what else "light work.")
+    if m.kind == "phase":
+        if "hospital" in what:
+            return None
+        if "home" in what:
+            return "At home: walk every day, a little further each week."
+        if "outpatient" in what or "rehab" in what:
+            return "Exercises with a physiotherapist make your back and belly muscles strong."
+        return m.what[0].upper() + m.what[1:] + "."
+    if m.kind == "restriction":
+        return None
+    return m.what[0].upper() + m.what[1:] + "."
+
+
+def _plain_activity(activity: str) -> bool:
+    """True for restrictions a child can read: no abbreviations or brackets."""
+    return not re.search(r"\b[A-Z]{3,}|\(|\)", activity)
+
+
 def _weeks(fc: dict[str, Any] | None, los: float | None) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    if los is not None:
-        rows.append(
-            (
-                "In hospital",
-                f"Most people like you stay about {max(1, round(los))} "
-                "days. You will get up and walk with help on the first day or the next.",
-            )
-        )
     for m in recovery_milestones(fc):
-        week = max(0.0, m.week)
-        day = round(7 * week)
-        when = "Day of surgery" if day == 0 else f"Day {day}" if week < 1 else f"Week {round(week)}"
-        if week >= 8:
-            when = f"Month {round(week / 4.345)}"
-        rows.append((when, m.what[0].upper() + m.what[1:] + "."))
+        text = _plain_step(m)
+        if text:
+            rows.append((_when(m.week), text))
+    if los is not None:  # after the first days in hospital
+        at = next((i for i, (when, _) in enumerate(rows) if not when.startswith("Day")), len(rows))
+        rows.insert(
+            at, ("In hospital", f"Most people like you stay about {max(1, round(los))} days.")
+        )
     return rows
+
+
+def _avoid(fc: dict[str, Any] | None) -> list[str]:
+    out = []
+    for m in recovery_milestones(fc):
+        activity = m.what.removeprefix("no ").strip()
+        if m.kind == "restriction" and m.until is not None and _plain_activity(activity):
+            out.append(f"No {activity} until week {round(m.until)}.")
+    return out
 
 
 def patient_context(records: StageRecords) -> dict[str, Any]:
@@ -202,16 +256,18 @@ def patient_context(records: StageRecords) -> dict[str, Any]:
                 where = f" ({f.level})" if f.level else ""
                 problems.append(text[0].upper() + text[1:] + where + ".")
     fc = r.forecast
-    los = first_number(fc, "length_of_stay_days")
+    los = stay_days(fc)
     risk_items = []
-    for item in sorted(risks(fc), key=lambda x: -x.probability)[:6]:
-        key = item.name.lower().replace(" ", "_")
+    for item in sorted(risks(fc), key=lambda x: -x.probability)[:MAX_RISKS]:
+        key = (item.key or item.name).lower().replace(" ", "_")
         words = RISK_WORDS.get(key, item.name.replace("_", " "))
+        out_of = 100 if item.probability >= 0.0095 else 1000
         risk_items.append(
             {
                 "freq": natural_frequency(item.probability),
                 "what": words,
-                "picture": icon_array(item.probability),
+                "picture": icon_array(item.probability, out_of=out_of),
+                "out_of": f"{out_of:,}",
             }
         )
     fusion = fusion_probability_points(r.healing)
@@ -222,7 +278,10 @@ def patient_context(records: StageRecords) -> dict[str, Any]:
             f"By {month:g} months after the operation, the bones have grown together "
             f"in {natural_frequency(p)} like you."
         )
-    improve = first_number(fc, "odi_mcid_probability")
+    odi = next((t for t in trajectories(fc) if t.instrument.lower() == "odi"), None)
+    improve = odi.at(12.0, odi.mcid_probability) if odi else None
+    if improve is None:
+        improve = first_number(fc, "odi_mcid_probability")
     picture = None
     if r.geometry is not None and r.plan is not None:
         picture = spine3d.sagittal_view(r.geometry, r.plan, simple=True)
@@ -235,6 +294,7 @@ def patient_context(records: StageRecords) -> dict[str, Any]:
         "operation": _operation(r.plan) if r.plan else None,
         "picture": picture,
         "weeks": _weeks(fc, los),
+        "avoid": _avoid(fc),
         "risks": risk_items,
         "fusion": fusion_text,
         "improve": (

@@ -79,8 +79,14 @@ def render_reports(records: StageRecords, out_dir: Path, pdf: bool = True) -> li
     return written
 
 
-def write_reports(run_dir: Path) -> list[Path]:
+def write_reports(run_dir: Path, pdf: bool = True) -> list[Path]:
     """Read the stage records in ``run_dir`` and write report.html, report.pdf, patient.html and
-    patient.pdf beside them; returns the paths written."""
+    patient.pdf beside them (no PDFs with ``pdf=False``); returns the paths written."""
     run_dir = Path(run_dir)
-    return render_reports(load_stage_records(run_dir), run_dir)
+    return render_reports(load_stage_records(run_dir), run_dir, pdf=pdf)
+
+
+def report_command(run_dir: Path, pdf: bool = True) -> str:
+    """``spinefuse report RUN_DIR``: write the reports and say where they are, in one line."""
+    written = write_reports(Path(run_dir), pdf=pdf)
+    return f"reports written to {Path(run_dir)}: " + ", ".join(p.name for p in written)

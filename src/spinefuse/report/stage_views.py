@@ -123,6 +123,14 @@ def rom_rows(mechanics: Mapping[str, Any] | None) -> list[RomRow]:
     """Per segment and plane: range of motion intact and as planned (deg), in spine order."""
     if not mechanics:
         return []
+    if isinstance(mechanics.get("segments"), Mapping) and "constructs" in mechanics:
+        # MechanicsResult: ``segments`` is the operated spine when constructs were given, and
+        # ``intact`` the same spine without them
+        operated = bool(mechanics.get("constructs"))
+        mechanics = {
+            "intact": mechanics.get("intact") or ({} if operated else mechanics["segments"]),
+            "planned": mechanics["segments"] if operated else {},
+        }
     values: dict[tuple[str, str], dict[str, float]] = {}
     for path, seg, item in _segment_items(mechanics):
         state = _state(path, item)
@@ -167,8 +175,13 @@ def safety_factors(record: Mapping[str, Any] | None) -> list[SafetyFactor]:
         x = number(v)
         if x is None or not path or "safety_factor" not in path[-1]:
             continue
+        if path[-1].startswith(("min_", "max_")):  # a summary of the items listed anyway
+            continue
         label = " ".join(p for p in path[:-1] if not p.isdigit()) or path[-1]
         name = _label_from(record or {}, path) or label
+        kinds = [p for p in path[:-1] if not p.isdigit() and p.endswith("s") and p != "implants"]
+        if kinds and _label_from(record or {}, path):
+            name = f"{kinds[-1][:-1]} {name}"
         extra = path[-1].replace("safety_factor", "").strip("_")
         out.append(SafetyFactor(f"{name} {extra}".strip().replace("_", " "), x))
     return out
@@ -320,13 +333,18 @@ def fusion_probability_points(healing: Mapping[str, Any] | None) -> dict[float, 
 # --- forecast --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Risk:
-    """A complication's probability with its interval and the average patient's probability."""
+    """A complication's probability with its interval and the average patient's probability
+    (the published rate the model is calibrated to, when the record gives it)."""
 
     name: str
     probability: float
     low: float | None = None
     high: float | None = None
     average: float | None = None
+    key: str = ""
+    horizon: str = ""
+    source: str = ""
+    drivers: tuple[str, ...] = ()
 
 
 _PROB_KEYS = ("probability", "risk", "p", "value", "estimate")
@@ -339,6 +357,7 @@ _AVG_KEYS = (
     "population",
     "average_probability",
     "baseline_probability",
+    "published_rate",
 )
 
 
@@ -367,8 +386,24 @@ def _risk(name: str, item: Any) -> Risk | None:
         return None
     low, high = _interval(item)
     avg = next((number(item.get(k)) for k in _AVG_KEYS if number(item.get(k)) is not None), None)
-    label = item.get("name") or item.get("complication") or item.get("outcome") or name
-    return Risk(str(label), p, low, high, avg)
+    label = item.get("label") or item.get("name") or item.get("complication") or name
+    key = item.get("outcome") or item.get("name") or item.get("complication") or name
+    drivers = tuple(
+        f"{d['factor']} ({d.get('value', '')}: ×{number(d.get('effect')) or 0:.2f})"
+        for d in item.get("drivers") or []
+        if isinstance(d, Mapping) and isinstance(d.get("factor"), str)
+    )
+    return Risk(
+        str(label),
+        p,
+        low,
+        high,
+        avg,
+        key=str(key),
+        horizon=str(item.get("horizon", "")),
+        source=str(item.get("source", "")),
+        drivers=drivers,
+    )
 
 
 def risks(forecast: Mapping[str, Any] | None) -> list[Risk]:
@@ -389,16 +424,56 @@ def risks(forecast: Mapping[str, Any] | None) -> list[Risk]:
 
 @dataclass(frozen=True)
 class Milestone:
-    """A step of the recovery pathway: when (weeks after surgery) and what."""
+    """A step of the recovery pathway: when (weeks after surgery), what, and for phases and
+    restrictions the week it ends. ``kind``: mobilise, phase, restriction, work, visit, step."""
 
     week: float
     what: str
+    until: float | None = None
+    kind: str = "step"
+
+
+def pathway_milestones(pathway: Mapping[str, Any]) -> list[Milestone]:
+    """Milestones of a structured recovery pathway (the outcome stage's RecoveryPathway)."""
+    out: list[Milestone] = []
+    day = number(pathway.get("mobilisation_day"))
+    if day is not None:
+        out.append(Milestone(day / 7.0, "first walk with the physiotherapist", kind="mobilise"))
+    for ph in pathway.get("physiotherapy") or []:
+        if isinstance(ph, Mapping) and (a := number(ph.get("start_week"))) is not None:
+            out.append(
+                Milestone(
+                    a, f"physiotherapy: {ph.get('name', '')}", number(ph.get("end_week")), "phase"
+                )
+            )
+    for r in pathway.get("restrictions") or []:
+        if isinstance(r, Mapping) and (u := number(r.get("until_week"))) is not None:
+            out.append(Milestone(0.0, f"no {r.get('activity', '')}", u, "restriction"))
+    rtw = pathway.get("return_to_work")
+    if isinstance(rtw, Mapping):
+        for key, what in (
+            ("light_work_week", "back to light work"),
+            ("manual_work_week", "back to manual work"),
+        ):
+            if (w := number(rtw.get(key))) is not None:
+                out.append(Milestone(w, what, kind="work"))
+    for v in pathway.get("follow_up") or []:
+        if isinstance(v, Mapping) and (w := number(v.get("week"))) is not None:
+            imaging = str(v.get("imaging", ""))
+            what = str(v.get("what", "visit")) + (
+                f" ({imaging})" if imaging and imaging != "none" else ""
+            )
+            out.append(Milestone(w, what, kind="visit"))
+    return sorted(out, key=lambda m: (m.week, m.until or 0.0))
 
 
 def recovery_milestones(forecast: Mapping[str, Any] | None) -> list[Milestone]:
     """The recovery pathway as milestones in time order (weeks after surgery)."""
     if not forecast:
         return []
+    pathway = forecast.get("pathway")
+    if isinstance(pathway, Mapping) and ("physiotherapy" in pathway or "follow_up" in pathway):
+        return pathway_milestones(pathway)
     block: Any = None
     for key in ("recovery", "recovery_pathway", "pathway", "milestones", "timeline"):
         if forecast.get(key):
@@ -451,3 +526,94 @@ def recovery_milestones(forecast: Mapping[str, Any] | None) -> list[Milestone]:
         if week is not None and what:
             out.append(Milestone(week, what.replace("_", " ")))
     return sorted(out, key=lambda m: m.week)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A forecast quantity with its predictive range (``low``–``high``, e.g. 5th–95th pct)."""
+
+    name: str
+    label: str
+    unit: str
+    mean: float | None
+    median: float | None
+    low: float | None
+    high: float | None
+
+
+def quantities(forecast: Mapping[str, Any] | None) -> list[Quantity]:
+    """The perioperative quantities of a forecast (operative time, blood loss, stay …)."""
+    out = []
+    for q in (forecast or {}).get("perioperative") or []:
+        if isinstance(q, Mapping) and isinstance(q.get("name"), str):
+            out.append(
+                Quantity(
+                    q["name"],
+                    str(q.get("label", q["name"])),
+                    str(q.get("unit", "")),
+                    number(q.get("mean")),
+                    number(q.get("median")),
+                    number(q.get("p5", q.get("low"))),
+                    number(q.get("p95", q.get("high"))),
+                )
+            )
+    return out
+
+
+def stay_days(forecast: Mapping[str, Any] | None) -> float | None:
+    """Expected length of stay (days): the median of the stay quantity, else a plain field."""
+    for q in quantities(forecast):
+        if "stay" in q.name:
+            return q.median if q.median is not None else q.mean
+    return first_number(forecast, "length_of_stay_days")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A patient-reported outcome over months: median with its band, the MCID and the chance
+    of an improvement of at least the MCID at each time."""
+
+    instrument: str
+    label: str
+    unit: str
+    months: tuple[float, ...]
+    median: tuple[float, ...]
+    low: tuple[float, ...] | None
+    high: tuple[float, ...] | None
+    mcid: float | None
+    mcid_probability: tuple[float, ...] | None
+
+    def at(self, month: float, values: tuple[float, ...] | None) -> float | None:
+        """The value of ``values`` at ``month`` when the trajectory has that time point."""
+        if values is None:
+            return None
+        for m, v in zip(self.months, values, strict=False):
+            if abs(m - month) < 1e-6:
+                return v
+        return None
+
+
+def trajectories(forecast: Mapping[str, Any] | None) -> list[Trajectory]:
+    """The PRO trajectories of a forecast (the ``pro`` list), in the record's order."""
+    out = []
+    for t in (forecast or {}).get("pro") or []:
+        if not isinstance(t, Mapping):
+            continue
+        months = _numbers(t.get("months"))
+        centre = _numbers(t.get("median")) or _numbers(t.get("mean"))
+        if months is None or centre is None or len(centre) != len(months):
+            continue
+        out.append(
+            Trajectory(
+                str(t.get("instrument", "")),
+                str(t.get("label", t.get("instrument", ""))),
+                str(t.get("unit", "")),
+                months,
+                centre,
+                _numbers(t.get("p5")),
+                _numbers(t.get("p95")),
+                number(t.get("mcid")),
+                _numbers(t.get("mcid_probability")),
+            )
+        )
+    return out

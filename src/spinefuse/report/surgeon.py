@@ -10,25 +10,40 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess.assessment import Assessment, Measurement
+from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case
-from spinefuse.conventions import parse_segment, vertebra_index
+from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.report import figures, spine3d
 from spinefuse.report.imaging_views import case_imaging
 from spinefuse.report.reference import reference
 from spinefuse.report.stage_records import StageRecords
 from spinefuse.report.stage_views import (
+    Series,
     first_number,
     fusion_probability_points,
     healing_curves,
-    leaves,
     number,
+    quantities,
     recovery_milestones,
     risks,
     rom_rows,
     safety_factors,
+    stay_days,
     time_series,
+    trajectories,
+)
+from spinefuse.report.tables import (
+    Notes,
+    fmt,
+    level_matrix,
+    measurement_rows,
+    plural,
+    record_sources,
+    record_table,
+    scalar_rows,
+    signed_percent,
+    words,
 )
 
 MISSING = {
@@ -46,18 +61,6 @@ MISSING = {
 }
 
 
-def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
-    """A number for a table: fixed digits, a unit when given, an en dash when absent."""
-    if value is None:
-        return "–"
-    unit = {"deg": "°", "%": " %", "mm2": " mm²", "cm3": " cm³", "": ""}.get(unit, f" {unit}")
-    return f"{value:.{digits}f}{unit}"
-
-
-def _words(s: str) -> str:
-    return s.replace("_", " ")
-
-
 def case_summary(case: Case) -> dict[str, Any]:
     """The case in brief: rows of (field, value) and a one-line summary."""
     p, h = case.patient, case.history
@@ -67,7 +70,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         ("Height / weight", f"{p.height_cm:.0f} cm / {p.weight_kg:.0f} kg"),
         ("BMI", f"{p.bmi:.1f} kg/m²"),
         ("Smoking", p.smoking),
-        ("Diabetes", _words(p.diabetes)),
+        ("Diabetes", words(p.diabetes)),
         (
             "Bone density",
             (f"T-score {p.t_score:+.1f}" if p.t_score is not None else "no DXA")
@@ -100,7 +103,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         ("Duration", f"{h.symptom_duration_months:g} months"),
         (
             "Conservative care",
-            (", ".join(_words(c) for c in h.conservative_care) or "none")
+            (", ".join(words(c) for c in h.conservative_care) or "none")
             + (f" for {h.conservative_care_months:g} months" if h.conservative_care_months else ""),
         ),
         ("ODI", f"{h.odi:.0f} %" if h.odi is not None else "not recorded"),
@@ -126,32 +129,6 @@ def case_summary(case: Case) -> dict[str, Any]:
     return {"id": case.id, "rows": rows, "notes": case.notes}
 
 
-def measurement_rows(measurements: Sequence[Measurement]) -> list[dict[str, str]]:
-    """The measurements as table rows with their normal range and where the value lies."""
-    out = []
-    for m in measurements:
-        flag = ""
-        if m.normal_range is not None:
-            lo, hi = m.normal_range
-            flag = "below" if m.value < lo else "above" if m.value > hi else "within"
-        out.append(
-            {
-                "name": _words(m.name),
-                "level": m.level or "",
-                "value": fmt(m.value, 1, m.unit),
-                "normal": (
-                    f"{fmt(m.normal_range[0], 0, m.unit)} to {fmt(m.normal_range[1], 0, m.unit)}"
-                    if m.normal_range
-                    else "–"
-                ),
-                "flag": flag,
-                "method": m.method,
-                "source": m.source or "spinefuse assess",
-            }
-        )
-    return out
-
-
 def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
     """Screws, rods, cages and graft as table rows (mm, deg, HU, cm³, mg)."""
     screws = [
@@ -169,7 +146,7 @@ def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
     rods = [
         {
             "side": r.side,
-            "material": _words(r.material),
+            "material": words(r.material),
             "size": f"Ø {r.diameter_mm:.1f} × {r.length_mm:.0f} mm",
             "bends": ", ".join(fmt(b, 0, "deg") for b in r.bend_angles_deg) or "–",
         }
@@ -192,13 +169,35 @@ def implant_rows(plan: SurgicalPlan) -> dict[str, list[dict[str, str]]]:
         g = plan.graft
         graft.append(
             {
-                "material": _words(g.material),
+                "material": words(g.material),
                 "volume": fmt(g.volume_cm3, 1, "cm³"),
                 "regions": ", ".join(g.regions) or "–",
                 "bmp": fmt(g.bmp_dose_mg, 1, "mg") if g.bmp_dose_mg is not None else "–",
             }
         )
     return {"screws": screws, "rods": rods, "cages": cages, "graft": graft}
+
+
+def plan_checks(plan: SurgicalPlan) -> list[str]:
+    """What a posterior construct for the planned segments lacks: a pedicle screw at each side
+    of every instrumented vertebra, a rod per side, a cage for an interbody technique."""
+    out = []
+    if plan.screws or plan.rods:
+        have = {(s.vertebra, s.side) for s in plan.screws}
+        for v in segment_vertebrae(plan.fuse_segments):
+            missing = [side for side in ("left", "right") if (v, side) not in have]
+            if missing:
+                out.append(f"no {' or '.join(missing)} pedicle screw at {v}")
+        sides = {r.side for r in plan.rods}
+        for side in ("left", "right"):
+            if side not in sides and any(s.side == side for s in plan.screws):
+                out.append(f"no {side} rod joins the {side} screws")
+    if plan.technique in ("TLIF", "PLIF", "ALIF", "LLIF"):
+        caged = {c.segment for c in plan.cages}
+        for seg in plan.fuse_segments:
+            if seg not in caged:
+                out.append(f"{plan.technique} plan without a cage at {seg}")
+    return out
 
 
 def adjacent_segments(fused: Sequence[str], present: Sequence[str]) -> list[str]:
@@ -216,37 +215,6 @@ def adjacent_segments(fused: Sequence[str], present: Sequence[str]) -> list[str]
     return out
 
 
-def scalar_rows(record: Mapping[str, Any], limit: int = 40) -> list[tuple[str, str]]:
-    """Every top-level-ish scalar of a record as (field path, value), for records whose shape
-    the report does not know yet: nothing the stage wrote is hidden."""
-    rows: list[tuple[str, str]] = []
-    for path, v in leaves(record):
-        if len(rows) >= limit:
-            break
-        if isinstance(v, str) and len(v) > 120:
-            continue
-        if len(path) > 3 or (number(v) is None and not isinstance(v, str)):
-            continue
-        x = number(v)
-        rows.append((" · ".join(_words(p) for p in path), f"{x:.4g}" if x is not None else str(v)))
-    return rows
-
-
-def record_sources(record: Mapping[str, Any] | None) -> list[str]:
-    """The citations a record carries (fields whose name holds "source", or citation(s),
-    reference(s)), each once."""
-    out: list[str] = []
-    for path, v in leaves(record or {}):
-        cited = any(
-            "source" in k or k in ("citation", "citations", "references", "reference")
-            for k in path
-            if not k.isdigit()
-        )
-        if isinstance(v, str) and v and cited and v not in out:
-            out.append(v)
-    return out[:20]
-
-
 def _mechanics(
     mech: Mapping[str, Any], plan: SurgicalPlan | None, geometry: SpineGeometry | None
 ) -> dict[str, Any]:
@@ -260,10 +228,10 @@ def _mechanics(
             + (
                 " (fused)" if r.segment in fused else " (adjacent)" if r.segment in adjacent else ""
             ),
-            "plane": _words(r.plane),
+            "plane": words(r.plane),
             "intact": fmt(r.intact_deg, 1, "deg"),
             "planned": fmt(r.planned_deg, 1, "deg"),
-            "change": f"{r.change_percent:+.0f} %" if r.change_percent is not None else "–",
+            "change": signed_percent(r.change_percent),
         }
         for r in rows
     ]
@@ -293,6 +261,15 @@ def _mechanics(
             )
             if x
         ),
+        "implant_tables": [
+            (words(k), t)
+            for k, v in (mech.get("implants") or {}).items()
+            if (t := record_table(v)) is not None
+        ]
+        if isinstance(mech.get("implants"), Mapping)
+        else [],
+        "standing": record_table(mech.get("standing")),
+        "notes": [n for n in mech.get("notes") or [] if isinstance(n, str)],
         "scalars": [] if rows else scalar_rows(mech),
         "sources": record_sources(mech),
     }
@@ -338,19 +315,65 @@ def _healing(heal: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _pro_series(forecast: Mapping[str, Any]) -> list[Any]:
-    return [s for s in time_series(forecast) if "odi" in s.name.lower() or "odi" in s.label.lower()]
+def _pro(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+    """The ODI trajectory chart and the MCID chances of every instrument at 12 months."""
+    mcid_ref = reference("odi_mcid")
+    trajs = trajectories(fc)
+    odi = next((t for t in trajs if t.instrument.lower() == "odi"), None)
+    if odi is not None:
+        mcid = odi.mcid if odi.mcid is not None else mcid_ref.value
+        baseline = odi.at(0.0, odi.median)
+        series = [Series("ODI", odi.months, odi.median, "median", odi.low, odi.high)]
+    else:
+        mcid = first_number(fc, "odi_mcid_points", "mcid_points") or mcid_ref.value
+        baseline = first_number(fc, "baseline_odi", "odi_baseline")
+        series = [s for s in time_series(fc) if "odi" in s.name.lower() or "odi" in s.label.lower()]
+    if baseline is None and case is not None:
+        baseline = case.history.odi
+    rows = []
+    for t in trajs:
+        p12 = t.at(12.0, t.mcid_probability)
+        rows.append(
+            {
+                "label": t.label,
+                "unit": t.unit,
+                "baseline": fmt(t.at(0.0, t.median), 1),
+                "m12": fmt(t.at(12.0, t.median), 1),
+                "band": (
+                    f"{t.at(12.0, t.low):.1f}–{t.at(12.0, t.high):.1f}"
+                    if t.at(12.0, t.low) is not None and t.at(12.0, t.high) is not None
+                    else "–"
+                ),
+                "mcid": fmt(t.mcid, 1) if t.mcid is not None else "–",
+                "p_mcid": fmt(100 * p12, 0, "%") if p12 is not None else "–",
+            }
+        )
+    cited = f" ({mcid_ref.source.split('.')[0]} 2008)" if mcid == mcid_ref.value else ""
+    return {
+        "chart": figures.pro_chart(series, baseline, mcid),
+        "rows": rows,
+        "mcid": f"{mcid:g} ODI points{cited}",
+    }
 
 
 def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
     rs = risks(fc)
-    mcid_ref = reference("odi_mcid")
-    mcid = first_number(fc, "odi_mcid_points", "mcid_points", "mcid") or mcid_ref.value
-    baseline = first_number(fc, "baseline_odi", "odi_baseline")
-    if baseline is None and case is not None:
-        baseline = case.history.odi
-    pro = _pro_series(fc)
-    stay_rows = []
+    notes = Notes()
+    stay_rows = [
+        {
+            "label": q.label,
+            "unit": q.unit,
+            "mean": fmt(q.mean, 0 if (q.mean or 0) > 20 else 1),
+            "median": fmt(q.median, 0 if (q.median or 0) > 20 else 1),
+            "range": (
+                f"{q.low:.{0 if q.low > 20 else 1}f}–{q.high:.{0 if q.high > 20 else 1}f}"
+                if q.low is not None and q.high is not None
+                else "–"
+            ),
+        }
+        for q in quantities(fc)
+    ]
+    simple = []
     for label, key, unit, scale in (
         ("length of stay", "length_of_stay_days", "days", 1.0),
         ("blood loss", "blood_loss_ml", "mL", 1.0),
@@ -358,15 +381,22 @@ def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
         ("chance of an ODI gain ≥ MCID", "odi_mcid_probability", "%", 100.0),
         ("discharge other than home", "nonhome_discharge", "%", 100.0),
     ):
-        x = first_number(fc, key)
+        x = None if stay_rows else first_number(fc, key)
         if x is not None:
-            stay_rows.append((label, fmt(scale * x, 1 if unit != "%" else 0, unit)))
+            simple.append((label, fmt(scale * x, 1 if unit != "%" else 0, unit)))
     milestones = recovery_milestones(fc)
+    raw = fc.get("pathway")
+    pathway: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    pro = _pro(fc, case)
+    messages = [x for x in (fc.get("message"),) if isinstance(x, str) and x]
+    messages += [a for a in fc.get("assumptions") or [] if isinstance(a, str)]
     return {
+        "messages": messages,
         "risk_chart": figures.risk_chart(rs),
         "risks": [
             {
-                "name": _words(r.name),
+                "name": words(r.name),
+                "horizon": r.horizon,
                 "p": fmt(100 * r.probability, 1, "%"),
                 "interval": (
                     f"{100 * r.low:.1f}–{100 * r.high:.1f} %"
@@ -374,30 +404,52 @@ def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
                     else "–"
                 ),
                 "average": fmt(100 * r.average, 1, "%") if r.average is not None else "–",
+                "drivers": "; ".join(r.drivers[:3]),
+                "source": notes.ref(r.source),
             }
             for r in sorted(rs, key=lambda r: -r.probability)
         ],
-        "stay": stay_rows,
-        "pro_chart": figures.pro_chart(pro, baseline, mcid),
-        "mcid": f"{mcid:g} ODI points"
-        + (f" ({mcid_ref.source.split('.')[0]} 2008)" if mcid == mcid_ref.value else ""),
+        "quantities": stay_rows,
+        "stay": simple,
+        "pro_chart": pro["chart"],
+        "pro_rows": pro["rows"],
+        "mcid": pro["mcid"],
         "timeline_chart": figures.timeline_chart(milestones),
-        "milestones": [(f"week {m.week:.1f}".replace(".0", ""), m.what) for m in milestones],
-        "scalars": [] if (rs or pro or stay_rows) else scalar_rows(fc),
+        "restrictions": record_table(pathway.get("restrictions"), notes),
+        "follow_up": record_table(pathway.get("follow_up"), notes, drop=("grading",)),
+        "grading": sorted(
+            {
+                str(v["grading"])
+                for v in pathway.get("follow_up") or []
+                if isinstance(v, Mapping) and v.get("grading")
+            }
+        ),
+        "notes": notes.items,
+        "mobilisation": pathway.get("mobilisation")
+        if isinstance(pathway.get("mobilisation"), str)
+        else "",
+        "scalars": [] if (rs or pro["rows"] or stay_rows or simple) else scalar_rows(fc),
         "sources": record_sources(fc),
     }
 
 
 def _assessment(a: Assessment) -> dict[str, Any]:
+    notes = Notes()
     return {
-        "measurements": measurement_rows(a.measurements),
+        "measurements": measurement_rows(a.measurements, notes),
+        "matrices": [
+            (title, mx)
+            for title, kind in (("Per segment", "segment"), ("Per vertebra", "vertebra"))
+            if (mx := level_matrix(a.measurements, notes, kind)) is not None
+        ],
+        "notes": notes.items,
         "findings": [
             {
-                "diagnosis": _words(f.diagnosis),
+                "diagnosis": words(f.diagnosis),
                 "level": f.level or "",
                 "grade": f.grade,
                 "evidence": "; ".join(f.evidence),
-                "source": f.source,
+                "source": notes.ref(f.source),
             }
             for f in a.findings
         ],
@@ -406,7 +458,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
                 "segment": r.segment,
                 "action": r.action,
                 "reasons": "; ".join(r.reasons),
-                "source": r.criteria_source,
+                "source": notes.ref(r.criteria_source),
             }
             for r in a.recommendations
         ],
@@ -429,12 +481,13 @@ def _plan(
         ],
         "reasons": plan.reasons,
         "warnings": plan.warnings,
+        "checks": plan_checks(plan),
         "decompressions": [
             {
                 "segment": d.segment,
-                "kind": _words(d.kind),
+                "kind": words(d.kind),
                 "side": d.side,
-                "treats": ", ".join(_words(t) for t in d.treats),
+                "treats": ", ".join(words(t) for t in d.treats),
             }
             for d in plan.decompressions
         ],
@@ -446,6 +499,83 @@ def _plan(
         if geometry is not None
         else None,
     }
+
+
+def at_a_glance(r: StageRecords) -> list[tuple[str, str]]:
+    """The few numbers a surgeon reads first, each from its stage record, with units."""
+    rows: list[tuple[str, str]] = []
+    if r.assessment is not None:
+        rows.append(
+            (
+                "Indication",
+                "fuse "
+                + (", ".join(r.assessment.fuse_segments) or "none")
+                + "; decompress "
+                + (", ".join(r.assessment.decompress_segments) or "none"),
+            )
+        )
+    if r.plan is not None:
+        p = r.plan
+        rows.append(
+            (
+                "Plan",
+                f"{p.technique} ({'MIS' if p.approach == 'mis' else 'open'}) "
+                f"{', '.join(p.fuse_segments)}: {plural(len(p.screws), 'screw')}, "
+                f"{plural(len(p.rods), 'rod')}, "
+                f"{plural(sum(c.count for c in p.cages), 'cage')}",
+            )
+        )
+    rom = [x for x in rom_rows(r.mechanics) if x.plane == "flexion_extension"]
+    fused = set(r.plan.fuse_segments) if r.plan else set()
+    f_rows = [x for x in rom if x.segment in fused and x.change_percent is not None]
+    a_rows = [
+        x
+        for x in rom
+        if x.segment in adjacent_segments(sorted(fused), [y.segment for y in rom])
+        and x.change_percent is not None
+    ]
+    if f_rows:
+        rows.append(
+            (
+                "Fused segment motion (flexion–extension)",
+                ", ".join(f"{x.segment} {signed_percent(x.change_percent)}" for x in f_rows),
+            )
+        )
+    if a_rows:
+        worst = max(a_rows, key=lambda x: abs(x.change_percent or 0.0))
+        rows.append(
+            (
+                "Largest adjacent-segment change",
+                f"{worst.segment} {signed_percent(worst.change_percent)}",
+            )
+        )
+    sf = [x.value for x in safety_factors(r.mechanics)]
+    if sf:
+        rows.append(("Lowest implant safety factor", f"{min(sf):.2f}"))
+    points = fusion_probability_points(r.healing)
+    if points:
+        m, p24 = max(points.items())
+        rows.append((f"Fusion probability at {m:g} months", fmt(100 * p24, 0, "%")))
+    stay = stay_days(r.forecast)
+    if stay is not None:
+        rows.append(("Length of stay (median)", fmt(stay, 1, "days")))
+    top = sorted(risks(r.forecast), key=lambda x: -x.probability)[:2]
+    if top:
+        rows.append(
+            (
+                "Most likely complications",
+                "; ".join(
+                    f"{x.name}{f' ({x.horizon})' if x.horizon else ''} "
+                    f"{fmt(100 * x.probability, 1, '%')}"
+                    for x in top
+                ),
+            )
+        )
+    odi = next((t for t in trajectories(r.forecast) if t.instrument.lower() == "odi"), None)
+    p12 = odi.at(12.0, odi.mcid_probability) if odi else None
+    if p12 is not None:
+        rows.append(("Chance of an ODI gain ≥ MCID at 12 months", fmt(100 * p12, 0, "%")))
+    return rows
 
 
 def surgeon_context(records: StageRecords) -> dict[str, Any]:
@@ -468,6 +598,7 @@ def surgeon_context(records: StageRecords) -> dict[str, Any]:
         "case_id": r.case_id,
         "missing": MISSING,
         "case": case_summary(r.case) if r.case else None,
+        "glance": at_a_glance(r),
         "anatomy": anatomy,
         "imaging": {"pictures": pictures, "notes": notes},
         "assessment": _assessment(r.assessment) if r.assessment else None,
