@@ -11,26 +11,22 @@ the Schizas/Schönström and Verbiest criteria read. The thresholds and their so
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from spinefuse.anatomy.geometry import Canal, SpineGeometry
+from spinefuse.datafiles import load_yaml
 from spinefuse.imaging.volume import Volume
 
 F64 = NDArray[np.float64]
 
 
-@cache
 def parameters() -> dict[str, Any]:
     """The measurement's thresholds (``data/dural_sac.yaml``)."""
-    text = resources.files("spinefuse.data").joinpath("dural_sac.yaml").read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_yaml("dural_sac.yaml")
     return data
 
 
