@@ -16,12 +16,9 @@ axis by ``+b``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -37,17 +34,16 @@ from spinefuse.anatomy.geometry import (
     disc_between,
 )
 from spinefuse.conventions import LUMBAR, LUMBAR_SEGMENTS, SIDES, Side, parse_segment
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import LevelError, ParameterError
 from spinefuse.records import Record, Vec3
 
 Vec = NDArray[np.float64]
 
 
-@cache
 def dimensions() -> dict[str, Any]:
     """The published lumbar dimensions (``data/lumbar_dimensions.yaml``) as a mapping."""
-    text = resources.files("spinefuse.data").joinpath("lumbar_dimensions.yaml").read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_yaml("lumbar_dimensions.yaml")
     return data
 
 

@@ -9,13 +9,13 @@ between arms are not blurred by differences between patients.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import CaseError
 from spinefuse.records import Record, describe_validation_error
 
@@ -130,8 +130,7 @@ class CohortSpec(Record):
 @cache
 def default_population() -> dict[str, Any]:
     """The published population (data/cohort_population.yaml) as a Population mapping."""
-    text = resources.files("spinefuse.data").joinpath("cohort_population.yaml").read_text()
-    d = yaml.safe_load(text)
+    d = load_yaml("cohort_population.yaml")
 
     def normal(key: str) -> dict[str, float]:
         return {k: d[key][k] for k in ("mean", "sd", "min", "max")}

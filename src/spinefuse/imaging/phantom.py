@@ -164,7 +164,24 @@ def render_ct(
     if tips:
         y = lo[1] + spacing[1] * np.arange(shape[1])
         hu[:, y < min(tips) - 12.0, :] = tissue["fat_hu"]
-    # discs
+    # the dural sac along the canal: at each vertebra's own level (between its endplate
+    # planes), then at each disc level a slab about the disc's mid-plane where disc and
+    # ligamentum flavum leave the sac its (possibly stenotic) cross-section
+    for v in verts:
+        if v.canal is None:
+            continue
+        sl, p = grid(_points(v), 4.0)
+        f = v.frame()[:3, :3]
+        q = (p - np.asarray(v.canal.centre)) @ f
+        below_top = (p - np.asarray(v.superior.centre)) @ np.asarray(v.superior.normal) <= 0
+        if v.inferior is not None:
+            above_bottom = (p - np.asarray(v.inferior.centre)) @ np.asarray(v.inferior.normal) <= 0
+        else:
+            above_bottom = q[..., 2] >= -(v.middle_height_mm or 25.0)
+        ellipse = (q[..., 0] / (0.4 * v.canal.width_mm)) ** 2 + (
+            q[..., 1] / (0.4 * v.canal.ap_diameter_mm)
+        ) ** 2 <= 1.0
+        hu[sl][ellipse & below_top & above_bottom] = tissue["csf_hu"]
     for disc in geometry.discs.values():
         upper, lower = geometry.vertebra(disc.upper), geometry.vertebra(disc.lower)
         assert upper.inferior is not None
@@ -177,7 +194,8 @@ def render_ct(
                 upper.inferior.centre,
             ]
         )
-        sl, p = grid(pts, max(lower.body_width_mm, upper.body_width_mm) / 2 + 2)
+        pad = max(lower.body_width_mm, upper.body_width_mm) / 2 + 2
+        sl, p = grid(pts, pad)
         f, base = _body_frame(lower)
         q = (p - base) @ f
         r = (q[..., 0] / (lower.body_width_mm / 2)) ** 2 + (
@@ -186,26 +204,23 @@ def render_ct(
         above = (p - np.asarray(lower.superior.centre)) @ np.asarray(lower.superior.normal) > 0
         below = (p - np.asarray(upper.inferior.centre)) @ np.asarray(upper.inferior.normal) > 0
         hu[sl][(r <= 1.0) & above & below] = tissue["disc_hu"]
-        if disc.canal is not None:  # the dural sac at the disc
+        if disc.canal is not None:
+            mid_n = np.asarray(lower.superior.normal) - np.asarray(upper.inferior.normal)
+            mid_n /= np.linalg.norm(mid_n)
+            slab = np.abs((p - np.asarray(disc.centre)) @ mid_n) <= disc.middle_height_mm / 2
             c = np.asarray(disc.canal.centre)
             dq = (p - c) @ f
+            canal_zone = (dq[..., 0] / (0.5 * disc.canal.width_mm / 0.8)) ** 2 + (
+                dq[..., 1] / 12.0
+            ) ** 2 <= 1.0
             sac = (dq[..., 0] / (disc.canal.width_mm / 2)) ** 2 + (
                 dq[..., 1] / (disc.canal.ap_diameter_mm / 2)
             ) ** 2 <= 1.0
-            hu[sl][sac & above & below] = tissue["csf_hu"]
-    # vertebrae: dural sac at the level, then bone
+            hu[sl][slab & canal_zone & (r > 1.0)] = tissue["soft_tissue_hu"]
+            hu[sl][slab & sac & (r > 1.0)] = tissue["csf_hu"]
+    # bone
     for v in verts:
         sl, p = grid(_points(v), 4.0)
-        f = v.frame()[:3, :3]
-        if v.canal is not None:
-            q = (p - np.asarray(v.canal.centre)) @ f
-            half = (v.middle_height_mm or 25.0) / 2
-            sac = (
-                (q[..., 0] / (0.4 * v.canal.width_mm)) ** 2
-                + (q[..., 1] / (0.4 * v.canal.ap_diameter_mm)) ** 2
-                <= 1.0
-            ) & (np.abs(q[..., 2]) <= half)
-            hu[sl][sac] = tissue["csf_hu"]
         body, shell = _body_masks(v, p, tissue["cortical_thickness_mm"])
         post = _posterior_mask(v, p) & ~body
         trab = v.trabecular_hu if v.trabecular_hu is not None else tissue["default_trabecular_hu"]
