@@ -57,3 +57,11 @@ def test_per_segment_measurements_form_a_matrix_with_flags() -> None:
     flat = measurement_rows(ms, notes)
     assert [r["name"] for r in flat] == ["lumbar lordosis"]  # the span L1-S1 is not a segment
     assert notes.items == ["Meyerding — Meyerding 1932", "spinefuse assess"]
+
+
+def test_reference_values_carry_their_source() -> None:
+    from spinefuse.report.reference import reference
+
+    mcid = reference("odi_mcid")
+    assert (mcid.value, mcid.unit, mcid.certainty) == (12.8, "points", "verified")
+    assert "Copay" in mcid.source and "2008" in mcid.source

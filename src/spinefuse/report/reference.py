@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Any
 
-import yaml
+from spinefuse.datafiles import load_yaml
 
 
 @dataclass(frozen=True)
@@ -20,14 +17,7 @@ class Reference:
     certainty: str
 
 
-@cache
-def _table() -> dict[str, Any]:
-    text = resources.files("spinefuse.data").joinpath("report_reference.yaml").read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
-    return data
-
-
 def reference(name: str) -> Reference:
     """The named reference value, e.g. ``reference("odi_mcid")``."""
-    e = _table()[name]
+    e = load_yaml("report_reference.yaml")[name]
     return Reference(float(e["value"]), str(e["unit"]), str(e["source"]), str(e["certainty"]))
