@@ -75,6 +75,18 @@ def demo(
 
 @app.command()
 @friendly_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a folder written by 'spinefuse run'")],
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also write the PDFs")] = True,
+) -> None:
+    """Write the surgeon's and the patient's reports (HTML and PDF) of a run folder."""
+    from spinefuse.report import report_command
+
+    _emit(report_command(run_dir, pdf))
+
+
+@app.command()
+@friendly_errors
 def registry(
     csv_file: Annotated[Path, typer.Argument(help="a site's registry of past patients (CSV)")],
     refit: Annotated[
