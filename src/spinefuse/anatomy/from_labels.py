@@ -649,7 +649,7 @@ def _pedicle(
     # section); that gives the transverse angle of the axis and the true width
     phis = np.radians(np.arange(-40.0, 40.1, 2.0))
     rel = pts - centre
-    best: tuple[float, float, float, float] | None = None  # width, height, phi, centre offset
+    cuts: list[tuple[float, float, float, float]] = []  # width, height, phi, centre offset
     for phi in phis:  # a few dozen planes, each a vector operation over the points
         d = np.array([np.sin(phi), np.cos(phi), 0.0])
         a = np.array([np.cos(phi), -np.sin(phi), 0.0])
@@ -663,14 +663,22 @@ def _pedicle(
             continue
         w = span[1] - span[0] + 2 * _half_extent(affine, frame.direction(a))
         h = hz_span[1] - hz_span[0] + 2 * _half_extent(affine, frame.rot[:, 2])
-        if best is None or w < best[0]:
-            best = (w, h, float(phi), 0.5 * (span[0] + span[1]))
-    if best is None:
+        cuts.append((w, h, float(phi), 0.5 * (span[0] + span[1])))
+    if not cuts:
         return None
+    # voxel extents tie often: of the narrowest cuts take the middle one, not the first found
+    narrowest = min(cut[0] for cut in cuts)
+    tied = [cut for cut in cuts if cut[0] <= narrowest + 1e-6]
+    best = tied[len(tied) // 2]
     width, height, phi, offset = best
     axis = _unit(np.array([np.sin(phi), np.cos(phi), tilt * np.cos(phi)]))
     height *= float(np.hypot(axis[0], axis[1]))  # the vertical cut is oblique by the tilt
     centre = centre + offset * np.array([np.cos(phi), -np.sin(phi), 0.0])
+    # a pedicle borders the canal and converges toward the body's midline: a section far out
+    # beside the canal or an axis turning away from the midline is a process, not a pedicle
+    beside = abs(float(centre[0]) - x_mid) - 0.5 * canal.width_mm
+    if beside > width or s * axis[0] > np.sin(np.radians(10.0)):
+        return None
     if width > float(method()["pedicle_width_max_mm"]["value"]):
         return None  # processes merged into the section: the isthmus is not resolved
     return Pedicle(
