@@ -562,8 +562,9 @@ def _attach_facets(
             lat = 1.0 if side == "right" else -1.0
             ped = lv.pedicles[side]
             cw = dims["canal_width_mm"][lower]
+            # the joint lies in the lateral recess, beside (not inside) the canal
             local = np.array(
-                [lat * (cw / 2 + 3.0), -bodies[lower].depth / 2 - 12.0, joint_z + 0.5 * disc_h]
+                [lat * (cw / 2 + 5.0), -bodies[lower].depth / 2 - 12.0, joint_z + 0.5 * disc_h]
             )
             joint = np.asarray(lv.centroid) + f @ local
             n_sup = f @ np.array([-lat * np.cos(alpha), -np.sin(alpha), 0.0])

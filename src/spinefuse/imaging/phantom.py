@@ -99,10 +99,10 @@ def _posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
         rel = p - entry
         t = rel @ axis
         t_isthmus = float(np.linalg.norm(np.asarray(ped.isthmus_centre) - entry))
-        reach = t_isthmus + 10.0
+        reach = t_isthmus + 20.0  # on into the body, whose wall lies further out laterally
         # an hourglass: narrowest (exactly width × height) at the isthmus, flaring toward the
         # body and the arch as a real pedicle does
-        flare = ((t - t_isthmus) / 5.0) ** 2
+        flare = np.minimum(((t - t_isthmus) / 5.0) ** 2, 1.0)  # at most 1.5 × the isthmus
         half_w = ped.width_mm / 2 * (1.0 + 0.5 * flare)
         half_h = ped.height_mm / 2 * (1.0 + 0.2 * flare)
         inside = ((rel @ u) / half_w) ** 2 + ((rel @ w) / half_h) ** 2
