@@ -23,7 +23,8 @@ from spinefuse.case import (
     Radiculopathy,
     save_case,
 )
-from spinefuse.imaging.export import write_dicom_series, write_nifti
+from spinefuse.imaging.dicom import write_dicom_series
+from spinefuse.imaging.nifti import write_nifti
 from spinefuse.imaging.phantom import render_ct, render_xray_landmarks
 from spinefuse.imaging.xray_landmarks import write_xray_landmarks
 from spinefuse.records import apply_umask

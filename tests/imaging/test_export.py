@@ -11,7 +11,8 @@ import pytest
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.errors import ImagingError
-from spinefuse.imaging.export import write_dicom_series, write_nifti
+from spinefuse.imaging.dicom import write_dicom_series
+from spinefuse.imaging.nifti import write_nifti
 from spinefuse.imaging.phantom import render_ct
 from spinefuse.imaging.volume import Volume
 

@@ -12,7 +12,7 @@ from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.conventions import LUMBAR
 from spinefuse.errors import ParameterError
-from spinefuse.imaging.export import write_nifti
+from spinefuse.imaging.nifti import write_nifti
 from spinefuse.imaging.phantom import TOTALSEG_ID, render_ct, render_xray_landmarks
 from spinefuse.imaging.xray_landmarks import read_xray_landmarks, write_xray_landmarks
 

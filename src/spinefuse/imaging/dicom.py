@@ -1,4 +1,4 @@
-"""DICOM series in: one folder of single-frame CT or MR slices to a :class:`Volume` in RAS mm.
+"""DICOM series in and out: a folder of single-frame CT or MR slices <-> a :class:`Volume` (RAS).
 
 Slices are sorted by their position along the slice normal (not by file name or instance
 number), the rescale slope and intercept turn stored values into Hounsfield units, and the
@@ -7,10 +7,17 @@ converted from DICOM's LPS to RAS. Anything that would make the volume wrong sto
 :class:`~spinefuse.errors.ImagingError` naming the folder, the tag and what to do: several series
 in one folder, missing slices or uneven spacing, gantry tilt, an unsupported modality, a
 compressed transfer syntax without an installed decoder.
+
+A series is written (:func:`write_dicom_series`) slice by slice into a temporary folder that is
+renamed into place when complete, so a reader never sees half a series.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +25,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from spinefuse.errors import ImagingError
 from spinefuse.imaging.deidentify import deidentify
 from spinefuse.imaging.orientation import to_ras
 from spinefuse.imaging.volume import Volume
+from spinefuse.records import apply_umask
 
 SUPPORTED_MODALITIES = ("CT", "MR")
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -244,3 +253,77 @@ def _meta(ds: Dataset, anonymise: bool) -> dict[str, str]:
         *("PatientSex", "PatientAge", "PatientIdentityRemoved", "SeriesInstanceUID"),
     )
     return {k: str(ds.get(k)) for k in keys if ds.get(k) not in (None, "")}
+
+
+# --- writing ----------------------------------------------------------------------------------
+def write_dicom_series(
+    volume: Volume,
+    folder: str | Path,
+    patient_id: str = "SPINEFUSE-SAMPLE",
+    patient_name: str = "Sample^Patient",
+    series_description: str = "spinefuse synthetic CT",
+    uid_seed: str | None = None,
+) -> Path:
+    """Write a CT volume (HU) as a DICOM series, one file per slice along the third axis.
+
+    The folder must not exist yet (or be empty). Pixel data are unsigned 16-bit with
+    RescaleIntercept −1024 and RescaleSlope 1. ``uid_seed`` makes the UIDs reproducible."""
+    folder = Path(folder)
+    if volume.modality != "CT":
+        raise ImagingError(f"{folder}: only CT volumes are written as DICOM, got {volume.modality}")
+    if folder.exists() and any(folder.iterdir()):
+        raise ImagingError(f"{folder}: folder exists and is not empty; choose a new folder")
+    a = volume.affine
+    col_dir, row_dir = a[:3, 0], a[:3, 1]  # array axis 0 runs along a row, axis 1 down a column
+    sx, sy, sz = volume.spacing
+    normal = np.cross(col_dir / sx, row_dir / sy)
+    if not np.allclose(a[:3, 2] / sz, normal, atol=1e-6):
+        raise ImagingError(
+            f"{folder}: the volume's third axis is not perpendicular to its slices (gantry tilt "
+            "or a left-handed grid); resample it before writing DICOM"
+        )
+    seed = uid_seed or patient_id
+    study_uid = generate_uid(entropy_srcs=[seed, "study"])
+    series_uid = generate_uid(entropy_srcs=[seed, "series"])
+    frame_uid = generate_uid(entropy_srcs=[seed, "frame"])
+    today = dt.date(2026, 1, 1).strftime("%Y%m%d")
+    raw = np.clip(np.asarray(volume.array, dtype=np.int32) + 1024, 0, 65535).astype(np.uint16)
+    iop = [*(LPS_TO_RAS[:3, :3] @ (col_dir / sx)), *(LPS_TO_RAS[:3, :3] @ (row_dir / sy))]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for k in range(volume.shape[2]):
+            sop_uid = generate_uid(entropy_srcs=[seed, "slice", str(k)])
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = CTImageStorage
+            meta.MediaStorageSOPInstanceUID = sop_uid
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+            ds.FrameOfReferenceUID = frame_uid
+            ds.Modality, ds.PatientID, ds.PatientName = "CT", patient_id, patient_name
+            ds.StudyDate = ds.SeriesDate = ds.ContentDate = today
+            ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = series_description, 1, k + 1
+            ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+            position = LPS_TO_RAS[:3, :3] @ (a[:3, :3] @ np.array([0.0, 0.0, k]) + a[:3, 3])
+            ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
+            ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
+            ds.PixelSpacing = [f"{sy:.6f}", f"{sx:.6f}"]  # row spacing, column spacing
+            ds.SliceThickness = f"{sz:.6f}"
+            ds.SpacingBetweenSlices = f"{sz:.6f}"
+            ds.Rows, ds.Columns = volume.shape[1], volume.shape[0]
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
+            ds.PixelData = np.ascontiguousarray(raw[:, :, k].T).tobytes()
+            ds.save_as(tmp / f"slice_{k + 1:04d}.dcm", enforce_file_format=True)
+        if folder.exists():
+            folder.rmdir()
+        apply_umask(tmp)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder

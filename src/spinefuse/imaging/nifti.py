@@ -63,14 +63,19 @@ def read_nifti(path: str | Path, modality: Modality = "CT") -> Volume:
 
 
 def write_nifti(volume: Volume, path: str | Path) -> Path:
-    """Write a Volume as NIfTI (gzip when the name ends ``.gz``) atomically; label maps as
-    int16/int32, images as float32. The affine goes to both sform and qform (code 1, scanner)."""
+    """Write a Volume as NIfTI-1 (``.nii``, or gzip for ``.nii.gz``) atomically. Integer images
+    (CT in HU, label maps) keep their integer type; others are written as float32. The affine
+    goes to both sform and qform (code 1, scanner)."""
     path = Path(path)
+    if not path.name.endswith((".nii", ".nii.gz")):
+        raise ImagingError(f"{path}: a NIfTI file name must end in .nii or .nii.gz")
+    arr = volume.array
     if volume.modality == "SEG":
-        arr = volume.array.astype(np.int16 if np.max(np.abs(volume.array)) < 32768 else np.int32)
-    else:
-        arr = volume.array.astype(np.float32)
+        arr = arr.astype(np.int16 if np.max(np.abs(arr), initial=0) < 32768 else np.int32)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float32)
     img = nib.Nifti1Image(arr, volume.affine)
+    img.header.set_xyzt_units("mm")
     img.set_sform(volume.affine, code=1)
     img.set_qform(volume.affine, code=1)
     raw = img.to_bytes()
