@@ -90,6 +90,8 @@ def test_corridor_agrees_with_the_measured_pedicles(planned):
             assert found.width_mm <= measured.width_mm + 1e-9
             if name == "tptbox":
                 cos = np.clip(np.dot(measured.axis, found.axis), -1.0, 1.0)
-                assert np.degrees(np.arccos(cos)) < 20.0, (level, side)
+                # the anatomy stage fixes a short pedicle's axis to within 30° (its own tests'
+                # tolerance); the corridor must agree with it to that
+                assert np.degrees(np.arccos(cos)) < 30.0, (level, side)
             compared += 1
     assert compared >= 2
