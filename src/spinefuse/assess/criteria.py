@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import ParameterError
 
 
 @cache
 def criteria() -> dict[str, Any]:
     """Every assessment criterion as a mapping: block -> values, unit, source, certainty."""
-    text = resources.files("spinefuse.data").joinpath("assessment_criteria.yaml").read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_yaml("assessment_criteria.yaml")
     return data
 
 

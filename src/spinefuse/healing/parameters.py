@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import ParameterError
 
 SCHEMA = "spinefuse/healing-parameters@1"
@@ -271,8 +271,7 @@ def load_parameters(path: str | Path | None = None) -> HealingParameters:
 
 def raw_parameters() -> dict[str, Any]:
     """The packaged parameter file as a plain mapping (for provenance listings and tests)."""
-    text = resources.files("spinefuse.data").joinpath("healing_parameters.yaml").read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_yaml("healing_parameters.yaml")
     return data
 
 

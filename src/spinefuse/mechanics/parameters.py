@@ -4,11 +4,9 @@ sources and the calibrated disc laws with their provenance."""
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import ParameterError
 
 DATA_FILE = "mechanics_calibration.yaml"
@@ -18,12 +16,8 @@ _override: dict[str, Any] | None = None
 
 @cache
 def _files() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(
-        resources.files("spinefuse.data").joinpath(DATA_FILE).read_text()
-    )
-    cal: dict[str, Any] = yaml.safe_load(
-        resources.files("spinefuse.data").joinpath(CALIBRATION_FILE).read_text()
-    )
+    data: dict[str, Any] = dict(load_yaml(DATA_FILE))
+    cal: dict[str, Any] = load_yaml(CALIBRATION_FILE)
     data["calibrated_disc"] = cal["calibrated_disc"]
     data["calibrated_pressure_factor"] = cal["calibrated_pressure_factor"]
     data["calibrated_ligament_scale"] = cal.get("calibrated_ligament_scale", {"value": 1.0})

@@ -9,11 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import ParameterError
 
 PARAMETER_FILE = "outcome_parameters.yaml"
@@ -111,8 +109,7 @@ def effects(section: Any, path: str, additive: bool = False) -> tuple[Effect, ..
 @lru_cache(maxsize=1)
 def outcome_parameters() -> dict[str, Any]:
     """The parsed parameter file (cached; treat as read-only)."""
-    text = resources.files("spinefuse.data").joinpath(PARAMETER_FILE).read_text()
-    data = yaml.safe_load(text)
+    data = load_yaml(PARAMETER_FILE)
     if not isinstance(data, dict) or data.get("schema") != "spinefuse/outcome-parameters@1":
         raise ParameterError(f"{PARAMETER_FILE}: missing 'schema: spinefuse/outcome-parameters@1'")
     return data

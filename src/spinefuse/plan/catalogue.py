@@ -9,13 +9,13 @@ angles in degrees (``_deg``), stresses and moduli in MPa.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import ParameterError
 from spinefuse.plan.surgical_plan import GraftMaterial, Technique
 from spinefuse.records import Record, describe_validation_error
@@ -222,5 +222,6 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
 @cache
 def default_catalogue() -> Catalogue:
     """The packaged generic catalogue (``data/implant_catalogue.yaml``)."""
-    text = resources.files("spinefuse.data").joinpath("implant_catalogue.yaml").read_text()
-    return catalogue_from_dict(yaml.safe_load(text), "spinefuse/data/implant_catalogue.yaml")
+    return catalogue_from_dict(
+        load_yaml("implant_catalogue.yaml"), "spinefuse/data/implant_catalogue.yaml"
+    )

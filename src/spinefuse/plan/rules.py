@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
+from spinefuse.datafiles import load_yaml
 from spinefuse.errors import ParameterError
 from spinefuse.records import Record, describe_validation_error
 
@@ -112,9 +111,8 @@ class PlanningRules(Record):
 @cache
 def planning_rules() -> PlanningRules:
     """The packaged planning rules."""
-    text = resources.files("spinefuse.data").joinpath("planning_rules.yaml").read_text()
     try:
-        return PlanningRules.model_validate(yaml.safe_load(text))
+        return PlanningRules.model_validate(load_yaml("planning_rules.yaml"))
     except ValidationError as err:
         raise ParameterError(
             describe_validation_error(err, "spinefuse/data/planning_rules.yaml", "rules")
