@@ -36,6 +36,10 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _emit(text: str) -> None:
+    typer.echo(text)
+
+
 @app.command()
 @friendly_errors
 def run(
@@ -71,71 +75,6 @@ def demo(
         f"sample case written to {case_path}; {len(result.records)} stage(s) in "
         f"{out / 'results'} (open {out / 'results' / 'index.html'})"
     )
-
-
-@app.command()
-@friendly_errors
-def report(
-    run_dir: Annotated[Path, typer.Argument(help="a folder written by 'spinefuse run'")],
-    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also write the PDFs")] = True,
-) -> None:
-    """Write the surgeon's and the patient's reports (HTML and PDF) of a run folder."""
-    from spinefuse.report import report_command
-
-    _emit(report_command(run_dir, pdf))
-
-
-@app.command()
-@friendly_errors
-def registry(
-    csv_file: Annotated[Path, typer.Argument(help="a site's registry of past patients (CSV)")],
-    refit: Annotated[
-        bool, typer.Option("--refit", help="refit every coefficient instead of recalibrating")
-    ] = False,
-    plots: Annotated[
-        Path | None, typer.Option("--plots", help="write calibration plots into this folder")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = True,
-) -> None:
-    """Recalibrate (or refit) the outcome models on a site's registry: AUC, calibration
-    intercept and slope, Brier score and calibration plots."""
-    from spinefuse.outcomes import registry_json
-
-    _emit(registry_json(csv_file, "refit" if refit else "recalibrate", plots))
-
-
-@app.command()
-@friendly_errors
-def cohort(
-    spec_file: Annotated[
-        Path, typer.Argument(help="cohort spec (YAML, schema spinefuse/cohort@1)")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="output folder (resumable)")] = Path(
-        "cohort-out"
-    ),
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="worker processes (default: all cores)")
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Dask scheduler address, or 'local' for a local cluster"),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
-) -> None:
-    """Run a virtual trial: every virtual patient through every arm, then the analysis."""
-    from spinefuse.cohort.spec import load_cohort_spec
-    from spinefuse.cohort.trial import run_trial
-
-    spec = load_cohort_spec(spec_file)
-    results = run_trial(spec, out, workers, scheduler, progress=not quiet)
-    typer.echo(
-        f"{spec.name}: {results['patient'].nunique()} patients x {len(spec.arms)} arms; "
-        f"open {out / 'summary.html'}"
-    )
-
-
-def _emit(text: str) -> None:
-    typer.echo(text)
 
 
 @app.command()
@@ -281,6 +220,68 @@ def forecast(
     from spinefuse.outcomes import forecast_json
 
     _emit(forecast_json(case_file, plan_file, nonunion))
+
+
+@app.command()
+@friendly_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a folder written by 'spinefuse run'")],
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also write the PDFs")] = True,
+) -> None:
+    """Write the surgeon's and the patient's reports (HTML and PDF) of a run folder."""
+    from spinefuse.report import report_command
+
+    _emit(report_command(run_dir, pdf))
+
+
+@app.command()
+@friendly_errors
+def cohort(
+    spec_file: Annotated[
+        Path, typer.Argument(help="cohort spec (YAML, schema spinefuse/cohort@1)")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="output folder (resumable)")] = Path(
+        "cohort-out"
+    ),
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="worker processes (default: all cores)")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address, or 'local' for a local cluster"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+) -> None:
+    """Run a virtual trial: every virtual patient through every arm, then the analysis."""
+    from spinefuse.cohort.spec import load_cohort_spec
+    from spinefuse.cohort.trial import run_trial
+
+    spec = load_cohort_spec(spec_file)
+    results = run_trial(spec, out, workers, scheduler, progress=not quiet)
+    typer.echo(
+        f"{spec.name}: {results['patient'].nunique()} patients x {len(spec.arms)} arms; "
+        f"open {out / 'summary.html'}"
+    )
+
+
+@app.command()
+@friendly_errors
+def registry(
+    csv_file: Annotated[Path, typer.Argument(help="a site's registry of past patients (CSV)")],
+    refit: Annotated[
+        bool, typer.Option("--refit", help="refit every coefficient instead of recalibrating")
+    ] = False,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="write calibration plots into this folder")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = True,
+) -> None:
+    """Recalibrate or refit the outcome models on a site's registry (AUC, calibration, Brier).
+
+    Calibration plots go into --plots."""
+    from spinefuse.outcomes import registry_json
+
+    _emit(registry_json(csv_file, "refit" if refit else "recalibrate", plots))
 
 
 def main() -> None:
