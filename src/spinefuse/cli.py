@@ -36,6 +36,16 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _written(records: dict[str, Any], out: Path) -> str:
+    """What a run wrote, in a line: the stage records, the reports, where to start reading."""
+    reports = [p.name for p in (out / "report.html", out / "patient.html") if p.exists()]
+    also = f" and {', '.join(reports)}" if reports else ""
+    return (
+        f"{', '.join(records) or 'no stage'} records{also} written to {out}; "
+        f"open {out / 'index.html'}"
+    )
+
+
 def _emit(text: str) -> None:
     typer.echo(text)
 
@@ -53,7 +63,7 @@ def run(
 
     case = load_case(case_file)
     result = run_pipeline(case, out_dir=out, progress=not quiet)
-    typer.echo(f"{case.id}: {len(result.records)} stage(s) written to {out}")
+    typer.echo(f"{case.id}: {_written(result.records, out)}")
 
 
 @app.command()
@@ -71,10 +81,7 @@ def demo(
 
     case = load_case(case_path)
     result = run_pipeline(case, out_dir=out / "results", progress=not quiet)
-    typer.echo(
-        f"sample case written to {case_path}; {len(result.records)} stage(s) in "
-        f"{out / 'results'} (open {out / 'results' / 'index.html'})"
-    )
+    typer.echo(f"sample case written to {case_path}; {_written(result.records, out / 'results')}")
 
 
 @app.command()
