@@ -44,6 +44,7 @@ class Stage:
     name: str
     describe: str
     fn: StageFn
+    writes_record: bool = True
 
 
 def _stages() -> list[Stage]:
@@ -83,18 +84,52 @@ def run(
                     record.save(out_dir / f"{stage.name}.json")
             bar.advance(task)
     if out_dir is not None:
-        write_index(result, out_dir)
+        write_index(result, out_dir, stages)
     return result
 
 
-def write_index(result: CaseResult, out_dir: Path) -> Path:
-    """A small HTML page linking every file the run wrote."""
-    files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and p.name != "index.html")
-    items = "\n".join(f'<li><a href="{html.escape(f)}">{html.escape(f)}</a></li>' for f in files)
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>spinefuse: "
-        f"{html.escape(result.case.id)}</title></head><body><h1>spinefuse run: "
-        f"{html.escape(result.case.id)}</h1><p>Stages completed: "
-        f"{html.escape(', '.join(result.records) or 'none')}</p><ul>{items}</ul></body></html>"
+def write_index(result: CaseResult, out_dir: Path, stages: list[Stage] | None = None) -> Path:
+    """The run folder's front page: the reports first, then each stage's record in stage order
+    with what it holds, then any other files (implant meshes and the like)."""
+    stages = _stages() if stages is None else stages
+
+    def link(name: str, text: str) -> str:
+        return f'<a href="{html.escape(name)}">{html.escape(text)}</a>'
+
+    reports = [
+        (name, text)
+        for name, text in (
+            ("report.html", "surgeon's report"),
+            ("report.pdf", "surgeon's report (PDF)"),
+            ("patient.html", "patient's report"),
+            ("patient.pdf", "patient's report (PDF)"),
+        )
+        if (out_dir / name).exists()
+    ]
+    rows = [f"<tr><td>{link('case.json', 'case.json')}</td><td>the case as read</td></tr>"]
+    for stage in stages:
+        name = f"{stage.name}.json"
+        if (out_dir / name).exists():
+            rows.append(
+                f"<tr><td>{link(name, name)}</td><td>{html.escape(stage.describe)}</td></tr>"
+            )
+    listed = {"index.html", "case.json", *(n for n, _ in reports)}
+    listed |= {f"{st.name}.json" for st in stages}
+    others = sorted(
+        str(p.relative_to(out_dir))
+        for p in out_dir.rglob("*")
+        if p.is_file() and p.name not in listed and not p.name.startswith(".")
     )
+    idle = [st.describe for st in stages if st.writes_record and st.name not in result.records]
+    idle_text = html.escape(", ".join(idle) or "none")
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>spinefuse: {html.escape(result.case.id)}</title>
+<style>body{{font-family:sans-serif;max-width:860px;margin:2em auto;color:#222}}
+td{{padding:3px 12px 3px 0}} h1{{color:#1d4e79}} .note{{color:#666}}</style></head><body>
+<h1>spinefuse run: {html.escape(result.case.id)}</h1>
+<h2>Reports</h2><ul>{"".join(f"<li>{link(n, t)}</li>" for n, t in reports) or "<li>none</li>"}</ul>
+<h2>Stage records (JSON)</h2><table>{"".join(rows)}</table>
+<p class="note">Stages with nothing to do for this case: {idle_text}.</p>
+<h2>Other files</h2><ul>{"".join(f"<li>{link(o, o)}</li>" for o in others) or "<li>none</li>"}</ul>
+</body></html>"""
     return write_atomic(out_dir / "index.html", page)

@@ -117,5 +117,5 @@ STAGES: list[Stage] = [
     Stage("mechanics", "mechanics", mechanics_stage),
     Stage("healing", "healing (24 months)", healing_stage),
     Stage("forecast", "course and outcome", forecast_stage),
-    Stage("report", "reports (HTML, PDF)", report_stage),
+    Stage("report", "reports (HTML, PDF)", report_stage, writes_record=False),
 ]
