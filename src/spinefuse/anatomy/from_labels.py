@@ -17,6 +17,7 @@ cranial of the vertebra; HU for CT values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -485,6 +486,7 @@ def _measure(
             arch = behind & (posterior[:, 1] > canal2d.y_posterior - 10.0)
             lamina = _v3(frame.world(posterior[arch].mean(axis=0))) if arch.any() else None
         if not sacral and full:
+            bone_depth: Callable[[Vec], Vec] | None = None
             for side in ("left", "right"):
                 s = -1.0 if side == "left" else 1.0
                 beside = s * (posterior[:, 0] - x_mid) > 0.5 * canal2d.width_mm
@@ -496,6 +498,9 @@ def _measure(
                 band = (bottoms[1] + 0.3 * (tops[1] - bottoms[1]), tops[1])
                 ped = _pedicle(posterior, side, x_mid, canal2d, band, cell, frame, affine)
                 if ped is not None:
+                    if bone_depth is None:
+                        bone_depth = _depth_sampler(labels, key)
+                    ped = _deepest_axis(ped, bone_depth, frame)
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
 
@@ -672,6 +677,7 @@ def _pedicle(
     tied = [cut for cut in cuts if cut[0] <= narrowest + 1e-6]
     best = tied[len(tied) // 2]
     width, height, phi, offset = best
+    # a first axis: refined by _deepest_axis
     axis = _unit(np.array([np.sin(phi), np.cos(phi), tilt * np.cos(phi)]))
     height *= float(np.hypot(axis[0], axis[1]))  # the vertical cut is oblique by the tilt
     centre = centre + offset * np.array([np.cos(phi), -np.sin(phi), 0.0])
@@ -689,6 +695,75 @@ def _pedicle(
         width_mm=width,
         height_mm=height,
     )
+
+
+def _depth_sampler(labels: Volume, key: int) -> Callable[[Vec], Vec]:
+    """Depth (mm) inside the bone labelled ``key`` at world points ``(n, 3)``: the Euclidean
+    distance to the nearest voxel outside it, interpolated linearly (0 outside the bone)."""
+    mask = np.asarray(labels.array) == key
+    where = np.argwhere(mask)
+    lo = np.maximum(where.min(axis=0) - 2, 0)
+    hi = np.minimum(where.max(axis=0) + 3, np.array(labels.shape))
+    crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    edt = ndimage.distance_transform_edt(np.pad(crop, 1), sampling=labels.spacing)[1:-1, 1:-1, 1:-1]
+
+    def depth(xyz: Vec) -> Vec:
+        ijk = labels.world_to_voxel(xyz) - lo
+        vals = ndimage.map_coordinates(edt, ijk.T, order=1, mode="constant", cval=0.0)
+        return np.asarray(vals, dtype=float)
+
+    return depth
+
+
+def _deepest_axis(ped: Pedicle, depth: Callable[[Vec], Vec], frame: _Frame) -> Pedicle:
+    """The pedicle's axis: of the straight lines through its isthmus centre, the one that runs
+    deepest inside the bone (greatest mean distance from the cortex) over the pedicle's length
+    either side of the isthmus (``pedicle_axis_search`` in ``data/vertebral_landmarks.yaml``).
+    A single section fixes the direction only to second order (an oblique cut lengthens it by
+    the cosine of the error); the depth along the line falls to first order (the sine)."""
+    cfg = method()["pedicle_axis_search"]["value"]
+    half = float(cfg["half_length_factor"]) * ped.width_mm
+    t = np.arange(-half, half + 1e-9, float(cfg["sample_step_mm"]))
+    step = np.radians(float(cfg["angle_step_deg"]))
+    span = np.radians(float(cfg["angle_span_deg"]))
+    shift = float(cfg["centre_shift_mm"])
+
+    def lines(centres: Vec, dirs: Vec) -> Vec:
+        """Mean depth along each line (centre i, direction i)."""
+        pts = centres[:, None, :] + t[None, :, None] * dirs[:, None, :]
+        per_point = depth(pts.reshape(-1, 3)).reshape(len(dirs), len(t))
+        return np.asarray(per_point.mean(axis=1), dtype=float)
+
+    def turn(centre: Vec, axis: Vec, half_span: float) -> Vec:
+        local = frame.rot.T @ axis
+        phi0 = float(np.arctan2(local[0], local[1]))
+        theta0 = float(np.arcsin(np.clip(local[2], -1.0, 1.0)))
+        grid = np.arange(-half_span, half_span + 1e-9, step)
+        phi, theta = np.meshgrid(phi0 + grid, theta0 + grid, indexing="ij")
+        dirs = (
+            np.stack(
+                [np.sin(phi) * np.cos(theta), np.cos(phi) * np.cos(theta), np.sin(theta)], axis=-1
+            ).reshape(-1, 3)
+            @ frame.rot.T
+        )
+        score = lines(np.broadcast_to(centre, dirs.shape), dirs)
+        return _unit(dirs[int(np.argmax(score))])
+
+    def move(centre: Vec, axis: Vec) -> Vec:
+        u = _unit(np.cross(axis, frame.rot[:, 2]))
+        w = np.cross(u, axis)
+        grid = np.arange(-shift, shift + 1e-9, 0.5)
+        a, b = np.meshgrid(grid, grid, indexing="ij")
+        centres = centre + a.reshape(-1, 1) * u + b.reshape(-1, 1) * w
+        score = lines(centres, np.broadcast_to(axis, centres.shape))
+        return np.asarray(centres[int(np.argmax(score))], dtype=float)
+
+    centre = np.asarray(ped.isthmus_centre, dtype=float)
+    axis = turn(centre, np.asarray(ped.axis, dtype=float), span)
+    if shift > 0:
+        centre = move(centre, axis)
+        axis = turn(centre, axis, min(span, np.radians(6.0)))
+    return ped.model_copy(update={"axis": _v3(axis), "isthmus_centre": _v3(centre)})
 
 
 def _with_chord(ped: Pedicle, labels: Volume, key: int, affine: Vec) -> Pedicle:
