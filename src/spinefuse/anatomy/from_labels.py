@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -322,6 +322,7 @@ class _Measured:
     canal_centre: Vec | None  # world
     body_centroid: Vec
     fitted: bool  # both endplate planes (the superior alone for S1) came from a plane fit
+    is_body: NDArray[np.bool_]  # (n,) which of the bone's voxels belong to its body
 
 
 def _measure(
@@ -528,6 +529,7 @@ def _measure(
     return _Measured(
         frame=frame,
         vertebra=vert,
+        is_body=is_body,
         n_top=frame.direction(n_top_local),
         n_bottom=None if n_bot_local is None else frame.direction(n_bot_local),
         canal_centre=None
@@ -799,6 +801,7 @@ def geometry_from_labels(
     resample: bool = False,
     source_detail: str = "",
     bodies: Volume | None = None,
+    heights: Literal["edges", "report"] = "edges",
 ) -> SpineGeometry:
     """Measure every labelled vertebra and the discs between whole neighbours.
 
@@ -807,9 +810,11 @@ def geometry_from_labels(
     ("totalseg", "verse" or a mapping ID -> vertebra). Returns a SpineGeometry head to pelvis;
     vertebrae cut by the field of view are flagged partial.
 
-    ``bodies`` is TotalSegmentator's ``vertebrae_body`` map (label 1 = vertebral bodies); when
-    given, body heights are those of its spine report (``report_heights``) instead of the
-    edge heights of the fitted endplates."""
+    Body ``heights`` are by default the anterior, middle and posterior heights of the fitted
+    endplates at the body's edges (as on a lateral radiograph); "report" measures them as
+    TotalSegmentator's spine report does (``report_heights``) on the bodies this function
+    separates from the arches. ``bodies``, TotalSegmentator's ``vertebrae_body`` map (label 1 =
+    vertebral bodies), implies "report" and is used instead of that separation."""
     labels = on_grid(labels, ct, resample)
     ids = vertebra_ids(labels, convention)
     ct = replace(ct, array=ct.array.astype(np.float32, copy=False))  # one conversion for sampling
@@ -823,6 +828,7 @@ def geometry_from_labels(
     coms = np.array([b.xyz.mean(axis=0) for b in bones])
     anterior = _unit(np.array([0.0, 1.0, 0.0]))
     measured: dict[str, Vertebra] = {}
+    own_bodies = np.zeros(labels.shape, dtype=np.uint8) if heights == "report" else None
     for i, bone in enumerate(bones):
         if len(bones) > 1:
             up = coms[max(i - 1, 0)] - coms[min(i + 1, len(bones) - 1)]
@@ -857,6 +863,11 @@ def geometry_from_labels(
             if last:
                 break
         measured[bone.name] = m.vertebra
+        if own_bodies is not None:
+            ijk = np.rint(labels.world_to_voxel(bone.xyz[m.is_body])).astype(np.int64)
+            own_bodies[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = 1
+    if bodies is None and own_bodies is not None:
+        bodies = replace(labels, array=own_bodies, source="bodies separated from the arches")
     if bodies is not None:
         order = [b.name for b in bones]
         reported = report_heights(labels, ids, on_grid(bodies, ct, resample), order)
