@@ -487,7 +487,7 @@ def _measure(
             arch = behind & (posterior[:, 1] > canal2d.y_posterior - 10.0)
             lamina = _v3(frame.world(posterior[arch].mean(axis=0))) if arch.any() else None
         if not sacral and full:
-            bone_depth: Callable[[Vec], Vec] | None = None
+            field: _BoneField | None = None
             for side in ("left", "right"):
                 s = -1.0 if side == "left" else 1.0
                 beside = s * (posterior[:, 0] - x_mid) > 0.5 * canal2d.width_mm
@@ -499,9 +499,10 @@ def _measure(
                 band = (bottoms[1] + 0.3 * (tops[1] - bottoms[1]), tops[1])
                 ped = _pedicle(posterior, side, x_mid, canal2d, band, cell, frame, affine)
                 if ped is not None:
-                    if bone_depth is None:
-                        bone_depth = _depth_sampler(labels, key)
-                    ped = _deepest_axis(ped, bone_depth, frame)
+                    field = field or _BoneField.of(labels, key)
+                    ped = _section(_deepest_axis(ped, field.depth, frame), field, frame)
+                    if ped.width_mm > float(method()["pedicle_width_max_mm"]["value"]):
+                        continue  # processes merged into the section: not resolved
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
 
@@ -699,22 +700,79 @@ def _pedicle(
     )
 
 
-def _depth_sampler(labels: Volume, key: int) -> Callable[[Vec], Vec]:
-    """Depth (mm) inside the bone labelled ``key`` at world points ``(n, 3)``: the Euclidean
-    distance to the nearest voxel outside it, interpolated linearly (0 outside the bone)."""
-    mask = np.asarray(labels.array) == key
-    where = np.argwhere(mask)
-    lo = np.maximum(where.min(axis=0) - 2, 0)
-    hi = np.minimum(where.max(axis=0) + 3, np.array(labels.shape))
-    crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    edt = ndimage.distance_transform_edt(np.pad(crop, 1), sampling=labels.spacing)[1:-1, 1:-1, 1:-1]
+@dataclass(frozen=True)
+class _BoneField:
+    """One labelled bone cropped from the label map, sampled at world points ``(n, 3)`` with
+    linear interpolation: its mask (fraction inside) and its depth (mm to the nearest voxel
+    outside it)."""
 
-    def depth(xyz: Vec) -> Vec:
-        ijk = labels.world_to_voxel(xyz) - lo
-        vals = ndimage.map_coordinates(edt, ijk.T, order=1, mode="constant", cval=0.0)
+    mask: NDArray[np.float32]
+    edt: Vec
+    lo: NDArray[np.int64]
+    labels: Volume
+
+    @classmethod
+    def of(cls, labels: Volume, key: int) -> _BoneField:
+        mask = np.asarray(labels.array) == key
+        where = np.argwhere(mask)
+        lo = np.maximum(where.min(axis=0) - 2, 0)
+        hi = np.minimum(where.max(axis=0) + 3, np.array(labels.shape))
+        crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        edt = ndimage.distance_transform_edt(np.pad(crop, 1), sampling=labels.spacing)
+        return cls(crop.astype(np.float32), np.asarray(edt[1:-1, 1:-1, 1:-1]), lo, labels)
+
+    def _sample(self, grid: NDArray[np.generic], xyz: Vec) -> Vec:
+        ijk = self.labels.world_to_voxel(xyz) - self.lo
+        vals = ndimage.map_coordinates(grid, ijk.T, order=1, mode="constant", cval=0.0)
         return np.asarray(vals, dtype=float)
 
-    return depth
+    def depth(self, xyz: Vec) -> Vec:
+        return self._sample(self.edt, xyz)
+
+    def inside(self, xyz: Vec) -> NDArray[np.bool_]:
+        return self._sample(self.mask, xyz) > 0.5
+
+
+def _section(ped: Pedicle, bone: _BoneField, frame: _Frame) -> Pedicle:
+    """Width and height of the pedicle square to its (refined) axis: the bone's extent along
+    the two perpendicular directions (horizontal, then the other) through the axis, at the
+    narrowest of the sections within ``section_search_factor`` widths of the isthmus centre;
+    the isthmus centre moves to that section's middle."""
+    cfg = method()["pedicle_axis_search"]["value"]
+    axis, centre = np.asarray(ped.axis), np.asarray(ped.isthmus_centre)
+    u = _unit(np.cross(axis, frame.rot[:, 2]))
+    w = np.cross(u, axis)
+    reach = float(cfg["section_search_factor"]) * ped.width_mm
+    t = np.arange(-reach, reach + 1e-9, float(cfg["sample_step_mm"]))
+    s = np.arange(-30.0, 30.0 + 1e-9, 0.1)
+    i0 = len(s) // 2
+
+    def runs(origins: Vec, d: Vec) -> NDArray[np.float64]:
+        """Extent (mm) and middle offset of the bone run through each origin along ``d``."""
+        pts = origins[:, None, :] + s[None, :, None] * d
+        inside = bone.inside(pts.reshape(-1, 3)).reshape(len(origins), len(s))
+        # the run containing the origin: first outside sample each way from the middle
+        back = inside[:, i0::-1]
+        front = inside[:, i0:]
+        nb = np.where(back.all(axis=1), len(back[0]), np.argmin(back, axis=1))
+        nf = np.where(front.all(axis=1), len(front[0]), np.argmin(front, axis=1))
+        ok = inside[:, i0] & ~back.all(axis=1) & ~front.all(axis=1)
+        lo, hi = s[i0 - nb + 1], s[np.minimum(i0 + nf - 1, len(s) - 1)]
+        extent = np.where(ok, hi - lo + 0.1, np.inf)
+        return np.column_stack([extent, 0.5 * (lo + hi)])
+
+    across = runs(centre + t[:, None] * axis, u)
+    k = int(np.argmin(across[:, 0]))
+    if not np.isfinite(across[k, 0]):
+        return ped
+    mid = centre + t[k] * axis + across[k, 1] * u
+    up = runs(mid[None, :], w)[0]
+    update: dict[str, Any] = {"width_mm": float(across[k, 0])}
+    if np.isfinite(up[0]):
+        update["height_mm"] = float(up[0])
+        mid = mid + up[1] * w
+    update["isthmus_centre"] = _v3(mid)
+    return ped.model_copy(update=update)
 
 
 def _deepest_axis(ped: Pedicle, depth: Callable[[Vec], Vec], frame: _Frame) -> Pedicle:
