@@ -576,8 +576,9 @@ def _pedicle(
     frame: _Frame,
     affine: Vec,
 ) -> Pedicle | None:
-    """The isthmus: the narrowest cross-section of the bone beside the canal, between the body's
-    posterior wall and the arch, measured perpendicular to the pedicle's own axis.
+    """A first estimate of the isthmus: the narrowest cross-section of the bone beside the canal,
+    between the body's posterior wall and the arch (refined by ``_deepest_axis`` and
+    ``_section``).
 
     In each coronal slice (along local y) only the bone connected to the canal's lateral wall
     counts, so the transverse and articular processes beside the pedicle do not widen it."""
