@@ -17,14 +17,16 @@ cranial of the vertebra; HU for CT values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 from numpy.typing import NDArray
 from scipy import ndimage
 
@@ -320,6 +322,7 @@ class _Measured:
     canal_centre: Vec | None  # world
     body_centroid: Vec
     fitted: bool  # both endplate planes (the superior alone for S1) came from a plane fit
+    is_body: NDArray[np.bool_]  # (n,) which of the bone's voxels belong to its body
 
 
 def _measure(
@@ -484,6 +487,7 @@ def _measure(
             arch = behind & (posterior[:, 1] > canal2d.y_posterior - 10.0)
             lamina = _v3(frame.world(posterior[arch].mean(axis=0))) if arch.any() else None
         if not sacral and full:
+            field: _BoneField | None = None
             for side in ("left", "right"):
                 s = -1.0 if side == "left" else 1.0
                 beside = s * (posterior[:, 0] - x_mid) > 0.5 * canal2d.width_mm
@@ -495,6 +499,10 @@ def _measure(
                 band = (bottoms[1] + 0.3 * (tops[1] - bottoms[1]), tops[1])
                 ped = _pedicle(posterior, side, x_mid, canal2d, band, cell, frame, affine)
                 if ped is not None:
+                    field = field or _BoneField.of(labels, key)
+                    ped = _section(_deepest_axis(ped, field.depth, frame), field, frame)
+                    if ped.width_mm > float(method()["pedicle_width_max_mm"]["value"]):
+                        continue  # processes merged into the section: not resolved
                     ped = _with_chord(ped, labels, key, affine)
                     pedicles[side] = ped
 
@@ -522,6 +530,7 @@ def _measure(
     return _Measured(
         frame=frame,
         vertebra=vert,
+        is_body=is_body,
         n_top=frame.direction(n_top_local),
         n_bottom=None if n_bot_local is None else frame.direction(n_bot_local),
         canal_centre=None
@@ -567,8 +576,9 @@ def _pedicle(
     frame: _Frame,
     affine: Vec,
 ) -> Pedicle | None:
-    """The isthmus: the narrowest cross-section of the bone beside the canal, between the body's
-    posterior wall and the arch, measured perpendicular to the pedicle's own axis.
+    """A first estimate of the isthmus: the narrowest cross-section of the bone beside the canal,
+    between the body's posterior wall and the arch (refined by ``_deepest_axis`` and
+    ``_section``).
 
     In each coronal slice (along local y) only the bone connected to the canal's lateral wall
     counts, so the transverse and articular processes beside the pedicle do not widen it."""
@@ -671,6 +681,7 @@ def _pedicle(
     tied = [cut for cut in cuts if cut[0] <= narrowest + 1e-6]
     best = tied[len(tied) // 2]
     width, height, phi, offset = best
+    # a first axis: refined by _deepest_axis
     axis = _unit(np.array([np.sin(phi), np.cos(phi), tilt * np.cos(phi)]))
     height *= float(np.hypot(axis[0], axis[1]))  # the vertical cut is oblique by the tilt
     centre = centre + offset * np.array([np.cos(phi), -np.sin(phi), 0.0])
@@ -688,6 +699,132 @@ def _pedicle(
         width_mm=width,
         height_mm=height,
     )
+
+
+@dataclass(frozen=True)
+class _BoneField:
+    """One labelled bone cropped from the label map, sampled at world points ``(n, 3)`` with
+    linear interpolation: its mask (fraction inside) and its depth (mm to the nearest voxel
+    outside it)."""
+
+    mask: NDArray[np.float32]
+    edt: Vec
+    lo: NDArray[np.int64]
+    labels: Volume
+
+    @classmethod
+    def of(cls, labels: Volume, key: int) -> _BoneField:
+        mask = np.asarray(labels.array) == key
+        where = np.argwhere(mask)
+        lo = np.maximum(where.min(axis=0) - 2, 0)
+        hi = np.minimum(where.max(axis=0) + 3, np.array(labels.shape))
+        crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        edt = ndimage.distance_transform_edt(np.pad(crop, 1), sampling=labels.spacing)
+        return cls(crop.astype(np.float32), np.asarray(edt[1:-1, 1:-1, 1:-1]), lo, labels)
+
+    def _sample(self, grid: NDArray[np.generic], xyz: Vec) -> Vec:
+        ijk = self.labels.world_to_voxel(xyz) - self.lo
+        vals = ndimage.map_coordinates(grid, ijk.T, order=1, mode="constant", cval=0.0)
+        return np.asarray(vals, dtype=float)
+
+    def depth(self, xyz: Vec) -> Vec:
+        return self._sample(self.edt, xyz)
+
+    def inside(self, xyz: Vec) -> NDArray[np.bool_]:
+        return self._sample(self.mask, xyz) > 0.5
+
+
+def _section(ped: Pedicle, bone: _BoneField, frame: _Frame) -> Pedicle:
+    """Width and height of the pedicle square to its (refined) axis: the bone's extent along
+    the two perpendicular directions (horizontal, then the other) through the axis, at the
+    narrowest of the sections within ``section_search_factor`` widths of the isthmus centre;
+    the isthmus centre moves to that section's middle."""
+    cfg = method()["pedicle_axis_search"]["value"]
+    axis, centre = np.asarray(ped.axis), np.asarray(ped.isthmus_centre)
+    u = _unit(np.cross(axis, frame.rot[:, 2]))
+    w = np.cross(u, axis)
+    reach = float(cfg["section_search_factor"]) * ped.width_mm
+    t = np.arange(-reach, reach + 1e-9, float(cfg["sample_step_mm"]))
+    s = np.arange(-30.0, 30.0 + 1e-9, 0.1)
+    i0 = len(s) // 2
+
+    def runs(origins: Vec, d: Vec) -> NDArray[np.float64]:
+        """Extent (mm) and middle offset of the bone run through each origin along ``d``."""
+        pts = origins[:, None, :] + s[None, :, None] * d
+        inside = bone.inside(pts.reshape(-1, 3)).reshape(len(origins), len(s))
+        # the run containing the origin: first outside sample each way from the middle
+        back = inside[:, i0::-1]
+        front = inside[:, i0:]
+        nb = np.where(back.all(axis=1), len(back[0]), np.argmin(back, axis=1))
+        nf = np.where(front.all(axis=1), len(front[0]), np.argmin(front, axis=1))
+        ok = inside[:, i0] & ~back.all(axis=1) & ~front.all(axis=1)
+        lo, hi = s[i0 - nb + 1], s[np.minimum(i0 + nf - 1, len(s) - 1)]
+        extent = np.where(ok, hi - lo + 0.1, np.inf)
+        return np.column_stack([extent, 0.5 * (lo + hi)])
+
+    across = runs(centre + t[:, None] * axis, u)
+    k = int(np.argmin(across[:, 0]))
+    if not np.isfinite(across[k, 0]):
+        return ped
+    mid = centre + t[k] * axis + across[k, 1] * u
+    up = runs(mid[None, :], w)[0]
+    update: dict[str, Any] = {"width_mm": float(across[k, 0])}
+    if np.isfinite(up[0]):
+        update["height_mm"] = float(up[0])
+        mid = mid + up[1] * w
+    update["isthmus_centre"] = _v3(mid)
+    return ped.model_copy(update=update)
+
+
+def _deepest_axis(ped: Pedicle, depth: Callable[[Vec], Vec], frame: _Frame) -> Pedicle:
+    """The pedicle's axis: of the straight lines through its isthmus centre, the one that runs
+    deepest inside the bone (greatest mean distance from the cortex) over the pedicle's length
+    either side of the isthmus (``pedicle_axis_search`` in ``data/vertebral_landmarks.yaml``).
+    A single section fixes the direction only to second order (an oblique cut lengthens it by
+    the cosine of the error); the depth along the line falls to first order (the sine)."""
+    cfg = method()["pedicle_axis_search"]["value"]
+    half = float(cfg["half_length_factor"]) * ped.width_mm
+    t = np.arange(-half, half + 1e-9, float(cfg["sample_step_mm"]))
+    step = np.radians(float(cfg["angle_step_deg"]))
+    span = np.radians(float(cfg["angle_span_deg"]))
+    shift = float(cfg["centre_shift_mm"])
+
+    def lines(centres: Vec, dirs: Vec) -> Vec:
+        """Mean depth along each line (centre i, direction i)."""
+        pts = centres[:, None, :] + t[None, :, None] * dirs[:, None, :]
+        per_point = depth(pts.reshape(-1, 3)).reshape(len(dirs), len(t))
+        return np.asarray(per_point.mean(axis=1), dtype=float)
+
+    def turn(centre: Vec, axis: Vec, half_span: float) -> Vec:
+        local = frame.rot.T @ axis
+        phi0 = float(np.arctan2(local[0], local[1]))
+        theta0 = float(np.arcsin(np.clip(local[2], -1.0, 1.0)))
+        grid = np.arange(-half_span, half_span + 1e-9, step)
+        phi, theta = np.meshgrid(phi0 + grid, theta0 + grid, indexing="ij")
+        dirs = (
+            np.stack(
+                [np.sin(phi) * np.cos(theta), np.cos(phi) * np.cos(theta), np.sin(theta)], axis=-1
+            ).reshape(-1, 3)
+            @ frame.rot.T
+        )
+        score = lines(np.broadcast_to(centre, dirs.shape), dirs)
+        return _unit(dirs[int(np.argmax(score))])
+
+    def move(centre: Vec, axis: Vec) -> Vec:
+        u = _unit(np.cross(axis, frame.rot[:, 2]))
+        w = np.cross(u, axis)
+        grid = np.arange(-shift, shift + 1e-9, 0.5)
+        a, b = np.meshgrid(grid, grid, indexing="ij")
+        centres = centre + a.reshape(-1, 1) * u + b.reshape(-1, 1) * w
+        score = lines(centres, np.broadcast_to(axis, centres.shape))
+        return np.asarray(centres[int(np.argmax(score))], dtype=float)
+
+    centre = np.asarray(ped.isthmus_centre, dtype=float)
+    axis = turn(centre, np.asarray(ped.axis, dtype=float), span)
+    if shift > 0:
+        centre = move(centre, axis)
+        axis = turn(centre, axis, min(span, np.radians(6.0)))
+    return ped.model_copy(update={"axis": _v3(axis), "isthmus_centre": _v3(centre)})
 
 
 def _with_chord(ped: Pedicle, labels: Volume, key: int, affine: Vec) -> Pedicle:
@@ -722,13 +859,21 @@ def geometry_from_labels(
     *,
     resample: bool = False,
     source_detail: str = "",
+    bodies: Volume | None = None,
+    heights: Literal["edges", "report"] = "edges",
 ) -> SpineGeometry:
     """Measure every labelled vertebra and the discs between whole neighbours.
 
     ``ct`` is in HU (an MR gives geometry but meaningless densities), ``labels`` a label map on
     the same grid (resampled by nearest neighbour when ``resample``) with IDs of ``convention``
     ("totalseg", "verse" or a mapping ID -> vertebra). Returns a SpineGeometry head to pelvis;
-    vertebrae cut by the field of view are flagged partial."""
+    vertebrae cut by the field of view are flagged partial.
+
+    Body ``heights`` are by default the anterior, middle and posterior heights of the fitted
+    endplates at the body's edges (as on a lateral radiograph); "report" measures them as
+    TotalSegmentator's spine report does (``report_heights``) on the bodies this function
+    separates from the arches. ``bodies``, TotalSegmentator's ``vertebrae_body`` map (label 1 =
+    vertebral bodies), implies "report" and is used instead of that separation."""
     labels = on_grid(labels, ct, resample)
     ids = vertebra_ids(labels, convention)
     ct = replace(ct, array=ct.array.astype(np.float32, copy=False))  # one conversion for sampling
@@ -742,6 +887,7 @@ def geometry_from_labels(
     coms = np.array([b.xyz.mean(axis=0) for b in bones])
     anterior = _unit(np.array([0.0, 1.0, 0.0]))
     measured: dict[str, Vertebra] = {}
+    own_bodies = np.zeros(labels.shape, dtype=np.uint8) if heights == "report" else None
     for i, bone in enumerate(bones):
         if len(bones) > 1:
             up = coms[max(i - 1, 0)] - coms[min(i + 1, len(bones) - 1)]
@@ -776,6 +922,24 @@ def geometry_from_labels(
             if last:
                 break
         measured[bone.name] = m.vertebra
+        if own_bodies is not None:
+            ijk = np.rint(labels.world_to_voxel(bone.xyz[m.is_body])).astype(np.int64)
+            own_bodies[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = 1
+    if bodies is None and own_bodies is not None:
+        bodies = replace(labels, array=own_bodies, source="bodies separated from the arches")
+    if bodies is not None:
+        order = [b.name for b in bones]
+        reported = report_heights(labels, ids, on_grid(bodies, ct, resample), order)
+        for name, (h_post, h_mid, h_ant) in reported.items():
+            v = measured[name]
+            if not v.partial and v.middle_height_mm is not None:
+                measured[name] = v.model_copy(
+                    update={
+                        "posterior_height_mm": h_post,
+                        "middle_height_mm": h_mid,
+                        "anterior_height_mm": h_ant,
+                    }
+                )
     discs: dict[str, Disc] = {}
     names = list(measured)
     for upper, lower in zip(names, names[1:], strict=False):
@@ -794,6 +958,112 @@ def geometry_from_labels(
         source="mr" if ct.modality == "MR" else "ct",
         source_detail=source_detail or f"{labels.source or 'label map'} ({_conv(convention)})",
     )
+
+
+def _canonical(vol: Volume) -> tuple[NDArray[np.generic], Vec]:
+    """The array reoriented to the closest RAS axes and its voxel size along them (mm)."""
+    ornt = io_orientation(vol.affine)
+    array = apply_orientation(np.asarray(vol.array), ornt)
+    affine = vol.affine @ inv_ornt_aff(ornt, vol.shape)
+    return array, np.linalg.norm(affine[:3, :3], axis=0)
+
+
+def _ray_ends(mask: Vec, centre: Vec, direction: Vec, step: float) -> tuple[Vec, Vec] | None:
+    """Last points inside ``mask`` (2-D, bilinear value > 0.5) on the ray from ``centre`` both
+    ways along ``direction`` (voxel units, steps of ``step`` voxels); None if either way starts
+    outside or never leaves the grid."""
+    d = direction / np.linalg.norm(direction)
+    t = np.arange(step, 1.5 * max(mask.shape), step)
+    ends = []
+    for sign in (-1.0, 1.0):
+        pts = centre[:, None] + sign * d[:, None] * t[None, :]
+        inside = (pts >= 0).all(axis=0) & (pts[0] < mask.shape[0]) & (pts[1] < mask.shape[1])
+        inside &= ndimage.map_coordinates(mask, pts, order=1, mode="constant", cval=0.0) > 0.5
+        k = int(np.argmin(inside))
+        if inside[k]:
+            return None  # never leaves the mask inside the grid
+        if k == 0:  # out at the first step: the start itself is the end if it is inside
+            v = ndimage.map_coordinates(mask, centre[:, None], order=1, mode="constant")
+            if not v[0] > 0.5:
+                return None
+            ends.append(centre.astype(float))
+            continue
+        ends.append(pts[:, k - 1])
+    return ends[0], ends[1]
+
+
+def report_heights(
+    labels: Volume, ids: dict[str, int], bodies: Volume, order: list[str] | None = None
+) -> dict[str, tuple[float, float, float]]:
+    """Posterior, middle and anterior body heights (mm) measured as TotalSegmentator's spine
+    report does (``report_heights`` in ``data/vertebral_landmarks.yaml``), from the vertebra
+    label map and its ``vertebrae_body`` map (label 1 = vertebral bodies) on the same grid.
+
+    ``order`` lists the levels head to pelvis (default: ``ids`` order). Levels touching the
+    border of the image, S1 and levels with no valid slice are left out (neighbours still
+    give the height axis)."""
+    if bodies.shape != labels.shape or not np.allclose(bodies.affine, labels.affine, atol=1e-3):
+        raise LabelMapError(
+            f"{bodies.source or 'vertebrae_body map'}: grid {bodies.shape} differs from the label "
+            f"map's {labels.shape}; resample it onto the label map first"
+        )
+    cfg = method()["report_heights"]["value"]
+    pos = [float(p) for p in method()["height_positions"]["value"]]
+    lab, sp = _canonical(labels)
+    body_mask = _canonical(bodies)[0] == 1
+    names = [n for n in (order or list(ids)) if n in ids]
+    half = np.maximum(1, np.round(float(cfg["erosion_mm"]) / sp).astype(int))
+    cube = np.ones(tuple(2 * half + 1), dtype=bool)
+    masks: dict[str, NDArray[np.bool_]] = {}
+    cents: list[Vec] = []
+    for name in names:
+        vert = lab == ids[name]
+        m = vert & body_mask
+        if not m.any():
+            m = vert
+        eroded = ndimage.binary_erosion(m, structure=cube, border_value=1)
+        cents.append(np.argwhere(eroded if eroded.any() else m).mean(axis=0))
+        masks[name] = m
+    out: dict[str, tuple[float, float, float]] = {}
+    step = float(cfg["ray_step_voxels"])
+    for i, name in enumerate(names):
+        m = masks[name]
+        on_border = any(np.take(m, j, axis=a).any() for a in range(3) for j in (0, -1))
+        if name == "S1" or on_border or not m.any():
+            continue
+        up = cents[min(i + 1, len(names) - 1)] - cents[max(i - 1, 0)]
+        if not np.any(up):
+            up = np.array([0.0, 0.0, 1.0])
+        up = up / np.linalg.norm(up)
+        h2 = up[1:]
+        # perpendicular to the height axis in the sagittal plane, in physical then voxel units
+        ap = np.array([-h2[1] * sp[2] / sp[1], h2[0] * sp[1] / sp[2]])
+        eroded = ndimage.binary_erosion(m, structure=cube, border_value=1)
+        xs = np.flatnonzero(eroded.any(axis=(1, 2)))
+        best: tuple[float, list[float]] | None = None
+        if xs.size:
+            margin = round(float(cfg["scan_margin"]) * (xs[-1] - xs[0] + 1))
+            slices = range(
+                int(xs[0]) + margin,
+                int(xs[-1]) - margin + 1,
+                max(1, round(float(cfg["scan_step_mm"]) / sp[0])),
+            )
+            for x in slices:
+                sl = m[x].astype(float)
+                chord = _ray_ends(sl, cents[i][1:], ap, step)
+                if chord is None:
+                    continue
+                hs = []
+                for f in pos:
+                    ends = _ray_ends(sl, chord[0] + f * (chord[1] - chord[0]), h2, step)
+                    hs.append(
+                        0.0 if ends is None else float(np.linalg.norm((ends[1] - ends[0]) * sp[1:]))
+                    )
+                if min(hs) > 0 and (best is None or max(hs) - min(hs) > best[0]):
+                    best = (max(hs) - min(hs), hs)
+        if best is not None:
+            out[name] = (best[1][0], best[1][1], best[1][2])
+    return out
 
 
 def _conv(convention: Convention) -> str:
