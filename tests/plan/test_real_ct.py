@@ -90,8 +90,9 @@ def test_corridor_agrees_with_the_measured_pedicles(planned):
             assert found.width_mm <= measured.width_mm + 1e-9
             if name == "tptbox":
                 cos = np.clip(np.dot(measured.axis, found.axis), -1.0, 1.0)
-                # the anatomy stage fixes a short pedicle's axis to within 30° (its own tests'
-                # tolerance); the corridor must agree with it to that
-                assert np.degrees(np.arccos(cos)) < 30.0, (level, side)
+                # two independent estimates of a short pedicle's axis on a 1.5 mm grid: the
+                # anatomy stage's deepest line and the planner's widest corridor (observed
+                # 6.8-21.5°)
+                assert np.degrees(np.arccos(cos)) < 25.0, (level, side)
             compared += 1
     assert compared >= 2
