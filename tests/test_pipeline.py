@@ -62,9 +62,12 @@ def test_the_sample_patient_is_assessed_and_planned_as_a_surgeon_would(demo: Pat
 
 def test_mechanics_healing_and_forecast_follow_the_plan(demo: Path) -> None:
     mech = _load(demo, "mechanics.json")
+    assert mech["protocol"] == "hybrid"
     fused = mech["segments"]["L4-L5"]["flexion_deg"]
     intact = mech["intact"]["L4-L5"]["flexion_deg"]
     assert fused < 0.5 * intact  # screws and rods stop most of the motion
+    for adjacent in ("L3-L4", "L5-S1"):  # which moves to the segments next to the fusion
+        assert mech["segments"][adjacent]["flexion_deg"] > mech["intact"][adjacent]["flexion_deg"]
     heal = _load(demo, "healing.json")
     p = {int(k): v for k, v in heal["fusion_probability"].items()}
     assert 0.0 <= p[6] <= p[12] <= p[24] <= 1.0 and p[24] > 0.7

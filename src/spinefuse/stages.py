@@ -63,14 +63,18 @@ def plan_stage(r: CaseResult) -> Record | None:
 
 
 def mechanics_stage(r: CaseResult) -> Record | None:
-    """Range of motion, disc pressure and facet forces of the intact and the planned spine
-    under pure moments (7.5 N·m), with the implants' loads and safety factors."""
+    """Range of motion, disc pressure and facet forces of the intact spine under pure moments
+    (7.5 N·m) and of the planned spine under the hybrid protocol (moments raised until the whole
+    lumbar spine moves as far as the intact one, as a patient moving normally would), so that
+    the motion the fusion shifts to the adjacent segments shows; with the implants' loads and
+    safety factors. Without a plan, the intact spine alone."""
     from spinefuse.mechanics import simulate
 
     geometry = _geometry(r)
     if geometry is None:
         return None
-    return simulate(geometry, _plan(r))
+    plan = _plan(r)
+    return simulate(geometry, plan, protocol="pure-moment" if plan is None else "hybrid")
 
 
 def healing_stage(r: CaseResult) -> Record | None:
