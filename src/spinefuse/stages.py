@@ -28,17 +28,9 @@ def _plan(r: CaseResult) -> SurgicalPlan | None:
 def anatomy_stage(r: CaseResult) -> Record | None:
     """The SpineGeometry from the case's CT/MR and its label map (None without a volume),
     with the dural sac measured at each disc level on a CT."""
-    from spinefuse.anatomy.dural_sac import with_dural_sacs
     from spinefuse.anatomy.from_labels import geometry_from_case
-    from spinefuse.imaging.dicom import read_dicom_series
-    from spinefuse.imaging.nifti import read_nifti
 
-    geometry = geometry_from_case(r.case)
-    study = r.case.study("CT")
-    if geometry is None or study is None:
-        return geometry
-    ct = read_dicom_series(study.dicom_dir) if study.dicom_dir else read_nifti(study.nifti or "")
-    return with_dural_sacs(ct, geometry)
+    return geometry_from_case(r.case)
 
 
 def assessment_stage(r: CaseResult) -> Record | None:

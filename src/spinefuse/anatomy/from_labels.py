@@ -1085,7 +1085,8 @@ def geometry_from_case(case: Case) -> SpineGeometry | None:
     """The SpineGeometry of the case's pre-operative CT (else MR), or None without one.
 
     The study's label map is used when given (its convention from the study); without one the
-    built-in CT segmentation labels the spine."""
+    built-in CT segmentation labels the spine. On a CT the dural sac at each disc level is
+    measured too (:mod:`spinefuse.anatomy.dural_sac`)."""
     study = case.study("CT") or case.study("MR")
     if study is None:
         return None
@@ -1104,7 +1105,12 @@ def geometry_from_case(case: Case) -> SpineGeometry | None:
 
         labels = default_backend().segment(image)
         convention = "totalseg"
-    return geometry_from_labels(image, labels, convention)
+    geometry = geometry_from_labels(image, labels, convention)
+    if image.modality != "CT":
+        return geometry
+    from spinefuse.anatomy.dural_sac import with_dural_sacs
+
+    return with_dural_sacs(image, geometry)
 
 
 def anatomy_json(case_path: str | Path) -> str:
