@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from spinefuse.conventions import VERTEBRAE, parse_segment
+from spinefuse.datafiles import read_yaml_file
 from spinefuse.errors import CaseError
 from spinefuse.records import Record, describe_validation_error, write_atomic
 
@@ -256,12 +257,7 @@ def _resolve_paths(case: Case, base: Path) -> Case:
 def load_case(path: str | Path, check_files: bool = True) -> Case:
     """Read and validate a case file (YAML or JSON)."""
     path = Path(path)
-    if not path.is_file():
-        raise CaseError(f"{path}: no such case file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CaseError(f"{path}: not valid YAML: {err}") from None
+    data = read_yaml_file(path, "case file", CaseError)
     return case_from_dict(data, str(path), base_dir=path.parent.resolve(), check_files=check_files)
 
 

@@ -12,10 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from spinefuse.datafiles import load_yaml
+from spinefuse.datafiles import load_yaml, read_yaml_file
 from spinefuse.errors import CaseError
 from spinefuse.records import Record, describe_validation_error
 
@@ -197,11 +196,4 @@ def cohort_from_dict(data: Any, source: str = "cohort spec") -> CohortSpec:
 
 def load_cohort_spec(path: str | Path) -> CohortSpec:
     """Read and validate a cohort spec file (YAML)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CaseError(f"{path}: no such cohort spec")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CaseError(f"{path}: not valid YAML: {err}") from None
-    return cohort_from_dict(data, str(path))
+    return cohort_from_dict(read_yaml_file(path, "cohort spec", CaseError), str(path))

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 
-from spinefuse.datafiles import load_yaml
+from spinefuse.datafiles import load_yaml, read_yaml_file
 from spinefuse.errors import ParameterError
 
 SCHEMA = "spinefuse/healing-parameters@1"
@@ -259,14 +258,8 @@ def load_parameters(path: str | Path | None = None) -> HealingParameters:
     """The healing parameters from ``path`` or, by default, the packaged data file (cached)."""
     if path is None:
         return _packaged()
-    p = Path(path)
-    if not p.is_file():
-        raise ParameterError(f"{p}: no such healing parameter file")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise ParameterError(f"{p}: not valid YAML: {err}") from None
-    return parameters_from_mapping(data, str(p))
+    data = read_yaml_file(path, "healing parameter file", ParameterError)
+    return parameters_from_mapping(data, str(path))
 
 
 def raw_parameters() -> dict[str, Any]:

@@ -12,10 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from spinefuse.datafiles import load_yaml
+from spinefuse.datafiles import load_yaml, read_yaml_file
 from spinefuse.errors import ParameterError
 from spinefuse.plan.surgical_plan import GraftMaterial, Technique
 from spinefuse.records import Record, describe_validation_error
@@ -209,13 +208,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read a catalogue file; ``None`` gives the packaged generic catalogue."""
     if path is None:
         return default_catalogue()
-    path = Path(path)
-    if not path.is_file():
-        raise CatalogueError(f"{path}: no such implant catalogue file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CatalogueError(f"{path}: not valid YAML: {err}") from None
+    data = read_yaml_file(path, "implant catalogue file", CatalogueError)
     return catalogue_from_dict(data, str(path))
 
 
