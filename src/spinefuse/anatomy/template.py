@@ -120,21 +120,22 @@ class VirtualPatientSpec(Record):
             raise ValueError(f"scoliosis_apex {self.scoliosis_apex!r}: one of L1…L5")
         return self
 
+    def _from_incidence(self, given: float | None, rule: str) -> float:
+        """``given``, or the published linear rule ``rule`` of pelvic incidence (deg)."""
+        if given is not None:
+            return given
+        r = dimensions()["sagittal"][rule]
+        return float(r["slope"] * self.pelvic_incidence_deg + r["intercept_deg"])
+
     @property
     def lordosis(self) -> float:
         """L1–S1 lordosis (deg), given or from pelvic incidence."""
-        if self.lumbar_lordosis_deg is not None:
-            return self.lumbar_lordosis_deg
-        r = dimensions()["sagittal"]["lordosis_from_incidence"]
-        return float(r["slope"] * self.pelvic_incidence_deg + r["intercept_deg"])
+        return self._from_incidence(self.lumbar_lordosis_deg, "lordosis_from_incidence")
 
     @property
     def pelvic_tilt(self) -> float:
         """Pelvic tilt (deg), given or from pelvic incidence."""
-        if self.pelvic_tilt_deg is not None:
-            return self.pelvic_tilt_deg
-        r = dimensions()["sagittal"]["pelvic_tilt_from_incidence"]
-        return float(r["slope"] * self.pelvic_incidence_deg + r["intercept_deg"])
+        return self._from_incidence(self.pelvic_tilt_deg, "pelvic_tilt_from_incidence")
 
 
 # --- small rigid-body helpers -------------------------------------------------------------------
