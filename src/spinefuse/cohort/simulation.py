@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
+from spinefuse.assess.criteria import block
 from spinefuse.case import Case, ClinicalHistory, Patient
 from spinefuse.cohort.population import sample_population
 from spinefuse.cohort.runner import Batch
@@ -86,7 +87,8 @@ def virtual_case(row: Any) -> Case:
             weight_kg=float(row.weight_kg),
             smoking=row.smoking,
             diabetes=row.diabetes,
-            osteoporosis=bool(row.trabecular_hu < 110.0),
+            # the CT threshold of osteoporosis (Pickhardt 2013; data/assessment_criteria.yaml)
+            osteoporosis=bool(row.trabecular_hu < block("bone_density")["osteoporosis_hu"]),
             depression=bool(row.depression),
             preop_opioid_use=bool(row.preop_opioid_use),
             workers_compensation=bool(row.workers_compensation),
