@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from spinefuse.assess.stage import assess_landmarks_sets
 
+from spinefuse.anatomy.phantom import render_xray_landmarks
 from spinefuse.anatomy.template import VirtualPatientSpec, posed, virtual_spine
 from spinefuse.assess.cobb import max_cobb_deg
-from spinefuse.assess.stage import assess_landmarks_sets
 from spinefuse.case import ClinicalHistory, Patient
-from spinefuse.imaging.phantom import render_xray_landmarks
 
 
 def main(films: int = 10_000, repeats: int = 50) -> dict[str, float]:

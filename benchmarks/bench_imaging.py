@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from spinefuse.anatomy.from_labels import geometry_from_labels
+from spinefuse.anatomy.phantom import render_ct
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.imaging.labels import read_label_map
 from spinefuse.imaging.nifti import read_nifti
-from spinefuse.imaging.phantom import render_ct
 from spinefuse.imaging.spine_threshold import ThresholdBackend
 from spinefuse.records import write_atomic
 

@@ -199,6 +199,21 @@ class Preferences(Record):
     )
 
 
+SegmentationBackendName = Literal["labels", "builtin", "totalsegmentator"]
+
+
+class Segmentation(Record):
+    """Where the vertebra labels of the CT/MR come from.
+
+    ``backend``: ``labels`` (the study's ``label_map`` file), ``builtin`` (spinefuse's own CT
+    segmentation, no trained weights) or ``totalsegmentator`` (the optional extra). Unset, the
+    label map is used when the study has one, else the built-in back-end. ``options`` are the
+    back-end's own (see the README); a back-end refuses options it does not know."""
+
+    backend: SegmentationBackendName | None = None
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class Case(Record):
     """A patient's case: the input of the whole pipeline."""
 
@@ -207,10 +222,11 @@ class Case(Record):
     patient: Patient
     history: ClinicalHistory
     imaging: list[ImagingStudy] = Field(default_factory=list)
+    segmentation: Segmentation = Field(default_factory=Segmentation)
     preferences: Preferences = Field(default_factory=Preferences)
     notes: str = ""
 
-    model_config = Record.model_config | {"populate_by_name": True}
+    model_config = Record.model_config | {"populate_by_name": True, "serialize_by_alias": True}
 
     def study(self, modality: str, role: str = "preop") -> ImagingStudy | None:
         """The first study of this modality and role, or None."""

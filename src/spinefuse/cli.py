@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from spinefuse.errors import SpinefuseError
+
+if TYPE_CHECKING:
+    from spinefuse.pipeline import CaseResult, StageName
+    from spinefuse.records import Record
 
 app = typer.Typer(
     name="spinefuse",
@@ -18,7 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,9 +40,12 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _written(records: dict[str, Any], out: Path) -> str:
+def _written(result: CaseResult, out: Path) -> str:
     """What a run wrote, in a line: the stage records, the reports, where to start reading."""
-    reports = [p.name for p in (out / "report.html", out / "patient.html") if p.exists()]
+    from spinefuse.stages import STAGES
+
+    records = [s.name for s in STAGES if s.record is not None and s.name in result.ran]
+    reports = [p.name for p in result.reports if p.suffix == ".html"]
     also = f" and {', '.join(reports)}" if reports else ""
     return (
         f"{', '.join(records) or 'no stage'} records{also} written to {out}; "
@@ -50,11 +57,34 @@ def _emit(text: str) -> None:
     typer.echo(text)
 
 
+def _run_until(
+    case_file: Path, until: StageName, given: Mapping[StageName, Any] | None = None
+) -> CaseResult:
+    """The pipeline for a case file up to ``until`` (nothing written), for one-stage commands;
+    ``given`` records replace their stages."""
+    from spinefuse.case import load_case
+    from spinefuse.pipeline import run as run_pipeline
+
+    return run_pipeline(load_case(case_file), until, progress=False, given=given)
+
+
+def _stage_record(result: CaseResult, stage: StageName) -> Any:
+    """The record ``stage`` made, or exit 3 saying why the stage had nothing to do."""
+    record = result.record(stage)
+    if record is None:
+        skip = result.skipped.get(stage)
+        why = skip.text if skip is not None else "an earlier stage did not run"
+        err_console.print(f"[bold]{stage}:[/] nothing to do for case {result.case.id}: {why}")
+        raise typer.Exit(3)
+    return record
+
+
 @app.command()
 @friendly_errors
 def run(
     case_file: Annotated[Path, typer.Argument(help="case file (YAML, schema spinefuse/case@1)")],
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("spinefuse-out"),
+    seed: Annotated[int, typer.Option("--seed", help="random seed of the run")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
 ) -> None:
     """Run every pipeline stage for a case and write each stage's JSON into OUT."""
@@ -62,8 +92,8 @@ def run(
     from spinefuse.pipeline import run as run_pipeline
 
     case = load_case(case_file)
-    result = run_pipeline(case, out_dir=out, progress=not quiet)
-    typer.echo(f"{case.id}: {_written(result.records, out)}")
+    result = run_pipeline(case, seed=seed, out_dir=out, progress=not quiet, inputs=[case_file])
+    typer.echo(f"{case.id}: {_written(result, out)}")
 
 
 @app.command()
@@ -73,15 +103,15 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
 ) -> None:
     """Write the built-in sample patient (case, CT, X-ray landmarks) into OUT and run it."""
+    from spinefuse.case import load_case
     from spinefuse.pipeline import run as run_pipeline
     from spinefuse.sample import write_sample_case
 
     case_path = write_sample_case(out / "case")
-    from spinefuse.case import load_case
-
     case = load_case(case_path)
-    result = run_pipeline(case, out_dir=out / "results", progress=not quiet)
-    typer.echo(f"sample case written to {case_path}; {_written(result.records, out / 'results')}")
+    results = out / "results"
+    result = run_pipeline(case, out_dir=results, progress=not quiet, inputs=[case_path])
+    typer.echo(f"sample case written to {case_path}; {_written(result, results)}")
 
 
 @app.command()
@@ -91,9 +121,7 @@ def anatomy(
     as_json: Annotated[bool, typer.Option("--json", help="print the SpineGeometry as JSON")] = True,
 ) -> None:
     """Read the case's CT/MR and label map and print the labelled vertebrae and landmarks."""
-    from spinefuse.anatomy.from_labels import anatomy_json
-
-    _emit(anatomy_json(case_file))
+    _emit(_stage_record(_run_until(case_file, "anatomy"), "anatomy").to_json())
 
 
 @app.command()
@@ -104,20 +132,44 @@ def assess(
     ] = None,
     xray_landmarks: Annotated[
         list[Path] | None,
-        typer.Option("--xray-landmarks", help="an X-ray landmark CSV (repeatable)"),
+        typer.Option(
+            "--xray-landmarks",
+            help="an X-ray landmark CSV (repeatable): alone, films with no patient; with a "
+            "CASE, added to its studies",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the Assessment as JSON")] = False,
 ) -> None:
     """Measure the spine, name the findings and say whether and where fusion is indicated."""
-    from spinefuse.assess import assess_files, assessment_report
+    from spinefuse.assess import assess_landmarks, assessment_report
 
-    if case_file is None and not xray_landmarks:
-        raise typer.BadParameter("give a CASE file or at least one --xray-landmarks FILE")
-    assessment = assess_files(case_file, list(xray_landmarks or []))
+    if case_file is None:
+        if not xray_landmarks:
+            raise typer.BadParameter("give a CASE file or at least one --xray-landmarks FILE")
+        assessment = assess_landmarks(list(xray_landmarks))
+    else:
+        result = _run_until_with_films(case_file, list(xray_landmarks or []))
+        assessment = _stage_record(result, "assessment")
     if as_json:
         _emit(assessment.to_json())
     else:
         Console().print(assessment_report(assessment))
+
+
+def _run_until_with_films(case_file: Path, films: list[Path]) -> CaseResult:
+    """The pipeline to the assessment, with extra landmark files added as X-ray studies (each
+    with the role its header names)."""
+    from spinefuse.case import ImagingStudy, load_case
+    from spinefuse.imaging.xray_landmarks import read_xray_landmarks
+    from spinefuse.pipeline import run as run_pipeline
+
+    case = load_case(case_file)
+    extra = [
+        ImagingStudy(modality="XR", role=read_xray_landmarks(f).role, landmarks=f.resolve())
+        for f in films
+    ]
+    case = case.model_copy(update={"imaging": [*case.imaging, *extra]})
+    return run_pipeline(case, "assessment", progress=False)
 
 
 @app.command()
@@ -130,12 +182,12 @@ def plan(
     ] = None,
 ) -> None:
     """Plan the fusion: technique, decompression, screws, rods, cage and graft."""
-    from spinefuse.plan import SurgicalPlan, plan_json, write_implant_meshes
+    from spinefuse.plan import write_implant_meshes
 
-    text = plan_json(case_file)
-    _emit(text)
-    if stl is not None and '"plan": null' not in text:
-        for path in write_implant_meshes(SurgicalPlan.from_json(text), stl):
+    planned = _stage_record(_run_until(case_file, "plan"), "plan")
+    _emit(planned.to_json())
+    if stl is not None:
+        for path in write_implant_meshes(planned, stl):
             err_console.print(f"wrote {path}")
 
 
@@ -147,8 +199,13 @@ def mechanics(
         bool, typer.Option("--reference", help="use the built-in reference spine")
     ] = False,
     protocol: Annotated[
-        str, typer.Option("--protocol", help="pure-moment | follower | combined | hybrid")
-    ] = "pure-moment",
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="pure-moment | follower | combined | hybrid (default: the pipeline's, hybrid "
+            "with a plan and pure-moment without; pure-moment for --reference)",
+        ),
+    ] = None,
     moment_nm: Annotated[float, typer.Option("--moment-nm", help="moment (N·m)")] = 7.5,
     preload_n: Annotated[float, typer.Option("--preload-n", help="follower load (N)")] = 0.0,
     construct: Annotated[
@@ -156,26 +213,51 @@ def mechanics(
         typer.Option(
             "--construct",
             help="e.g. facetectomy:L3-L4:bilateral, laminectomy:L4-L5, cage:L4-L5:tlif, "
-            "screws-rods:L3-L5, fused:L4-L5 (repeatable)",
+            "screws-rods:L3-L5, fused:L4-L5 (repeatable; with a CASE, on top of its plan)",
         ),
     ] = None,
+    intact: Annotated[
+        bool, typer.Option("--intact", help="with a CASE: ignore its plan (the intact spine)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = True,
 ) -> None:
-    """Simulate the lumbar spine under load, intact and with the given constructs."""
-    from spinefuse.mechanics import mechanics_json
+    """Simulate the lumbar spine under load: a case's spine with its planned construct (as the
+    pipeline does), or the reference spine, with further constructs and loads."""
+    from spinefuse.mechanics import simulate
 
-    if case_file is None and not reference:
-        raise typer.BadParameter("give a CASE file or --reference")
-    _emit(
-        mechanics_json(
-            case_file,
-            reference=reference,
-            protocol=protocol,
+    if (case_file is None) == (not reference):
+        raise typer.BadParameter("give either a CASE file or --reference")
+    constructs = tuple(construct or [])
+    if case_file is None:
+        from spinefuse.mechanics.reference import reference_geometry
+
+        result = simulate(
+            reference_geometry(),
+            None,
+            protocol=protocol or "pure-moment",
             moment_nm=moment_nm,
             preload_n=preload_n,
-            constructs=list(construct or []),
+            constructs=constructs,
         )
+        _emit(result.to_json())
+        return
+    options_given = protocol is not None or constructs or intact or moment_nm != 7.5
+    options_given = options_given or preload_n != 0.0
+    done = _run_until(case_file, "mechanics")
+    if not options_given:
+        _emit(_stage_record(done, "mechanics").to_json())
+        return
+    geometry = _stage_record(done, "anatomy")
+    planned = None if intact else done.plan
+    result = simulate(
+        geometry,
+        planned,
+        protocol=protocol or ("pure-moment" if planned is None else "hybrid"),
+        moment_nm=moment_nm,
+        preload_n=preload_n,
+        constructs=constructs,
     )
+    _emit(result.to_json())
 
 
 @app.command()
@@ -188,22 +270,7 @@ def heal(
     as_json: Annotated[bool, typer.Option("--json", help="print the HealingCourse")] = True,
 ) -> None:
     """Simulate 24 months of healing of the planned fusion (an ensemble of outcomes)."""
-    import json
-
-    from spinefuse.case import load_case
-    from spinefuse.healing import HealingCourse
-    from spinefuse.pipeline import run as run_pipeline
-    from spinefuse.stages import STAGES
-
-    upto = [
-        s for s in STAGES if s.name in ("anatomy", "assessment", "plan", "mechanics", "healing")
-    ]
-    result = run_pipeline(load_case(case_file), progress=False, stages=upto)
-    course = result.get("healing")
-    if not isinstance(course, HealingCourse):
-        reason = "no fusion is planned for this case (see 'spinefuse assess' and 'spinefuse plan')"
-        _emit(json.dumps({"healing": None, "reason": reason}, indent=2))
-        return
+    course = _stage_record(_run_until(case_file, "healing"), "healing")
     _emit(course.to_json())
     if plot is not None:
         from spinefuse.healing.plot import plot_course
@@ -216,17 +283,35 @@ def heal(
 def forecast(
     case_file: Annotated[Path, typer.Argument(help="case file")],
     plan_file: Annotated[
-        Path | None, typer.Option("--plan", help="a plan.json written by the planning stage")
-    ] = None,
-    nonunion: Annotated[
-        float | None, typer.Option("--nonunion-probability", min=0.0, max=1.0)
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="a plan.json (say, one the surgeon edited) to forecast instead of the planner's",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the Forecast as JSON")] = True,
 ) -> None:
     """Forecast the hospital course, complications, recovery pathway and PROs."""
-    from spinefuse.outcomes import forecast_json
+    given: dict[StageName, Any] = {}
+    if plan_file is not None:
+        from spinefuse.plan.surgical_plan import SurgicalPlan
 
-    _emit(forecast_json(case_file, plan_file, nonunion))
+        given["plan"] = _read_record_file(plan_file, SurgicalPlan, "surgical plan")
+    _emit(_stage_record(_run_until(case_file, "forecast", given), "forecast").to_json())
+
+
+def _read_record_file(path: Path, kind: type[Record], what: str) -> Any:
+    from pydantic import ValidationError
+
+    from spinefuse.errors import CaseError
+    from spinefuse.records import describe_validation_error
+
+    if not path.is_file():
+        raise CaseError(f"{path}: no such {what} file")
+    try:
+        return kind.model_validate_json(path.read_bytes())
+    except ValidationError as err:
+        raise CaseError(describe_validation_error(err, str(path), what)) from None
 
 
 @app.command()
@@ -235,10 +320,12 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="a folder written by 'spinefuse run'")],
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also write the PDFs")] = True,
 ) -> None:
-    """Write the surgeon's and the patient's reports (HTML and PDF) of a run folder."""
-    from spinefuse.report import report_command
+    """Write the surgeon's and the patient's reports (HTML and PDF) of a run folder again."""
+    from spinefuse.report import write_reports
+    from spinefuse.run_folder import load_run
 
-    _emit(report_command(run_dir, pdf))
+    written = write_reports(load_run(run_dir), run_dir, pdf=pdf)
+    _emit(f"reports written to {run_dir}: " + ", ".join(p.name for p in written))
 
 
 @app.command()
@@ -286,9 +373,13 @@ def registry(
     """Recalibrate or refit the outcome models on a site's registry (AUC, calibration, Brier).
 
     Calibration plots go into --plots."""
-    from spinefuse.outcomes import registry_json
+    from spinefuse.outcomes import fit_registry, read_registry
 
-    _emit(registry_json(csv_file, "refit" if refit else "recalibrate", plots))
+    frame = read_registry(csv_file)
+    result = fit_registry(
+        frame, mode="refit" if refit else "recalibrate", plot_dir=plots, source=str(csv_file)
+    )
+    _emit(result.to_json())
 
 
 def main() -> None:

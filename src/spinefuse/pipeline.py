@@ -1,135 +1,159 @@
-"""The pipeline: run every stage in order for one case and keep every record.
+"""The pipeline: run the stages of :mod:`spinefuse.stages` in order for one case.
 
-``run(case)`` returns a :class:`CaseResult`; with ``out_dir`` each stage's record is written as
-``<stage>.json`` as soon as it exists, plus ``index.html`` listing them.
+``run(case, until=None, seed=0)`` returns a :class:`CaseResult` holding every record as a typed
+field. With ``out_dir`` each record is written as ``<stage>.json`` as soon as it exists, with
+``case.json``, the run's ``manifest.json`` and ``index.html``. Every command, the report, the
+service and a cohort go through here, so one case and seed give one answer.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from spinefuse.case import Case
-from spinefuse.records import Record, write_atomic
+from spinefuse.errors import ParameterError
+
+if TYPE_CHECKING:
+    from spinefuse.anatomy.geometry import SpineGeometry
+    from spinefuse.assess.assessment import Assessment
+    from spinefuse.healing.course import HealingCourse
+    from spinefuse.imaging.images import Images
+    from spinefuse.mechanics.result import MechanicsResult
+    from spinefuse.outcomes.forecast import Forecast
+    from spinefuse.plan.surgical_plan import SurgicalPlan
+    from spinefuse.stages import Stage
+
+StageName = Literal[
+    "imaging", "anatomy", "assessment", "plan", "mechanics", "healing", "forecast", "report"
+]
+STAGE_NAMES: tuple[StageName, ...] = get_args(StageName)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a stage had nothing to do for this case: a code other stages and the reports read,
+    and the sentence a person reads."""
+
+    code: str
+    text: str
 
 
 @dataclass
 class CaseResult:
-    """Every record the pipeline produced for one case, by stage name, in stage order."""
+    """Every record the pipeline produced for one case and seed, one typed field per stage."""
 
     case: Case
-    records: dict[str, Record] = field(default_factory=dict)
+    seed: int = 0
+    images: Images | None = None
+    geometry: SpineGeometry | None = None
+    assessment: Assessment | None = None
+    plan: SurgicalPlan | None = None
+    mechanics: MechanicsResult | None = None
+    healing: HealingCourse | None = None
+    forecast: Forecast | None = None
+    reports: list[Path] = field(default_factory=list)
+    skipped: dict[StageName, Skip] = field(default_factory=dict)
+    ran: list[StageName] = field(default_factory=list)
     out_dir: Path | None = None
+    finished: bool = True
 
-    def __getitem__(self, stage: str) -> Record:
-        return self.records[stage]
+    def record(self, stage: StageName) -> Any:
+        """The record a stage produced (None when it had nothing to do or did not run)."""
+        from spinefuse.stages import stage as stage_of
 
-    def get(self, stage: str) -> Record | None:
-        return self.records.get(stage)
-
-
-StageFn = Callable[[CaseResult], Record | None]
+        return getattr(self, stage_of(stage).field)
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One pipeline stage: its name (the JSON file stem) and a function of the results so far.
-
-    A stage returns None when its inputs are absent for this case (say, no CT to read)."""
-
-    name: str
-    describe: str
-    fn: StageFn
-    writes_record: bool = True
-
-
-def _stages() -> list[Stage]:
-    # Imported here so that `import spinefuse` stays light and a stage imports only its own.
+def _selected(until: StageName | None) -> list[Stage]:
     from spinefuse.stages import STAGES
 
-    return list(STAGES)
+    if until is None:
+        return list(STAGES)
+    names = [s.name for s in STAGES]
+    if until not in names:
+        raise ParameterError(f"until = {until!r}: not a stage; use one of {', '.join(names)}")
+    return list(STAGES[: names.index(until) + 1])
 
 
 def run(
     case: Case,
+    until: StageName | None = None,
+    *,
+    seed: int = 0,
     out_dir: Path | None = None,
     progress: bool = True,
-    stages: list[Stage] | None = None,
+    given: Mapping[StageName, Any] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> CaseResult:
-    """Run the stages in order; write ``<stage>.json`` and ``index.html`` into ``out_dir``."""
-    stages = _stages() if stages is None else stages
-    result = CaseResult(case=case, out_dir=out_dir)
+    """Run the stages in order up to and including ``until`` (all by default).
+
+    ``given`` supplies the record of a stage instead of running it (a plan the surgeon edited,
+    labels they confirmed); the stages after it run on it. With ``out_dir`` every record, the
+    case, the manifest and the index page are written there (atomically, one by one);
+    ``inputs`` are files the run read besides the case's images (the case file), which it
+    never writes over and whose checksums the manifest keeps."""
+    from spinefuse.run_folder import RunFolder
+    from spinefuse.stages import check_case
+    from spinefuse.stages import stage as stage_of
+
+    stages = _selected(until)
+    check_case(case)
+    result = CaseResult(case=case, seed=seed, out_dir=out_dir)
+    folder = None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        case.save(out_dir / "case.json")
+        folder = RunFolder.start(out_dir, case, seed, [s.name for s in stages], inputs)
+    for name, record in (given or {}).items():
+        setattr(result, stage_of(name).field, record)
+    with _progress(progress, len(stages)) as advance:
+        for st in stages:
+            advance(st.describe)
+            if given and st.name in given:
+                outcome = getattr(result, st.field)
+            else:
+                outcome = st.run(result)
+            if isinstance(outcome, Skip):
+                result.skipped[st.name] = outcome
+            else:
+                setattr(result, st.field, outcome)
+                result.ran.append(st.name)
+                if folder is not None and st.record is not None:
+                    folder.write_record(st.name, outcome)
+                elif folder is not None and isinstance(outcome, list):
+                    folder.note_files(outcome)
+            if folder is not None:
+                folder.stage_done(st.name, result.skipped.get(st.name))
+    if folder is not None:
+        folder.finish(result)
+    return result
+
+
+@contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar over the stages: the function it yields starts the next stage (by
+    its description); nothing at all when disabled."""
+    if not enabled:
+        yield lambda _describe: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]{task.description:<28}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        disable=not progress,
-        transient=False,
     ) as bar:
-        task = bar.add_task("spinefuse", total=len(stages))
-        for stage in stages:
-            bar.update(task, description=stage.describe)
-            record = stage.fn(result)
-            if record is not None:
-                result.records[stage.name] = record
-                if out_dir is not None:
-                    record.save(out_dir / f"{stage.name}.json")
-            bar.advance(task)
-    if out_dir is not None:
-        write_index(result, out_dir, stages)
-    return result
+        task = bar.add_task("spinefuse", total=total)
+        started = [False]
 
+        def advance(describe: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=describe)
 
-def write_index(result: CaseResult, out_dir: Path, stages: list[Stage] | None = None) -> Path:
-    """The run folder's front page: the reports first, then each stage's record in stage order
-    with what it holds, then any other files (implant meshes and the like)."""
-    stages = _stages() if stages is None else stages
-
-    def link(name: str, text: str) -> str:
-        return f'<a href="{html.escape(name)}">{html.escape(text)}</a>'
-
-    reports = [
-        (name, text)
-        for name, text in (
-            ("report.html", "surgeon's report"),
-            ("report.pdf", "surgeon's report (PDF)"),
-            ("patient.html", "patient's report"),
-            ("patient.pdf", "patient's report (PDF)"),
-        )
-        if (out_dir / name).exists()
-    ]
-    rows = [f"<tr><td>{link('case.json', 'case.json')}</td><td>the case as read</td></tr>"]
-    for stage in stages:
-        name = f"{stage.name}.json"
-        if (out_dir / name).exists():
-            rows.append(
-                f"<tr><td>{link(name, name)}</td><td>{html.escape(stage.describe)}</td></tr>"
-            )
-    listed = {"index.html", "case.json", *(n for n, _ in reports)}
-    listed |= {f"{st.name}.json" for st in stages}
-    others = sorted(
-        str(p.relative_to(out_dir))
-        for p in out_dir.rglob("*")
-        if p.is_file() and p.name not in listed and not p.name.startswith(".")
-    )
-    idle = [st.describe for st in stages if st.writes_record and st.name not in result.records]
-    idle_text = html.escape(", ".join(idle) or "none")
-    page = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>spinefuse: {html.escape(result.case.id)}</title>
-<style>body{{font-family:sans-serif;max-width:860px;margin:2em auto;color:#222}}
-td{{padding:3px 12px 3px 0}} h1{{color:#1d4e79}} .note{{color:#666}}</style></head><body>
-<h1>spinefuse run: {html.escape(result.case.id)}</h1>
-<h2>Reports</h2><ul>{"".join(f"<li>{link(n, t)}</li>" for n, t in reports) or "<li>none</li>"}</ul>
-<h2>Stage records (JSON)</h2><table>{"".join(rows)}</table>
-<p class="note">Stages with nothing to do for this case: {idle_text}.</p>
-<h2>Other files</h2><ul>{"".join(f"<li>{link(o, o)}</li>" for o in others) or "<li>none</li>"}</ul>
-</body></html>"""
-    return write_atomic(out_dir / "index.html", page)
+        yield advance
+        bar.advance(task)

@@ -4,7 +4,7 @@ A 62-year-old woman with grade I degenerative spondylolisthesis at L4-L5, centra
 same level and instability on flexion-extension films, after 9 months of failed conservative care.
 Her spine is a virtual patient (:mod:`spinefuse.anatomy.template`) whose CT (NIfTI and DICOM), label
 map and X-ray landmarks (standing lateral and AP, flexion, extension) are rendered by
-:mod:`spinefuse.imaging.phantom`, so every measurement has an exact ground truth.
+:mod:`spinefuse.anatomy.phantom`, so every measurement has an exact ground truth.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from spinefuse.anatomy.phantom import render_ct, render_xray_landmarks
 from spinefuse.anatomy.template import VirtualPatientSpec, posed, virtual_spine
 from spinefuse.case import (
     Case,
@@ -25,7 +26,6 @@ from spinefuse.case import (
 )
 from spinefuse.imaging.dicom import write_dicom_series
 from spinefuse.imaging.nifti import write_nifti
-from spinefuse.imaging.phantom import render_ct, render_xray_landmarks
 from spinefuse.imaging.xray_landmarks import write_xray_landmarks
 from spinefuse.records import apply_umask
 

@@ -1,117 +1,265 @@
-"""The pipeline's stages in data-flow order. Each stage adapts one sub-package to the pipeline.
+"""The pipeline's stages in data-flow order: the one place a sub-package meets the pipeline.
 
-A stage reads the records of the stages before it from the :class:`CaseResult` and returns its
-own record, or None when this case gives it nothing to do (no fusion indicated: no plan, no
-healing). Sub-packages are imported inside the stage functions so that ``import spinefuse`` stays
-light and a run only imports what it uses.
+Each stage reads the typed records of the stages before it from the
+:class:`~spinefuse.pipeline.CaseResult` and returns its own record, or a
+:class:`~spinefuse.pipeline.Skip` saying why this case gives it nothing to do (no CT: no anatomy;
+no fusion indicated: no plan, no healing). Sub-packages are imported inside the stage functions,
+so ``import spinefuse`` stays light and a run imports only what it uses.
 """
 
 from __future__ import annotations
 
-from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess.assessment import Assessment
-from spinefuse.pipeline import CaseResult, Stage
-from spinefuse.plan.surgical_plan import SurgicalPlan
-from spinefuse.records import Record
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from spinefuse.case import Case
+from spinefuse.pipeline import CaseResult, Skip, StageName
+
+if TYPE_CHECKING:
+    from spinefuse.anatomy.geometry import SpineGeometry
+    from spinefuse.imaging.images import Images
+    from spinefuse.plan.surgical_plan import SurgicalPlan
+    from spinefuse.records import Record
 
 
-def _geometry(r: CaseResult) -> SpineGeometry | None:
-    g = r.get("anatomy")
-    return g if isinstance(g, SpineGeometry) else None
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: its name (the JSON file stem), the CaseResult field it fills, what it
+    does in words, its function, and the record type it writes (None: nothing written)."""
+
+    name: StageName
+    field: str
+    describe: str
+    run: Callable[[CaseResult], Any]
+    record: Callable[[], type[Record]] | None = None
 
 
-def _plan(r: CaseResult) -> SurgicalPlan | None:
-    p = r.get("plan")
-    return p if isinstance(p, SurgicalPlan) else None
+def _images(r: CaseResult) -> Images:
+    assert r.images is not None, "the imaging stage runs first"
+    return r.images
 
 
-def anatomy_stage(r: CaseResult) -> Record | None:
-    """The SpineGeometry from the case's CT/MR and its label map (None without a volume),
-    with the dural sac measured at each disc level on a CT."""
-    from spinefuse.anatomy.from_labels import geometry_from_case
+# --- the stages --------------------------------------------------------------------------------
+def imaging_stage(r: CaseResult) -> Images:
+    """Every image of the case read once: the CT (else MR) with its vertebra labels, and the
+    X-ray landmark sets."""
+    from spinefuse.imaging.images import read_images
 
-    return geometry_from_case(r.case)
+    return read_images(r.case)
 
 
-def assessment_stage(r: CaseResult) -> Record | None:
+def anatomy_stage(r: CaseResult) -> SpineGeometry | Skip:
+    """The SpineGeometry measured on the labelled CT/MR: landmarks, canal, pedicles and their
+    screw corridors, and on a CT the dural sac at each disc level."""
+    from spinefuse.anatomy.from_labels import measure_anatomy
+
+    images = _images(r)
+    if images.volume is None:
+        return Skip(
+            "no_volume",
+            "the case has no CT or MR study: the anatomy is measured on one "
+            "(X-ray landmark files give the 2-D measurements only)",
+        )
+    return measure_anatomy(images)
+
+
+def assessment_stage(r: CaseResult) -> Record | Skip:
     """Measurements, findings, indication and levels (X-ray landmarks and/or the geometry)."""
     from spinefuse.assess import assess_case
 
-    return assess_case(r.case, _geometry(r))
+    xrays = [x for x in _images(r).xrays if x.role != "postop"]
+    if not xrays and r.geometry is None:
+        return Skip(
+            "nothing_to_assess",
+            "no pre-operative X-ray landmark file and no CT/MR geometry to measure",
+        )
+    return assess_case(r.case, r.geometry, xrays)
 
 
-def plan_stage(r: CaseResult) -> Record | None:
-    """The surgical plan, when fusion is indicated and there is a geometry to plan on; the
-    implants are also written as STL into ``implants/`` of the output folder."""
-    from spinefuse.plan import plan_surgery, write_implant_meshes
+def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
+    """The surgical plan when fusion is indicated (or the surgeon names the segments): sized on
+    the geometry and checked on the labelled CT when there is one."""
+    from spinefuse.plan import plan_surgery, plan_without_anatomy
 
-    geometry, assessment = _geometry(r), r.get("assessment")
-    if geometry is None or not isinstance(assessment, Assessment):
-        return None
-    plan = plan_surgery(r.case, geometry, assessment)
-    if plan is not None and r.out_dir is not None:
-        write_implant_meshes(plan, r.out_dir / "implants")
+    if r.geometry is None:
+        plan = plan_without_anatomy(r.case)
+        if plan is None:
+            return Skip(
+                "no_geometry",
+                "no CT/MR geometry to size implants on, and the case names no segments to fuse "
+                "(preferences.fuse_segments)",
+            )
+        return plan
+    if r.assessment is None:
+        return Skip("no_assessment", "there is no assessment to plan from")
+    images = _images(r)
+    plan = plan_surgery(r.case, r.geometry, r.assessment, images=images)
+    if plan is None:
+        return Skip("no_fusion_indicated", "no fusion is indicated: " + r.assessment.rationale)
     return plan
 
 
-def mechanics_stage(r: CaseResult) -> Record | None:
+def mechanics_stage(r: CaseResult) -> Record | Skip:
     """Range of motion, disc pressure and facet forces of the intact spine under pure moments
     (7.5 N·m) and of the planned spine under the hybrid protocol (moments raised until the whole
-    lumbar spine moves as far as the intact one, as a patient moving normally would), so that
-    the motion the fusion shifts to the adjacent segments shows; with the implants' loads and
-    safety factors. Without a plan, the intact spine alone."""
+    lumbar spine moves as far as the intact one, as a patient moving normally would), so the
+    motion the fusion shifts to the adjacent segments shows; with the implants' loads and safety
+    factors. Without a plan, the intact spine alone."""
     from spinefuse.mechanics import simulate
 
-    geometry = _geometry(r)
-    if geometry is None:
-        return None
-    plan = _plan(r)
-    return simulate(geometry, plan, protocol="pure-moment" if plan is None else "hybrid")
+    if r.geometry is None:
+        return Skip("no_geometry", "the mechanics need the 3-D geometry of a CT or MR")
+    return simulate(r.geometry, r.plan, protocol="pure-moment" if r.plan is None else "hybrid")
 
 
-def healing_stage(r: CaseResult) -> Record | None:
+def healing_stage(r: CaseResult) -> Record | Skip:
     """The healing ensemble over 24 months for the planned fusion."""
     from spinefuse.healing import heal
-    from spinefuse.mechanics import MechanicsResult
 
-    geometry, plan = _geometry(r), _plan(r)
-    if geometry is None or plan is None:
-        return None
-    mechanics = r.get("mechanics")
-    return heal(
-        r.case,
-        geometry,
-        plan,
-        mechanics if isinstance(mechanics, MechanicsResult) else None,
-        seed=0,
-    )
+    if r.plan is None or not r.plan.fuse_segments:
+        return Skip("no_plan", "no fusion is planned, so there is nothing to heal")
+    geometry, plan = _healing_anatomy(r, r.plan)
+    return heal(r.case, geometry, plan, r.mechanics, seed=r.seed)
 
 
-def forecast_stage(r: CaseResult) -> Record | None:
-    """Perioperative course, complications, recovery pathway and PROs."""
-    from spinefuse.healing import HealingCourse
+def forecast_stage(r: CaseResult) -> Record:
+    """Perioperative course, complications, recovery pathway and PROs; the non-union risk is
+    the healing stage's."""
     from spinefuse.outcomes import forecast
 
-    course = r.get("healing")
-    nonunion = course.nonunion_probability if isinstance(course, HealingCourse) else None
-    return forecast(r.case, _plan(r), nonunion)
+    nonunion = r.healing.nonunion_probability if r.healing is not None else None
+    return forecast(r.case, r.plan, nonunion)
 
 
-def report_stage(r: CaseResult) -> Record | None:
-    """The surgeon's and the patient's reports (HTML and PDF) from the JSON written so far."""
+def report_stage(r: CaseResult) -> list[Any] | Skip:
+    """The surgeon's and the patient's reports (HTML and PDF) from the records in memory."""
     from spinefuse.report import write_reports
 
-    if r.out_dir is not None:
-        write_reports(r.out_dir)
-    return None
+    if r.out_dir is None:
+        return Skip("no_output_folder", "reports are written into a run folder (--out)")
+    return write_reports(r, r.out_dir)
 
 
-STAGES: list[Stage] = [
-    Stage("anatomy", "imaging to anatomy", anatomy_stage),
-    Stage("assessment", "assessment", assessment_stage),
-    Stage("plan", "surgical plan", plan_stage),
-    Stage("mechanics", "mechanics", mechanics_stage),
-    Stage("healing", "healing (24 months)", healing_stage),
-    Stage("forecast", "course and outcome", forecast_stage),
-    Stage("report", "reports (HTML, PDF)", report_stage, writes_record=False),
-]
+def _healing_anatomy(r: CaseResult, plan: SurgicalPlan) -> tuple[SpineGeometry, SurgicalPlan]:
+    """The geometry and implants the healing mechanics run on: the patient's own, else (a plan
+    from X-ray films and the surgeon's choices) a population spine of the patient's sex and
+    height with standard implants sized on it, which the healing record says."""
+    if r.geometry is not None:
+        return r.geometry, plan
+    from spinefuse.anatomy.template import patient_template
+    from spinefuse.plan import plan_surgery
+
+    films = {(m.name, m.level): m.value for m in r.assessment.measurements} if r.assessment else {}
+    template = patient_template(
+        r.case.patient,
+        _within(films.get(("pelvic_incidence", None)), 20.0, 95.0),
+        _within(films.get(("lumbar_lordosis", None)), -10.0, 90.0),
+        {
+            level: v
+            for (name, level), v in films.items()
+            if name == "slip_percent" and level and -30.0 <= v <= 100.0
+        },
+    )
+    sized = plan_surgery(
+        r.case,
+        template,
+        r.assessment or _no_assessment(),
+        technique=plan.technique,
+        approach=plan.approach,
+        graft=plan.graft.material if plan.graft is not None else None,
+        levels=list(plan.fuse_segments),
+    )
+    assert sized is not None  # forced levels always give a plan
+    return template, sized
+
+
+def _within(value: float | None, lo: float, hi: float) -> float | None:
+    return value if value is not None and lo <= value <= hi else None
+
+
+def _no_assessment() -> Any:
+    from spinefuse.assess.assessment import Assessment
+
+    return Assessment()
+
+
+def _record(module: str, name: str) -> Callable[[], type[Record]]:
+    def load() -> type[Record]:
+        import importlib  # the record classes of the registry below, imported on first use
+
+        kind: type[Record] = getattr(importlib.import_module(module), name)
+        return kind
+
+    return load
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("imaging", "images", "reading the images", imaging_stage),
+    Stage(
+        "anatomy",
+        "geometry",
+        "imaging to anatomy",
+        anatomy_stage,
+        _record("spinefuse.anatomy.geometry", "SpineGeometry"),
+    ),
+    Stage(
+        "assessment",
+        "assessment",
+        "assessment",
+        assessment_stage,
+        _record("spinefuse.assess.assessment", "Assessment"),
+    ),
+    Stage(
+        "plan",
+        "plan",
+        "surgical plan",
+        plan_stage,
+        _record("spinefuse.plan.surgical_plan", "SurgicalPlan"),
+    ),
+    Stage(
+        "mechanics",
+        "mechanics",
+        "mechanics",
+        mechanics_stage,
+        _record("spinefuse.mechanics.result", "MechanicsResult"),
+    ),
+    Stage(
+        "healing",
+        "healing",
+        "healing (24 months)",
+        healing_stage,
+        _record("spinefuse.healing.course", "HealingCourse"),
+    ),
+    Stage(
+        "forecast",
+        "forecast",
+        "course and outcome",
+        forecast_stage,
+        _record("spinefuse.outcomes.forecast", "Forecast"),
+    ),
+    Stage("report", "reports", "reports (HTML, PDF)", report_stage),
+)
+
+
+def stage(name: StageName) -> Stage:
+    """The stage called ``name``."""
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def check_case(case: Case) -> None:
+    """Every check a stage would make of the case's own fields, made before any stage runs, so
+    a rod the catalogue does not stock or an unknown site stops the run at once (a CaseError
+    naming the field)."""
+    from spinefuse.errors import CaseError, ParameterError
+    from spinefuse.outcomes.perioperative import site_name
+    from spinefuse.plan import check_preferences
+
+    check_preferences(case)
+    try:
+        site_name(case.preferences.site)
+    except ParameterError as err:
+        raise CaseError(f"case {case.id}: {err}") from None

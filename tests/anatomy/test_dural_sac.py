@@ -7,8 +7,8 @@ import pytest
 
 from spinefuse.anatomy.dural_sac import measure_dural_sac, with_dural_sacs
 from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.anatomy.phantom import render_ct
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
-from spinefuse.imaging.phantom import render_ct
 from spinefuse.imaging.volume import Volume
 
 

@@ -9,21 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from spinefuse.anatomy.from_labels import (
-    anatomy_json,
-    geometry_from_case,
-    geometry_from_labels,
-    report_heights,
-)
+from spinefuse.anatomy.body_heights import report_heights
+from spinefuse.anatomy.from_labels import geometry_from_labels
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import virtual_spine
-from spinefuse.case import load_case, save_case
-from spinefuse.errors import CaseError, LabelMapError
+from spinefuse.case import Case, load_case, save_case
+from spinefuse.cli import app
+from spinefuse.errors import LabelMapError
 from spinefuse.imaging.dicom import read_dicom_series
 from spinefuse.imaging.labels import read_label_map, read_verse_centroids
 from spinefuse.imaging.nifti import read_nifti
-from spinefuse.sample import SAMPLE_SPEC, write_sample_case
+from spinefuse.pipeline import run
+from spinefuse.sample import SAMPLE_SPEC
 
 TS = "ct/totalsegmentator_example"
 LUMBAR5 = ("L1", "L2", "L3", "L4", "L5")
@@ -181,13 +180,16 @@ def test_verse_body_centroids_agree_with_the_centroid_file(shared_data: Path) ->
         assert np.linalg.norm(np.subtract(g.vertebrae[name].centroid, point)) < 3.0, name
 
 
-@pytest.fixture(scope="module")
-def sample_case_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_sample_case(tmp_path_factory.mktemp("sample") / "case")
+def _geometry(case: Case) -> SpineGeometry | None:
+    return run(case, "anatomy", progress=False).geometry
 
 
-def test_anatomy_json_of_the_sample_case_matches_its_truth(sample_case_path: Path) -> None:
-    g = SpineGeometry.from_json(anatomy_json(sample_case_path))
+def test_anatomy_command_prints_the_sample_geometry_near_its_truth(
+    sample_case_path: Path,
+) -> None:
+    out = CliRunner().invoke(app, ["anatomy", str(sample_case_path)])
+    assert out.exit_code == 0, out.output
+    g = SpineGeometry.from_json(out.stdout)
     truth = virtual_spine(SAMPLE_SPEC)
     assert g.levels == truth.levels and g.source == "ct"
     for seg, disc in truth.discs.items():
@@ -200,11 +202,12 @@ def test_anatomy_json_of_the_sample_case_matches_its_truth(sample_case_path: Pat
 def test_case_without_label_map_uses_the_builtin_backend(sample_case_path: Path) -> None:
     case = load_case(sample_case_path)
     ct_study = case.imaging[0]
-    with_labels = geometry_from_case(case.model_copy(update={"imaging": [ct_study]}))
+    with_labels = _geometry(case.model_copy(update={"imaging": [ct_study]}))
     no_labels = ct_study.model_copy(update={"label_map": None})
-    built_in = geometry_from_case(case.model_copy(update={"imaging": [no_labels]}))
+    built_in = _geometry(case.model_copy(update={"imaging": [no_labels]}))
     assert with_labels is not None and built_in is not None
     assert built_in.levels == with_labels.levels
+    assert "builtin segmentation" in built_in.source_detail
     for name in with_labels.levels:
         ref = np.asarray(with_labels.vertebrae[name].centroid)
         assert np.linalg.norm(np.asarray(built_in.vertebrae[name].centroid) - ref) < 2.0, name
@@ -221,13 +224,14 @@ def test_sample_dicom_series_reads_to_its_nifti(sample_case_path: Path) -> None:
 def test_case_without_ct(sample_case_path: Path, tmp_path: Path) -> None:
     case = load_case(sample_case_path)
     xr_only = case.model_copy(update={"imaging": case.imaging[1:]})
-    assert geometry_from_case(xr_only) is None
+    result = run(xr_only, "anatomy", progress=False)
+    assert result.geometry is None and result.skipped["anatomy"].code == "no_volume"
     path = save_case(xr_only, tmp_path / "case.yaml")
     for study in case.imaging[1:]:
         assert study.landmarks is not None
         shutil.copy(study.landmarks, tmp_path / study.landmarks.name)
-    with pytest.raises(CaseError, match="no CT or MR study"):
-        anatomy_json(path)
+    out = CliRunner().invoke(app, ["anatomy", str(path)])
+    assert out.exit_code == 3 and "no CT or MR study" in out.output
 
 
 def test_mr_gives_geometry_without_densities(shared_data: Path) -> None:

@@ -14,6 +14,7 @@ from spinefuse.assess.indication import indicate
 from spinefuse.assess.measurements import measure_geometry, measure_landmarks
 from spinefuse.case import Case, ClinicalHistory, ImagingStudy, Patient, Preferences
 from spinefuse.errors import ImagingError
+from spinefuse.imaging.images import read_images
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, write_xray_landmarks
 
 from .virtual_films import lateral_landmarks
@@ -110,7 +111,7 @@ def test_preferred_levels_are_noted_for_the_planner(tmp_path: Path) -> None:
         imaging=[ImagingStudy(modality="XR", landmarks=path)],
         preferences=Preferences(fuse_segments=["L4-L5"]),
     )
-    a = assess_case(case, None)
+    a = assess_case(case, None, read_images(case).xrays)
     assert a.fuse_segments == []  # the imaging gives no reason; the preference is noted
     assert "preference names L4-L5" in a.rationale
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from spinefuse.anatomy.phantom import render_xray_landmarks
 from spinefuse.anatomy.template import VirtualPatientSpec, posed, virtual_spine
 from spinefuse.assess import assess_landmarks
-from spinefuse.imaging.phantom import render_xray_landmarks
 from spinefuse.imaging.xray_landmarks import View, write_xray_landmarks
 
 

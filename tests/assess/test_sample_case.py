@@ -8,22 +8,21 @@ from pathlib import Path
 import pytest
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess import assess_case, assess_json, assess_stage
-from spinefuse.assess.assessment import Assessment
+from spinefuse.assess import assess_case
 from spinefuse.case import load_case
-from spinefuse.pipeline import CaseResult
-from spinefuse.sample import write_sample_case
+from spinefuse.imaging.images import read_images
+from spinefuse.pipeline import run
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_sample_case(tmp_path_factory.mktemp("sample") / "case")
+def sample(sample_case_path: Path) -> Path:
+    return sample_case_path
 
 
 def test_sample_with_its_geometry_is_fused_and_decompressed_at_l4_l5(sample: Path) -> None:
     case = load_case(sample)
     geometry = SpineGeometry.load(sample.parent / "ground_truth_geometry.json")
-    a = assess_case(case, geometry)
+    a = assess_case(case, geometry, read_images(case).xrays)
     slip = [f for f in a.findings if f.diagnosis.endswith("spondylolisthesis")]
     assert [(f.diagnosis, f.level, f.grade) for f in slip] == [
         ("degenerative_spondylolisthesis", "L4-L5", "I")
@@ -42,7 +41,10 @@ def test_sample_with_its_geometry_is_fused_and_decompressed_at_l4_l5(sample: Pat
 
 
 def test_sample_from_its_radiographs_alone(sample: Path) -> None:
-    a = Assessment.from_json(assess_json(sample))  # films, plus the CT when imaging is present
+    case = load_case(sample)
+    films = case.model_copy(update={"imaging": [s for s in case.imaging if s.modality == "XR"]})
+    a = run(films, "assessment", progress=False).assessment
+    assert a is not None
     assert a.fuse_segments == ["L4-L5"]
     assert ("degenerative_spondylolisthesis", "L4-L5") in {
         (f.diagnosis, f.level) for f in a.findings
@@ -54,9 +56,8 @@ def test_sample_from_its_radiographs_alone(sample: Path) -> None:
 def test_pipeline_stage_uses_the_anatomy_record(sample: Path) -> None:
     case = load_case(sample)
     geometry = SpineGeometry.load(sample.parent / "ground_truth_geometry.json")
-    result = CaseResult(case=case, records={"anatomy": geometry})
-    a = assess_stage(result)
+    a = run(case, "assessment", progress=False, given={"anatomy": geometry}).assessment
     assert a is not None and a.fuse_segments == ["L4-L5"]
     assert a.measurement("dural_sac_area", "L4-L5").detail["from"] == "geometry (virtual)"
-    bare = CaseResult(case=case.model_copy(update={"imaging": []}))
-    assert assess_stage(bare) is None
+    bare = run(case.model_copy(update={"imaging": []}), "assessment", progress=False)
+    assert bare.assessment is None and bare.skipped["assessment"].code == "nothing_to_assess"

@@ -11,11 +11,13 @@ from rich.console import Console
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import VirtualPatientSpec, posed, virtual_spine
-from spinefuse.assess import assess_case, assess_json, assess_landmarks, assessment_table
+from spinefuse.assess import assess_case, assess_landmarks, assessment_table
 from spinefuse.assess.assessment import Assessment
-from spinefuse.case import Case, ClinicalHistory, ImagingStudy, Patient, save_case
+from spinefuse.case import Case, ClinicalHistory, ImagingStudy, Patient, load_case, save_case
 from spinefuse.errors import CaseError
+from spinefuse.imaging.images import read_images
 from spinefuse.imaging.xray_landmarks import write_xray_landmarks
+from spinefuse.pipeline import run
 
 from .virtual_films import ap_landmarks, lateral_landmarks
 
@@ -64,6 +66,11 @@ def _case(
     return case, g
 
 
+def _assess(case: Case, g: SpineGeometry | None) -> Assessment:
+    """The assessment stage on the case's films (read as the imaging stage reads them)."""
+    return assess_case(case, g, read_images(case).xrays)
+
+
 def _actions(a: Assessment) -> dict[str, str]:
     return {r.segment: r.action for r in a.recommendations}
 
@@ -74,7 +81,7 @@ def _dx(a: Assessment) -> set[tuple[str, str | None]]:
 
 def test_normal_spine_gets_no_finding_and_no_fusion(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(), dynamic=(3.0, 0.5))
-    a = assess_case(case, g)
+    a = _assess(case, g)
     assert {(f.diagnosis, f.level) for f in a.findings} <= {("foraminal_stenosis", "L5-S1")}
     assert a.fuse_segments == []
     assert all(x == "none" for s, x in _actions(a).items() if s != "L5-S1")
@@ -84,7 +91,7 @@ def test_normal_spine_gets_no_finding_and_no_fusion(tmp_path: Path) -> None:
 
 def test_normal_spine_has_no_finding_at_all(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec())
-    assert assess_case(case, g).findings == []
+    assert _assess(case, g).findings == []
 
 
 @pytest.mark.parametrize(
@@ -100,7 +107,7 @@ def test_slip_is_graded_typed_and_placed(
     tmp_path: Path, slip: float, grade: str, kind: str
 ) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(slip_percent={"L4-L5": slip}))
-    a = assess_case(case, g)
+    a = _assess(case, g)
     (f,) = [f for f in a.findings if f.diagnosis.endswith("spondylolisthesis")]
     assert (f.diagnosis, f.level, f.grade) == (f"{kind}_spondylolisthesis", "L4-L5", grade)
     assert a.measurement("slip_percent", "L4-L5").value == pytest.approx(slip, abs=0.2)
@@ -115,7 +122,7 @@ def test_slip_is_graded_typed_and_placed(
 
 def test_young_patient_slip_at_l5_s1_is_isthmic(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(slip_percent={"L5-S1": 22.0}), age=34)
-    a = assess_case(case, g)
+    a = _assess(case, g)
     assert ("isthmic_spondylolisthesis", "L5-S1") in _dx(a)
     assert a.fuse_segments == ["L5-S1"]
 
@@ -125,7 +132,7 @@ def test_demo_like_patient_unstable_grade_i_slip_with_stenosis_is_fused_and_deco
 ) -> None:
     spec = VirtualPatientSpec(slip_percent={"L4-L5": 16.0}, stenosis_csa_mm2={"L4-L5": 70.0})
     case, g = _case(tmp_path, spec, dynamic=(6.0, 4.0))
-    a = assess_case(case, g)
+    a = _assess(case, g)
     assert {
         ("degenerative_spondylolisthesis", "L4-L5"),
         ("instability", "L4-L5"),
@@ -144,33 +151,33 @@ def test_demo_like_patient_unstable_grade_i_slip_with_stenosis_is_fused_and_deco
 def test_clinical_gates_hold_fusion_back_with_reasons(tmp_path: Path) -> None:
     spec = VirtualPatientSpec(slip_percent={"L4-L5": 16.0}, stenosis_csa_mm2={"L4-L5": 70.0})
     early, g = _case(tmp_path, spec, (6.0, 4.0), conservative_care_months=1)
-    a = assess_case(early, g)
+    a = _assess(early, g)
     assert a.fuse_segments == [] and _actions(a)["L4-L5"] == "none"
     assert any("conservative care 1 months < 3" in r for r in a.recommendations[3].reasons)
     smoker, g = _case(tmp_path, spec, (6.0, 4.0), smoking="current")
-    a = assess_case(smoker, g)
+    a = _assess(smoker, g)
     assert a.fuse_segments == [] and _actions(a)["L4-L5"] == "refer"
     cauda, g = _case(
         tmp_path, spec, (6.0, 4.0), cauda_equina_signs=True, conservative_care_months=0
     )
-    a = assess_case(cauda, g)
+    a = _assess(cauda, g)
     assert a.red_flags and _actions(a)["L4-L5"] == "refer"
 
 
 def test_stenosis_without_instability_is_decompressed_not_fused(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(stenosis_csa_mm2={"L3-L4": 82.0}), (3.0, 0.5))
-    a = assess_case(case, g)
+    a = _assess(case, g)
     (f,) = [f for f in a.findings if f.diagnosis == "central_stenosis"]
     assert (f.level, f.grade) == ("L3-L4", "relative")
     assert a.decompress_segments == ["L3-L4"] and a.fuse_segments == []
     severe, g = _case(tmp_path, VirtualPatientSpec(stenosis_csa_mm2={"L4-L5": 60.0}))
-    assert any(f.grade == "absolute" for f in assess_case(severe, g).findings)
+    assert any(f.grade == "absolute" for f in _assess(severe, g).findings)
 
 
 def test_disc_degeneration_and_osteoporosis_are_found_without_fusion(tmp_path: Path) -> None:
     spec = VirtualPatientSpec(disc_height_loss={"L4-L5": 0.5}, trabecular_hu=96.0)
     case, g = _case(tmp_path, spec, leg_pain=False, neurogenic_claudication=False)
-    a = assess_case(case, g)
+    a = _assess(case, g)
     assert ("degenerative_disc_disease", "L4-L5") in _dx(a)
     assert ("osteoporosis", "L1") in _dx(a)
     assert a.fuse_segments == []
@@ -187,7 +194,7 @@ def test_scoliosis_is_found_with_its_span_and_never_fused_alone(
     case = case.model_copy(
         update={"imaging": [*case.imaging, ImagingStudy(modality="XR", landmarks=ap)]}
     )
-    a = assess_case(case, g)
+    a = _assess(case, g)
     (f,) = [f for f in a.findings if f.diagnosis == "scoliosis"]
     assert f.level == "L1-L5"
     assert float(f.grade.split("°")[0]) == pytest.approx(cobb, abs=0.1)
@@ -201,16 +208,17 @@ def test_landmark_files_alone_refer_pathology_and_round_trip_through_json(tmp_pa
     a = assess_landmarks([path])
     assert ("degenerative_spondylolisthesis", "L4-L5") in _dx(a)
     assert _actions(a)["L4-L5"] == "refer" and a.fuse_segments == []
-    back = Assessment.from_json(assess_json(xray_landmarks=[path]))
-    assert back == a
+    assert Assessment.from_json(a.to_json()) == a
 
 
 def test_case_json_and_table(tmp_path: Path) -> None:
     spec = VirtualPatientSpec(slip_percent={"L4-L5": 16.0})
     case, _ = _case(tmp_path, spec, dynamic=(6.0, 4.0))
     path = save_case(case, tmp_path / "case.yaml", relative_to=tmp_path)
-    a = Assessment.from_json(assess_json(path))
-    assert a.fuse_segments == ["L4-L5"]  # instability on the films, no geometry needed
+    a = run(load_case(path), "assessment", progress=False).assessment
+    assert a is not None and a.fuse_segments == [
+        "L4-L5"
+    ]  # instability on the films, no geometry needed
     console = Console(record=True, width=200)
     console.print(assessment_table(a))
     text = console.export_text()
@@ -232,7 +240,7 @@ def test_foraminal_stenosis_is_decompressed_only_for_its_exiting_root(tmp_path: 
         neurogenic_claudication=False,
         radiculopathy={"side": "left", "root": "L4"},
     )
-    a = assess_case(concordant, g)
+    a = _assess(concordant, g)
     f = next(f for f in a.findings if f.diagnosis == "foraminal_stenosis" and f.level == "L4-L5")
     assert a.measurement("disc_height_posterior", "L4-L5").value <= 4.0
     assert a.measurement("foraminal_height", "L4-L5").value <= 15.0
@@ -245,12 +253,12 @@ def test_foraminal_stenosis_is_decompressed_only_for_its_exiting_root(tmp_path: 
         neurogenic_claudication=False,
         radiculopathy={"side": "left", "root": "S1"},
     )
-    assert _actions(assess_case(other, g))["L4-L5"] == "none"
+    assert _actions(_assess(other, g))["L4-L5"] == "none"
 
 
 def test_retrolisthesis_is_reported_without_fusion(tmp_path: Path) -> None:
     case, g = _case(tmp_path, VirtualPatientSpec(slip_percent={"L2-L3": -12.0}))
-    a = assess_case(case, g)
+    a = _assess(case, g)
     (f,) = [f for f in a.findings if f.diagnosis.endswith("spondylolisthesis")]
     assert (f.level, f.grade) == ("L2-L3", "retrolisthesis 12.0 %")
     assert a.fuse_segments == []
@@ -261,7 +269,7 @@ def test_unscaled_film_lengths_give_way_to_the_geometry_in_mm(tmp_path: Path) ->
     case, g = _case(tmp_path, spec)
     unscaled = write_xray_landmarks(lateral_landmarks(g, None), tmp_path / "px.csv")
     case = case.model_copy(update={"imaging": [ImagingStudy(modality="XR", landmarks=unscaled)]})
-    a = assess_case(case, g)
+    a = _assess(case, g)
     m = a.measurement("disc_height_posterior", "L4-L5")
     assert m.unit == "mm" and m.detail["from"].startswith("geometry")
     assert a.measurement("slip_percent", "L4-L5").detail["from"] == "xray"
@@ -276,7 +284,7 @@ def test_slip_inside_a_structural_curve_is_referred(
         scoliosis_cobb_deg=cobb, scoliosis_apex="L3", slip_percent={"L3-L4": 30.0}
     )
     case, g = _case(tmp_path, spec)
-    a = assess_case(case, g)
+    a = _assess(case, g)
     assert _actions(a)["L3-L4"] == action
     if action == "refer":
         assert "scoliosis" in a.recommendations[2].reasons[0]

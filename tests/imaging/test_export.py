@@ -9,11 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 
+from spinefuse.anatomy.phantom import render_ct
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.errors import ImagingError
 from spinefuse.imaging.dicom import write_dicom_series
 from spinefuse.imaging.nifti import write_nifti
-from spinefuse.imaging.phantom import render_ct
 from spinefuse.imaging.volume import Volume
 
 

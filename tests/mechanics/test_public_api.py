@@ -15,7 +15,6 @@ def test_public_surface_is_exactly_the_contract() -> None:
             "MechanicsResult",
             "direction_response",
             "fused_segment_response",
-            "mechanics_json",
             "parse_construct",
             "parse_constructs",
             "plan_construct",

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from spinefuse.cli import app
 from spinefuse.conventions import DIRECTIONS
 from spinefuse.errors import ParameterError
-from spinefuse.mechanics import MechanicsResult, mechanics_json, simulate
+from spinefuse.mechanics import MechanicsResult, simulate
 from spinefuse.mechanics.reference import reference_geometry
 from spinefuse.mechanics.simulation import rod_loads
 
@@ -20,15 +22,25 @@ MOTION_KEYS = [f"{d.value}_deg" for d in DIRECTIONS]
 NZ_KEYS = [f"{d.value}_nz_deg" for d in DIRECTIONS]
 
 
+def _cli(*args: str) -> dict:  # type: ignore[type-arg]
+    out = CliRunner().invoke(app, ["mechanics", *args])
+    assert out.exit_code == 0, out.output
+    data: dict = json.loads(out.stdout)  # type: ignore[type-arg]
+    return data
+
+
 def test_cli_json_has_the_contract_keys() -> None:
-    text = mechanics_json(
-        None,
-        reference=True,
-        protocol="pure-moment",
-        moment_nm=7.5,
-        constructs=["laminectomy:L4-L5", "screws-rods:L4-L5"],
+    data = _cli(
+        "--reference",
+        "--protocol",
+        "pure-moment",
+        "--moment-nm",
+        "7.5",
+        "--construct",
+        "laminectomy:L4-L5",
+        "--construct",
+        "screws-rods:L4-L5",
     )
-    data = json.loads(text)
     assert set(data["segments"]) == {"L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"}
     seg = data["segments"]["L4-L5"]
     for key in MOTION_KEYS + NZ_KEYS:
@@ -38,7 +50,8 @@ def test_cli_json_has_the_contract_keys() -> None:
     assert {r["side"] for r in rods} == {"left", "right"}
     for r in rods:
         assert r["stress_mpa"] > 0 and r["safety_factor"] > 1.0
-    assert MechanicsResult.from_json(text).to_json() == text  # the record round-trips
+    record = MechanicsResult.model_validate(data)  # the record round-trips
+    assert json.loads(record.to_json()) == data
 
 
 def test_instrumentation_cuts_the_fused_segment_motion_and_keeps_the_neighbours() -> None:
@@ -128,18 +141,28 @@ def test_bad_requests_name_the_value_and_the_fix(kwargs: dict[str, object], matc
 
 
 def test_a_case_path_and_reference_together_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ParameterError, match="not both"):
-        mechanics_json(tmp_path / "case.yaml", reference=True)
+    out = CliRunner().invoke(app, ["mechanics", str(tmp_path / "case.yaml"), "--reference"])
+    assert out.exit_code == 2 and "either a CASE file or --reference" in out.output
 
 
-def test_mechanics_of_the_sample_case_from_its_ct(tmp_path: Path) -> None:
-    from spinefuse.sample import write_sample_case
-
-    case = write_sample_case(tmp_path)
-    data = json.loads(mechanics_json(case, constructs=["screws-rods:L4-L5"]))
+def test_mechanics_of_the_sample_case_from_its_ct(sample_case_path: Path) -> None:
+    data = _cli(str(sample_case_path), "--intact", "--construct", "screws-rods:L4-L5")
     assert data["geometry_source"] == "ct"
     intact = data["intact"]["L4-L5"]
     # a measured spine lands in the in-vitro range at 7.5 N·m (Heuer 2007, +/- 2 deg)
     assert 3.0 < intact["flexion_deg"] < 9.0
     assert 2.0 < intact["lateral_bending_left_deg"] < 8.0
     assert data["segments"]["L4-L5"]["flexion_deg"] < 0.3 * intact["flexion_deg"]
+
+
+def test_the_case_command_simulates_the_planned_construct(
+    sample_case_path: Path, sample_run_dir: Path
+) -> None:
+    # without options it prints the pipeline's own record: the planned TLIF construct under the
+    # hybrid protocol; with --protocol it simulates that construct under the protocol asked for
+    recorded = json.loads((sample_run_dir / "mechanics.json").read_text())
+    assert _cli(str(sample_case_path)) == recorded
+    assert recorded["protocol"] == "hybrid" and recorded["constructs"][0].startswith("plan:")
+    pure = _cli(str(sample_case_path), "--protocol", "pure-moment")
+    assert pure["constructs"] == recorded["constructs"] and pure["protocol"] == "pure-moment"
+    assert pure["segments"]["L4-L5"]["flexion_deg"] < 0.5 * pure["intact"]["L4-L5"]["flexion_deg"]

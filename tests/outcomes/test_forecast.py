@@ -1,8 +1,7 @@
-"""The outcome stage's API: forecast, forecast_batch and forecast_json."""
+"""The outcome stage's API: forecast and forecast_batch, and the forecast command."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ import yaml
 
 from spinefuse.case import Case, case_from_dict
 from spinefuse.errors import CaseError, ParameterError
-from spinefuse.outcomes import BATCH_COLUMNS, Forecast, forecast, forecast_batch, forecast_json
+from spinefuse.outcomes import BATCH_COLUMNS, Forecast, forecast, forecast_batch
 from spinefuse.outcomes.population import sample_patients
 from spinefuse.plan.surgical_plan import SurgicalPlan
 
@@ -125,55 +124,36 @@ def test_batch_keeps_the_index_and_uses_healing_nonunion() -> None:
     assert out["reoperation_2y"].corr(df["nonunion_probability"]) > 0.3
 
 
-def test_forecast_json_from_preferences_and_without_a_plan(
+def test_the_forecast_command_forecasts_the_surgeons_named_plan(
     tmp_path: Path, make_case: MakeCase, make_plan: MakePlan
 ) -> None:
+    from typer.testing import CliRunner
+
+    from spinefuse.cli import app
+
     data = json.loads(make_case().model_dump_json(by_alias=True))
     path = tmp_path / "case.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.MonkeyPatch.context() as mp:
-        module = importlib.import_module("spinefuse.outcomes.forecast")
-        mp.setattr(module, "_upstream_plan", lambda case: "not installed")
-        none = Forecast.from_json(forecast_json(path))
-    assert not none.fusion_planned and "not installed" in none.message
+    none = CliRunner().invoke(app, ["forecast", str(path)])
+    assert none.exit_code == 0, none.output
+    assert not Forecast.from_json(none.stdout).fusion_planned  # no images and no levels named
     data["preferences"] = {"fuse_segments": ["L4-L5", "L5-S1"], "technique": "PLF"}
     path.write_text(yaml.safe_dump(data))
-    f = Forecast.from_json(forecast_json(path))
+    named = CliRunner().invoke(app, ["forecast", str(path)])
+    f = Forecast.from_json(named.stdout)
     assert f.fusion_planned and f.segments == ["L4-L5", "L5-S1"] and f.technique == "PLF"
+    assert f.nonunion_source == "healing"  # on a population spine, since there is no CT
     plan_path = make_plan().save(tmp_path / "plan.json")
-    g = Forecast.from_json(forecast_json(path, plan_path, nonunion_probability=0.2))
-    assert g.technique == "TLIF" and g.risk("nonunion").probability == 0.2
-
-
-def test_forecast_json_reads_the_planners_no_fusion_answer_and_bad_plans(
-    tmp_path: Path, make_case: MakeCase
-) -> None:
-    path = tmp_path / "case.yaml"
-    path.write_text(yaml.safe_dump(json.loads(make_case().model_dump_json(by_alias=True))))
-    none = tmp_path / "plan.json"
-    none.write_text(json.dumps({"plan": None, "reason": "no fusion indicated"}))
-    f = Forecast.from_json(forecast_json(path, none))
-    assert not f.fusion_planned and "planning stage: no fusion indicated" in f.message
+    given = CliRunner().invoke(app, ["forecast", str(path), "--plan", str(plan_path)])
+    assert Forecast.from_json(given.stdout).technique == "TLIF"
     bad = tmp_path / "bad.json"
     bad.write_text(
         json.dumps({"fuse_segments": ["L4-L5"], "approach": "robotic", "technique": "TLIF"})
     )
-    with pytest.raises(CaseError, match="approach"):
-        forecast_json(path, bad)
-    with pytest.raises(CaseError, match="no such plan file"):
-        forecast_json(path, tmp_path / "absent.json")
-
-
-def test_forecast_json_on_the_sample_case(tmp_path: Path) -> None:
-    sample = pytest.importorskip("spinefuse.sample")
-    case_path = sample.write_sample_case(tmp_path / "case")
-    f = Forecast.from_json(forecast_json(case_path))
-    # with the planning stages installed the sample's spondylolisthesis is planned; without them
-    # the forecast says why nothing surgical is predicted
-    if f.fusion_planned:
-        assert f.segments and f.risks and f.pathway is not None
-    else:
-        assert "planning" in f.message or "No fusion" in f.message
+    refused = CliRunner().invoke(app, ["forecast", str(path), "--plan", str(bad)])
+    assert refused.exit_code == 2 and "approach" in refused.output
+    absent = CliRunner().invoke(app, ["forecast", str(path), "--plan", str(tmp_path / "no.json")])
+    assert absent.exit_code == 2 and "no such surgical plan file" in absent.output
 
 
 def test_forecast_json_names_its_schema(case: Case, plan: SurgicalPlan) -> None:
@@ -223,12 +203,8 @@ def test_public_surface_is_curated() -> None:
             "fit_registry",
             "forecast",
             "forecast_batch",
-            "forecast_json",
-            "forecast_stage",
             "odi_update_forecast",
-            "plan_from_preferences",
             "read_registry",
-            "registry_json",
             "score_odi",
             "synthetic_registry",
             "write_synthetic_registry",

@@ -158,16 +158,22 @@ def test_recalibration_of_a_longer_staying_site(registry_10k: pd.DataFrame, tmp_
     assert fit.plot is not None and Path(fit.plot).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_registry_json_on_a_written_synthetic_registry(tmp_path: Path) -> None:
-    from spinefuse.outcomes.registry import RegistryReport, registry_json
+def test_the_registry_command_on_a_written_synthetic_registry(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from spinefuse.cli import app
+    from spinefuse.outcomes.registry import RegistryReport
     from spinefuse.outcomes.synthetic import write_synthetic_registry
 
     csv = write_synthetic_registry(tmp_path / "site.csv", n=3000, seed=12)
-    report = RegistryReport.from_json(registry_json(csv, "refit", tmp_path / "plots"))
+    plots = tmp_path / "plots"
+    out = CliRunner().invoke(app, ["registry", str(csv), "--refit", "--plots", str(plots)])
+    assert out.exit_code == 0, out.output
+    report = RegistryReport.from_json(out.stdout)
     assert report.n == 3000 and report.fit("transfusion").mode == "refit"
-    assert len(list((tmp_path / "plots").glob("calibration_*.png"))) == len(report.fits) + 2
+    assert len(list(plots.glob("calibration_*.png"))) == len(report.fits) + 2
     with pytest.raises(ParameterError, match="mode = 'guess'"):
-        registry_json(csv, "guess")  # type: ignore[arg-type]
+        fit_registry(read_registry(csv), mode="guess")  # type: ignore[arg-type]
 
 
 def test_a_sites_recalibration_moves_forecasts_to_its_rates(registry_10k: pd.DataFrame) -> None:

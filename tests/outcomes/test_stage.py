@@ -1,4 +1,4 @@
-"""The pipeline adapter: forecast from the plan and healing records of a run."""
+"""The forecast stage in the pipeline: from the plan and the healing stage's non-union."""
 
 from __future__ import annotations
 
@@ -9,30 +9,25 @@ import pytest
 from spinefuse.case import Case
 from spinefuse.outcomes.forecast import forecast_batch
 from spinefuse.outcomes.population import sample_patients
-from spinefuse.outcomes.stage import forecast_stage
-from spinefuse.pipeline import CaseResult
+from spinefuse.pipeline import run
 from spinefuse.plan.surgical_plan import SurgicalPlan
-from spinefuse.records import Probability, Record
-
-
-class _Healing(Record):
-    nonunion_probability: Probability
 
 
 def test_stage_uses_the_plan_and_the_healing_nonunion(case: Case, plan: SurgicalPlan) -> None:
-    result = CaseResult(
-        case=case, records={"plan": plan, "healing": _Healing(nonunion_probability=0.3)}
-    )
-    f = forecast_stage(result)
+    result = run(case, "forecast", progress=False, given={"plan": plan})
+    f, healing = result.forecast, result.healing
+    assert f is not None and healing is not None
     assert f.fusion_planned and f.nonunion_source == "healing"
-    assert f.risk("nonunion").probability == 0.3
+    assert f.risk("nonunion").probability == healing.nonunion_probability
 
 
 def test_stage_without_a_plan_falls_back_to_preferences_then_says_why(
     make_case: Callable[..., Case],
 ) -> None:
     case = make_case()
-    assert not forecast_stage(CaseResult(case=case)).fusion_planned
+    alone = run(case, "forecast", progress=False)
+    assert alone.forecast is not None and not alone.forecast.fusion_planned
+    assert alone.skipped["plan"].code == "no_geometry"
     chosen = case.model_copy(
         update={
             "preferences": case.preferences.model_copy(
@@ -40,7 +35,8 @@ def test_stage_without_a_plan_falls_back_to_preferences_then_says_why(
             )
         }
     )
-    f = forecast_stage(CaseResult(case=chosen))
+    f = run(chosen, "forecast", progress=False).forecast
+    assert f is not None
     assert f.fusion_planned and f.approach == "mis" and f.segments == ["L5-S1"]
 
 

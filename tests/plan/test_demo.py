@@ -7,25 +7,26 @@ import trimesh
 from spinefuse.anatomy.template import virtual_spine
 from spinefuse.assess import assess_case
 from spinefuse.case import load_case
-from spinefuse.imaging.nifti import read_nifti
+from spinefuse.imaging.images import read_images
 from spinefuse.plan import plan_surgery, write_implant_meshes
 from spinefuse.plan.catalogue import default_catalogue
 from spinefuse.plan.planner import grade_plan_on_images
 from spinefuse.plan.rods import head_centre
 from spinefuse.plan.screws import _lookup
-from spinefuse.sample import SAMPLE_SPEC, write_sample_case
+from spinefuse.sample import SAMPLE_SPEC
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    case = load_case(write_sample_case(tmp_path_factory.mktemp("sample")))
+def demo(sample_case_path):
+    case = load_case(sample_case_path)
+    images = read_images(case)
     geometry = virtual_spine(SAMPLE_SPEC)
-    plan = plan_surgery(case, geometry, assess_case(case, geometry))
-    return case, geometry, plan
+    plan = plan_surgery(case, geometry, assess_case(case, geometry, images.xrays))
+    return case, geometry, plan, images
 
 
 def test_demo_plan_is_complete_and_consistent(demo):
-    case, g, plan = demo
+    case, g, plan, _ = demo
     assert plan.fuse_segments == ["L4-L5"] and plan.technique == "TLIF"
     assert len(plan.screws) == 4 and len(plan.rods) == 2 and len(plan.cages) == 1
     cat = default_catalogue()
@@ -49,8 +50,8 @@ def test_demo_plan_is_complete_and_consistent(demo):
 
 
 def test_demo_screws_stay_in_bone_on_her_ct(demo):
-    case, g, plan = demo
-    graded = grade_plan_on_images(plan, case)
+    case, g, plan, images = demo
+    graded = grade_plan_on_images(plan, images)
     for s in graded.screws:
         ped = g.vertebra(s.vertebra).pedicles[s.side]
         assert s.diameter_mm <= 0.8 * ped.width_mm
@@ -60,10 +61,10 @@ def test_demo_screws_stay_in_bone_on_her_ct(demo):
 
 
 def test_demo_meshes_sit_in_her_ct_frame(demo, tmp_path):
-    case, g, plan = demo
+    case, g, plan, images = demo
     paths = write_implant_meshes(plan, tmp_path)
     assert len(paths) == 7
-    labels = read_nifti(case.study("CT").label_map, modality="SEG")
+    labels = images.labels
     ids = {"L4": 28, "L5": 27}
     for s in plan.screws:
         mesh = trimesh.load(tmp_path / f"screw_{s.vertebra}_{s.side}.stl")
@@ -75,26 +76,16 @@ def test_demo_meshes_sit_in_her_ct_frame(demo, tmp_path):
         assert np.mean(values == ids[s.vertebra]) > 0.9
 
 
-def test_demo_pipeline_plan_from_her_ct(demo):
-    # the anatomy stage's geometry from her CT, then the plan stage with corridors fitted on her
-    # label map: four screws in bone, two rods, and the JSON the CLI prints
-    import json
-
-    from spinefuse.anatomy.from_labels import geometry_from_case
-    from spinefuse.plan import plan_json
-
-    case, _, _ = demo
-    geometry = geometry_from_case(case)
-    plan = plan_surgery(case, geometry, assess_case(case, geometry))
+def test_demo_pipeline_plan_from_her_ct(sample_run):
+    # the anatomy stage's geometry from her CT with corridors fitted on her label map, then the
+    # plan stage: four screws in bone and two rods
+    plan = sample_run.plan
     assert plan.fuse_segments == ["L4-L5"]
     assert {(s.vertebra, s.side) for s in plan.screws} == {
         (v, side) for v in ("L4", "L5") for side in ("left", "right")
     }
     assert all(not s.breach and s.bone_fraction > 0.95 for s in plan.screws)
     assert len(plan.rods) == 2
-    printed = json.loads(plan_json(case_path_of(case)))
-    assert printed["fuse_segments"] == ["L4-L5"] and len(printed["screws"]) == 4
-
-
-def case_path_of(case):
-    return case.study("CT").nifti.parent / "case.yaml"
+    for s in plan.screws:  # each screw follows its corridor from the anatomy stage
+        corridor = sample_run.geometry.vertebra(s.vertebra).corridors[s.side]
+        assert np.allclose(s.direction, corridor.axis)

@@ -1,10 +1,9 @@
 """The planning package's public surface and its contract signature."""
 
 import inspect
-import json
 
 import spinefuse.plan as plan_pkg
-from spinefuse.case import save_case
+from spinefuse.pipeline import run
 
 
 def test_public_names_resolve():
@@ -16,6 +15,7 @@ def test_plan_surgery_has_the_contract_keywords():
     sig = inspect.signature(plan_pkg.plan_surgery)
     assert list(sig.parameters)[:3] == ["case", "geometry", "assessment"]
     keywords = [
+        "images",
         "technique",
         "approach",
         "graft",
@@ -33,8 +33,9 @@ def test_plan_surgery_has_the_contract_keywords():
     ]
 
 
-def test_plan_json_says_why_there_is_no_plan(tmp_path, make_case):
-    # a case without imaging has no geometry to plan implants on
-    path = save_case(make_case(), tmp_path / "case.yaml")
-    out = json.loads(plan_pkg.plan_json(path))
-    assert out["plan"] is None and "no CT/MR geometry" in out["reason"]
+def test_the_plan_stage_says_why_there_is_no_plan(make_case):
+    # a case without imaging and without segments named by the surgeon has no plan
+    result = run(make_case(), "plan", progress=False)
+    assert result.plan is None
+    assert result.skipped["assessment"].code == "nothing_to_assess"
+    assert result.skipped["plan"].code == "no_geometry"

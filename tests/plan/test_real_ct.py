@@ -1,16 +1,18 @@
 """Screws planned on real CTs stay in bone: the label map is sampled along every shaft.
 
-TPTBox L2-L4 crop (1.5 mm, VerSe IDs) and the TotalSegmentator example CT (3 mm, v2 IDs); the
-pedicle corridors of L3 and L4 are fitted on each label map, the screws sized by the planner's
-cited rules, then checked on the label map and the CT."""
+TPTBox L2-L4 crop (1.5 mm, VerSe IDs; L2 and L4 cut by the crop, L3 whole) and the
+TotalSegmentator example CT (3 mm, v2 IDs); the anatomy stage fits the pedicle corridors on each
+label map, the planner sizes the screws by its cited rules, and they are checked on the label
+map and the CT."""
 
 import numpy as np
 import pytest
 
-from spinefuse.anatomy.from_labels import geometry_from_labels
+from spinefuse.anatomy.from_labels import measure_anatomy
+from spinefuse.anatomy.method import setting
+from spinefuse.imaging.images import Images
 from spinefuse.imaging.nifti import read_nifti
 from spinefuse.plan.catalogue import default_catalogue
-from spinefuse.plan.corridor import pedicles_on_labels
 from spinefuse.plan.rules import planning_rules
 from spinefuse.plan.screws import fit_screws_to_bone, label_ids, plan_vertebra_screws
 
@@ -21,38 +23,48 @@ CASES = {
         "ct/tptbox_l2_l4/sub-ct_label-22_ct.nii.gz",
         "ct/tptbox_l2_l4/sub-ct_seg-vert_label-22_msk.nii.gz",
         "verse",
+        ("L3",),
     ),
     "totalseg": (
         "ct/totalsegmentator_example/example_ct.nii.gz",
         "ct/totalsegmentator_example/totalseg.nii.gz",
         "totalseg",
+        ("L3", "L4"),
     ),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def planned(request, shared_data):
-    ct_path, label_path, convention = CASES[request.param]
+    ct_path, label_path, convention, levels = CASES[request.param]
     ct = read_nifti(shared_data / ct_path)
     labels = read_nifti(shared_data / label_path, modality="SEG")
-    geometry = geometry_from_labels(ct, labels, convention)
+    images = Images(volume=ct, labels=labels, convention=convention, label_source="file")
+    geometry = measure_anatomy(images)
     ids = label_ids(convention)
-    fitted, notes = pedicles_on_labels(geometry, labels, ids, ["L3", "L4"], RULES)
-    screws = [
-        s for lv in ("L3", "L4") for s in plan_vertebra_screws(fitted.vertebra(lv), CAT, RULES)
-    ]
-    return (
-        request.param,
-        geometry,
-        fitted,
-        notes,
-        fit_screws_to_bone(screws, labels, ids, RULES, CAT, ct),
+    screws = [s for lv in levels for s in plan_vertebra_screws(geometry.vertebra(lv), CAT, RULES)]
+    return request.param, geometry, fit_screws_to_bone(screws, labels, ids, RULES, CAT, ct)
+
+
+def test_no_screw_in_a_vertebra_the_crop_cuts(shared_data):
+    ct_path, label_path, convention, _ = CASES["tptbox"]
+    images = Images(
+        volume=read_nifti(shared_data / ct_path),
+        labels=read_nifti(shared_data / label_path, modality="SEG"),
+        convention=convention,
     )
+    geometry = measure_anatomy(images)
+    for level in ("L2", "L4"):
+        v = geometry.vertebra(level)
+        assert v.partial and not v.corridors
+        assert plan_vertebra_screws(v, CAT, RULES) == []
 
 
 def test_l3_and_l4_screws_stay_inside_bone(planned):
-    name, _, _, notes, screws = planned
-    assert len(screws) == 4, notes
+    name, geometry, screws = planned
+    assert len(screws) == 2 * len(CASES[name][3]), {
+        v: v.corridors for v in geometry.vertebrae.values()
+    }
     tol = RULES.screw_breach_tolerance_mm.value
     for s in screws:
         # every shaft sample within the breach tolerance of the vertebra's own label
@@ -63,13 +75,13 @@ def test_l3_and_l4_screws_stay_inside_bone(planned):
 
 
 def test_sizes_and_angles_are_in_the_published_ranges(planned):
-    name, _, fitted, _, screws = planned
+    name, geometry, screws = planned
     for s in screws:
         lo, hi = RULES.screw_diameter_ranges_mm.values[s.vertebra]
         assert lo <= s.diameter_mm <= hi, (name, s.vertebra, s.side, s.diameter_mm)
-        ped = fitted.vertebra(s.vertebra).pedicles[s.side]
+        ped = geometry.vertebra(s.vertebra).corridors[s.side]
         assert s.diameter_mm <= 0.8 * min(ped.width_mm, ped.height_mm) + 1e-9 or s.warnings
-        lo, hi = RULES.screw_angle_ranges_deg.medial[s.vertebra]
+        lo, hi = setting("pedicle_transverse_angle_deg")[s.vertebra]
         assert lo - 1e-6 <= s.medial_angle_deg <= hi + 1e-6  # the search is bounded to it
         assert -15.0 - 1e-6 <= s.cranial_angle_deg <= 15.0 + 1e-6
         assert s.length_mm <= 0.876 * ped.chord_mm
@@ -78,11 +90,11 @@ def test_sizes_and_angles_are_in_the_published_ranges(planned):
 def test_corridor_agrees_with_the_measured_pedicles(planned):
     # where the anatomy stage resolved a pedicle, the fitted corridor passes through its isthmus;
     # on the 1.5 mm TPTBox grid it also runs along its measured axis
-    name, geometry, fitted, _, _ = planned
+    name, geometry, _ = planned
     compared = 0
-    for level in ("L3", "L4"):
+    for level in CASES[name][3]:
         for side, measured in geometry.vertebra(level).pedicles.items():
-            found = fitted.vertebra(level).pedicles[side]
+            found = geometry.vertebra(level).corridors[side]
             d = np.subtract(measured.isthmus_centre, found.isthmus_centre)
             off_line = np.linalg.norm(d - np.dot(d, found.axis) * np.asarray(found.axis))
             assert off_line < 4.0, (name, level, side, off_line)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from spinefuse.anatomy.geometry import Vertebra
+from spinefuse.anatomy.method import setting
 from spinefuse.anatomy.template import VirtualPatientSpec, dimensions, virtual_spine
 from spinefuse.errors import GeometryError, LabelMapError
 from spinefuse.imaging.volume import Volume
@@ -66,7 +67,7 @@ def test_virtual_patient_screws_follow_the_pedicle_axis(spine):
             assert s.cranial_angle_deg == pytest.approx(
                 -dims["pedicle_caudal_angle_deg"]["values"][level], abs=1e-6
             )
-            lo, hi = RULES.screw_angle_ranges_deg.medial[level]
+            lo, hi = setting("pedicle_transverse_angle_deg")[level]
             assert lo <= s.medial_angle_deg <= hi
             assert s.diameter_mm <= 0.8 * ped.width_mm
             assert 0.7 * ped.chord_mm <= s.length_mm <= 0.876 * ped.chord_mm

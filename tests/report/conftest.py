@@ -1,4 +1,4 @@
-"""Fixtures of the report tests: a complete run folder and its rendered reports."""
+"""Fixtures of the report tests: the sample patient's run and its rendered reports."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from .report_fixtures import build_run_dir
+from spinefuse.pipeline import CaseResult
 
 
 @pytest.fixture(scope="session")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder holding every stage record (not rendered yet)."""
-    return build_run_dir(tmp_path_factory.mktemp("run"))
+def full_run(sample_run: CaseResult) -> CaseResult:
+    """The sample patient's run: every stage's record, and its images."""
+    return sample_run
 
 
 @pytest.fixture(scope="session")
-def rendered(full_run: Path) -> dict[str, Path]:
-    """The four report files written for the full run, by file name."""
-    from spinefuse.report import write_reports
-
-    return {p.name: p for p in write_reports(full_run)}
+def rendered(sample_run_dir: Path) -> dict[str, Path]:
+    """The four report files the pipeline wrote for the sample run, by file name."""
+    names = ("report.html", "report.pdf", "patient.html", "patient.pdf")
+    return {n: sample_run_dir / n for n in names}

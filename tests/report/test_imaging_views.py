@@ -11,8 +11,10 @@ import pytest
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.case import ImagingStudy
 from spinefuse.errors import ImagingError
+from spinefuse.imaging.images import Images, read_volume
 from spinefuse.imaging.volume import Volume
-from spinefuse.report.imaging_views import case_imaging, curved_reformat, read_ct
+from spinefuse.pipeline import CaseResult
+from spinefuse.report.imaging_views import case_imaging, curved_reformat
 
 from .report_fixtures import voxelise
 
@@ -65,21 +67,18 @@ def test_corrupt_nifti_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "ct.nii.gz"
     bad.write_bytes(b"not an image at all")
     with pytest.raises(ImagingError, match="ct.nii.gz"):
-        read_ct(ImagingStudy(modality="CT", nifti=bad))
+        read_volume(ImagingStudy(modality="CT", nifti=bad))
 
 
-def test_case_without_ct_says_so(full_run: Path) -> None:
-    from spinefuse.report.stage_records import load_stage_records
-
-    rec = load_stage_records(full_run)
-    assert rec.case is not None
-    no_ct = rec.case.model_copy(update={"imaging": []})
-    pictures, notes = case_imaging(no_ct, rec.geometry)
+def test_case_without_ct_says_so(full_run: CaseResult) -> None:
+    rec = full_run
+    assert rec.images is not None
+    pictures, notes = case_imaging(Images(), rec.geometry)
     assert pictures == []
     assert notes == ["The case has no pre-operative CT, so no CT reformats are shown."]
-    pictures, notes = case_imaging(rec.case, rec.geometry)
+    pictures, notes = case_imaging(rec.images, rec.geometry)
     n_xr = sum(s.modality == "XR" for s in rec.case.imaging)
-    assert n_xr == 4 and notes == []
+    assert n_xr == 4 and notes == [] and len(rec.images.xrays) == n_xr
     assert len(pictures) == 2 + n_xr  # sagittal and coronal CT, one picture per radiograph
     assert sum("radiograph landmarks" in p.caption for p in pictures) == n_xr
     assert all(p.uri.startswith("data:image/png;base64,") for p in pictures)
@@ -90,22 +89,20 @@ def test_nifti_is_read_with_its_affine(tmp_path: Path) -> None:
     affine = np.diag([0.8, 0.8, 2.0, 1.0])
     affine[:3, 3] = [-10, 5, 30]
     nib.save(nib.Nifti1Image(arr, affine), tmp_path / "a.nii.gz")
-    vol = read_ct(ImagingStudy(modality="CT", nifti=tmp_path / "a.nii.gz"))
+    vol = read_volume(ImagingStudy(modality="CT", nifti=tmp_path / "a.nii.gz"))
     assert vol.shape == (2, 3, 4)
     assert np.allclose(vol.voxel_to_world(np.array([1, 2, 3])), [-9.2, 6.6, 36.0])
 
 
-def test_dicom_series_gives_the_same_reformat_as_nifti(full_run: Path) -> None:
-    from spinefuse.report.stage_records import load_stage_records
-
-    rec = load_stage_records(full_run)
-    assert rec.case is not None and rec.geometry is not None
+def test_dicom_series_gives_the_same_reformat_as_nifti(full_run: CaseResult) -> None:
+    rec = full_run
+    assert rec.geometry is not None
     ct = rec.case.study("CT")
     assert ct is not None and ct.nifti is not None
     dicom = ct.nifti.parent / "ct_dicom"
-    a = curved_reformat(read_ct(ct), rec.geometry, "sagittal")
+    a = curved_reformat(read_volume(ct), rec.geometry, "sagittal")
     b = curved_reformat(
-        read_ct(ImagingStudy(modality="CT", dicom_dir=dicom)), rec.geometry, "sagittal"
+        read_volume(ImagingStudy(modality="CT", dicom_dir=dicom)), rec.geometry, "sagittal"
     )
     assert a.image.shape == b.image.shape
     # DICOM stores integer HU: the two agree to within rounding and interpolation
@@ -119,10 +116,9 @@ def test_reformat_of_a_real_ct_samples_the_vertebral_bodies(
     that the anatomy stage finds meets trabecular bone of the HU the segmentation reports."""
     import json
 
-    from spinefuse.anatomy.from_labels import geometry_from_case
     from spinefuse.case import Case, ClinicalHistory, Patient
+    from spinefuse.pipeline import run
     from spinefuse.report import render_reports
-    from spinefuse.report.stage_records import StageRecords
 
     folder = shared_data / "ct" / "totalsegmentator_example"
     case = Case(
@@ -137,10 +133,12 @@ def test_reformat_of_a_real_ct_samples_the_vertebral_bodies(
             )
         ],
     )
-    g = geometry_from_case(case)
+    result = run(case, "anatomy", progress=False)
+    g = result.geometry
     assert g is not None
     reported = json.loads((folder / "spine_report.json").read_text())["results"]
-    sag = curved_reformat(read_ct(case.imaging[0]), g, "sagittal")
+    assert result.images is not None and result.images.volume is not None
+    sag = curved_reformat(result.images.volume, g, "sagittal")
     for name in ("L1", "L2", "L3", "L4", "L5"):
         v = g.vertebrae[name]
         row = int(np.argmin(np.abs(sag.z_mm - v.centroid[2])))
@@ -148,9 +146,7 @@ def test_reformat_of_a_real_ct_samples_the_vertebral_bodies(
         median = reported[f"vertebrae_{name}_intensity_median"]
         # one trilinear sample on a 3 mm grid against the body's median HU
         assert sag.image[row, col] == pytest.approx(median, abs=30.0), name
-    written = render_reports(
-        StageRecords(run_dir=tmp_path, case=case, geometry=g), tmp_path, pdf=False
-    )
+    written = render_reports(result, tmp_path, pdf=False)
     html = written[0].read_text()
     assert html.count("<figcaption>Curved") == 2  # sagittal and coronal
-    assert "No case record" not in html
+    assert "The images were not read" not in html

@@ -9,7 +9,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from spinefuse.report import load_stage_records, render_reports, write_reports
+from spinefuse.pipeline import CaseResult, Skip
+from spinefuse.report import render_reports
 from spinefuse.report.patient import natural_frequency
 from spinefuse.report.stage_views import (
     fusion_probability_points,
@@ -23,7 +24,7 @@ from spinefuse.report.stage_views import (
 )
 from spinefuse.report.tables import fmt
 
-from .report_fixtures import STAGES, build_run_dir, pdf_pages_text
+from .report_fixtures import pdf_pages_text, without
 
 SURGEON_SECTIONS = (
     "At a glance",
@@ -50,16 +51,16 @@ def test_write_reports_writes_four_files(rendered: dict[str, Path]) -> None:
 
 
 def test_surgeon_pdf_has_every_section_and_the_numbers(
-    rendered: dict[str, Path], full_run: Path
+    rendered: dict[str, Path], full_run: CaseResult
 ) -> None:
     pages = pdf_pages_text(rendered["report.pdf"])
     assert 5 <= len(pages) <= 16
     text = re.sub(r"\s+", " ", " ".join(pages))
     for title in SURGEON_SECTIONS:
         assert title in text, title
-    assert "did not run" not in text  # every stage is present
-    rec = load_stage_records(full_run)
-    assert rec.case is not None and rec.assessment is not None and rec.plan is not None
+    assert "did not run" not in text and "nothing to do" not in text  # every stage is present
+    rec = full_run
+    assert rec.assessment is not None and rec.plan is not None
     # numbers from every stage record reach the page, with their units
     assert f"{rec.case.patient.bmi:.1f} kg/m²" in text
     for m in rec.assessment.measurements:  # in a table with its unit, or in a level matrix
@@ -69,15 +70,12 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
     for c in rec.plan.cages:
         assert f"{c.width_mm:.0f} × {c.depth_mm:.0f} × {c.height_mm:.0f} mm" in text
     assert rec.mechanics is not None and rec.healing is not None and rec.forecast is not None
-    assert f"pure moment {rec.mechanics['moment_nm']:g} N·m" in text
-    # the views drop nothing the stage records hold (their field names may evolve)
-    assert len(risks(rec.forecast)) == len(rec.forecast["risks"])
-    assert len(quantities(rec.forecast)) == len(rec.forecast["perioperative"])
-    assert {r.segment for r in rom_rows(rec.mechanics)} == set(rec.mechanics["segments"])
-    rods = rec.mechanics["implants"]["rods"]
-    assert len([f for f in safety_factors(rec.mechanics) if f.implant.startswith("rod")]) == len(
-        rods
-    )
+    assert f"pure moment {rec.mechanics.moment_nm:g} N·m" in text
+    # the views drop nothing the stage records hold
+    assert len(risks(rec.forecast)) == len(rec.forecast.risks)
+    assert len(quantities(rec.forecast)) == len(rec.forecast.perioperative)
+    assert {r.segment for r in rom_rows(rec.mechanics)} == set(rec.mechanics.segments)
+    assert len(safety_factors(rec.mechanics)) == len(rec.mechanics.implants.rods)
     assert len(healing_curves(rec.healing)) >= 2  # bone fraction per region, fusion probability
     for row in rom_rows(rec.mechanics):
         assert fmt(row.intact_deg, 1, "deg") in text and fmt(row.planned_deg, 1, "deg") in text
@@ -89,9 +87,9 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
         digits = 0 if (q.median or 0) > 20 else 1
         assert f"{q.label} {fmt(q.mean, digits)} {fmt(q.median, digits)}" in text, q.name
     assert "12.8 ODI points" in text  # MCID with its source
-    if rec.forecast and rec.forecast.get("pro"):  # every PRO trajectory reaches the page
+    if rec.forecast.pro:  # every PRO trajectory reaches the page
         trajs = trajectories(rec.forecast)
-        assert len(trajs) == len(rec.forecast["pro"])
+        assert len(trajs) == len(rec.forecast.pro)
         assert "Oswestry Disability Index over time" in text
         for t in trajs:
             p12 = t.at(12.0, t.mcid_probability)
@@ -123,14 +121,14 @@ def test_pdf_pages_render_to_images_with_content(rendered: dict[str, Path]) -> N
 
 
 def test_patient_pdf_sections_and_natural_frequencies(
-    rendered: dict[str, Path], full_run: Path
+    rendered: dict[str, Path], full_run: CaseResult
 ) -> None:
     pages = pdf_pages_text(rendered["patient.pdf"])
     assert 2 <= len(pages) <= 8
     text = re.sub(r"\s+", " ", " ".join(pages))
     for title in PATIENT_SECTIONS:
         assert title in text, title
-    rec = load_stage_records(full_run)
+    rec = full_run
     top = sorted(risks(rec.forecast), key=lambda r: -r.probability)[:6]
     assert len(top) >= 3
     for r in top:
@@ -153,44 +151,35 @@ def test_html_is_self_contained(rendered: dict[str, Path]) -> None:
         assert "<link" not in html
 
 
-def test_report_of_an_empty_run_says_what_is_missing(tmp_path: Path) -> None:
+def test_report_of_a_case_with_nothing_to_do_says_why(tmp_path: Path, full_run: CaseResult) -> None:
     start = time.perf_counter()
-    written = write_reports(tmp_path)
+    bare = CaseResult(
+        case=full_run.case.model_copy(update={"imaging": []}),
+        skipped={
+            "anatomy": Skip("no_volume", "the case has no CT or MR study"),
+            "assessment": Skip("nothing_to_assess", "no X-ray landmark file and no geometry"),
+        },
+        ran=["imaging"],
+    )
+    written = render_reports(bare, tmp_path)
     assert time.perf_counter() - start < 20.0
     assert len(written) == 4
     text = (tmp_path / "report.html").read_text()
-    for stage in (
-        "case.json",
-        "anatomy.json",
-        "assessment.json",
-        "plan.json",
-        "mechanics.json",
-        "healing.json",
-        "forecast.json",
-    ):
-        assert f"no {stage}" in text or f"({stage})" in text, stage
+    assert "The anatomy stage had nothing to do for this case: the case has no CT or MR" in text
+    for stage in ("plan", "mechanics", "healing", "forecast"):
+        assert f"did not run in this run (no {stage}.json)" in text, stage
     patient = (tmp_path / "patient.html").read_text()
     assert patient.count('class="absent"') == 4
 
 
 @pytest.mark.parametrize("missing", ["mechanics", "healing", "forecast", "plan"])
-def test_each_absent_stage_is_named(tmp_path: Path, missing: str) -> None:
-    run = build_run_dir(tmp_path, tuple(s for s in STAGES if s != missing))
-    written = render_reports(load_stage_records(run), run, pdf=False)
+def test_each_absent_stage_is_named(tmp_path: Path, full_run: CaseResult, missing: str) -> None:
+    written = render_reports(without(full_run, missing), tmp_path, pdf=False)
     assert [p.name for p in written] == ["report.html", "patient.html"]
-    text = (run / "report.html").read_text()
-    assert f"no {missing}.json" in text
+    text = (tmp_path / "report.html").read_text()
+    assert f"{missing} taken away by the test" in text
     for other in {"mechanics", "healing", "forecast"} - {missing}:
-        assert f"no {other}.json" not in text
-    patient = (run / "patient.html").read_text()
+        assert f"{other} taken away" not in text
+    patient = (tmp_path / "patient.html").read_text()
     if missing == "plan":  # assessed but not planned: no operation to explain
         assert "do not show that a fusion operation would help you" in patient
-
-
-def test_report_command_says_what_it_wrote(tmp_path: Path) -> None:
-    from spinefuse.report import report_command
-
-    run = build_run_dir(tmp_path, ("case", "assessment"))
-    line = report_command(run, pdf=False)
-    assert line == f"reports written to {run}: report.html, patient.html"
-    assert not (run / "report.pdf").exists()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from spinefuse.pipeline import CaseResult
 from spinefuse.report.spine3d import _cage_box, _hull2d, _tube, body_rings, sagittal_view, spine_3d
-from spinefuse.report.stage_records import load_stage_records
 from spinefuse.report.surgeon import adjacent_segments
 
 
@@ -25,8 +24,8 @@ def test_tube_has_the_screw_radius_and_length() -> None:
     assert pts[:, 1].min() == pytest.approx(0.0) and pts[:, 1].max() == pytest.approx(45.0)
 
 
-def test_cage_box_has_the_cage_size_and_centre(full_run: Path) -> None:
-    rec = load_stage_records(full_run)
+def test_cage_box_has_the_cage_size_and_centre(full_run: CaseResult) -> None:
+    rec = full_run
     assert rec.plan is not None and rec.geometry is not None and rec.plan.cages
     cage = rec.plan.cages[0]
     box = _cage_box(cage, rec.geometry)
@@ -43,8 +42,8 @@ def test_cage_box_has_the_cage_size_and_centre(full_run: Path) -> None:
         assert any(abs(e - size) < 1e-6 for e in edges)
 
 
-def test_body_rings_span_the_endplates(full_run: Path) -> None:
-    rec = load_stage_records(full_run)
+def test_body_rings_span_the_endplates(full_run: CaseResult) -> None:
+    rec = full_run
     assert rec.geometry is not None
     v = rec.geometry.vertebrae["L3"]
     top, bottom = body_rings(v)
@@ -71,8 +70,8 @@ def _png(uri: str) -> np.ndarray:
     return np.asarray(imread(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), format="png"))
 
 
-def test_pictures_show_implant_colours(full_run: Path) -> None:
-    rec = load_stage_records(full_run)
+def test_pictures_show_implant_colours(full_run: CaseResult) -> None:
+    rec = full_run
     assert rec.geometry is not None and rec.plan is not None
     for uri in (spine_3d(rec.geometry, rec.plan), sagittal_view(rec.geometry, rec.plan)):
         img = _png(uri)[..., :3]
@@ -83,10 +82,10 @@ def test_pictures_show_implant_colours(full_run: Path) -> None:
     assert green.sum() == 0  # and absent without a plan
 
 
-def test_plan_checks_name_what_the_construct_lacks(full_run: Path) -> None:
+def test_plan_checks_name_what_the_construct_lacks(full_run: CaseResult) -> None:
     from spinefuse.report.surgeon import plan_checks
 
-    rec = load_stage_records(full_run)
+    rec = full_run
     assert rec.plan is not None
     assert plan_checks(rec.plan) == []  # the demo plan is complete
     lower = segment_lower(rec.plan.fuse_segments[-1])

@@ -110,6 +110,11 @@ class Vertebra(Record):
     body_width_mm: float = Field(gt=0)
     body_depth_mm: float = Field(gt=0)
     pedicles: dict[Side, Pedicle] = Field(default_factory=dict)
+    corridors: dict[Side, Pedicle] = Field(
+        default_factory=dict,
+        description="screw corridors fitted on the label map: the straight line through each "
+        "pedicle with the most bone around it, from its entry to the anterior cortex",
+    )
     canal: Canal | None = None
     facets: dict[FacetName, Facet] = Field(default_factory=dict)
     spinous_tip: Vec3 | None = None
@@ -121,7 +126,7 @@ class Vertebra(Record):
     @model_validator(mode="after")
     def _check(self) -> Vertebra:
         vertebra_index(self.name)
-        for side, p in self.pedicles.items():
+        for side, p in (*self.pedicles.items(), *self.corridors.items()):
             if p.side != side:
                 raise GeometryError(f"{self.name}: pedicle stored under {side!r} says {p.side!r}")
         return self

@@ -15,6 +15,7 @@ axis by ``+b``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from spinefuse.anatomy.geometry import (
     Vertebra,
     disc_between,
 )
+from spinefuse.case import Patient
 from spinefuse.conventions import LUMBAR, LUMBAR_SEGMENTS, SIDES, Side, parse_segment
 from spinefuse.datafiles import load_yaml
 from spinefuse.errors import LevelError, ParameterError
@@ -299,6 +301,34 @@ def virtual_spine(spec: VirtualPatientSpec | None = None) -> SpineGeometry:
             break
         scale *= spec.scoliosis_cobb_deg / measured
     return g
+
+
+def patient_template(
+    patient: Patient,
+    pelvic_incidence_deg: float | None = None,
+    lumbar_lordosis_deg: float | None = None,
+    slip_percent: Mapping[str, float] | None = None,
+) -> SpineGeometry:
+    """The population spine of a patient's sex and height, shaped by the pelvic incidence,
+    lordosis and slips measured on their films where given: what the mechanics run on when a
+    case has no CT or MR. ``source_detail`` says so."""
+    shape: dict[str, Any] = {}
+    if pelvic_incidence_deg is not None:
+        shape["pelvic_incidence_deg"] = pelvic_incidence_deg
+    if lumbar_lordosis_deg is not None:
+        shape["lumbar_lordosis_deg"] = lumbar_lordosis_deg
+    spec = VirtualPatientSpec(
+        sex=patient.sex,
+        height_cm=min(max(patient.height_cm, 130.0), 215.0),
+        slip_percent=dict(slip_percent or {}),
+        **shape,
+    )
+    detail = "population template of the patient's sex and height"
+    if shape or slip_percent:
+        detail += ", shaped by the films' " + ", ".join(
+            [*sorted(shape), *(["slips"] * bool(slip_percent))]
+        )
+    return virtual_spine(spec).model_copy(update={"source_detail": detail + " (no CT or MR)"})
 
 
 def _build(spec: VirtualPatientSpec, coronal_scale: float) -> SpineGeometry:

@@ -6,13 +6,7 @@ from spinefuse.assess.assessment import (
     Measurement,
     SegmentRecommendation,
 )
-from spinefuse.assess.stage import (
-    assess_case,
-    assess_files,
-    assess_json,
-    assess_landmarks,
-    assess_stage,
-)
+from spinefuse.assess.case_assessment import assess_case, assess_landmarks
 from spinefuse.assess.table import assessment_report, assessment_table
 
 __all__ = [
@@ -21,10 +15,7 @@ __all__ = [
     "Measurement",
     "SegmentRecommendation",
     "assess_case",
-    "assess_files",
-    "assess_json",
     "assess_landmarks",
-    "assess_stage",
     "assessment_report",
     "assessment_table",
 ]

@@ -9,7 +9,6 @@ from spinefuse.healing.biology import BIOLOGY_COLUMNS, osteogenic_multiplier
 from spinefuse.healing.course import HealingCourse, SegmentCourse, TimeToFusion, heal
 from spinefuse.healing.parameters import HealingParameters, load_parameters
 from spinefuse.healing.response import FUSION_GRID, FusionResponseLike
-from spinefuse.healing.stage import heal_json, heal_stage
 
 __all__ = [
     "BIOLOGY_COLUMNS",
@@ -22,8 +21,6 @@ __all__ = [
     "TimeToFusion",
     "heal",
     "heal_batch",
-    "heal_json",
-    "heal_stage",
     "load_parameters",
     "osteogenic_multiplier",
 ]

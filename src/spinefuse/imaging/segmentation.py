@@ -67,6 +67,11 @@ class TotalSegmentatorBackend:
     fast: bool = True
     device: str = "cpu"
 
+    @classmethod
+    def from_options(cls, options: dict[str, object]) -> TotalSegmentatorBackend:
+        """The back-end with a case file's ``segmentation.options`` (``fast``, ``device``)."""
+        return cls(**_checked_options(cls, options))  # type: ignore[arg-type]
+
     @staticmethod
     def available() -> bool:
         return importlib.util.find_spec("totalsegmentator") is not None
@@ -99,6 +104,29 @@ def read_label_map_on(labels: Volume, image: Volume) -> Volume:
     from spinefuse.imaging.labels import on_grid
 
     return to_totalseg_ids(on_grid(labels, image, resample=True), "totalseg")
+
+
+def _checked_options(backend: type, options: dict[str, object]) -> dict[str, object]:
+    """``options`` when every key is a field of ``backend``; else a CaseError naming the rest."""
+    from dataclasses import fields
+
+    from spinefuse.errors import CaseError
+
+    known = {f.name for f in fields(backend)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise CaseError(
+            f"segmentation.options {unknown}: not options of the {backend.__name__}; "
+            f"it takes {sorted(known)}"
+        )
+    return options
+
+
+def builtin_backend(options: dict[str, object] | None = None) -> SegmentationBackend:
+    """spinefuse's own CT back-end (no trained weights) with a case file's options."""
+    from spinefuse.imaging.spine_threshold import ThresholdBackend
+
+    return ThresholdBackend(**_checked_options(ThresholdBackend, options or {}))  # type: ignore[arg-type]
 
 
 def default_backend() -> SegmentationBackend:

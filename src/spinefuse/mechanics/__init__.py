@@ -4,7 +4,7 @@ facet contact, implants and fusion masses) with a batched Newton solver.
 Public surface: :func:`simulate` (one spine, intact and operated) -> :class:`MechanicsResult`;
 :func:`direction_response` (batched six-direction flexibility tests);
 :func:`fused_segment_response` (the healing stage's input) -> :class:`FusionResponse`;
-:func:`mechanics_json` (the ``spinefuse mechanics`` command); :func:`reference_geometry`.
+:func:`reference_geometry`.
 """
 
 from spinefuse.mechanics.constructs import (
@@ -19,7 +19,6 @@ from spinefuse.mechanics.result import FUSION_LOAD_CASES, FusionResponse, Mechan
 from spinefuse.mechanics.simulation import (
     DirectionResponse,
     direction_response,
-    mechanics_json,
     rom_batch,
     simulate,
 )
@@ -32,7 +31,6 @@ __all__ = [
     "MechanicsResult",
     "direction_response",
     "fused_segment_response",
-    "mechanics_json",
     "parse_construct",
     "parse_constructs",
     "plan_construct",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -410,54 +409,3 @@ def _follower_only(
 ) -> DirectionResponse:
     """The follower load alone, reported in every direction slot (no moment)."""
     return direction_response(geos, cons, 0.0, preload_n)
-
-
-def mechanics_json(
-    case_path: Path | None,
-    *,
-    reference: bool = False,
-    protocol: str = "pure-moment",
-    moment_nm: float = 7.5,
-    preload_n: float = 0.0,
-    constructs: tuple[str, ...] | list[str] = (),
-) -> str:
-    """The ``spinefuse mechanics`` command's JSON: the built-in reference spine (``reference``)
-    or the case's spine (from its imaging, else its virtual-patient parameters)."""
-    from spinefuse.mechanics.reference import reference_geometry
-
-    if reference or case_path is None:
-        if case_path is not None and reference:
-            raise ParameterError("give either a CASE or --reference, not both")
-        geometry = reference_geometry()
-    else:
-        geometry = _case_geometry(case_path)
-    result = simulate(
-        geometry,
-        None,
-        protocol=protocol,
-        moment_nm=moment_nm,
-        preload_n=preload_n,
-        constructs=tuple(constructs),
-    )
-    return result.to_json()
-
-
-def _case_geometry(case_path: Path) -> SpineGeometry:
-    from spinefuse.case import load_case
-
-    case = load_case(case_path)
-    try:
-        from spinefuse.anatomy.from_labels import geometry_from_case  # type: ignore[import-not-found, unused-ignore]
-
-        g = geometry_from_case(case)
-        if g is not None:
-            return g  # type: ignore[no-any-return, unused-ignore]
-    except ImportError:
-        pass
-    from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
-
-    spec = VirtualPatientSpec(
-        sex=case.patient.sex if case.patient.sex in ("female", "male") else "female",
-        height_cm=min(max(case.patient.height_cm, 130.0), 215.0),
-    )
-    return virtual_spine(spec)

@@ -1,10 +1,9 @@
 """Outcomes: complication risks, perioperative course, recovery pathway and PRO forecasts.
 
 The stage's public surface: :func:`forecast` (one case), :func:`forecast_batch` (a table of
-patient-arms, vectorised), :func:`forecast_json` (the CLI), :func:`forecast_stage` (the pipeline),
-:func:`score_odi` (the questionnaire), :func:`odi_update_forecast` (an early ODI updates the
-12-month forecast), :func:`fit_registry` / :func:`registry_json` (a site's
-registry) and :func:`synthetic_registry` (test registries drawn from the models).
+patient-arms, vectorised), :func:`score_odi` (the questionnaire), :func:`odi_update_forecast`
+(an early ODI updates the 12-month forecast), :func:`fit_registry` (a site's registry) and
+:func:`synthetic_registry` (test registries drawn from the models).
 """
 
 from spinefuse.outcomes.forecast import (
@@ -12,14 +11,11 @@ from spinefuse.outcomes.forecast import (
     Forecast,
     forecast,
     forecast_batch,
-    forecast_json,
     odi_update_forecast,
-    plan_from_preferences,
 )
 from spinefuse.outcomes.odi import OdiScore, score_odi
 from spinefuse.outcomes.pathway import RecoveryPathway
-from spinefuse.outcomes.registry import RegistryReport, fit_registry, read_registry, registry_json
-from spinefuse.outcomes.stage import forecast_stage
+from spinefuse.outcomes.registry import RegistryReport, fit_registry, read_registry
 from spinefuse.outcomes.synthetic import synthetic_registry, write_synthetic_registry
 
 __all__ = [
@@ -31,12 +27,8 @@ __all__ = [
     "fit_registry",
     "forecast",
     "forecast_batch",
-    "forecast_json",
-    "forecast_stage",
     "odi_update_forecast",
-    "plan_from_preferences",
     "read_registry",
-    "registry_json",
     "score_odi",
     "synthetic_registry",
     "write_synthetic_registry",

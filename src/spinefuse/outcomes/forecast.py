@@ -10,17 +10,14 @@ values for a table of patient-arms, vectorised.
 
 from __future__ import annotations
 
-import importlib
-import json
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from spinefuse.case import Case, load_case
-from spinefuse.errors import CaseError, ParameterError
+from spinefuse.case import Case
+from spinefuse.errors import ParameterError
 from spinefuse.outcomes.complications import (
     OUTCOMES,
     asd_cumulative,
@@ -48,7 +45,7 @@ from spinefuse.outcomes.pro import (
 from spinefuse.outcomes.registry import RegistryReport
 from spinefuse.outcomes.risk import Driver, FloatArray
 from spinefuse.plan.surgical_plan import SurgicalPlan
-from spinefuse.records import Probability, Record, describe_validation_error
+from spinefuse.records import Probability, Record
 
 FORECAST_SCHEMA = "spinefuse/forecast@1"
 
@@ -428,82 +425,3 @@ def forecast_batch(
         sm = pro_models()[name]
         out[f"{name}_12m"] = sm.mean_12m(sm.design(df, probs), baselines(df, name))
     return pd.DataFrame({c: out[c] for c in BATCH_COLUMNS}, index=patients.index)
-
-
-def _upstream_plan(case: Case) -> SurgicalPlan | None | str:
-    """Run the anatomy, assessment and planning stages (``spinefuse.plan.plan_case``) when they
-    are installed; a string says why they could not be run."""
-    try:
-        planner = importlib.import_module("spinefuse.plan")
-        plan: SurgicalPlan | None = planner.plan_case(case)
-    except (ImportError, AttributeError) as err:
-        return f"the planning stages are not available ({err})"
-    return plan
-
-
-def plan_from_preferences(case: Case) -> SurgicalPlan | None:
-    """A plan from the surgeon's stated choices (``preferences.fuse_segments`` with technique
-    and approach), enough for the outcome models; None when no segments are chosen."""
-    pref = case.preferences
-    if not pref.fuse_segments:
-        return None
-    technique = pref.technique or "TLIF"
-    approach = pref.approach or ("mis" if technique in ("LLIF", "ALIF") else "open")
-    graft = None
-    if pref.graft is not None:
-        graft = {"material": pref.graft, "volume_cm3": 0.0}
-    return SurgicalPlan.model_validate(
-        {
-            "fuse_segments": pref.fuse_segments,
-            "approach": approach,
-            "technique": technique,
-            "graft": graft,
-            "reasons": ["levels, technique and approach chosen by the surgeon (case preferences)"],
-            "overridden": ["fuse_segments"],
-        }
-    )
-
-
-def forecast_json(
-    case_path: str | Path,
-    plan_path: str | Path | None = None,
-    nonunion_probability: float | None = None,
-) -> str:
-    """``spinefuse forecast CASE --json``: the forecast as JSON text.
-
-    The plan is read from ``plan_path`` (a ``plan.json`` the planning stage wrote) when given;
-    otherwise the planning stages are run when installed, else the case's preferences are used.
-    A case with no fusion planned gets a forecast that says so."""
-    case = load_case(case_path, check_files=plan_path is None)
-    plan: SurgicalPlan | None
-    if plan_path is not None:
-        path = Path(plan_path)
-        if not path.is_file():
-            raise CaseError(f"{path}: no such plan file; write one with 'spinefuse plan --json'")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise CaseError(f"{path}: not a JSON plan ({err})") from None
-        if isinstance(data, dict) and data.get("plan", "") is None:
-            # the planning stage's answer when no fusion is indicated
-            result = forecast(case, None, nonunion_probability)
-            reason = data.get("reason", "no fusion indicated")
-            note = f"{result.message} (planning stage: {reason})"
-            return result.model_copy(update={"message": note}).to_json()
-        try:
-            plan = SurgicalPlan.model_validate(data)
-        except ValidationError as err:
-            raise CaseError(describe_validation_error(err, str(path), "surgical plan")) from None
-    else:
-        plan = plan_from_preferences(case)
-        if plan is None:
-            upstream = _upstream_plan(case)
-            if isinstance(upstream, str):
-                result = forecast(case, None, nonunion_probability)
-                note = (
-                    f"No plan was given and {upstream}: pass the planning stage's plan.json, or "
-                    "set preferences.fuse_segments in the case to forecast a chosen fusion."
-                )
-                return result.model_copy(update={"message": note}).to_json()
-            plan = upstream
-    return forecast(case, plan, nonunion_probability).to_json()

@@ -451,6 +451,8 @@ def fit_registry(
     min_events: int = 10,
 ) -> RegistryReport:
     """Recalibrate or refit every binary outcome model the registry has enough events for."""
+    if mode not in ("recalibrate", "refit"):
+        raise ParameterError(f"mode = {mode!r}: use recalibrate or refit")
     df = check_registry(registry, source)
     models = complication_models()
     fits, skipped = [], []
@@ -475,16 +477,3 @@ def fit_registry(
     return RegistryReport(
         source=source, n=len(df), fits=fits, quantities=quantities, skipped=skipped
     )
-
-
-def registry_json(
-    csv_path: str | Path,
-    mode: Literal["recalibrate", "refit"] = "recalibrate",
-    plot_dir: str | Path | None = None,
-) -> str:
-    """``spinefuse registry CSV [--refit] [--plots DIR] --json``: the RegistryReport as JSON."""
-    if mode not in ("recalibrate", "refit"):
-        raise ParameterError(f"mode = {mode!r}: use recalibrate or refit")
-    df = read_registry(csv_path)
-    plots = None if plot_dir is None else Path(plot_dir)
-    return fit_registry(df, mode=mode, plot_dir=plots, source=str(csv_path)).to_json()

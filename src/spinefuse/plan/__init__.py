@@ -4,10 +4,9 @@ from pathlib import Path
 
 from spinefuse.plan.catalogue import Catalogue, CatalogueError, default_catalogue, load_catalogue
 from spinefuse.plan.planner import (
-    plan_case,
-    plan_for_case,
-    plan_json,
+    check_preferences,
     plan_surgery,
+    plan_without_anatomy,
     select_segments,
 )
 from spinefuse.plan.screws import grade_screws, label_ids
@@ -31,12 +30,11 @@ __all__ = [
     "SurgicalPlan",
     "default_catalogue",
     "grade_screws",
+    "check_preferences",
     "label_ids",
     "load_catalogue",
-    "plan_case",
-    "plan_for_case",
-    "plan_json",
     "plan_surgery",
+    "plan_without_anatomy",
     "select_segments",
     "write_implant_meshes",
 ]

@@ -7,21 +7,16 @@ preferences, recorded in ``overridden``), the planner's rule otherwise, with its
 
 from __future__ import annotations
 
-import importlib
-import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
-from spinefuse.case import Case, load_case
+from spinefuse.case import Case
 from spinefuse.conventions import SIDES, parse_segment, segment_vertebrae, vertebra_index
-from spinefuse.errors import LevelError, ParameterError
-from spinefuse.imaging.volume import Volume
+from spinefuse.errors import CaseError, LevelError, ParameterError
 from spinefuse.plan.cage import plan_cage
 from spinefuse.plan.catalogue import Catalogue, default_catalogue
-from spinefuse.plan.corridor import pedicles_on_labels
 from spinefuse.plan.decompression import plan_decompressions
 from spinefuse.plan.graft import graft_need, plan_graft
 from spinefuse.plan.rods import choose_rod, plan_rods
@@ -41,6 +36,9 @@ from spinefuse.plan.surgical_plan import (
     Technique,
 )
 from spinefuse.plan.technique import DEFORMITY, choose_technique, has, segment_findings
+
+if TYPE_CHECKING:
+    from spinefuse.imaging.images import Images
 
 
 def _sorted(segments: Sequence[str]) -> list[str]:
@@ -114,8 +112,8 @@ def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> list[str]:
             )
         if geometry.vertebrae[name].partial:
             warnings.append(
-                f"{name} is cut by the edge of the image: its measurements are incomplete; "
-                "check its screws on an image of the whole vertebra"
+                f"{name} is cut by the edge of the image: its measurements are incomplete and "
+                "no screw is planned in it; image the whole vertebra to plan its screws"
             )
     levels = geometry.levels
     for s in segments:
@@ -172,6 +170,8 @@ def plan_on_geometry(
         for s in plan_vertebra_screws(geometry.vertebra(name), cat, rules)
     ]
     for name in segment_vertebrae(segments):
+        if geometry.vertebra(name).partial:
+            continue  # warned above
         missing = set(SIDES) - set(plannable_sides(geometry.vertebra(name)))
         for side in sorted(missing):
             warnings.append(
@@ -260,44 +260,39 @@ def _screw_summary(screws: Sequence[PedicleScrew], rules: PlanningRules) -> list
     return out
 
 
-def _stage(module: str, name: str) -> object:
-    """A function of another stage, imported when the stage is used."""
-    return getattr(importlib.import_module(module), name)
-
-
-def case_images(case: Case) -> tuple[Volume, Volume, dict[str, set[int]]] | None:
-    """The case's preoperative CT, its label map on the CT grid and the label IDs of each
-    vertebra; None when the case has no CT NIfTI with a label map."""
-    study = case.study("CT")
-    if study is None or study.nifti is None or study.label_map is None:
-        return None
-    read_nifti = _stage("spinefuse.imaging.nifti", "read_nifti")
-    read_label_map = _stage("spinefuse.imaging.labels", "read_label_map")
-    ct = read_nifti(study.nifti)  # type: ignore[operator]
-    labels = read_label_map(study.label_map, ct, True)  # type: ignore[operator]
-    convention: Literal["totalseg", "verse"] | dict[int, str]
-    if study.label_convention == "custom":
-        convention = dict(study.label_mapping or {})
-    else:
-        convention = "verse" if study.label_convention == "verse" else "totalseg"
-    return ct, labels, label_ids(convention)
+def _corridor_notes(geometry: SpineGeometry, names: Sequence[str]) -> list[str]:
+    """What the anatomy stage's corridor search gave each instrumented vertebra."""
+    notes = []
+    for name in names:
+        v = geometry.vertebrae.get(name)
+        if v is None:
+            continue
+        for side in SIDES:
+            c = v.corridors.get(side)
+            if c is not None:
+                notes.append(
+                    f"{name} {side}: screw corridor fitted on the label map "
+                    f"({c.width_mm:.1f} mm wide, chord {c.chord_mm or 0:.0f} mm)"
+                )
+            elif v.partial:
+                notes.append(f"{name} {side}: cut by the edge of the image, no corridor fitted")
+            else:
+                notes.append(f"{name} {side}: no bone corridor found on the label map")
+    return notes
 
 
 def grade_plan_on_images(
-    plan: SurgicalPlan,
-    case: Case,
-    catalogue: Catalogue | None = None,
-    images: tuple[Volume, Volume, dict[str, set[int]]] | None = None,
+    plan: SurgicalPlan, images: Images, catalogue: Catalogue | None = None
 ) -> SurgicalPlan:
-    """The plan with its screws checked against the case's CT and label map by shaft sampling;
-    a screw that would leave the bone is replaced by the widest, longest stocked one that stays
-    in it (:func:`~spinefuse.plan.screws.fit_screws_to_bone`). Unchanged without images."""
-    images = images or case_images(case)
-    if images is None:
+    """The plan with its screws checked against the labelled CT by shaft sampling; a screw that
+    would leave the bone is replaced by the widest, longest stocked one that stays in it
+    (:func:`~spinefuse.plan.screws.fit_screws_to_bone`). Unchanged without a label map."""
+    if images.labels is None or images.convention is None:
         return plan
-    ct, labels, ids = images
+    ids = label_ids(images.convention)
+    ct = images.volume if images.modality == "CT" else None
     cat = catalogue or default_catalogue()
-    screws = fit_screws_to_bone(plan.screws, labels, ids, planning_rules(), cat, ct)
+    screws = fit_screws_to_bone(plan.screws, images.labels, ids, planning_rules(), cat, ct)
     warnings = [
         s.warnings[-1]
         for s, old in zip(screws, plan.screws, strict=True)
@@ -314,6 +309,7 @@ def plan_surgery(
     geometry: SpineGeometry,
     assessment: Assessment,
     *,
+    images: Images | None = None,
     technique: Technique | None = None,
     approach: Approach | None = None,
     graft: GraftMaterial | None = None,
@@ -328,18 +324,9 @@ def plan_surgery(
     or the segment names. Raises :class:`~spinefuse.errors.ParameterError` for a forced choice
     the anatomy or the catalogue cannot honour.
 
-    When the case has a CT with a label map, the screw corridors of the instrumented vertebrae
-    are first fitted on the label map (where the anatomy stage resolved no pedicle, or to keep
-    the screw in bone where it did) and every screw is checked on it after; otherwise (virtual
-    patients, cohorts) the plan comes from the geometry alone in milliseconds."""
-    images = case_images(case)
-    notes: list[str] = []
-    if images is not None:
-        segments, _ = select_segments(case, geometry, assessment, levels)
-        names = [n for n in segment_vertebrae(segments) if n in geometry.vertebrae]
-        geometry, notes = pedicles_on_labels(
-            geometry, images[1], images[2], names, planning_rules()
-        )
+    Screws follow the corridors the anatomy stage fitted on the label map (else the measured
+    pedicles); with ``images`` (the labelled CT) every screw is checked on it after. Without
+    (virtual patients, cohorts) the plan comes from the geometry alone in milliseconds."""
     plan = plan_on_geometry(
         case,
         geometry,
@@ -352,39 +339,77 @@ def plan_surgery(
         levels=levels,
         catalogue=catalogue,
     )
-    if plan is None or images is None:
+    if plan is None or images is None or images.labels is None:
         return plan
+    notes = _corridor_notes(geometry, segment_vertebrae(plan.fuse_segments))
     plan = plan.model_copy(update={"reasons": [*plan.reasons, *notes]})
-    return grade_plan_on_images(plan, case, catalogue, images)
+    return grade_plan_on_images(plan, images, catalogue)
 
 
-plan_for_case = plan_surgery
-"""The pipeline's plan stage: :func:`plan_surgery` (kept as a name for callers that use it)."""
-
-
-def plan_case(case: Case) -> SurgicalPlan | None:
-    """Anatomy, assessment and plan for a case (None when the case has no geometry to plan on
-    or no fusion is indicated)."""
-    geometry_from_case = _stage("spinefuse.anatomy.from_labels", "geometry_from_case")
-    assess_case = _stage("spinefuse.assess", "assess_case")
-    geometry = geometry_from_case(case)  # type: ignore[operator]
-    if geometry is None:
+def plan_without_anatomy(case: Case) -> SurgicalPlan | None:
+    """A plan from the surgeon's stated choices when there is no 3-D anatomy to size implants
+    on (X-ray films only, or no images): the segments of ``preferences.fuse_segments`` with the
+    technique, approach and graft named (TLIF, open and local autograft where not); no implant
+    is sized. None when the case names no segments."""
+    pref = case.preferences
+    if not pref.fuse_segments:
         return None
-    assessment = assess_case(case, geometry)  # type: ignore[operator]
-    return plan_surgery(case, geometry, assessment)
-
-
-def plan_json(case_path: str | Path) -> str:
-    """``spinefuse plan CASE --json``: the SurgicalPlan as JSON, or ``{"plan": null, "reason"}``
-    when the case has no imaging to plan from or no fusion is indicated."""
-    case = load_case(case_path)
-    plan = plan_case(case)
-    if plan is None:
-        return json.dumps(
-            {
-                "plan": None,
-                "reason": "no fusion indicated, or no CT/MR geometry to plan implants on",
-            },
-            indent=2,
+    technique: Technique = pref.technique or "TLIF"
+    approach: Approach = pref.approach or ("mis" if technique in ("LLIF", "ALIF") else "open")
+    assumed = [
+        f"{what} {value}: not named in the case's preferences, assumed"
+        for what, value, given in (
+            ("technique", technique, pref.technique),
+            ("approach", approach, pref.approach),
         )
-    return plan.to_json()
+        if given is None
+    ]
+    graft = None
+    if pref.graft is not None:
+        graft = {"material": pref.graft, "volume_cm3": 0.0}
+    return SurgicalPlan.model_validate(
+        {
+            "fuse_segments": _sorted(pref.fuse_segments),
+            "approach": approach,
+            "technique": technique,
+            "graft": graft,
+            "reasons": [
+                "levels, technique and approach chosen by the surgeon (case preferences)",
+                *assumed,
+            ],
+            "overridden": ["fuse_segments"],
+            "warnings": [
+                "no CT or MR: no implant is sized on the patient's anatomy; the plan holds the "
+                "surgeon's choices only"
+            ],
+        }
+    )
+
+
+def check_preferences(case: Case, catalogue: Catalogue | None = None) -> None:
+    """Refuse, before any stage runs, preferences the catalogue cannot honour (a rod material
+    or diameter it does not stock); raises a CaseError naming the field."""
+    pref = case.preferences
+    if pref.rod_material is None and pref.rod_diameter_mm is None:
+        return
+    cat = catalogue or default_catalogue()
+    fits = [
+        r
+        for r in cat.rods
+        if (pref.rod_material is None or r.material == pref.rod_material)
+        and (pref.rod_diameter_mm is None or abs(r.diameter_mm - pref.rod_diameter_mm) < 1e-6)
+    ]
+    if not fits:
+        stock = ", ".join(f"{r.material} {r.diameter_mm:g} mm" for r in cat.rods)
+        wanted = " ".join(
+            x
+            for x in (
+                pref.rod_material or "",
+                f"{pref.rod_diameter_mm:g} mm" if pref.rod_diameter_mm is not None else "",
+            )
+            if x
+        )
+        raise CaseError(
+            f"case {case.id}: preferences ask for a {wanted} rod, which catalogue {cat.name!r} "
+            f"does not stock (stocked: {stock}); choose one of those"
+        )

@@ -28,10 +28,6 @@ class BySegment(_Cited):
     values: dict[str, float]
 
 
-class AngleRanges(_Cited):
-    medial: dict[str, tuple[float, float]]
-
-
 class RangeBySegment(_Cited):
     values: dict[str, tuple[float, float]]
 
@@ -81,7 +77,6 @@ class PlanningRules(Record):
     screw_length_fraction_of_chord: Scalar
     screw_length_max_fraction_of_chord: Scalar
     screw_breach_tolerance_mm: Scalar
-    screw_angle_ranges_deg: AngleRanges
     screw_diameter_ranges_mm: RangeBySegment
     trabecular_hu_bands: HuBands
     shaft_hu_bands: ShaftBands

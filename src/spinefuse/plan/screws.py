@@ -18,13 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spinefuse.anatomy.geometry import Pedicle, Vertebra
-from spinefuse.conventions import (
-    TOTALSEG_V2_SACRUM,
-    TOTALSEG_V2_VERTEBRAE,
-    VERSE_VERTEBRAE,
-    Side,
-)
+from spinefuse.conventions import SIDES, TOTALSEG_V2_SACRUM, Side
 from spinefuse.errors import GeometryError, LabelMapError
+from spinefuse.imaging.labels import Convention, convention_ids
 from spinefuse.imaging.volume import Volume
 from spinefuse.plan.catalogue import Catalogue
 from spinefuse.plan.rules import PlanningRules
@@ -89,8 +85,9 @@ def body_chord_mm(vertebra: Vertebra, entry: Vec3, axis: Vec3) -> float:
 
 
 def _pedicle(vertebra: Vertebra, side: Side) -> Pedicle:
+    """The corridor fitted on the label map, else the measured pedicle."""
     try:
-        return vertebra.pedicles[side]
+        return vertebra.corridors.get(side) or vertebra.pedicles[side]
     except KeyError:
         raise GeometryError(
             f"{vertebra.name}: no {side} pedicle in the geometry (present: "
@@ -188,9 +185,15 @@ def _segment_gap(
 
 
 def plannable_sides(vertebra: Vertebra) -> list[Side]:
-    """The sides whose pedicle the geometry measured with an entry point (screws can be sized)."""
+    """The sides with a screw corridor, or a measured pedicle with an entry point (screws can
+    be sized); none in a vertebra the image cuts (what lies outside it is unknown)."""
+    if vertebra.partial:
+        return []
     return [
-        s for s in ("left", "right") if s in vertebra.pedicles and vertebra.pedicles[s].entry_point
+        s
+        for s in SIDES
+        if s in vertebra.corridors
+        or (s in vertebra.pedicles and vertebra.pedicles[s].entry_point is not None)
     ]
 
 
@@ -249,20 +252,13 @@ def plan_vertebra_screws(
 
 
 # --- grading against images -------------------------------------------------------------------
-def label_ids(convention: Literal["totalseg", "verse"] | Mapping[int, str]) -> dict[str, set[int]]:
-    """Vertebra name -> the label IDs that count as its bone, for a label convention."""
-    if convention == "totalseg":
-        table: Mapping[int, str] = TOTALSEG_V2_VERTEBRAE
-    elif convention == "verse":
-        table = VERSE_VERTEBRAE
-    elif isinstance(convention, Mapping):
-        table = convention
-    else:
-        raise LabelMapError(f"label convention {convention!r}: use 'totalseg', 'verse' or a dict")
+def label_ids(convention: Convention) -> dict[str, set[int]]:
+    """Vertebra name -> the label IDs that count as its bone, for a label convention (in
+    TotalSegmentator's, the sacrum's label counts as S1's bone)."""
     out: dict[str, set[int]] = {}
-    for k, name in table.items():
+    for k, name in convention_ids(convention).items():
         out.setdefault(name, set()).add(int(k))
-    if convention == "totalseg":
+    if isinstance(convention, str) and convention in ("totalseg", "totalseg_v2"):
         out.setdefault("S1", set()).add(TOTALSEG_V2_SACRUM)
     return out
 

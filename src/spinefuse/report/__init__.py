@@ -1,13 +1,5 @@
 """Reports: the surgeon's and the patient's report of one run, in HTML and PDF."""
 
-from spinefuse.report.render import render_reports, report_command, write_reports
-from spinefuse.report.stage_records import ReportInputError, StageRecords, load_stage_records
+from spinefuse.report.render import render_reports, write_reports
 
-__all__ = [
-    "ReportInputError",
-    "StageRecords",
-    "load_stage_records",
-    "render_reports",
-    "report_command",
-    "write_reports",
-]
+__all__ = ["render_reports", "write_reports"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,10 +17,10 @@ from scipy.ndimage import map_coordinates
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Measurement
-from spinefuse.case import Case, ImagingStudy
 from spinefuse.errors import ImagingError
+from spinefuse.imaging.images import Images
 from spinefuse.imaging.volume import Volume
-from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
+from spinefuse.imaging.xray_landmarks import XrayLandmarks
 from spinefuse.report.figures import ACCENT, data_uri, new_figure
 
 BONE_WINDOW = (400.0, 1800.0)
@@ -36,18 +35,6 @@ class ImagingPicture:
 
     uri: str
     caption: str
-
-
-def read_ct(study: ImagingStudy) -> Volume:
-    """The CT of a study as a :class:`Volume` (NIfTI or a DICOM series folder), in RAS mm."""
-    from spinefuse.imaging.dicom import read_dicom_series
-    from spinefuse.imaging.nifti import read_nifti
-
-    if study.nifti is not None:
-        return read_nifti(study.nifti, "CT")
-    if study.dicom_dir is not None:
-        return read_dicom_series(study.dicom_dir)
-    raise ImagingError("the CT study has neither a nifti path nor a dicom_dir")
 
 
 def _centre_line(geometry: SpineGeometry, z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -331,27 +318,22 @@ def xray_overlay(marks: XrayLandmarks) -> ImagingPicture:
 
 
 def case_imaging(
-    case: Case | None, geometry: SpineGeometry | None, measurements: Sequence[Measurement] = ()
+    images: Images | None, geometry: SpineGeometry | None, measurements: Sequence[Measurement] = ()
 ) -> tuple[list[ImagingPicture], list[str]]:
-    """Every imaging picture the case allows, and plain notes on what could not be shown."""
+    """Every imaging picture the case's images allow, and plain notes on what could not be
+    shown."""
     pictures: list[ImagingPicture] = []
     notes: list[str] = []
-    if case is None:
-        return pictures, ["No case record: the imaging studies are unknown."]
-    ct_study = case.study("CT")
-    if ct_study is None:
+    if images is None:
+        return pictures, ["The images were not read in this run."]
+    if images.volume is None or images.modality != "CT":
         notes.append("The case has no pre-operative CT, so no CT reformats are shown.")
     elif geometry is None:
         notes.append("No anatomy record: the CT reformats need the vertebral landmarks.")
     else:
         try:
-            pictures += ct_reformats(read_ct(ct_study), geometry, measurements)
+            pictures += ct_reformats(images.volume, geometry, measurements)
         except ImagingError as err:
             notes.append(f"The CT could not be shown: {err}")
-    for study in case.imaging:
-        if study.modality == "XR" and study.landmarks is not None:
-            try:
-                pictures.append(xray_overlay(read_xray_landmarks(Path(study.landmarks))))
-            except ImagingError as err:
-                notes.append(f"X-ray landmarks could not be shown: {err}")
+    pictures += [xray_overlay(marks) for marks in images.xrays]
     return pictures, notes

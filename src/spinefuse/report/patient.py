@@ -8,25 +8,26 @@ run, the report says the care team will explain that part.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spinefuse.case import Case
 from spinefuse.conventions import parse_segment
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.report import spine3d
 from spinefuse.report.figures import ACCENT, PLANNED, data_uri, new_figure
-from spinefuse.report.stage_records import StageRecords
 from spinefuse.report.stage_views import (
     Milestone,
-    first_number,
     fusion_probability_points,
     recovery_milestones,
     risks,
     stay_days,
     trajectories,
 )
+
+if TYPE_CHECKING:
+    from spinefuse.outcomes.forecast import Forecast
+    from spinefuse.pipeline import CaseResult
 
 MAX_RISKS = 10
 """The patient's report shows the most likely complications, at most this many."""
@@ -219,7 +220,7 @@ def _plain_activity(activity: str) -> bool:
     return not re.search(r"\b[A-Z]{3,}|\(|\)", activity)
 
 
-def _weeks(fc: dict[str, Any] | None, los: float | None) -> list[tuple[str, str]]:
+def _weeks(fc: Forecast | None, los: float | None) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     for m in recovery_milestones(fc):
         text = _plain_step(m)
@@ -233,7 +234,7 @@ def _weeks(fc: dict[str, Any] | None, los: float | None) -> list[tuple[str, str]
     return rows
 
 
-def _avoid(fc: dict[str, Any] | None) -> list[str]:
+def _avoid(fc: Forecast | None) -> list[str]:
     out = []
     for m in recovery_milestones(fc):
         activity = m.what.removeprefix("no ").strip()
@@ -242,10 +243,9 @@ def _avoid(fc: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def patient_context(records: StageRecords) -> dict[str, Any]:
+def patient_context(r: CaseResult) -> dict[str, Any]:
     """The template context of the patient's report (see ``templates/patient.html.j2``)."""
-    r = records
-    case: Case | None = r.case
+    case = r.case
     problems = []
     if r.assessment is not None:
         seen = set()
@@ -278,17 +278,15 @@ def patient_context(records: StageRecords) -> dict[str, Any]:
             f"By {month:g} months after the operation, the bones have grown together "
             f"in {natural_frequency(p)} like you."
         )
-    odi = next((t for t in trajectories(fc) if t.instrument.lower() == "odi"), None)
+    odi = next((t for t in trajectories(fc) if t.instrument == "odi"), None)
     improve = odi.at(12.0, odi.mcid_probability) if odi else None
-    if improve is None:
-        improve = first_number(fc, "odi_mcid_probability")
     picture = None
     if r.geometry is not None and r.plan is not None:
         picture = spine3d.sagittal_view(r.geometry, r.plan, simple=True)
     return {
         "title": "Your back operation: what it is and what to expect",
-        "case_id": r.case_id,
-        "age": f"{case.patient.age_years:.0f}" if case else None,
+        "case_id": case.id,
+        "age": f"{case.patient.age_years:.0f}",
         "problems": problems,
         "no_surgery": r.assessment is not None and r.plan is None,
         "operation": _operation(r.plan) if r.plan else None,

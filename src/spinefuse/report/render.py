@@ -10,15 +10,17 @@ import datetime as _dt
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from spinefuse.errors import MissingDependencyError
 from spinefuse.records import write_atomic
 from spinefuse.report.patient import patient_context
-from spinefuse.report.stage_records import StageRecords, load_stage_records
 from spinefuse.report.surgeon import surgeon_context
+
+if TYPE_CHECKING:
+    from spinefuse.pipeline import CaseResult
 
 REPORTS = (("report", "surgeon.html.j2"), ("patient", "patient.html.j2"))
 """(output stem, template) of each report."""
@@ -67,26 +69,19 @@ def html_to_pdf(html: str) -> bytes:
     return pdf
 
 
-def render_reports(records: StageRecords, out_dir: Path, pdf: bool = True) -> list[Path]:
-    """Write report.html, patient.html (and their PDFs) for these records into ``out_dir``."""
+def render_reports(result: CaseResult, out_dir: Path, pdf: bool = True) -> list[Path]:
+    """Write report.html, patient.html (and their PDFs) of a run into ``out_dir``."""
     written = []
     contexts = {"report": surgeon_context, "patient": patient_context}
     for stem, template in REPORTS:
-        html = render_html(template, contexts[stem](records))
+        html = render_html(template, contexts[stem](result))
         written.append(write_atomic(out_dir / f"{stem}.html", html))
         if pdf:
             written.append(write_atomic(out_dir / f"{stem}.pdf", html_to_pdf(html)))
     return written
 
 
-def write_reports(run_dir: Path, pdf: bool = True) -> list[Path]:
-    """Read the stage records in ``run_dir`` and write report.html, report.pdf, patient.html and
-    patient.pdf beside them (no PDFs with ``pdf=False``); returns the paths written."""
-    run_dir = Path(run_dir)
-    return render_reports(load_stage_records(run_dir), run_dir, pdf=pdf)
-
-
-def report_command(run_dir: Path, pdf: bool = True) -> str:
-    """``spinefuse report RUN_DIR``: write the reports and say where they are, in one line."""
-    written = write_reports(Path(run_dir), pdf=pdf)
-    return f"reports written to {Path(run_dir)}: " + ", ".join(p.name for p in written)
+def write_reports(result: CaseResult, out_dir: Path, pdf: bool = True) -> list[Path]:
+    """The surgeon's and the patient's reports of ``result`` (HTML, and PDF unless ``pdf`` is
+    false), written into ``out_dir``; returns the paths written."""
+    return render_reports(result, Path(out_dir), pdf=pdf)

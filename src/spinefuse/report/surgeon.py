@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
@@ -17,20 +17,17 @@ from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.report import figures, spine3d
 from spinefuse.report.imaging_views import case_imaging
 from spinefuse.report.reference import reference
-from spinefuse.report.stage_records import StageRecords
 from spinefuse.report.stage_views import (
     Series,
-    first_number,
     fusion_probability_points,
     healing_curves,
-    number,
     quantities,
     recovery_milestones,
     risks,
     rom_rows,
     safety_factors,
+    segment_rank,
     stay_days,
-    time_series,
     trajectories,
 )
 from spinefuse.report.tables import (
@@ -39,26 +36,38 @@ from spinefuse.report.tables import (
     level_matrix,
     measurement_rows,
     plural,
-    record_sources,
     record_table,
-    scalar_rows,
     signed_percent,
     words,
 )
 
-MISSING = {
-    "case": "No case record (case.json) in this run: the patient is unknown.",
-    "anatomy": "The anatomy stage did not run (no anatomy.json): no landmarks or 3-D picture.",
-    "assessment": "The assessment stage did not run (no assessment.json): no measurements, "
-    "findings or indication.",
-    "plan": "No surgical plan (no plan.json): either no fusion was recommended or the planning "
-    "stage did not run.",
-    "mechanics": "The mechanics stage did not run (no mechanics.json): no range of motion or "
-    "implant loads.",
-    "healing": "The healing stage did not run (no healing.json): no fusion course.",
-    "forecast": "The outcomes stage did not run (no forecast.json): no risks, stay or recovery "
-    "forecast.",
+if TYPE_CHECKING:
+    from spinefuse.healing.course import HealingCourse
+    from spinefuse.mechanics.result import MechanicsResult
+    from spinefuse.outcomes.forecast import Forecast
+    from spinefuse.pipeline import CaseResult
+
+STAGE_TITLES = {
+    "anatomy": "The anatomy stage",
+    "assessment": "The assessment stage",
+    "plan": "The planning stage",
+    "mechanics": "The mechanics stage",
+    "healing": "The healing stage",
+    "forecast": "The outcomes stage",
 }
+
+
+def missing_texts(result: CaseResult) -> dict[str, str]:
+    """Per stage without a record: why, in a sentence (the stage's own reason when it was
+    skipped, else that it did not run)."""
+    out = {}
+    for stage, title in STAGE_TITLES.items():
+        skip = result.skipped.get(stage)  # type: ignore[call-overload]
+        if skip is not None:
+            out[stage] = f"{title} had nothing to do for this case: {skip.text}."
+        else:
+            out[stage] = f"{title} did not run in this run (no {stage}.json)."
+    return out
 
 
 def case_summary(case: Case) -> dict[str, Any]:
@@ -215,12 +224,10 @@ def adjacent_segments(fused: Sequence[str], present: Sequence[str]) -> list[str]
     return out
 
 
-def _mechanics(
-    mech: Mapping[str, Any], plan: SurgicalPlan | None, geometry: SpineGeometry | None
-) -> dict[str, Any]:
+def _mechanics(mech: MechanicsResult, plan: SurgicalPlan | None) -> dict[str, Any]:
     rows = rom_rows(mech)
     fused = plan.fuse_segments if plan else []
-    segments = sorted({r.segment for r in rows}, key=lambda s: vertebra_index(parse_segment(s)[0]))
+    segments = sorted({r.segment for r in rows}, key=segment_rank)
     adjacent = adjacent_segments(fused, segments)
     table = [
         {
@@ -236,9 +243,19 @@ def _mechanics(
         for r in rows
     ]
     adjacent_rows = [t for t, r in zip(table, rows, strict=True) if r.segment in adjacent]
-    moment = first_number(mech, "moment_nm")
-    preload = first_number(mech, "preload_n")
-    protocol = mech.get("protocol") if isinstance(mech.get("protocol"), str) else None
+    load = [f"protocol {mech.protocol}", f"pure moment {mech.moment_nm:g} N·m"]
+    if mech.preload_n:
+        load.append(f"follower preload {mech.preload_n:g} N")
+    implants = mech.implants
+    implant_tables = [
+        (words(kind), t)
+        for kind, items in (("rods", implants.rods), ("screws", implants.screws))
+        + (("cages", implants.cages),)
+        if (t := record_table([i.model_dump() for i in items])) is not None
+    ]
+    standing = record_table(
+        [{"": seg, **load_.model_dump()} for seg, load_ in mech.standing.items()]
+    )
     return {
         "rom_chart": figures.rom_chart(rows),
         "rom_table": table,
@@ -252,99 +269,65 @@ def _mechanics(
             }
             for s in safety_factors(mech)
         ],
-        "load": ", ".join(
-            x
-            for x in (
-                f"protocol {protocol}" if protocol else "",
-                f"pure moment {moment:g} N·m" if moment is not None else "",
-                f"follower preload {preload:g} N" if preload is not None else "",
-            )
-            if x
-        ),
-        "implant_tables": [
-            (words(k), t)
-            for k, v in (mech.get("implants") or {}).items()
-            if (t := record_table(v)) is not None
-        ]
-        if isinstance(mech.get("implants"), Mapping)
-        else [],
-        "standing": record_table(mech.get("standing")),
-        "notes": [n for n in mech.get("notes") or [] if isinstance(n, str)],
-        "scalars": [] if rows else scalar_rows(mech),
-        "sources": record_sources(mech),
+        "load": ", ".join(load),
+        "implant_tables": implant_tables,
+        "standing": standing,
+        "notes": list(mech.notes),
+        "sources": [],
     }
 
 
-def _healing(heal: Mapping[str, Any]) -> dict[str, Any]:
+def _healing(heal: HealingCourse) -> dict[str, Any]:
     series = healing_curves(heal)
     points = fusion_probability_points(heal)
-    prob = [
-        ("fusion probability at " + f"{m:g} months", fmt(100 * p, 0, "%"))
-        for m, p in points.items()
+    rows = [
+        (f"fusion probability at {m:g} months", fmt(100 * p, 0, "%")) for m, p in points.items()
     ]
-    for label, key, unit in (
-        ("non-union probability", "nonunion_probability", "%"),
-        ("median time to fusion", "median_time_to_fusion_months", "months"),
-        ("cage subsidence probability", "subsidence_probability", "%"),
-        ("rod fracture probability", "rod_fracture_probability", "%"),
-        ("expected cage subsidence", "subsidence_mm", "mm"),
-    ):
-        x = first_number(heal, key)
-        if x is not None:
-            prob.append((label, fmt(100 * x, 0, "%") if unit == "%" else fmt(x, 1, unit)))
-    for label, key in (
-        ("non-union means", "nonunion_criterion"),
-        ("subsidence means", "subsidence_criterion"),
-        ("rod fracture means", "rod_fracture_criterion"),
-    ):
-        if isinstance(heal.get(key), str):
-            prob.append((label, heal[key]))
-    ttf = (heal.get("time_to_fusion") or {}).get("quantiles_months") or {}
-    if isinstance(ttf, Mapping) and ttf.get("p10") is not None and ttf.get("p90") is not None:
-        prob.append(
+    rows += [
+        ("non-union probability", fmt(100 * heal.nonunion_probability, 0, "%")),
+        ("median time to fusion", fmt(heal.median_time_to_fusion_months, 1, "months")),
+        ("cage subsidence probability", fmt(100 * heal.subsidence_probability, 0, "%")),
+        ("rod fracture probability", fmt(100 * heal.rod_fracture_probability, 0, "%")),
+        ("non-union means", heal.nonunion_criterion),
+        ("subsidence means", heal.subsidence_criterion),
+        ("rod fracture means", heal.rod_fracture_criterion),
+    ]
+    ttf = heal.time_to_fusion.quantiles_months
+    if ttf.get("p10") is not None and ttf.get("p90") is not None:
+        rows.append(
             ("time to fusion, 10th–90th percentile", f"{ttf['p10']:.1f}–{ttf['p90']:.1f} months")
         )
-    members = number(heal.get("members"))
-    if members is not None:
-        prob.append(("simulated patients (ensemble)", f"{members:.0f}"))
+    rows.append(("simulated patients (ensemble)", f"{heal.members}"))
     return {
         "chart": figures.healing_chart(series, points),
-        "rows": prob,
-        "scalars": [] if (series or points) else scalar_rows(heal),
-        "sources": record_sources(heal),
+        "rows": rows,
+        "sources": [heal.parameters_source],
     }
 
 
-def _pro(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+def _pro(fc: Forecast) -> dict[str, Any]:
     """The ODI trajectory chart and the MCID chances of every instrument at 12 months."""
     mcid_ref = reference("odi_mcid")
     trajs = trajectories(fc)
-    odi = next((t for t in trajs if t.instrument.lower() == "odi"), None)
+    odi = next((t for t in trajs if t.instrument == "odi"), None)
+    series: list[Series] = []
+    mcid, baseline = mcid_ref.value, None
     if odi is not None:
-        mcid = odi.mcid if odi.mcid is not None else mcid_ref.value
+        mcid = odi.mcid
         baseline = odi.at(0.0, odi.median)
         series = [Series("ODI", odi.months, odi.median, "median", odi.low, odi.high)]
-    else:
-        mcid = first_number(fc, "odi_mcid_points", "mcid_points") or mcid_ref.value
-        baseline = first_number(fc, "baseline_odi", "odi_baseline")
-        series = [s for s in time_series(fc) if "odi" in s.name.lower() or "odi" in s.label.lower()]
-    if baseline is None and case is not None:
-        baseline = case.history.odi
     rows = []
     for t in trajs:
         p12 = t.at(12.0, t.mcid_probability)
+        lo, hi = t.at(12.0, t.low), t.at(12.0, t.high)
         rows.append(
             {
                 "label": t.label,
                 "unit": t.unit,
                 "baseline": fmt(t.at(0.0, t.median), 1),
                 "m12": fmt(t.at(12.0, t.median), 1),
-                "band": (
-                    f"{t.at(12.0, t.low):.1f}–{t.at(12.0, t.high):.1f}"
-                    if t.at(12.0, t.low) is not None and t.at(12.0, t.high) is not None
-                    else "–"
-                ),
-                "mcid": fmt(t.mcid, 1) if t.mcid is not None else "–",
+                "band": f"{lo:.1f}–{hi:.1f}" if lo is not None and hi is not None else "–",
+                "mcid": fmt(t.mcid, 1),
                 "p_mcid": fmt(100 * p12, 0, "%") if p12 is not None else "–",
             }
         )
@@ -356,42 +339,24 @@ def _pro(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
     }
 
 
-def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+def _forecast(fc: Forecast) -> dict[str, Any]:
     rs = risks(fc)
     notes = Notes()
     stay_rows = [
         {
             "label": q.label,
             "unit": q.unit,
-            "mean": fmt(q.mean, 0 if (q.mean or 0) > 20 else 1),
-            "median": fmt(q.median, 0 if (q.median or 0) > 20 else 1),
-            "range": (
-                f"{q.low:.{0 if q.low > 20 else 1}f}–{q.high:.{0 if q.high > 20 else 1}f}"
-                if q.low is not None and q.high is not None
-                else "–"
-            ),
+            "mean": fmt(q.mean, 0 if q.mean > 20 else 1),
+            "median": fmt(q.median, 0 if q.median > 20 else 1),
+            "range": f"{q.low:.{0 if q.low > 20 else 1}f}–{q.high:.{0 if q.high > 20 else 1}f}",
         }
         for q in quantities(fc)
     ]
-    simple = []
-    for label, key, unit, scale in (
-        ("length of stay", "length_of_stay_days", "days", 1.0),
-        ("blood loss", "blood_loss_ml", "mL", 1.0),
-        ("ODI at 12 months", "odi_12m", "points", 1.0),
-        ("chance of an ODI gain ≥ MCID", "odi_mcid_probability", "%", 100.0),
-        ("discharge other than home", "nonhome_discharge", "%", 100.0),
-    ):
-        x = None if stay_rows else first_number(fc, key)
-        if x is not None:
-            simple.append((label, fmt(scale * x, 1 if unit != "%" else 0, unit)))
-    milestones = recovery_milestones(fc)
-    raw = fc.get("pathway")
-    pathway: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-    pro = _pro(fc, case)
-    messages = [x for x in (fc.get("message"),) if isinstance(x, str) and x]
-    messages += [a for a in fc.get("assumptions") or [] if isinstance(a, str)]
+    pathway = fc.pathway
+    pro = _pro(fc)
+    follow_up = [v.model_dump() for v in pathway.follow_up] if pathway else []
     return {
-        "messages": messages,
+        "messages": [fc.message, *fc.assumptions],
         "risk_chart": figures.risk_chart(rs),
         "risks": [
             {
@@ -410,26 +375,19 @@ def _forecast(fc: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
             for r in sorted(rs, key=lambda r: -r.probability)
         ],
         "quantities": stay_rows,
-        "stay": simple,
+        "stay": [],
         "pro_chart": pro["chart"],
         "pro_rows": pro["rows"],
         "mcid": pro["mcid"],
-        "timeline_chart": figures.timeline_chart(milestones),
-        "restrictions": record_table(pathway.get("restrictions"), notes),
-        "follow_up": record_table(pathway.get("follow_up"), notes, drop=("grading",)),
-        "grading": sorted(
-            {
-                str(v["grading"])
-                for v in pathway.get("follow_up") or []
-                if isinstance(v, Mapping) and v.get("grading")
-            }
+        "timeline_chart": figures.timeline_chart(recovery_milestones(fc)),
+        "restrictions": record_table(
+            [r.model_dump() for r in pathway.restrictions] if pathway else [], notes
         ),
+        "follow_up": record_table(follow_up, notes, drop=("grading",)),
+        "grading": sorted({str(v["grading"]) for v in follow_up if v.get("grading")}),
         "notes": notes.items,
-        "mobilisation": pathway.get("mobilisation")
-        if isinstance(pathway.get("mobilisation"), str)
-        else "",
-        "scalars": [] if (rs or pro["rows"] or stay_rows or simple) else scalar_rows(fc),
-        "sources": record_sources(fc),
+        "mobilisation": pathway.mobilisation if pathway else "",
+        "sources": [pathway.source] if pathway else [],
     }
 
 
@@ -501,7 +459,7 @@ def _plan(
     }
 
 
-def at_a_glance(r: StageRecords) -> list[tuple[str, str]]:
+def at_a_glance(r: CaseResult) -> list[tuple[str, str]]:
     """The few numbers a surgeon reads first, each from its stage record, with units."""
     rows: list[tuple[str, str]] = []
     if r.assessment is not None:
@@ -571,18 +529,17 @@ def at_a_glance(r: StageRecords) -> list[tuple[str, str]]:
                 ),
             )
         )
-    odi = next((t for t in trajectories(r.forecast) if t.instrument.lower() == "odi"), None)
+    odi = next((t for t in trajectories(r.forecast) if t.instrument == "odi"), None)
     p12 = odi.at(12.0, odi.mcid_probability) if odi else None
     if p12 is not None:
         rows.append(("Chance of an ODI gain ≥ MCID at 12 months", fmt(100 * p12, 0, "%")))
     return rows
 
 
-def surgeon_context(records: StageRecords) -> dict[str, Any]:
+def surgeon_context(r: CaseResult) -> dict[str, Any]:
     """The template context of the surgeon's report (see ``templates/surgeon.html.j2``)."""
-    r = records
     pictures, notes = case_imaging(
-        r.case, r.geometry, r.assessment.measurements if r.assessment else ()
+        r.images, r.geometry, r.assessment.measurements if r.assessment else ()
     )
     anatomy = None
     if r.geometry is not None:
@@ -593,18 +550,23 @@ def surgeon_context(records: StageRecords) -> dict[str, Any]:
             "partial": [n for n, v in g.vertebrae.items() if v.partial],
             "view3d": spine3d.spine_3d(g, None) if r.plan is None else None,
         }
+    from spinefuse.stages import STAGES
+
     return {
-        "title": f"spinefuse surgical report: {r.case_id}",
-        "case_id": r.case_id,
-        "missing": MISSING,
-        "case": case_summary(r.case) if r.case else None,
+        "title": f"spinefuse surgical report: {r.case.id}",
+        "case_id": r.case.id,
+        "missing": missing_texts(r),
+        "case": case_summary(r.case),
         "glance": at_a_glance(r),
         "anatomy": anatomy,
         "imaging": {"pictures": pictures, "notes": notes},
         "assessment": _assessment(r.assessment) if r.assessment else None,
         "plan": _plan(r.plan, r.geometry, r.assessment) if r.plan else None,
-        "mechanics": _mechanics(r.mechanics, r.plan, r.geometry) if r.mechanics else None,
+        "mechanics": _mechanics(r.mechanics, r.plan) if r.mechanics else None,
         "healing": _healing(r.healing) if r.healing else None,
-        "forecast": _forecast(r.forecast, r.case) if r.forecast else None,
-        "stages_missing": list(r.missing),
+        "forecast": _forecast(r.forecast) if r.forecast else None,
+        "stages_missing": [
+            s.describe for s in STAGES if s.record is not None and r.record(s.name) is None
+        ],
+        "unfinished": not r.finished,
     }

@@ -7,12 +7,20 @@ headers carry the units named in the field names (``stress_mpa`` -> "stress (MPa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spinefuse.assess.assessment import Measurement
 from spinefuse.conventions import parse_segment, vertebra_index
-from spinefuse.report.stage_views import leaves, number
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (bools and non-numbers are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 
 def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
@@ -158,38 +166,6 @@ def level_matrix(
             {**r, "cells": [r["cells"].get(lv, empty) for lv in levels]} for r in rows.values()
         ],
     }
-
-
-def scalar_rows(record: Mapping[str, Any], limit: int = 40) -> list[tuple[str, str]]:
-    """Every top-level-ish scalar of a record as (field path, value), for records whose shape
-    the report does not know yet: nothing the stage wrote is hidden."""
-    rows: list[tuple[str, str]] = []
-    for path, v in leaves(record):
-        if len(rows) >= limit:
-            break
-        if isinstance(v, str) and len(v) > 120:
-            continue
-        if len(path) > 3 or (number(v) is None and not isinstance(v, str)):
-            continue
-        x = number(v)
-        rows.append((" · ".join(words(p) for p in path), f"{x:.4g}" if x is not None else str(v)))
-    return rows
-
-
-def record_sources(record: Mapping[str, Any] | None) -> list[str]:
-    """The citations a record carries (fields whose name holds "source", or citation(s),
-    reference(s)), each once."""
-    out: list[str] = []
-    for path, v in leaves(record or {}):
-        cited = any(
-            "source" in k or k in ("citation", "citations", "references", "reference")
-            for k in path
-            if not k.isdigit()
-        )
-        # citations are sentences; short strings under *_source fields are labels ("virtual")
-        if isinstance(v, str) and len(v) > 24 and cited and v not in out:
-            out.append(v)
-    return out[:20]
 
 
 _UNITS = (

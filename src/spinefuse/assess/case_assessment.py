@@ -1,15 +1,13 @@
-"""The assessment stage: measurements -> findings -> indication, for a case or landmark files.
+"""The assessment of a case: measurements -> findings -> indication.
 
-``assess_case`` is what the pipeline calls; ``assess_landmarks`` assesses radiograph landmark
-files alone (no clinical history, so pathology is referred rather than operated on);
-``assess_json`` is the CLI's ``spinefuse assess``.
+``assess_case`` is the assessment stage (the case's X-ray landmark sets and its geometry);
+``assess_landmarks`` assesses radiograph landmark files alone, with no patient (no clinical
+history, so pathology is referred rather than operated on).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from spinefuse.anatomy.geometry import SpineGeometry
@@ -17,11 +15,10 @@ from spinefuse.assess.assessment import Assessment, Finding, Measurement
 from spinefuse.assess.findings import findings as find
 from spinefuse.assess.indication import indicate
 from spinefuse.assess.measurements import measure_geometry, measure_landmarks
-from spinefuse.case import Case, ClinicalHistory, Patient, load_case
+from spinefuse.case import Case, ClinicalHistory, Patient
 from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
 from spinefuse.errors import CaseError, ImagingError
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
-from spinefuse.pipeline import CaseResult
 
 
 def _tag(ms: list[Measurement], origin: str) -> list[Measurement]:
@@ -97,20 +94,12 @@ def assess_landmarks(paths: Sequence[Path]) -> Assessment:
     return assess_landmarks_sets([read_xray_landmarks(p) for p in paths])
 
 
-def case_landmarks(case: Case) -> list[XrayLandmarks]:
-    """The case's X-ray landmark studies, each carrying the study's role."""
-    out = []
-    for study in case.imaging:
-        if study.modality == "XR" and study.landmarks is not None:
-            lm = read_xray_landmarks(study.landmarks)
-            out.append(dataclasses.replace(lm, role=study.role))
-    return out
-
-
-def assess_case(case: Case, geometry: SpineGeometry | None = None) -> Assessment:
-    """Assess a case: its X-ray landmark studies (roles preop, flexion, extension) and the
-    geometry from its CT/MR when given, with its clinical history."""
-    landmarks = [lm for lm in case_landmarks(case) if lm.role != "postop"]
+def assess_case(
+    case: Case, geometry: SpineGeometry | None, xrays: Sequence[XrayLandmarks] = ()
+) -> Assessment:
+    """Assess a case: its pre-operative X-ray landmark sets (roles preop, flexion, extension;
+    read by the imaging stage) and the geometry from its CT/MR, with its clinical history."""
+    landmarks = [lm for lm in xrays if lm.role != "postop"]
     if not landmarks and geometry is None:
         raise CaseError(
             f"case {case.id}: no X-ray landmark study and no geometry to assess; add an XR study "
@@ -127,44 +116,3 @@ def assess_case(case: Case, geometry: SpineGeometry | None = None) -> Assessment
         )
         a = a.model_copy(update={"rationale": a.rationale + note})
     return a
-
-
-def _geometry_from_case(case: Case) -> SpineGeometry | None:
-    """The case's geometry through the imaging stage, when that stage is installed."""
-    try:
-        module = importlib.import_module("spinefuse.anatomy.from_labels")
-    except ImportError:
-        return None
-    fn: Callable[[Case], SpineGeometry | None] = module.geometry_from_case
-    return fn(case)
-
-
-def assess_files(case_path: Path | None = None, xray_landmarks: Sequence[Path] = ()) -> Assessment:
-    """Assess a case file (with its CT geometry when the imaging stage is installed), landmark
-    files alone, or a case plus extra landmark files."""
-    if case_path is None:
-        return assess_landmarks(list(xray_landmarks))
-    case = load_case(case_path)
-    if xray_landmarks:
-        extra = [read_xray_landmarks(p) for p in xray_landmarks]
-        return assess_landmarks_sets(
-            case_landmarks(case) + extra, _geometry_from_case(case), case.history, case.patient
-        )
-    return assess_case(case, _geometry_from_case(case))
-
-
-def assess_json(
-    case_path: Path | None = None, xray_landmarks: Sequence[Path] = (), indent: int = 2
-) -> str:
-    """``spinefuse assess CASE --json`` or ``spinefuse assess --xray-landmarks FILE --json``."""
-    return assess_files(case_path, xray_landmarks).to_json(indent)
-
-
-def assess_stage(result: CaseResult) -> Assessment | None:
-    """The pipeline stage: the case with the anatomy stage's geometry (``result["anatomy"]``)
-    when there is one; None when the case has neither landmark files nor a geometry."""
-    geometry = result.get("anatomy")
-    geo = geometry if isinstance(geometry, SpineGeometry) else None
-    if geo is None and not case_landmarks(result.case):
-        return None
-    return assess_case(result.case, geo)

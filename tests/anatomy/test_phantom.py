@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from spinefuse.anatomy.geometry import SpineGeometry
+from spinefuse.anatomy.phantom import TOTALSEG_ID, render_ct, render_xray_landmarks
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.conventions import LUMBAR
 from spinefuse.errors import ParameterError
 from spinefuse.imaging.nifti import write_nifti
-from spinefuse.imaging.phantom import TOTALSEG_ID, render_ct, render_xray_landmarks
 from spinefuse.imaging.xray_landmarks import read_xray_landmarks, write_xray_landmarks
 
 SPACING = 1.0
