@@ -12,8 +12,9 @@ hd = require("highdicom")
 
 def concept(code: Code) -> Any:
     """A :class:`highdicom.sr.CodedConcept` of ``code``."""
-    return hd.sr.CodedConcept(value=code.code, scheme_designator=code.designator,
-                              meaning=code.meaning[:64])
+    return hd.sr.CodedConcept(
+        value=code.code, scheme_designator=code.designator, meaning=code.meaning[:64]
+    )
 
 
 def unit_concept(unit: Unit) -> Any:

@@ -1,4 +1,4 @@
-"""A PACS over DICOMweb (dicomweb-client): QIDO-RS to search, WADO-RS to retrieve, STOW-RS to store."""
+"""A PACS over DICOMweb (dicomweb-client): QIDO-RS searches, WADO-RS retrieves, STOW-RS stores."""
 
 from __future__ import annotations
 
@@ -65,29 +65,36 @@ class DicomWebPacs:
             study_filters = {"PatientID": patient_id} if patient_id else {}
             if series_uid and not patient_id:
                 rows = self._call(
-                    "QIDO-RS series search", self.client.search_for_series,
+                    "QIDO-RS series search",
+                    self.client.search_for_series,
                     search_filters={"SeriesInstanceUID": series_uid},
                 )
                 studies = [str(Dataset.from_json(r).StudyInstanceUID) for r in rows]
             else:
                 rows = self._call(
-                    "QIDO-RS study search", self.client.search_for_studies,
+                    "QIDO-RS study search",
+                    self.client.search_for_studies,
                     search_filters=study_filters,
                 )
                 studies = [str(Dataset.from_json(r).StudyInstanceUID) for r in rows]
         found = []
         for study in dict.fromkeys(studies):
             rows = self._call(
-                "QIDO-RS series search", self.client.search_for_series,
-                study_instance_uid=study, search_filters=filters, fields=list(SERIES_FIELDS),
+                "QIDO-RS series search",
+                self.client.search_for_series,
+                study_instance_uid=study,
+                search_filters=filters,
+                fields=list(SERIES_FIELDS),
             )
             for row in rows:
                 series = Dataset.from_json(row)
                 instances = self._call(
-                    "QIDO-RS instance search", self.client.search_for_instances,
+                    "QIDO-RS instance search",
+                    self.client.search_for_instances,
                     study_instance_uid=study,
                     series_instance_uid=str(series.SeriesInstanceUID),
-                    fields=list(INSTANCE_FIELDS), limit=1,
+                    fields=list(INSTANCE_FIELDS),
+                    limit=1,
                 )
                 first = Dataset.from_json(instances[0]) if instances else None
                 found.append(series_info(series, first, study))

@@ -161,7 +161,9 @@ class DimsePacs:
         q.RepetitionTime = ""
         first: Dataset | None = None
         for r in self._find(assoc, q):
-            if first is None or (not first.get("ImageOrientationPatient") and r.get("ImageOrientationPatient")):
+            if first is None or (
+                not first.get("ImageOrientationPatient") and r.get("ImageOrientationPatient")
+            ):
                 first = r
         return series_info(series, first, study)
 
@@ -188,9 +190,12 @@ class DimsePacs:
                 ae.add_requested_context(getattr(sop, name), syntaxes)
                 roles.append(pynetdicom.build_role(getattr(sop, name), scp_role=True))
             assoc = self._associate(ae, ext_neg=roles, evt_handlers=handlers)
-            model = sop.StudyRootQueryRetrieveInformationModelGet
-            responses = lambda: assoc.send_c_get(q, model)  # noqa: E731
             server = None
+
+            def responses() -> Iterator[tuple[Any, Any]]:
+                model = sop.StudyRootQueryRetrieveInformationModelGet
+                yield from assoc.send_c_get(q, model)
+
         else:
             for name in IMAGE_STORAGE:
                 ae.add_supported_context(getattr(sop, name), syntaxes)
@@ -198,13 +203,18 @@ class DimsePacs:
             assert self.move_port is not None
             server = ae.start_server(("", self.move_port), block=False, evt_handlers=handlers)
             assoc = self._associate(ae)
-            model = sop.StudyRootQueryRetrieveInformationModelMove
-            responses = lambda: assoc.send_c_move(q, self.node.calling_aet, model)  # noqa: E731
+
+            def responses() -> Iterator[tuple[Any, Any]]:
+                model = sop.StudyRootQueryRetrieveInformationModelMove
+                yield from assoc.send_c_move(q, self.node.calling_aet, model)
+
         try:
             failed = 0
             for status, _ in responses():
                 if not status:
-                    raise PacsError(f"{self.describe()}: C-{self.retrieve_with.upper()} got no answer")
+                    raise PacsError(
+                        f"{self.describe()}: C-{self.retrieve_with.upper()} got no answer"
+                    )
                 code = int(status.Status)
                 if code in PENDING:
                     continue
@@ -213,8 +223,12 @@ class DimsePacs:
                     raise PacsError(
                         f"{self.describe()}: C-{self.retrieve_with.upper()} of series "
                         f"{series.series_uid} failed, status 0x{code:04X}"
-                        + (" (the PACS does not know the move destination "
-                           f"{self.node.calling_aet})" if code == 0xA801 else "")
+                        + (
+                            " (the PACS does not know the move destination "
+                            f"{self.node.calling_aet})"
+                            if code == 0xA801
+                            else ""
+                        )
                     )
             if failed:
                 raise PacsError(

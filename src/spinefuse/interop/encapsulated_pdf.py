@@ -39,7 +39,9 @@ class PdfError(SpinefuseError, ValueError):
     """The report is missing or is not a PDF."""
 
 
-def encapsulated_pdf(pdf: Path, source: Dataset, title: str = "spinefuse surgeon's report") -> Dataset:
+def encapsulated_pdf(
+    pdf: Path, source: Dataset, title: str = "spinefuse surgeon's report"
+) -> Dataset:
     """An Encapsulated PDF instance of ``pdf`` in the patient and study of ``source`` (an
     instance of the series the report is about)."""
     if not pdf.is_file():
@@ -57,7 +59,11 @@ def encapsulated_pdf(pdf: Path, source: Dataset, title: str = "spinefuse surgeon
     for keyword in PATIENT_STUDY:
         if keyword in source:
             setattr(ds, keyword, source.data_element(keyword).value)
-        elif keyword not in ("PatientIdentityRemoved", "DeidentificationMethod", "StudyDescription"):
+        elif keyword not in (
+            "PatientIdentityRemoved",
+            "DeidentificationMethod",
+            "StudyDescription",
+        ):
             setattr(ds, keyword, "")
     ds.SOPClassUID, ds.SOPInstanceUID = ENCAPSULATED_PDF_STORAGE, sop_uid
     ds.Modality = "DOC"

@@ -164,8 +164,11 @@ def bundle_dict(run: RunRecords, pdf: Path | None = None) -> dict[str, Any]:
                 "fullUrl": url,
                 "resource": res,
                 "request": (
-                    {"method": "POST", "url": "Patient",
-                     "ifNoneExist": f"identifier={CASE_SYSTEM}|{run.case.id}"}
+                    {
+                        "method": "POST",
+                        "url": "Patient",
+                        "ifNoneExist": f"identifier={CASE_SYSTEM}|{run.case.id}",
+                    }
                     if res["resourceType"] == "Patient"
                     else {"method": "POST", "url": res["resourceType"]}
                 ),
@@ -176,15 +179,21 @@ def bundle_dict(run: RunRecords, pdf: Path | None = None) -> dict[str, Any]:
 
 
 def _device(
-    b: _BundleBuilder, key: str, kind: str, name: str, patient: dict[str, str],
-    sizes: dict[str, tuple[float, str]], material: str,
+    b: _BundleBuilder,
+    key: str,
+    kind: str,
+    name: str,
+    patient: dict[str, str],
+    sizes: dict[str, tuple[float, str]],
+    material: str,
 ) -> str:
     props: list[dict[str, Any]] = [
         {"type": _concept(codes.device(f"property:{p}")), "valueQuantity": [_quantity(v, u)]}
         for p, (v, u) in sizes.items()
     ]
-    props.append({"type": _concept(codes.device("property:material")),
-                  "valueCode": [{"text": material}]})
+    props.append(
+        {"type": _concept(codes.device("property:material")), "valueCode": [{"text": material}]}
+    )
     return b.add(
         key,
         {
@@ -198,7 +207,9 @@ def _device(
 
 
 def _plan_resources(
-    run: RunRecords, b: _BundleBuilder, patient: dict[str, str],
+    run: RunRecords,
+    b: _BundleBuilder,
+    patient: dict[str, str],
     conditions: dict[str | None, list[str]],
 ) -> str:
     plan = run.plan
@@ -207,27 +218,47 @@ def _plan_resources(
     screw_material = catalogue.material(catalogue.screws.material).description
     devices = []
     for s in plan.screws:
-        devices.append(_device(
-            b, f"device/screw/{s.vertebra}/{s.side}", "pedicle_screw",
-            f"pedicle screw {s.vertebra} {s.side} {s.diameter_mm:g} x {s.length_mm:g} mm", patient,
-            {"diameter": (s.diameter_mm, "mm"), "length": (s.length_mm, "mm")}, screw_material,
-        ))
+        devices.append(
+            _device(
+                b,
+                f"device/screw/{s.vertebra}/{s.side}",
+                "pedicle_screw",
+                f"pedicle screw {s.vertebra} {s.side} {s.diameter_mm:g} x {s.length_mm:g} mm",
+                patient,
+                {"diameter": (s.diameter_mm, "mm"), "length": (s.length_mm, "mm")},
+                screw_material,
+            )
+        )
     for r in plan.rods:
-        devices.append(_device(
-            b, f"device/rod/{r.side}", "rod",
-            f"rod {r.side} {r.diameter_mm:g} mm x {r.length_mm:.0f} mm", patient,
-            {"diameter": (r.diameter_mm, "mm"), "length": (r.length_mm, "mm")},
-            r.material.replace("_", " "),
-        ))
+        devices.append(
+            _device(
+                b,
+                f"device/rod/{r.side}",
+                "rod",
+                f"rod {r.side} {r.diameter_mm:g} mm x {r.length_mm:.0f} mm",
+                patient,
+                {"diameter": (r.diameter_mm, "mm"), "length": (r.length_mm, "mm")},
+                r.material.replace("_", " "),
+            )
+        )
     for c in plan.cages:
-        devices.append(_device(
-            b, f"device/cage/{c.segment}", "cage",
-            f"{c.technique} cage {c.segment} {c.width_mm:g} x {c.depth_mm:g} x {c.height_mm:g} mm",
-            patient,
-            {"width": (c.width_mm, "mm"), "depth": (c.depth_mm, "mm"),
-             "height": (c.height_mm, "mm"), "lordosis": (c.lordosis_deg, "deg")},
-            c.material.upper() if c.material == "peek" else c.material,
-        ))
+        devices.append(
+            _device(
+                b,
+                f"device/cage/{c.segment}",
+                "cage",
+                f"{c.technique} cage {c.segment} "
+                f"{c.width_mm:g} x {c.depth_mm:g} x {c.height_mm:g} mm",
+                patient,
+                {
+                    "width": (c.width_mm, "mm"),
+                    "depth": (c.depth_mm, "mm"),
+                    "height": (c.height_mm, "mm"),
+                    "lordosis": (c.lordosis_deg, "deg"),
+                },
+                c.material.upper() if c.material == "peek" else c.material,
+            )
+        )
     reasons = [r for seg in plan.fuse_segments for r in conditions.get(seg, [])]
     fusion: dict[str, Any] = {
         "resourceType": "Procedure",
@@ -239,33 +270,45 @@ def _plan_resources(
         "subject": patient,
         "bodySite": [_body_site(seg) for seg in plan.fuse_segments],
         "extension": [
-            {"url": EXTENSION + "surgical-approach",
-             "valueCodeableConcept": _concept(codes.procedure(plan.approach))}
+            {
+                "url": EXTENSION + "surgical-approach",
+                "valueCodeableConcept": _concept(codes.procedure(plan.approach)),
+            }
         ],
         "focalDevice": [{"manipulated": {"reference": d}} for d in devices],
     }
     if plan.graft is not None:
-        fusion["usedCode"] = [{"text": f"bone graft: {plan.graft.material.replace('_', ' ')} "
-                                       f"{plan.graft.volume_cm3:g} cm3"}]
+        fusion["usedCode"] = [
+            {
+                "text": f"bone graft: {plan.graft.material.replace('_', ' ')} "
+                f"{plan.graft.volume_cm3:g} cm3"
+            }
+        ]
     if reasons:
         fusion["reasonReference"] = [{"reference": r} for r in reasons]
     if plan.reasons:
         fusion["note"] = [{"text": r} for r in plan.reasons]
     fusion_ref = b.add("procedure/fusion", fusion)
     for i, d in enumerate(plan.decompressions):
-        b.add(f"procedure/decompression/{i}", {
-            "resourceType": "Procedure",
-            "status": "preparation",
-            "partOf": [{"reference": fusion_ref}],
-            "code": _concept(codes.procedure(d.kind), f"{d.kind.replace('_', ' ')} {d.side}"),
-            "subject": patient,
-            "bodySite": [_body_site(d.segment)],
-        })
+        b.add(
+            f"procedure/decompression/{i}",
+            {
+                "resourceType": "Procedure",
+                "status": "preparation",
+                "partOf": [{"reference": fusion_ref}],
+                "code": _concept(codes.procedure(d.kind), f"{d.kind.replace('_', ' ')} {d.side}"),
+                "subject": patient,
+                "bodySite": [_body_site(d.segment)],
+            },
+        )
     return fusion_ref
 
 
 def _forecast_resources(
-    run: RunRecords, b: _BundleBuilder, patient: dict[str, str], procedure: str | None,
+    run: RunRecords,
+    b: _BundleBuilder,
+    patient: dict[str, str],
+    procedure: str | None,
     conditions: dict[str | None, list[str]],
 ) -> None:
     forecast = run.forecast
@@ -278,16 +321,24 @@ def _forecast_resources(
                 f"95 % interval {r.low:.4f} to {r.high:.4f}; horizon {r.horizon}; average patient "
                 f"{r.average_probability:.4f} ({r.source})"
             ),
-            "extension": [{
-                "url": EXTENSION + "probability-interval-95",
-                "valueRange": {"low": _quantity(r.low, ""), "high": _quantity(r.high, "")},
-            }],
+            "extension": [
+                {
+                    "url": EXTENSION + "probability-interval-95",
+                    "valueRange": {"low": _quantity(r.low, ""), "high": _quantity(r.high, "")},
+                }
+            ],
         }
         horizon = HORIZON.search(r.horizon)
         if horizon:
             unit = UCUM_TIME[horizon.group(2).lower()]
-            prediction["whenRange"] = {"high": {"value": float(horizon.group(1)), "unit": unit,
-                                                "system": "http://unitsofmeasure.org", "code": unit}}
+            prediction["whenRange"] = {
+                "high": {
+                    "value": float(horizon.group(1)),
+                    "unit": unit,
+                    "system": "http://unitsofmeasure.org",
+                    "code": unit,
+                }
+            }
         risk: dict[str, Any] = {
             "resourceType": "RiskAssessment",
             "status": "preliminary",
@@ -303,8 +354,15 @@ def _forecast_resources(
     activities: list[dict[str, Any]] = []
 
     def activity(description: str, when: str) -> None:
-        activities.append({"detail": {"status": "not-started", "description": description,
-                                      "scheduledString": when}})
+        activities.append(
+            {
+                "detail": {
+                    "status": "not-started",
+                    "description": description,
+                    "scheduledString": when,
+                }
+            }
+        )
 
     for item in pathway.eras:
         activity(item.name, f"{item.phase} (enhanced recovery)".strip())
@@ -312,16 +370,20 @@ def _forecast_resources(
         activity(f"pain management: {item.name}", "peri-operative")
     activity(pathway.mobilisation, f"day {pathway.mobilisation_day} after surgery")
     for phase in pathway.physiotherapy:
-        activity(f"physiotherapy, {phase.name}: {phase.content}",
-                 f"weeks {phase.start_week:g} to {phase.end_week:g} after surgery")
+        activity(
+            f"physiotherapy, {phase.name}: {phase.content}",
+            f"weeks {phase.start_week:g} to {phase.end_week:g} after surgery",
+        )
     for rest in pathway.restrictions:
         activity(f"restriction: {rest.activity}", f"until week {rest.until_week:g}")
     rtw = pathway.return_to_work
     activity("return to light work", f"week {rtw.light_work_week:g}")
     activity("return to manual work", f"week {rtw.manual_work_week:g}")
     for visit in pathway.follow_up:
-        activity(f"follow-up: {visit.what}; imaging {visit.imaging}; {visit.checks}",
-                 f"week {visit.week:g}")
+        activity(
+            f"follow-up: {visit.what}; imaging {visit.imaging}; {visit.checks}",
+            f"week {visit.week:g}",
+        )
     care: dict[str, Any] = {
         "resourceType": "CarePlan",
         "status": "draft",
@@ -340,8 +402,12 @@ def _forecast_resources(
 
 
 def _report(
-    run: RunRecords, b: _BundleBuilder, patient: dict[str, str], pdf: Path | None,
-    observations: dict[str | None, list[str]], conditions: dict[str | None, list[str]],
+    run: RunRecords,
+    b: _BundleBuilder,
+    patient: dict[str, str],
+    pdf: Path | None,
+    observations: dict[str | None, list[str]],
+    conditions: dict[str | None, list[str]],
 ) -> None:
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
@@ -360,13 +426,15 @@ def _report(
         report["conclusionCode"] = list(seen.values())
     if pdf is not None:
         data = pdf.read_bytes()
-        report["presentedForm"] = [{
-            "contentType": "application/pdf",
-            "data": base64.b64encode(data).decode("ascii"),
-            "size": len(data),
-            "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"),
-            "title": pdf.name,
-        }]
+        report["presentedForm"] = [
+            {
+                "contentType": "application/pdf",
+                "data": base64.b64encode(data).decode("ascii"),
+                "size": len(data),
+                "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"),
+                "title": pdf.name,
+            }
+        ]
     b.add("diagnosticreport", report)
 
 
@@ -383,7 +451,9 @@ def build_bundle(run: RunRecords, pdf: Path | None = None) -> Any:
 
 
 def export_fhir(
-    run_dir: str | Path, out: str | Path | None = None, post_url: str | None = None,
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    post_url: str | None = None,
     timeout_s: float = 30.0,
 ) -> Path:
     """``spinefuse export fhir RUN_DIR``: write the Bundle (default ``RUN_DIR/fhir_bundle.json``)
@@ -401,7 +471,9 @@ def post_bundle(text: str, url: str, timeout_s: float = 30.0) -> dict[str, Any]:
     """POST a transaction Bundle to a FHIR server's base URL; returns its response Bundle."""
     try:
         response = requests.post(
-            url.rstrip("/"), data=text.encode(), timeout=timeout_s,
+            url.rstrip("/"),
+            data=text.encode(),
+            timeout=timeout_s,
             headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
         )
     except requests.exceptions.RequestException as err:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -23,7 +23,7 @@ from spinefuse.errors import SpinefuseError
 from spinefuse.imaging.deidentify import deidentify
 from spinefuse.interop.reidentify import ReidentificationKey, read_key
 from spinefuse.interop.series_choice import ChosenSeries, SeriesInfo, choose_series
-from spinefuse.records import Record, write_atomic
+from spinefuse.records import Record, describe_validation_error, write_atomic
 
 KEY_FILE = "reidentify.json"
 PULL_FILE = "pull.json"
@@ -196,3 +196,40 @@ def push(pacs: Pacs, files: Iterable[str | Path], key_file: str | Path | None = 
     if stored != len(datasets):
         raise PacsError(f"{pacs.describe()}: accepted {stored} of {len(datasets)} objects")
     return stored
+
+
+def connect(
+    url: str | None = None,
+    host: str | None = None,
+    port: int = 104,
+    called_aet: str = "ANY-SCP",
+    calling_aet: str = "SPINEFUSE",
+    retrieve_with: Literal["get", "move"] = "get",
+    move_port: int | None = None,
+    timeout_s: float = 30.0,
+) -> Pacs:
+    """A DICOMweb PACS for ``url``, else a DIMSE one for ``host``/``port``/AE titles."""
+    if url:
+        from spinefuse.interop.dicomweb import DicomWebNode, DicomWebPacs
+
+        try:
+            return DicomWebPacs(DicomWebNode(url=url, timeout_s=timeout_s))
+        except ValidationError as err:
+            raise PacsError(describe_validation_error(err, "--url", "DICOMweb node")) from None
+    if not host:
+        raise PacsError(
+            "give the PACS: --url for DICOMweb, or --host (and --port, --aet) for DIMSE"
+        )
+    from spinefuse.interop.dimse import DimseNode, DimsePacs
+
+    try:
+        node = DimseNode(
+            host=host,
+            port=port,
+            called_aet=called_aet,
+            calling_aet=calling_aet,
+            timeout_s=timeout_s,
+        )
+    except ValidationError as err:
+        raise PacsError(describe_validation_error(err, "PACS options", "DICOM node")) from None
+    return DimsePacs(node, retrieve_with, move_port)

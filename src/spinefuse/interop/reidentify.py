@@ -16,9 +16,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import Field
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydantic import Field
 
 from spinefuse.errors import SpinefuseError
 from spinefuse.imaging.deidentify import replacement_uid
@@ -100,4 +100,6 @@ def read_key(path: str | Path) -> ReidentificationKey:
     try:
         return ReidentificationKey.model_validate(json.loads(path.read_text()))
     except (ValueError, json.JSONDecodeError) as err:
-        raise ReidentificationError(f"{path}: not a spinefuse re-identification key ({err})") from None
+        raise ReidentificationError(
+            f"{path}: not a spinefuse re-identification key ({err})"
+        ) from None

@@ -1,9 +1,9 @@
 """A run folder's typed records, as the exports read them.
 
-``spinefuse run`` writes ``case.json`` and one ``<stage>.json`` per stage; :func:`read_run` validates
-each with its record type (``Record.load``), so the exports never guess at raw keys. A stage that
-did not run leaves its field ``None``; a file that exists and does not validate stops with the
-file's name and what to do.
+``spinefuse run`` writes ``case.json`` and one ``<stage>.json`` per stage; :func:`read_run`
+validates each with its record type (``Record.load``), so the exports never guess at raw keys. A
+stage that did not run leaves its field ``None``; a file that exists and does not validate stops
+with the file's name and what to do.
 """
 
 from __future__ import annotations

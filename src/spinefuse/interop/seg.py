@@ -55,7 +55,7 @@ def vertebra_frames(
     lut = np.zeros(int(max(ids.values())) + 1, dtype=np.uint8)
     for number, name in enumerate(order, start=1):
         lut[ids[name]] = number
-    frames = frames_of(on_source)
+    frames = np.asarray(frames_of(on_source), dtype=np.int64)
     inside = (frames >= 0) & (frames < lut.size)
     segments = np.where(inside, lut[np.clip(frames, 0, lut.size - 1)], 0).astype(np.uint8)
     if not segments.any():

@@ -1,4 +1,4 @@
-"""Which series of a PACS study spinefuse reads: the thinnest axial CT, the sagittal and axial T2 MR.
+"""The series of a PACS study spinefuse reads: the thinnest axial CT, the sagittal and axial T2 MR.
 
 A PACS study holds many series (scouts, dose reports, bone and soft-tissue kernels, several MR
 sequences). :func:`choose_series` picks, from what a query returned, the series a case needs, and
@@ -91,7 +91,9 @@ def _volume(s: SeriesInfo) -> bool:
     return s.instances is None or s.instances >= MIN_INSTANCES
 
 
-def choose_series(candidates: list[SeriesInfo], modality: Literal["CT", "MR"]) -> list[ChosenSeries]:
+def choose_series(
+    candidates: list[SeriesInfo], modality: Literal["CT", "MR"]
+) -> list[ChosenSeries]:
     """The series a case reads from ``candidates``: for CT the thinnest axial series (more
     instances breaks a tie); for MR the sagittal T2 (required) and the axial T2 (when there is
     one), each the thinnest of its kind. Raises :class:`SeriesChoiceError` listing every
@@ -113,14 +115,18 @@ def choose_series(candidates: list[SeriesInfo], modality: Literal["CT", "MR"]) -
         if not axial:
             raise none_fits("axial CT")
         best = thinnest(axial)
-        return [ChosenSeries(role="ct_axial", series=best, reason=_why(best, len(axial), "axial CT"))]
+        return [
+            ChosenSeries(role="ct_axial", series=best, reason=_why(best, len(axial), "axial CT"))
+        ]
     chosen = []
     sagittal = [s for s in pool if s.plane == "sagittal" and s.t2]
     if not sagittal:
         raise none_fits("sagittal T2 MR")
     best = thinnest(sagittal)
     chosen.append(
-        ChosenSeries(role="mr_sagittal_t2", series=best, reason=_why(best, len(sagittal), "sagittal T2"))
+        ChosenSeries(
+            role="mr_sagittal_t2", series=best, reason=_why(best, len(sagittal), "sagittal T2")
+        )
     )
     axial = [s for s in pool if s.plane == "axial" and s.t2]
     if axial:
@@ -133,4 +139,8 @@ def choose_series(candidates: list[SeriesInfo], modality: Literal["CT", "MR"]) -
 
 def _why(s: SeriesInfo, n: int, kind: str) -> str:
     thick = f"{s.slice_thickness_mm:g} mm" if s.slice_thickness_mm else "unknown thickness"
-    return f"the thinnest of {n} {kind} series ({thick})" if n > 1 else f"the only {kind} series ({thick})"
+    return (
+        f"the thinnest of {n} {kind} series ({thick})"
+        if n > 1
+        else f"the only {kind} series ({thick})"
+    )
