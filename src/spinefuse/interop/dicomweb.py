@@ -106,6 +106,7 @@ class DicomWebPacs:
             self.client.iter_series,
             study_instance_uid=series.study_uid,
             series_instance_uid=series.series_uid,
+            media_types=(("application/dicom", "*"),),  # as stored: no transcoding asked
         )
         try:
             for ds in datasets:

@@ -187,7 +187,9 @@ class DimsePacs:
             ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelGet)
             roles = []
             for name in IMAGE_STORAGE:
-                ae.add_requested_context(getattr(sop, name), syntaxes)
+                # one context per transfer syntax, so the PACS can send each instance as stored
+                for syntax in syntaxes:
+                    ae.add_requested_context(getattr(sop, name), [syntax])
                 roles.append(pynetdicom.build_role(getattr(sop, name), scp_role=True))
             assoc = self._associate(ae, ext_neg=roles, evt_handlers=handlers)
             server = None
