@@ -352,12 +352,10 @@ def pacs_pull(
 ) -> None:
     """Retrieve the series a case needs (thinnest axial CT; sagittal and axial T2 MR),
     de-identified, into OUT/<role>/; writes OUT/pull.json and the key OUT/reidentify.json."""
-    from spinefuse.interop.pacs import PacsError, connect, pull
+    from spinefuse.interop.pacs import connect, pull
 
-    if modality not in ("CT", "MR") or retrieve not in ("get", "move"):
-        raise PacsError(f"--modality {modality} / --retrieve {retrieve}: use CT or MR, get or move")
-    pacs = connect(url, host, port, aet, calling_aet, retrieve, move_port, timeout)  # type: ignore[arg-type]
-    result = pull(pacs, out, patient, study, series, modality)  # type: ignore[arg-type]
+    pacs = connect(url, host, port, aet, calling_aet, retrieve, move_port, timeout)
+    result = pull(pacs, out, patient, study, series, modality)
     for s in result.series:
         typer.echo(f"{s.role}: {s.instances} instances in {s.folder} ({s.reason})")
     typer.echo(f"re-identification key (keep it with the PACS data): {result.key_file}")

@@ -107,7 +107,7 @@ def test_real_series_pulled_by_dimse(
         port=orthanc.dicom_port,
         called_aet=PACS_AET,
         calling_aet=SPINEFUSE_AET,
-        retrieve_with=method,  # type: ignore[arg-type]
+        retrieve_with=method,
         move_port=orthanc.scp_port if method == "move" else None,
         timeout_s=10,
     )

@@ -203,7 +203,13 @@ class DimsePacs:
                 ae.add_supported_context(getattr(sop, name), syntaxes)
             ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelMove)
             assert self.move_port is not None
-            server = ae.start_server(("", self.move_port), block=False, evt_handlers=handlers)
+            try:
+                server = ae.start_server(("", self.move_port), block=False, evt_handlers=handlers)
+            except OSError as err:
+                raise PacsError(
+                    f"cannot listen on port {self.move_port} for the C-MOVE ({err}); choose a free "
+                    "--move-port that the PACS has for this AE title"
+                ) from None
             assoc = self._associate(ae)
 
             def responses() -> Iterator[tuple[Any, Any]]:

@@ -127,12 +127,15 @@ def pull(
     patient_id: str | None = None,
     study_uid: str | None = None,
     series_uid: str | None = None,
-    modality: Literal["CT", "MR"] = "CT",
+    modality: str = "CT",
 ) -> PullResult:
     """Find, choose and retrieve the series a case needs into ``out_dir/<role>/``.
 
     With ``series_uid`` that series alone is pulled (role ``series``). Each folder holds one
     de-identified series that a case file's ``dicom_dir`` can name."""
+    if modality not in ("CT", "MR"):
+        raise PacsError(f"modality {modality!r}: spinefuse pulls CT or MR series")
+    kind: Literal["CT", "MR"] = "MR" if modality == "MR" else "CT"
     out = Path(out_dir)
     found = find(pacs, patient_id, study_uid, series_uid, None if series_uid else modality)
     chosen: list[ChosenSeries]
@@ -142,7 +145,7 @@ def pull(
             raise PacsError(f"{pacs.describe()}: no series {series_uid}")
         chosen = [ChosenSeries(role="series", series=match[0], reason="chosen by its UID")]
     else:
-        chosen = choose_series(found, modality)
+        chosen = choose_series(found, kind)
     key = ReidentificationKey()
     pulled = []
     for choice in chosen:
@@ -204,7 +207,7 @@ def connect(
     port: int = 104,
     called_aet: str = "ANY-SCP",
     calling_aet: str = "SPINEFUSE",
-    retrieve_with: Literal["get", "move"] = "get",
+    retrieve_with: str = "get",
     move_port: int | None = None,
     timeout_s: float = 30.0,
 ) -> Pacs:
@@ -216,6 +219,9 @@ def connect(
             return DicomWebPacs(DicomWebNode(url=url, timeout_s=timeout_s))
         except ValidationError as err:
             raise PacsError(describe_validation_error(err, "--url", "DICOMweb node")) from None
+    if retrieve_with not in ("get", "move"):
+        raise PacsError(f"retrieve with {retrieve_with!r}: use 'get' (C-GET) or 'move' (C-MOVE)")
+    how: Literal["get", "move"] = "move" if retrieve_with == "move" else "get"
     if not host:
         raise PacsError(
             "give the PACS: --url for DICOMweb, or --host (and --port, --aet) for DIMSE"
@@ -232,4 +238,4 @@ def connect(
         )
     except ValidationError as err:
         raise PacsError(describe_validation_error(err, "PACS options", "DICOM node")) from None
-    return DimsePacs(node, retrieve_with, move_port)
+    return DimsePacs(node, how, move_port)
