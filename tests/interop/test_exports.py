@@ -205,3 +205,36 @@ def test_fhir_bundle_is_posted_to_the_server_and_a_refusal_is_an_error(sample_ru
             export_fhir(sample_run, sample_run / "refused.json", post_url=url, timeout_s=5)
     finally:
         server.shutdown()
+
+
+def test_cli_exports_and_their_errors(sample_run: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from spinefuse.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "bundle.json"
+    done = runner.invoke(app, ["export", "fhir", str(sample_run), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(out.read_text())["resourceType"] == "Bundle"
+    nifti = runner.invoke(app, ["export", "dicom", str(sample_run), "--out", str(tmp_path)])
+    assert nifti.exit_code == 2 and "--source-dicom" in nifti.output  # its CT is a NIfTI file
+    pdf_only = runner.invoke(
+        app,
+        [
+            "export",
+            "dicom",
+            str(sample_run),
+            "--out",
+            str(tmp_path),
+            "--only",
+            "pdf",
+            "--source-dicom",
+            str(sample_run.parent / "case" / "ct_dicom"),
+        ],
+    )
+    assert pdf_only.exit_code == 0 and sorted(p.name for p in tmp_path.glob("*.dcm")) == [
+        "report.dcm"
+    ]
+    missing = runner.invoke(app, ["export", "fhir", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such run folder" in missing.output

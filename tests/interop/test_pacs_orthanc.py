@@ -257,3 +257,24 @@ def test_round_trip_sample_patient_seg_sr_pdf(orthanc: Orthanc, tmp_path: Path) 
     # PDF: the report's bytes
     assert pdf_bytes(doc) == (out / "report.pdf").read_bytes()
     assert read_source_series(series.folder)[0].PatientID == "ANONYMOUS"
+
+
+def test_cli_find_lists_series_and_an_unreachable_pacs_is_a_short_error(
+    orthanc: Orthanc, real_series: tuple[Path, list[Dataset]]
+) -> None:
+    from typer.testing import CliRunner
+
+    from spinefuse.cli import app
+    from tests.interop.orthanc import free_port
+
+    runner = CliRunner()
+    dimse = ["--host", "127.0.0.1", "--port", str(orthanc.dicom_port), "--aet", PACS_AET]
+    found = runner.invoke(app, ["pacs", "find", *dimse, "--patient", REAL_PATIENT])
+    assert found.exit_code == 0, found.output
+    assert "CT axial 3 mm, 20 instances" in found.output
+    web = runner.invoke(app, ["pacs", "find", "--url", orthanc.dicomweb, "--patient", REAL_PATIENT])
+    assert web.exit_code == 0 and "CT axial 3 mm, 20 instances" in web.output
+    closed = ["--host", "127.0.0.1", "--port", str(free_port()), "--timeout", "2"]
+    refused = runner.invoke(app, ["pacs", "find", *closed, "--patient", REAL_PATIENT])
+    assert refused.exit_code == 2 and "association refused or no answer" in refused.output
+    assert "Traceback" not in refused.output
