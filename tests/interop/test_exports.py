@@ -238,3 +238,17 @@ def test_cli_exports_and_their_errors(sample_run: Path, tmp_path: Path) -> None:
     ]
     missing = runner.invoke(app, ["export", "fhir", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "no such run folder" in missing.output
+
+
+def test_every_finding_kind_and_complication_has_a_code() -> None:
+    from typing import get_args
+
+    from spinefuse.assess.assessment import Diagnosis
+    from spinefuse.outcomes.complications import OUTCOMES
+
+    for diagnosis in get_args(Diagnosis):
+        code = codes.finding(diagnosis)
+        assert code.scheme in ("SCT", "local") and code.code
+    for outcome in (*OUTCOMES, "asd_10y"):
+        assert codes.complication(outcome).meaning
+    assert set(codes.names("findings")) == set(get_args(Diagnosis))
