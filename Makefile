@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,dask
+EXTRAS := dev,dask,interop
 
-.PHONY: demo test lint typecheck bench clean install browser
+.PHONY: demo test lint typecheck bench clean install browser orthanc
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/spinefuse demo --out demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser orthanc
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 # The report tests open the HTML in Debian's headless chromium. Install it when it is missing and
@@ -28,6 +28,15 @@ browser:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    timeout 300 sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null 2>&1; } || \
 	  echo "chromium not installed: the browser checks of the reports will be skipped"
+
+# The PACS tests run against Debian's Orthanc with its DICOMweb plugin, started by the tests on
+# loopback. Install them when missing and the machine allows; otherwise those tests skip.
+orthanc:
+	@{ command -v Orthanc >/dev/null 2>&1 && [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    timeout 300 sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends orthanc orthanc-dicomweb' >/dev/null 2>&1; } || \
+	  echo "orthanc not installed: the PACS round-trip tests will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -66,3 +66,22 @@ def test_readme_commands_exist() -> None:
     shown = set(re.findall(r"^spinefuse (\w+)", plain, flags=re.M))
     shown |= set(re.findall(r"`spinefuse (\w+)", README.read_text()))
     assert shown and shown <= commands, shown - commands
+
+
+def test_readme_subcommands_and_their_options_exist() -> None:
+    """Every ``spinefuse <group> <command> --option`` the README shows is real (pacs, export)."""
+    from typer.main import get_command
+
+    from spinefuse.cli import app
+
+    root = get_command(app)
+    plain = "\n".join(_blocks("")).replace("\\\n", " ")
+    checked = 0
+    for group, name, rest in re.findall(r"^spinefuse (pacs|export) (\w+)(.*)$", plain, flags=re.M):
+        sub = root.commands[group]  # type: ignore[attr-defined]
+        assert name in sub.commands, (group, name)
+        options = {o for p in sub.commands[name].params for o in getattr(p, "opts", [])}
+        shown = set(re.findall(r"(--[a-z-]+)", rest))
+        assert shown <= options, (group, name, shown - options)
+        checked += 1
+    assert checked >= 6

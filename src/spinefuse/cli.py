@@ -382,6 +382,134 @@ def registry(
     _emit(result.to_json())
 
 
+# --- hospital integration: PACS and exports (spinefuse.interop) ---------------------------------
+pacs_app = typer.Typer(
+    help="Query, retrieve and store at a PACS (DIMSE or DICOMweb).", no_args_is_help=True
+)
+export_app = typer.Typer(
+    help="Export a run folder for the hospital: DICOM SEG/SR/PDF, FHIR R4.", no_args_is_help=True
+)
+app.add_typer(pacs_app, name="pacs")
+app.add_typer(export_app, name="export")
+
+PacsUrl = Annotated[str | None, typer.Option("--url", help="DICOMweb base URL (QIDO/WADO/STOW)")]
+PacsHost = Annotated[str | None, typer.Option("--host", help="DIMSE: the PACS's host")]
+PacsPort = Annotated[int, typer.Option("--port", help="DIMSE: the PACS's port")]
+PacsAet = Annotated[str, typer.Option("--aet", help="DIMSE: the PACS's AE title")]
+CallingAet = Annotated[str, typer.Option("--calling-aet", help="DIMSE: spinefuse's AE title")]
+Timeout = Annotated[float, typer.Option("--timeout", help="network timeout (s)")]
+
+
+@pacs_app.command("find")
+@friendly_errors
+def pacs_find(
+    url: PacsUrl = None,
+    host: PacsHost = None,
+    port: PacsPort = 104,
+    aet: PacsAet = "ANY-SCP",
+    calling_aet: CallingAet = "SPINEFUSE",
+    timeout: Timeout = 30.0,
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient ID")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study Instance UID")] = None,
+    series: Annotated[str | None, typer.Option("--series", help="Series Instance UID")] = None,
+    modality: Annotated[str | None, typer.Option("--modality", help="CT or MR")] = None,
+) -> None:
+    """List the series of a patient, study or series, one line each (modality, plane, thickness)."""
+    from spinefuse.interop.pacs import connect, find
+
+    pacs = connect(url, host, port, aet, calling_aet, timeout_s=timeout)
+    for s in find(pacs, patient, study, series, modality):
+        typer.echo(f"{s.study_uid}  {s.describe()}")
+
+
+@pacs_app.command("pull")
+@friendly_errors
+def pacs_pull(
+    out: Annotated[Path, typer.Option("--out", help="folder for the pulled series")],
+    url: PacsUrl = None,
+    host: PacsHost = None,
+    port: PacsPort = 104,
+    aet: PacsAet = "ANY-SCP",
+    calling_aet: CallingAet = "SPINEFUSE",
+    timeout: Timeout = 30.0,
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient ID")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study Instance UID")] = None,
+    series: Annotated[str | None, typer.Option("--series", help="this series only")] = None,
+    modality: Annotated[str, typer.Option("--modality", help="CT or MR")] = "CT",
+    retrieve: Annotated[str, typer.Option("--retrieve", help="DIMSE: get or move")] = "get",
+    move_port: Annotated[
+        int | None, typer.Option("--move-port", help="C-MOVE: port of spinefuse's Storage SCP")
+    ] = None,
+) -> None:
+    """Retrieve the series a case needs (thinnest axial CT; sagittal and axial T2 MR),
+    de-identified, into OUT/<role>/; writes OUT/pull.json and the key OUT/reidentify.json."""
+    from spinefuse.interop.pacs import connect, pull
+
+    pacs = connect(url, host, port, aet, calling_aet, retrieve, move_port, timeout)
+    result = pull(pacs, out, patient, study, series, modality)
+    for s in result.series:
+        typer.echo(f"{s.role}: {s.instances} instances in {s.folder} ({s.reason})")
+    typer.echo(f"re-identification key (keep it with the PACS data): {result.key_file}")
+
+
+@pacs_app.command("push")
+@friendly_errors
+def pacs_push(
+    files: Annotated[list[Path], typer.Argument(help="DICOM files (from 'export dicom')")],
+    url: PacsUrl = None,
+    host: PacsHost = None,
+    port: PacsPort = 104,
+    aet: PacsAet = "ANY-SCP",
+    calling_aet: CallingAet = "SPINEFUSE",
+    timeout: Timeout = 30.0,
+    reidentify: Annotated[
+        Path | None, typer.Option("--reidentify", help="the key 'pacs pull' wrote")
+    ] = None,
+) -> None:
+    """Send SEG, SR and PDF objects to the PACS (C-STORE or STOW-RS)."""
+    from spinefuse.interop.pacs import connect, push
+
+    pacs = connect(url, host, port, aet, calling_aet, timeout_s=timeout)
+    typer.echo(f"{push(pacs, files, reidentify)} objects stored at {pacs.describe()}")
+
+
+@export_app.command("dicom")
+@friendly_errors
+def export_dicom(
+    run_dir: Annotated[Path, typer.Argument(help="a folder written by 'spinefuse run'")],
+    out: Annotated[Path | None, typer.Option("--out", help="default RUN_DIR/dicom")] = None,
+    source_dicom: Annotated[
+        Path | None, typer.Option("--source-dicom", help="the series the case was measured on")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="seg, sr or pdf (repeatable)")
+    ] = None,
+) -> None:
+    """Write the vertebrae (DICOM SEG), measurements (TID 1500 SR) and report (PDF) as DICOM."""
+    from spinefuse.interop.dicom_export import OBJECTS
+    from spinefuse.interop.dicom_export import export_dicom as write
+
+    for path in write(run_dir, out, source_dicom, tuple(only) if only else OBJECTS):
+        typer.echo(f"wrote {path}")
+
+
+@export_app.command("fhir")
+@friendly_errors
+def export_fhir(
+    run_dir: Annotated[Path, typer.Argument(help="a folder written by 'spinefuse run'")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="default RUN_DIR/fhir_bundle.json")
+    ] = None,
+    post: Annotated[
+        str | None, typer.Option("--post", help="also POST it to this FHIR server base URL")
+    ] = None,
+) -> None:
+    """Write the case as a FHIR R4 transaction Bundle (and POST it with --post)."""
+    from spinefuse.interop.fhir import export_fhir as write
+
+    typer.echo(f"wrote {write(run_dir, out, post)}" + (f" and posted it to {post}" if post else ""))
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="spinefuse")
