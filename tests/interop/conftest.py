@@ -1,21 +1,21 @@
-"""Fixtures of the interop tests: the sample patient run through the whole pipeline."""
+"""Fixtures of the interop tests: a copy of the sample patient's run folder to export from."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder of the sample patient (every stage, with the report PDF); its case folder
-    (CT as NIfTI and as a DICOM series in ``ct_dicom/``) is ``<run>/../case``."""
-    from spinefuse.case import load_case
-    from spinefuse.pipeline import run
-    from spinefuse.sample import write_sample_case
-
+def sample_run(
+    tmp_path_factory: pytest.TempPathFactory, sample_case_path: Path, sample_run_dir: Path
+) -> Path:
+    """A copy of the sample patient's run folder (every stage, with the report PDF) that the
+    tests may write exports into; its case folder (CT as NIfTI and as a DICOM series in
+    ``ct_dicom/``) is ``<run>/../case``."""
     root = tmp_path_factory.mktemp("sample")
-    case = load_case(write_sample_case(root / "case"))
-    run(case, out_dir=root / "results", progress=False)
+    shutil.copytree(sample_run_dir, root / "results")
+    (root / "case").symlink_to(sample_case_path.parent, target_is_directory=True)
     return root / "results"

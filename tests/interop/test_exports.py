@@ -22,9 +22,9 @@ from spinefuse.interop import codes
 from spinefuse.interop.dicom_export import export_dicom
 from spinefuse.interop.encapsulated_pdf import pdf_bytes
 from spinefuse.interop.fhir import FhirError, build_bundle, export_fhir
-from spinefuse.interop.run_folder import read_run
 from spinefuse.interop.source_series import read_source_series
 from spinefuse.interop.sr import read_measurements
+from spinefuse.run_folder import load_run
 from tests.interop.dicom_geometry import expected_segments
 
 
@@ -123,7 +123,7 @@ def _fhir(run: Path) -> dict[str, Any]:
 
 def test_fhir_bundle_validates_and_carries_units_levels_and_the_patient(sample_run: Path) -> None:
     bundle = _fhir(sample_run)
-    run = read_run(sample_run)
+    run = load_run(sample_run)
     assert run.assessment is not None and run.plan is not None and run.forecast is not None
     resources = [e["resource"] for e in bundle["entry"]]
     kinds = [r["resourceType"] for r in resources]

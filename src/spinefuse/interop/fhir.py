@@ -29,9 +29,10 @@ from typing import Any
 from spinefuse.errors import SpinefuseError
 from spinefuse.interop import codes
 from spinefuse.interop.extra import require
-from spinefuse.interop.run_folder import RunRecords, read_run
+from spinefuse.pipeline import CaseResult
 from spinefuse.plan.catalogue import load_catalogue
 from spinefuse.records import write_atomic
+from spinefuse.run_folder import load_run
 
 r4b = require("fhir.resources.R4B")
 requests = require("requests")
@@ -76,7 +77,7 @@ class _BundleBuilder:
         return url
 
 
-def _patient(run: RunRecords) -> dict[str, Any]:
+def _patient(run: CaseResult) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
         "meta": {
@@ -98,7 +99,13 @@ def _body_site(level: str | None) -> dict[str, Any]:
     return _concept(code, level or "lumbosacral spine")
 
 
-def bundle_dict(run: RunRecords, pdf: Path | None = None) -> dict[str, Any]:
+def _report_pdf(run: CaseResult) -> Path | None:
+    from spinefuse.interop.dicom_export import report_pdf
+
+    return report_pdf(run)
+
+
+def bundle_dict(run: CaseResult, pdf: Path | None = None) -> dict[str, Any]:
     """The Bundle of a run as a JSON-ready mapping (validated by :func:`build_bundle`)."""
     b = _BundleBuilder(run.case.id)
     patient = {"reference": b.add("patient", _patient(run))}
@@ -153,7 +160,7 @@ def bundle_dict(run: RunRecords, pdf: Path | None = None) -> dict[str, Any]:
         procedure_ref = _plan_resources(run, b, patient, conditions)
     if run.forecast is not None:
         _forecast_resources(run, b, patient, procedure_ref, conditions)
-    report_pdf = pdf or run.report_pdf
+    report_pdf = pdf or _report_pdf(run)
     if report_pdf is not None or assessment is not None:
         _report(run, b, patient, report_pdf, observations, conditions)
     return {
@@ -207,7 +214,7 @@ def _device(
 
 
 def _plan_resources(
-    run: RunRecords,
+    run: CaseResult,
     b: _BundleBuilder,
     patient: dict[str, str],
     conditions: dict[str | None, list[str]],
@@ -305,7 +312,7 @@ def _plan_resources(
 
 
 def _forecast_resources(
-    run: RunRecords,
+    run: CaseResult,
     b: _BundleBuilder,
     patient: dict[str, str],
     procedure: str | None,
@@ -402,7 +409,7 @@ def _forecast_resources(
 
 
 def _report(
-    run: RunRecords,
+    run: CaseResult,
     b: _BundleBuilder,
     patient: dict[str, str],
     pdf: Path | None,
@@ -438,7 +445,7 @@ def _report(
     b.add("diagnosticreport", report)
 
 
-def build_bundle(run: RunRecords, pdf: Path | None = None) -> Any:
+def build_bundle(run: CaseResult, pdf: Path | None = None) -> Any:
     """The run's Bundle as a validated ``fhir.resources`` R4B model."""
     data = bundle_dict(run, pdf)
     try:
@@ -458,10 +465,10 @@ def export_fhir(
 ) -> Path:
     """``spinefuse export fhir RUN_DIR``: write the Bundle (default ``RUN_DIR/fhir_bundle.json``)
     and, with ``post_url``, POST it to that FHIR server's base URL as a transaction."""
-    run = read_run(run_dir)
+    run = load_run(Path(run_dir))
     bundle = build_bundle(run)
     text = bundle.model_dump_json(indent=2, exclude_none=True)
-    path = write_atomic(Path(out) if out else run.run_dir / "fhir_bundle.json", text)
+    path = write_atomic(Path(out) if out else Path(run_dir) / "fhir_bundle.json", text)
     if post_url:
         post_bundle(text, post_url, timeout_s)
     return path

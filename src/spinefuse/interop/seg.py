@@ -10,35 +10,26 @@ LPS enters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 import spinefuse
-from spinefuse.case import ImagingStudy
 from spinefuse.conventions import sort_craniocaudal
 from spinefuse.errors import LabelMapError
+from spinefuse.imaging.images import Images
 from spinefuse.imaging.labels import Convention, on_grid, vertebra_ids
-from spinefuse.imaging.nifti import read_nifti
 from spinefuse.imaging.volume import Volume
 from spinefuse.interop import codes
 from spinefuse.interop.concepts import concept
 from spinefuse.interop.extra import require
-from spinefuse.interop.source_series import frames_of, read_source_series, series_grid
+from spinefuse.interop.source_series import frames_of, series_grid
 
 hd = require("highdicom")
 
 SERIES_NUMBER = 901
 MANUFACTURER = "spinefuse"
-
-
-def study_convention(study: ImagingStudy) -> Convention:
-    """The label convention a case's study declares (a mapping for ``custom``)."""
-    if study.label_convention == "custom" and study.label_mapping:
-        return dict(study.label_mapping)
-    return "verse" if study.label_convention == "verse" else "totalseg_v2"
 
 
 def vertebra_frames(
@@ -114,24 +105,13 @@ def vertebra_segmentation(
     )
 
 
-def study_segmentation(study: ImagingStudy, source_dir: Path | None = None) -> Any:
-    """The SEG of a case's CT/MR study: its label map on its DICOM series (the study's
-    ``dicom_dir``, or ``source_dir`` when the study was read from NIfTI)."""
-    if study.label_map is None:
-        raise LabelMapError(
-            f"the {study.modality} study has no label map; a DICOM SEG needs one "
-            "(set imaging[].label_map in the case)"
-        )
-    folder = source_dir or study.dicom_dir
-    if folder is None:
-        raise LabelMapError(
-            f"the {study.modality} study was read from NIfTI ({study.nifti}); give the DICOM "
-            "series it came from (--source-dicom DIR) so the SEG can reference it"
-        )
-    source = read_source_series(folder)
-    labels = read_nifti(study.label_map, modality="SEG")
+def run_segmentation(images: Images, source: list[Dataset]) -> Any:
+    """The SEG of a run's labelled CT/MR (the labels the imaging stage read or segmented) on
+    its DICOM series ``source``."""
+    if images.labels is None or images.convention is None:
+        raise LabelMapError("the run has no vertebra label map; a DICOM SEG needs one")
     return vertebra_segmentation(
-        labels, source, study_convention(study), algorithm=f"label map {study.label_map.name}"
+        images.labels, source, images.convention, algorithm=images.label_detail or "label map"
     )
 
 
