@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 RUN_SCHEMA = "spinefuse/run@1"
 REPORT_FILES = ("report.html", "report.pdf", "patient.html", "patient.pdf")
+RECORD_FILES = tuple(
+    f"{s}.json" for s in ("anatomy", "assessment", "plan", "mechanics", "healing", "forecast")
+)
 
 
 class RunFolderError(SpinefuseError, ValueError):
@@ -132,7 +135,7 @@ class RunFolder:
                     "folder belongs to one case; choose another --out folder or remove that one"
                 )
             _remove(path, old.written)
-        elif any((path / stage_file(s)).exists() for s in stages if s != "imaging"):
+        elif any((path / name).exists() for name in (*RECORD_FILES, "case.json")):
             raise RunFolderError(
                 f"{path} holds stage records without a {MANIFEST}: they may be another case's; "
                 "choose an empty --out folder or remove them"
@@ -217,9 +220,7 @@ class RunFolder:
 
 def _refuse_inputs_inside(path: Path, case: Case, inputs: list[Path]) -> None:
     """A run never writes over its own inputs: refuse when a file it writes is one of them."""
-    ours = {"case.json", MANIFEST, "index.html", *REPORT_FILES}
-    ours |= {stage_file(s) for s in ("anatomy", "assessment", "plan", "mechanics")}
-    ours |= {stage_file(s) for s in ("healing", "forecast")}
+    ours = {"case.json", MANIFEST, "index.html", *REPORT_FILES, *RECORD_FILES}
     out = path.resolve()
     for p in [*inputs, *input_files(case)]:
         rp = Path(p).resolve()

@@ -184,14 +184,41 @@ def _no_assessment() -> Any:
     return Assessment()
 
 
-def _record(module: str, name: str) -> Callable[[], type[Record]]:
-    def load() -> type[Record]:
-        import importlib  # the record classes of the registry below, imported on first use
+# The record types, imported on first use so that the registry stays light to import.
+def _geometry_type() -> type[Record]:
+    from spinefuse.anatomy.geometry import SpineGeometry
 
-        kind: type[Record] = getattr(importlib.import_module(module), name)
-        return kind
+    return SpineGeometry
 
-    return load
+
+def _assessment_type() -> type[Record]:
+    from spinefuse.assess.assessment import Assessment
+
+    return Assessment
+
+
+def _plan_type() -> type[Record]:
+    from spinefuse.plan.surgical_plan import SurgicalPlan
+
+    return SurgicalPlan
+
+
+def _mechanics_type() -> type[Record]:
+    from spinefuse.mechanics.result import MechanicsResult
+
+    return MechanicsResult
+
+
+def _healing_type() -> type[Record]:
+    from spinefuse.healing.course import HealingCourse
+
+    return HealingCourse
+
+
+def _forecast_type() -> type[Record]:
+    from spinefuse.outcomes.forecast import Forecast
+
+    return Forecast
 
 
 STAGES: tuple[Stage, ...] = (
@@ -201,42 +228,42 @@ STAGES: tuple[Stage, ...] = (
         "geometry",
         "imaging to anatomy",
         anatomy_stage,
-        _record("spinefuse.anatomy.geometry", "SpineGeometry"),
+        _geometry_type,
     ),
     Stage(
         "assessment",
         "assessment",
         "assessment",
         assessment_stage,
-        _record("spinefuse.assess.assessment", "Assessment"),
+        _assessment_type,
     ),
     Stage(
         "plan",
         "plan",
         "surgical plan",
         plan_stage,
-        _record("spinefuse.plan.surgical_plan", "SurgicalPlan"),
+        _plan_type,
     ),
     Stage(
         "mechanics",
         "mechanics",
         "mechanics",
         mechanics_stage,
-        _record("spinefuse.mechanics.result", "MechanicsResult"),
+        _mechanics_type,
     ),
     Stage(
         "healing",
         "healing",
         "healing (24 months)",
         healing_stage,
-        _record("spinefuse.healing.course", "HealingCourse"),
+        _healing_type,
     ),
     Stage(
         "forecast",
         "forecast",
         "course and outcome",
         forecast_stage,
-        _record("spinefuse.outcomes.forecast", "Forecast"),
+        _forecast_type,
     ),
     Stage("report", "reports", "reports (HTML, PDF)", report_stage),
 )

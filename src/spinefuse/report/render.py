@@ -7,8 +7,8 @@ from a single file; the PDF is the same HTML laid out on A4 pages.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from importlib import resources
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from spinefuse.errors import MissingDependencyError
 from spinefuse.records import write_atomic
 from spinefuse.report.patient import patient_context
 from spinefuse.report.surgeon import surgeon_context
+from spinefuse.run_folder import spinefuse_version
 
 if TYPE_CHECKING:
     from spinefuse.pipeline import CaseResult
@@ -40,18 +41,20 @@ def _stylesheet() -> str:
     return resources.files("spinefuse.report").joinpath("templates/report.css").read_text()
 
 
-def _version() -> str:
-    try:
-        return version("spinefuse")
-    except PackageNotFoundError:
-        return "(development)"
+def made_at() -> str:
+    """When the report is made (UTC, to the minute); ``SOURCE_DATE_EPOCH`` (seconds) fixes it,
+    as reproducible builds do, so a rerun can be compared byte for byte."""
+    fixed = os.environ.get("SOURCE_DATE_EPOCH")
+    when = _dt.datetime.fromtimestamp(int(fixed), _dt.UTC) if fixed else _dt.datetime.now(_dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render_html(template: str, context: dict[str, Any]) -> str:
     """One report as a self-contained HTML page."""
-    made = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = _environment().get_template(template)
-    html: str = page.render(**context, css=_stylesheet(), version=_version(), made=made)
+    html: str = page.render(
+        **context, css=_stylesheet(), version=spinefuse_version(), made=made_at()
+    )
     return html
 
 
