@@ -29,7 +29,13 @@ def build_case(
 def build_assessment(segments=("L4-L5",), findings=None, decompress=None) -> Assessment:
     if findings is None:
         findings = [
-            Finding(diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="Meyerding I"),
+            Finding(
+                diagnosis="degenerative_spondylolisthesis",
+                level="L4-L5",
+                grade="I",
+                meyerding=1,
+                slip_direction="anterior",
+            ),
             Finding(diagnosis="central_stenosis", level="L4-L5", grade="moderate"),
         ]
     return Assessment(

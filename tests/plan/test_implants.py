@@ -111,12 +111,14 @@ def test_decompressions_are_tied_to_findings(make_case, make_assessment):
     )
     a = make_assessment(
         findings=[
-            Finding(diagnosis="central_stenosis", level="L4-L5", grade="severe"),
+            Finding(diagnosis="central_stenosis", level="L4-L5", grade="severe", severity="severe"),
             Finding(
                 diagnosis="foraminal_stenosis",
                 level="L4-L5",
                 grade="right",
                 evidence=["facet osteophyte narrowing the right foramen"],
+                side="right",
+                osteophyte=True,
             ),
             Finding(diagnosis="central_stenosis", level="L3-L4", grade="moderate"),
         ],

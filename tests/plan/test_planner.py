@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 
@@ -89,8 +88,10 @@ def test_case_preferences_are_the_surgeons_choice(spine, make_case, make_assessm
 def test_levels_extend_toward_the_degenerated_neighbour(spine, make_case, make_assessment):
     a = make_assessment(
         findings=[
-            Finding(diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="I"),
-            Finding(diagnosis="foraminal_stenosis", level="L5-S1", grade="left"),
+            Finding(
+                diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="I", meyerding=1
+            ),
+            Finding(diagnosis="foraminal_stenosis", level="L5-S1", grade="left", side="left"),
         ],
         decompress=["L4-L5"],
     )

@@ -32,15 +32,17 @@ def test_finding_levels_map_to_segments():
     assert finding_segment(Finding(diagnosis="isthmic_spondylolisthesis", level="L5")) == "L5-S1"
     assert finding_segment(Finding(diagnosis="central_stenosis", level="l4-l5")) == "L4-L5"
     assert finding_segment(Finding(diagnosis="osteoporosis")) is None
-    assert (
-        meyerding_grade(Finding(diagnosis="degenerative_spondylolisthesis", grade="Meyerding II"))
-        == 2
+    slip = Finding(diagnosis="degenerative_spondylolisthesis", grade="II", meyerding=2)
+    assert meyerding_grade(slip) == 2
+    # the grade is read from the typed field, never out of the words
+    retro = Finding(
+        diagnosis="degenerative_spondylolisthesis",
+        grade="retrolisthesis 14.3 %",
+        slip_direction="posterior",
     )
-    assert (
-        meyerding_grade(Finding(diagnosis="degenerative_spondylolisthesis", grade="grade 3")) == 3
-    )
-    assert severe(Finding(diagnosis="central_stenosis", grade="Schizas D"))
-    assert not severe(Finding(diagnosis="central_stenosis", grade="moderate"))
+    assert meyerding_grade(retro) is None
+    assert severe(Finding(diagnosis="central_stenosis", grade="absolute", severity="severe"))
+    assert not severe(Finding(diagnosis="central_stenosis", grade="severe", severity="moderate"))
 
 
 def test_iliac_crest_decides_lateral_access_to_l4_l5(spine):
@@ -80,7 +82,11 @@ def test_stenosis_and_deficits_need_direct_posterior_decompression(
     # prior laminectomy without a deficit: an anterior interbody avoids the scar
     prior = make_case(prior=[PriorSurgery(procedure="laminectomy", segments=["L4-L5"])])
     a_slip = make_assessment(
-        findings=[Finding(diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="I")]
+        findings=[
+            Finding(
+                diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="I", meyerding=1
+            )
+        ]
     )
     c = choose_technique(prior, spine, a_slip, ["L4-L5"], RULES)
     assert c.technique == "ALIF" and any("epidural scar" in r for r in c.reasons)
@@ -107,7 +113,7 @@ def test_approach_rules_and_overrides(spine, make_case, make_assessment):
     a = make_assessment(
         findings=[
             Finding(
-                diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="Meyerding III"
+                diagnosis="degenerative_spondylolisthesis", level="L4-L5", grade="III", meyerding=3
             )
         ]
     )

@@ -75,3 +75,24 @@ def test_patient_report_reads_at_a_12_year_old_level(rendered: dict[str, Path]) 
     # a 12-year-old is in US grade 6-7; keep the text at or below grade 7
     assert flesch_kincaid_grade(text) <= 7.0
     assert len(re.findall(r"[A-Za-z]+", text)) > 300  # and it says enough to be useful
+
+
+def test_a_retrolisthesis_is_told_as_a_slip_backward(full_run) -> None:  # type: ignore[no-untyped-def]
+    from spinefuse.assess.assessment import Finding
+    from spinefuse.plan.technique import meyerding_grade
+    from spinefuse.report.patient import patient_context
+
+    retro = Finding(
+        diagnosis="degenerative_spondylolisthesis",
+        level="L2-L3",
+        grade="retrolisthesis 14.3 %",
+        slip_direction="posterior",
+    )
+    assert meyerding_grade(retro) is None  # not the "3" of 14.3 %
+    assessment = full_run.assessment.model_copy(update={"findings": [retro]})
+    from dataclasses import replace
+
+    words = patient_context(replace(full_run, assessment=assessment))["problems"]
+    assert words == [
+        "One bone in your lower back has slipped a little backward over the one below it (L2-L3)."
+    ]

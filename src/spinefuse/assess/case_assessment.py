@@ -45,12 +45,7 @@ def _assemble(
     found: list[Finding] = find(ms, patient)
     ind = indicate(found, history, patient, _segments(ms), instability_assessed)
     fuse = ind.fuse_segments
-    decompress = [
-        r.segment
-        for r in ind.recommendations
-        if r.action == "decompress"
-        or (r.action == "fuse" and any(x.startswith("decompression") for x in r.reasons))
-    ]
+    decompress = [r.segment for r in ind.recommendations if r.decompress]
     return Assessment(
         measurements=ms,
         findings=found,

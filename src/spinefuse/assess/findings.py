@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from spinefuse.assess.assessment import Finding, Measurement
+from spinefuse.assess.assessment import (
+    CurveType,
+    Finding,
+    InstabilityKind,
+    Measurement,
+    SchwabModifier,
+)
 from spinefuse.assess.criteria import block, source
 from spinefuse.assess.sagittal import schwab_grade
 from spinefuse.case import Patient
@@ -23,6 +29,9 @@ def _fmt(m: Measurement) -> str:
         if m.unit == ""
         else (f"{label}{where} = {m.value:.1f}{unit}")
     )
+
+
+ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
 
 
 def meyerding_grade(slip_percent: float) -> str:
@@ -59,6 +68,7 @@ def spondylolisthesis(ms: Sequence[Measurement], patient: Patient | None) -> lis
                     grade=f"retrolisthesis {abs(pct):.1f} %",
                     evidence=evidence,
                     source=source("meyerding"),
+                    slip_direction="posterior",
                 )
             )
             continue
@@ -81,6 +91,8 @@ def spondylolisthesis(ms: Sequence[Measurement], patient: Patient | None) -> lis
                 grade=grade,
                 evidence=evidence,
                 source=f"{source('meyerding')}; {source('spondylolisthesis_type')}",
+                meyerding=ROMAN[grade],
+                slip_direction="anterior",
             )
         )
     return out
@@ -95,7 +107,8 @@ def instability(ms: Sequence[Measurement]) -> list[Finding]:
     )
     out = []
     for seg in sorted(set(pct) | set(ang)):
-        kinds, evidence = [], []
+        kinds: list[InstabilityKind] = []
+        evidence = []
         t = mm.get(seg) or pct.get(seg)
         if t is not None:
             cut = crit["translation_mm"] if t.unit == "mm" else crit["translation_percent"]
@@ -115,6 +128,7 @@ def instability(ms: Sequence[Measurement]) -> list[Finding]:
                     grade=" and ".join(kinds),
                     evidence=evidence,
                     source=source("instability"),
+                    instability=kinds,
                 )
             )
     return out
@@ -139,6 +153,7 @@ def stenosis(ms: Sequence[Measurement]) -> list[Finding]:
                         f"absolute < {crit['dural_sac_absolute_mm2']:g} mm2)"
                     ],
                     source=source("central_stenosis"),
+                    severity="severe" if grade == "absolute" else "moderate",
                 )
             )
     for level, m in _by(ms, "canal_ap_diameter").items():
@@ -151,6 +166,7 @@ def stenosis(ms: Sequence[Measurement]) -> list[Finding]:
                     grade=grade,
                     evidence=[f"{_fmt(m)} (Verbiest: relative < 12, absolute < 10 mm)"],
                     source=source("central_stenosis"),
+                    severity="severe" if grade == "absolute" else "moderate",
                 )
             )
     fcrit = block("foraminal")
@@ -170,6 +186,7 @@ def stenosis(ms: Sequence[Measurement]) -> list[Finding]:
                     diagnosis="foraminal_stenosis",
                     level=seg,
                     grade="bilateral" if len(sides) != 1 else sides[0],
+                    side="bilateral" if len(sides) != 1 else sides[0],
                     evidence=[
                         f"{_fmt(p)} (≤ {fcrit['posterior_disc_height_mm']:g} mm)",
                         f"{_fmt(f)} (≤ {fcrit['foraminal_height_mm']:g} mm, smaller side)",
@@ -202,6 +219,7 @@ def disc_degeneration(ms: Sequence[Measurement]) -> list[Finding]:
                         f"(narrowing < {100 * crit['narrowing_ratio']:.0f} %)"
                     ],
                     source=source("disc_height"),
+                    severity="severe" if ratio < crit["severe_ratio"] else "moderate",
                 )
             )
     return out
@@ -222,6 +240,7 @@ def deformity(ms: Sequence[Measurement]) -> list[Finding]:
         region = _curve_region(m.detail.get("apex", "L3"))
         big[region] = max(big[region], m.value)
     structural = cobb["structural_deg"]
+    curve_type: CurveType
     if big["thoracic"] >= structural and big["lumbar"] >= structural:
         curve_type = "D"
     elif big["thoracic"] >= structural:
@@ -246,9 +265,11 @@ def deformity(ms: Sequence[Measurement]) -> list[Finding]:
                     f"vertebrae {d.get('upper_end', '?')} and {d.get('lower_end', '?')}",
                 ],
                 source=source("cobb"),
+                curve_type=curve_type,
             )
         )
-    mods, evidence = {}, []
+    mods: dict[str, SchwabModifier] = {}
+    evidence = []
     for name, key, label in (
         ("pi_ll_mismatch", "pi_ll_deg", "PI-LL"),
         ("pelvic_tilt", "pt_deg", "PT"),
@@ -266,6 +287,7 @@ def deformity(ms: Sequence[Measurement]) -> list[Finding]:
                 grade=", ".join(f"{k} {v}" for k, v in mods.items()),
                 evidence=evidence,
                 source=source("schwab"),
+                modifiers=mods,
             )
         )
     return out

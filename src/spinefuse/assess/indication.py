@@ -99,8 +99,8 @@ def indicate(
     deformity = [
         f
         for f in findings
-        if (f.diagnosis == "scoliosis" and "type N" not in f.grade)  # a curve of 30° or more
-        or (f.diagnosis == "sagittal_deformity" and "++" in f.grade)
+        if (f.diagnosis == "scoliosis" and f.curve_type not in (None, "N"))  # a curve ≥ 30°
+        or (f.diagnosis == "sagittal_deformity" and "++" in f.modifiers.values())
     ]
     neural = history is not None and (
         history.leg_pain
@@ -152,7 +152,7 @@ def _segment(
 ) -> SegmentRecommendation:
     dx = {f.diagnosis: f for f in here}
     slip = dx.get("degenerative_spondylolisthesis") or dx.get("isthmic_spondylolisthesis")
-    if slip is not None and slip.grade.startswith("retro"):
+    if slip is not None and slip.slip_direction == "posterior":
         slip = None
     unstable = dx.get("instability")
     compressed = [f for f in here if f.diagnosis == "central_stenosis"]
@@ -180,7 +180,7 @@ def _segment(
             f"{slip.diagnosis.replace('_', ' ')} Meyerding {slip.grade} with {unstable.grade} "
             f"instability ({'; '.join(unstable.evidence)})"
         )
-    if slip is not None and slip.grade not in ("I",):
+    if slip is not None and (slip.meyerding or 1) >= 2:
         mechanical.append(f"spondylolisthesis Meyerding {slip.grade} (≥ II)")
     if slip is not None and slip.diagnosis == "isthmic_spondylolisthesis" and not mechanical:
         mechanical.append(f"isthmic spondylolisthesis Meyerding {slip.grade}")
@@ -190,9 +190,15 @@ def _segment(
         f"{f.diagnosis.replace('_', ' ')} ({f.grade}) at {f.level}" for f in compressed
     ]
 
-    def rec(action: Action, reasons: list[str], source_: str = src) -> SegmentRecommendation:
+    def rec(
+        action: Action, reasons: list[str], source_: str = src, decompress: bool = False
+    ) -> SegmentRecommendation:
         return SegmentRecommendation(
-            segment=seg, action=action, reasons=reasons, criteria_source=source_
+            segment=seg,
+            action=action,
+            reasons=reasons,
+            criteria_source=source_,
+            decompress=decompress,
         )
 
     in_curve = [f for f in deformity if seg in _segment_of(f.level) or f.level == "L1-S1"]
@@ -290,7 +296,7 @@ def _segment(
             )
         if waived:
             reasons.append("red flag: " + "; ".join(flags))
-        return rec("fuse", reasons + notes)
+        return rec("fuse", reasons + notes, decompress=bool(compressed))
     reasons = [*stenosis_text, "neurogenic symptoms: decompression"]
     if slip is not None:
         reasons.append(
@@ -302,7 +308,7 @@ def _segment(
                 else "; no flexion/extension films: obtain them before ruling fusion out"
             )
         )
-    return rec("decompress", reasons + notes)
+    return rec("decompress", reasons + notes, decompress=True)
 
 
 def _rationale(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from spinefuse.assess.assessment import Measurement
+from spinefuse.assess.assessment import Measurement, SchwabModifier
 from spinefuse.assess.criteria import block, source
 from spinefuse.assess.views import F64, SagittalView
 
@@ -77,7 +77,7 @@ def disc_angle_deg(view: SagittalView, upper: str, lower: str) -> float:
     )
 
 
-def schwab_grade(value: float, cuts: list[float] | tuple[float, float]) -> str:
+def schwab_grade(value: float, cuts: list[float] | tuple[float, float]) -> SchwabModifier:
     """SRS-Schwab modifier ('0', '+', '++') of a value against its two cut-offs."""
     return "0" if value < cuts[0] else ("+" if value <= cuts[1] else "++")
 

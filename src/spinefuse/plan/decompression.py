@@ -25,12 +25,10 @@ def _describe(f: Finding, segment: str) -> str:
 
 
 def _side(f: Finding, case: Case) -> SideOrBoth:
-    text = " ".join([f.grade, *f.evidence]).lower()
-    left, right = "left" in text, "right" in text
-    if left != right:
-        return "left" if left else "right"
-    if left and right:
-        return "bilateral"
+    """The finding's side when it has one side, else that of the patient's radiculopathy,
+    else both."""
+    if f.side in ("left", "right"):
+        return f.side
     rad = case.history.radiculopathy
     return rad.side if rad is not None else "bilateral"
 
@@ -86,8 +84,7 @@ def plan_decompressions(
                     add("foraminotomy", side, why)
             elif f.diagnosis == "isthmic_spondylolisthesis" and is_fused and not indirect:
                 add("laminectomy", "bilateral", why + ": loose posterior arch (Gill)")
-            text = " ".join([f.grade, *f.evidence]).lower()
-            if "osteophyte" in text and not indirect:
+            if f.osteophyte and not indirect:
                 add("osteophyte_removal", _side(f, case), why)
         if is_fused:
             access = f"interbody access ({technique})"

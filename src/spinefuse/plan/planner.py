@@ -246,7 +246,7 @@ def _screw_summary(screws: Sequence[PedicleScrew], rules: PlanningRules) -> list
     out = [
         s.warnings[0]
         for s in screws
-        if s.warnings and (s.breach or "too narrow" in s.warnings[0] or "chord" in s.warnings[0])
+        if s.warnings and (s.breach or {"narrow_pedicle", "short_chord"} & set(s.issues))
     ]
     for band in ("poor", "reduced"):
         levels = list(dict.fromkeys(s.vertebra for s in screws if s.purchase == band))

@@ -24,7 +24,7 @@ from spinefuse.imaging.labels import Convention, convention_ids
 from spinefuse.imaging.volume import Volume
 from spinefuse.plan.catalogue import Catalogue
 from spinefuse.plan.rules import PlanningRules
-from spinefuse.plan.surgical_plan import PedicleScrew
+from spinefuse.plan.surgical_plan import PedicleScrew, ScrewIssue
 from spinefuse.records import Vec3
 
 Purchase = Literal["adequate", "reduced", "poor"]
@@ -109,6 +109,7 @@ def plan_screw(
     entry, axis = ped.entry_point, ped.axis
     chord = ped.chord_mm if ped.chord_mm is not None else body_chord_mm(vertebra, entry, axis)
     warnings: list[str] = []
+    issues: list[ScrewIssue] = []
     alternatives: list[str] = []
     breach_mm = 0.0
 
@@ -133,6 +134,7 @@ def plan_screw(
         else:
             text += f"; the cortical margin left is only {wall:.1f} mm a side"
         warnings.append(text)
+        issues.append("narrow_pedicle")
         alternatives.extend(NARROW_PEDICLE_ALTERNATIVES)
 
     # Length: the stocked length nearest the target depth, never past the deepest one.
@@ -147,11 +149,13 @@ def plan_screw(
             f"{name}: entry-to-anterior-cortex chord {chord:.1f} mm is short for the shortest "
             f"stocked screw ({length:g} mm; deepest safe tip {cap:.1f} mm)"
         )
+        issues.append("short_chord")
         if length > chord:
             breach_mm = max(breach_mm, length - chord)
             warnings.append(
                 f"{name}: the tip would pass the anterior cortex by {length - chord:.1f} mm"
             )
+            issues.append("tip_beyond_cortex")
         alternatives.append("a shorter screw than the catalogue stocks")
 
     medial, cranial = screw_angles_deg(axis, vertebra, side)
@@ -167,6 +171,7 @@ def plan_screw(
         breach=breach_mm > 0.0,
         breach_mm=breach_mm if breach_mm > 0 else None,
         warnings=warnings,
+        issues=issues,
         alternatives=alternatives,
     )
 
@@ -229,8 +234,15 @@ def plan_vertebra_screws(
             shortened = True
         if shortened:
             note = f"{vertebra.name}: screws shortened to keep converging tips apart"
-            left = left.model_copy(update={"warnings": [*left.warnings, note]})
-            right = right.model_copy(update={"warnings": [*right.warnings, note]})
+            left = left.model_copy(
+                update={"warnings": [*left.warnings, note], "issues": [*left.issues, "shortened"]}
+            )
+            right = right.model_copy(
+                update={
+                    "warnings": [*right.warnings, note],
+                    "issues": [*right.issues, "shortened"],
+                }
+            )
         screws = [left, right]
 
     band = purchase_band(vertebra.trabecular_hu, rules)
@@ -246,6 +258,7 @@ def plan_vertebra_screws(
                 f"{s.vertebra} {s.side}: {band} screw purchase, trabecular {hu:.0f} HU "
                 f"≤ {edge:g} HU (Pickhardt et al. 2013)",
             ]
+            update["issues"] = [*s.issues, "low_density"]
             update["alternatives"] = [*s.alternatives, *LOW_DENSITY_ALTERNATIVES]
         out.append(s.model_copy(update=update))
     return out
@@ -359,16 +372,19 @@ def grade_screws(
     for i, s in enumerate(screws):
         depth_i = float(breach_mm[i])
         warnings = list(s.warnings)
+        issues = [x for x in s.issues if x not in ("breach", "weak_thread")]  # graded anew
         if depth_i > tol:
             warnings.append(
                 f"{s.vertebra} {s.side}: the shaft leaves the vertebra's label by {depth_i:.1f} mm "
                 f"(over the {tol:g} mm tolerance, Gertzbein-Robbins C or worse)"
             )
+            issues.append("breach")
         update: dict[str, object] = {
             "breach_mm": round(depth_i, 2),
             "breach": bool(s.breach or depth_i > tol),
             "bone_fraction": float(bone_fraction[i]),
             "warnings": warnings,
+            "issues": issues,
         }
         if mean_hu is not None and cortical is not None:
             update["mean_hu"] = float(mean_hu[i])
@@ -379,6 +395,7 @@ def grade_screws(
                     f"{s.vertebra} {s.side}: the thread meets {mean_hu[i]:.0f} HU on average, "
                     f"below the {low:g} HU of cancellous bone: weak purchase"
                 )
+                issues.append("weak_thread")
                 update["alternatives"] = list(
                     dict.fromkeys([*s.alternatives, *LOW_DENSITY_ALTERNATIVES])
                 )
@@ -433,5 +450,7 @@ def fit_screws_to_bone(
             f"by {graded[i].breach_mm:.1f} mm on the label map; "
             f"{best.diameter_mm:g} × {best.length_mm:g} mm stays in it"
         )
-        out[i] = best.model_copy(update={"warnings": [*best.warnings, note]})
+        out[i] = best.model_copy(
+            update={"warnings": [*best.warnings, note], "issues": [*best.issues, "resized"]}
+        )
     return out

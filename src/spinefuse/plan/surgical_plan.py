@@ -33,6 +33,19 @@ class Decompression(Record):
     treats: list[str] = Field(default_factory=list, description="the findings it addresses")
 
 
+ScrewIssue = Literal[
+    "narrow_pedicle",
+    "short_chord",
+    "tip_beyond_cortex",
+    "shortened",
+    "low_density",
+    "breach",
+    "weak_thread",
+    "resized",
+]
+"""Why a screw's fit is in question (each has its sentence in ``warnings``)."""
+
+
 class PedicleScrew(Record):
     vertebra: str
     side: Side
@@ -45,6 +58,9 @@ class PedicleScrew(Record):
     mean_hu: float | None = None
     breach: bool = False
     warnings: list[str] = Field(default_factory=list)
+    issues: list[ScrewIssue] = Field(
+        default_factory=list, description="codes of what the warnings say"
+    )
     purchase: Literal["adequate", "reduced", "poor"] | None = Field(
         default=None, description="bone purchase from the body's trabecular HU (cited bands)"
     )

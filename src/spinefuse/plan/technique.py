@@ -8,7 +8,6 @@ preferences) always wins, recorded in ``overridden``. Anatomy that makes a techn
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +21,6 @@ from spinefuse.plan.rules import PlanningRules
 from spinefuse.plan.surgical_plan import Approach, Technique
 
 DEFORMITY: tuple[Diagnosis, ...] = ("scoliosis", "sagittal_deformity")
-_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
 
 
 def finding_segment(f: Finding) -> str | None:
@@ -53,20 +51,13 @@ def has(assessment: Assessment, diagnosis: Diagnosis, segments: list[str] | None
 
 
 def meyerding_grade(f: Finding) -> int | None:
-    """Meyerding grade 1–5 read from a spondylolisthesis finding's grade text."""
-    m = re.search(r"\b(IV|V|III|II|I|[1-5])\b", f.grade.upper())
-    if m is None:
-        return None
-    g = m.group(1)
-    return int(g) if g.isdigit() else _ROMAN[g]
+    """Meyerding grade 1–5 of a spondylolisthesis finding (None for a retrolisthesis)."""
+    return f.meyerding
 
 
 def severe(f: Finding) -> bool:
-    """Whether a stenosis finding is graded severe (severe, absolute, Schizas C or D)."""
-    g = f.grade.lower()
-    return any(w in g for w in ("severe", "absolute")) or bool(
-        re.search(r"\bschizas\s*[cd]\b|\b[cd]\b", g)
-    )
+    """Whether a stenosis finding is graded severe (absolute stenosis)."""
+    return f.severity == "severe"
 
 
 def llif_access(geometry: SpineGeometry, segment: str, rules: PlanningRules) -> tuple[str, str]:

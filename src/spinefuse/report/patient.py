@@ -111,6 +111,8 @@ PROBLEMS = {
     "osteopenia": "your bones are a bit thinner than usual",
 }
 
+RETROLISTHESIS = "one bone in your lower back has slipped a little backward over the one below it"
+
 OPERATIONS = {
     "PLF": "The surgeon puts small screws into the bones and joins the screws with two rods, "
     "like a splint. Then the surgeon lays bone chips along the back of the spine. Over the next "
@@ -250,7 +252,7 @@ def patient_context(r: CaseResult) -> dict[str, Any]:
     if r.assessment is not None:
         seen = set()
         for f in r.assessment.findings:
-            text = PROBLEMS.get(f.diagnosis)
+            text = RETROLISTHESIS if f.slip_direction == "posterior" else PROBLEMS.get(f.diagnosis)
             if text and text not in seen:
                 seen.add(text)
                 where = f" ({f.level})" if f.level else ""
