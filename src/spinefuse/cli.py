@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -512,6 +513,9 @@ def export_fhir(
 
 def main() -> None:
     """Console entry point."""
+    # before numpy loads: spinefuse multiplies many small matrices, where OpenBLAS threads only
+    # add overhead (the pipeline also limits them itself, for library callers)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     app(prog_name="spinefuse")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from threadpoolctl import threadpool_limits
+
 from spinefuse.case import Case
 from spinefuse.errors import ParameterError
 
@@ -108,7 +110,9 @@ def run(
         folder = RunFolder.start(out_dir, case, seed, [s.name for s in stages], inputs)
     for name, record in (given or {}).items():
         setattr(result, stage_of(name).field, record)
-    with _progress(progress, len(stages)) as advance:
+    # The hot paths multiply many small (n, 3) by (3, 3) matrices: OpenBLAS threads only add
+    # overhead there (5-20x slower on a busy 2-core machine), so BLAS runs on one thread.
+    with threadpool_limits(limits=1, user_api="blas"), _progress(progress, len(stages)) as advance:
         for st in stages:
             advance(st.describe)
             if given and st.name in given:

@@ -46,7 +46,9 @@ class BoneField:
         )
 
     def _ijk(self, pts: Vec) -> Vec:
-        return np.asarray(pts @ self.world_to_crop[:3, :3].T + self.world_to_crop[:3, 3])
+        # one (n, 3) @ (3, 3) product: a stacked (..., 3) product is a slow batched one
+        flat = np.reshape(pts, (-1, 3)) @ self.world_to_crop[:3, :3].T + self.world_to_crop[:3, 3]
+        return np.reshape(flat, np.shape(pts))
 
     def _linear(self, grid: NDArray[np.generic], pts: Vec) -> Vec:
         ijk = self._ijk(pts).reshape(-1, 3).T

@@ -36,12 +36,14 @@ class Frame:
     rot: Vec
 
     def local(self, xyz: Vec) -> Vec:
-        """World points ``(n, 3)`` in local coordinates."""
-        return np.asarray((xyz - self.origin) @ self.rot, dtype=float)
+        """World points ``(..., 3)`` in local coordinates."""
+        flat = (np.reshape(xyz, (-1, 3)) - self.origin) @ self.rot
+        return np.asarray(np.reshape(flat, np.shape(xyz)), dtype=float)
 
     def world(self, uvw: Vec) -> Vec:
         """Local points ``(..., 3)`` in world coordinates."""
-        return np.asarray(uvw @ self.rot.T + self.origin, dtype=float)
+        flat = np.reshape(uvw, (-1, 3)) @ self.rot.T + self.origin
+        return np.asarray(np.reshape(flat, np.shape(uvw)), dtype=float)
 
     def direction(self, d: Vec) -> Vec:
         """A local direction in world coordinates."""

@@ -10,6 +10,7 @@ Local coordinates ``(x, y, z)`` are right, anterior and cranial of the vertebra,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,7 +58,7 @@ class _Parts:
     partial: bool  # the body touches the edge of the field of view
     arch_cut: bool  # the posterior elements do
 
-    @property
+    @cached_property
     def body(self) -> Vec:
         return self.loc[self.is_body]
 

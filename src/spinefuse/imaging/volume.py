@@ -53,13 +53,15 @@ class Volume:
     def voxel_to_world(self, ijk: NDArray[np.floating]) -> NDArray[np.float64]:
         """Map voxel indices ``(..., 3)`` to world points ``(..., 3)`` in mm."""
         ijk = np.asarray(ijk, dtype=float)
-        return np.asarray(ijk @ self.affine[:3, :3].T + self.affine[:3, 3], dtype=float)
+        flat = ijk.reshape(-1, 3) @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return np.asarray(flat.reshape(ijk.shape), dtype=float)
 
     def world_to_voxel(self, xyz: NDArray[np.floating]) -> NDArray[np.float64]:
         """Map world points ``(..., 3)`` (mm) to fractional voxel indices ``(..., 3)``."""
         inv = np.linalg.inv(self.affine)
         xyz = np.asarray(xyz, dtype=float)
-        return np.asarray(xyz @ inv[:3, :3].T + inv[:3, 3], dtype=float)
+        flat = xyz.reshape(-1, 3) @ inv[:3, :3].T + inv[:3, 3]
+        return np.asarray(flat.reshape(xyz.shape), dtype=float)
 
     def same_grid(self, other: Volume, tol_mm: float = 1e-3) -> bool:
         """True when ``other`` has the same shape and an affine equal within ``tol_mm``."""
