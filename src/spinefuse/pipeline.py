@@ -8,6 +8,7 @@ service and a cohort go through here, so one case and seed give one answer.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class CaseResult:
     ran: list[StageName] = field(default_factory=list)
     out_dir: Path | None = None
     finished: bool = True
+    seconds: dict[StageName, float] = field(default_factory=dict)
 
     def record(self, stage: StageName) -> Any:
         """The record a stage produced (None when it had nothing to do or did not run)."""
@@ -115,10 +117,12 @@ def run(
     with threadpool_limits(limits=1, user_api="blas"), _progress(progress, len(stages)) as advance:
         for st in stages:
             advance(st.describe)
+            start = time.perf_counter()
             if given and st.name in given:
                 outcome = getattr(result, st.field)
             else:
                 outcome = st.run(result)
+            result.seconds[st.name] = time.perf_counter() - start
             if isinstance(outcome, Skip):
                 result.skipped[st.name] = outcome
             else:

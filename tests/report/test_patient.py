@@ -96,3 +96,14 @@ def test_a_retrolisthesis_is_told_as_a_slip_backward(full_run) -> None:  # type:
     assert words == [
         "One bone in your lower back has slipped a little backward over the one below it (L2-L3)."
     ]
+
+
+def test_icon_array_colours_the_people_affected() -> None:
+    import base64
+
+    from spinefuse.report.patient import icon_array
+
+    svg = base64.b64decode(icon_array(0.07).split(",", 1)[1]).decode()
+    assert svg.count("<circle") == 100 and svg.count('fill="#c0392b"') == 7
+    big = base64.b64decode(icon_array(0.004, out_of=1000).split(",", 1)[1]).decode()
+    assert big.count("<circle") == 1000 and big.count('fill="#c0392b"') == 4

@@ -145,7 +145,9 @@ def test_html_is_self_contained(rendered: dict[str, Path]) -> None:
         html = rendered[name].read_text()
         srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
         assert srcs, name
-        assert all(s.startswith("data:image/png;base64,") for s in srcs)
+        assert all(
+            s.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for s in srcs
+        )
         assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
         assert "<script" not in html
         assert "<link" not in html

@@ -52,11 +52,32 @@ _WHERE = {
     "Rod": "surgical_plan",
     "SurgicalPlan": "surgical_plan",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Cage",
+    "Catalogue",
+    "CatalogueError",
+    "Decompression",
+    "Graft",
+    "PedicleScrew",
+    "Rod",
+    "SurgicalPlan",
+    "check_preferences",
+    "default_catalogue",
+    "grade_screws",
+    "label_ids",
+    "load_catalogue",
+    "plan_surgery",
+    "plan_without_anatomy",
+    "select_segments",
+    "write_implant_meshes",
+]
 
 
 def __getattr__(name: str) -> Any:
+    from types import ModuleType
+
     where = _WHERE.get(name)
+    module: ModuleType
     if where == "catalogue":
         from spinefuse.plan import catalogue as module
     elif where == "meshes":
