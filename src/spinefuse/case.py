@@ -214,6 +214,14 @@ class Segmentation(Record):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
+class AnatomyOptions(Record):
+    """How the anatomy is measured. ``body_heights``: ``edges`` (the fitted endplates at the
+    body's anterior and posterior edges, as on a lateral radiograph; exact on phantoms) or
+    ``report`` (TotalSegmentator's spine-report method, at 15/50/85 % of the depth)."""
+
+    body_heights: Literal["edges", "report"] = "edges"
+
+
 class Case(Record):
     """A patient's case: the input of the whole pipeline."""
 
@@ -223,6 +231,7 @@ class Case(Record):
     history: ClinicalHistory
     imaging: list[ImagingStudy] = Field(default_factory=list)
     segmentation: Segmentation = Field(default_factory=Segmentation)
+    anatomy: AnatomyOptions = Field(default_factory=AnatomyOptions)
     preferences: Preferences = Field(default_factory=Preferences)
     notes: str = ""
 

@@ -30,6 +30,10 @@ class LevelError(SpinefuseError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class LevelCutError(LevelError):
+    """A level to operate on is cut by the edge of the image: nothing is planned on it."""
+
+
 class GeometryError(SpinefuseError, ValueError):
     """A geometry is impossible (negative size, non-unit normal, levels out of order)."""
 

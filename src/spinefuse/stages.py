@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from spinefuse.case import Case
+from spinefuse.conventions import LUMBAR_SEGMENTS
+from spinefuse.errors import LevelCutError
 from spinefuse.pipeline import CaseResult, Skip, StageName
 
 if TYPE_CHECKING:
@@ -61,12 +63,13 @@ def anatomy_stage(r: CaseResult) -> SpineGeometry | Skip:
             "the case has no CT or MR study: the anatomy is measured on one "
             "(X-ray landmark files give the 2-D measurements only)",
         )
-    return measure_anatomy(images)
+    return measure_anatomy(images, heights=r.case.anatomy.body_heights)
 
 
 def assessment_stage(r: CaseResult) -> Record | Skip:
     """Measurements, findings, indication and levels (X-ray landmarks and/or the geometry)."""
     from spinefuse.assess import assess_case
+    from spinefuse.assess.case_assessment import NothingToMeasure
 
     xrays = [x for x in _images(r).xrays if x.role != "postop"]
     if not xrays and r.geometry is None:
@@ -74,7 +77,10 @@ def assessment_stage(r: CaseResult) -> Record | Skip:
             "nothing_to_assess",
             "no pre-operative X-ray landmark file and no CT/MR geometry to measure",
         )
-    return assess_case(r.case, r.geometry, xrays)
+    try:
+        return assess_case(r.case, r.geometry, xrays)
+    except NothingToMeasure as err:
+        return Skip("nothing_to_measure", str(err))
 
 
 def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
@@ -94,7 +100,10 @@ def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
     if r.assessment is None:
         return Skip("no_assessment", "there is no assessment to plan from")
     images = _images(r)
-    plan = plan_surgery(r.case, r.geometry, r.assessment, images=images)
+    try:
+        plan = plan_surgery(r.case, r.geometry, r.assessment, images=images)
+    except LevelCutError as err:
+        return Skip("level_cut", str(err))
     if plan is None:
         return Skip("no_fusion_indicated", "no fusion is indicated: " + r.assessment.rationale)
     return plan
@@ -110,6 +119,14 @@ def mechanics_stage(r: CaseResult) -> Record | Skip:
 
     if r.geometry is None:
         return Skip("no_geometry", "the mechanics need the 3-D geometry of a CT or MR")
+    if not any(s in r.geometry.discs for s in LUMBAR_SEGMENTS):
+        whole = [n for n, v in r.geometry.vertebrae.items() if not v.partial]
+        return Skip(
+            "no_motion_segment",
+            "no whole lumbar motion segment is in view (vertebrae "
+            f"{', '.join(r.geometry.vertebrae)}; whole: {', '.join(whole) or 'none'}): the "
+            "model needs two whole neighbouring vertebrae and their disc",
+        )
     return simulate(r.geometry, r.plan, protocol="pure-moment" if r.plan is None else "hybrid")
 
 
@@ -120,6 +137,13 @@ def healing_stage(r: CaseResult) -> Record | Skip:
     if r.plan is None or not r.plan.fuse_segments:
         return Skip("no_plan", "no fusion is planned, so there is nothing to heal")
     geometry, plan = _healing_anatomy(r, r.plan)
+    unmeasured = [s for s in plan.fuse_segments if s not in geometry.discs]
+    if unmeasured:
+        return Skip(
+            "no_disc",
+            f"the disc of {', '.join(unmeasured)} was not measured, and the healing mechanics "
+            "run on the fused segment's disc",
+        )
     return heal(r.case, geometry, plan, r.mechanics, seed=r.seed)
 
 

@@ -4,7 +4,7 @@ import pytest
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
 from spinefuse.assess.assessment import Assessment, Finding
 from spinefuse.case import Preferences
-from spinefuse.errors import LevelError, ParameterError
+from spinefuse.errors import LevelCutError, LevelError, ParameterError
 from spinefuse.plan import SurgicalPlan, plan_surgery, select_segments
 from spinefuse.plan.catalogue import CatalogueError
 
@@ -118,16 +118,16 @@ def test_impossible_forced_choices_are_refused(spine, make_case, make_assessment
         plan_surgery(make_case(), spine, make_assessment(), levels=["L2-L4"])
 
 
-def test_partial_vertebra_and_unmeasured_disc_are_warned(spine, make_case, make_assessment):
+def test_partial_vertebra_is_refused_and_unmeasured_disc_warned(spine, make_case, make_assessment):
     l4 = spine.vertebra("L4").model_copy(update={"partial": True})
+    cut = spine.model_copy(update={"vertebrae": {**spine.vertebrae, "L4": l4}})
+    # what lies beyond the image is unknown: no fusion is planned on a cut vertebra
+    with pytest.raises(LevelCutError, match="L4 of the segments to fuse"):
+        plan_surgery(make_case(), cut, make_assessment())
     discs = {k: d for k, d in spine.discs.items() if k != "L4-L5"}
-    g = spine.model_copy(update={"vertebrae": {**spine.vertebrae, "L4": l4}, "discs": discs})
-    plan = plan_surgery(make_case(), g, make_assessment())
-    cut = [w for w in plan.warnings if w.startswith("L4 is cut by the edge of the image")]
-    assert cut and "no screw is planned in it" in cut[0]
+    plan = plan_surgery(make_case(), spine.model_copy(update={"discs": discs}), make_assessment())
     assert "L4-L5: the disc was not measured, so no cage is sized for it" in plan.warnings
-    # what lies beyond the image is unknown: no screw in the cut vertebra, L5's two remain
-    assert plan.cages == [] and {s.vertebra for s in plan.screws} == {"L5"}
+    assert plan.cages == [] and len(plan.screws) == 4
     with pytest.raises(LevelError, match="vertebra L2 of the segments to fuse"):
         plan_surgery(
             make_case(),

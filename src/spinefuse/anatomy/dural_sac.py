@@ -98,9 +98,29 @@ def measure_dural_sac(ct: Volume, geometry: SpineGeometry, segment: str) -> Cana
     )
 
 
+def validity(image: Volume) -> str | None:
+    """Why the density measurement cannot be made on ``image`` (not a CT, voxels too coarse:
+    ``data/dural_sac.yaml``), or None when it can."""
+    if image.modality != parameters()["modality"]["value"]:
+        return f"the dural sac is measured by its density on CT only, not on {image.modality}"
+    largest = float(np.max(image.spacing))
+    limit = _value("max_voxel_mm")
+    if largest > limit + 1e-6:
+        return (
+            f"dural sac not measured: voxels of {largest:.2f} mm exceed the {limit:g} mm at "
+            "which the sac's edge is resolved (partial volume would decide the stenosis "
+            "grade); a CT of 1.5 mm or finer, or an MR, measures it"
+        )
+    return None
+
+
 def with_dural_sacs(ct: Volume, geometry: SpineGeometry) -> SpineGeometry:
     """The geometry with ``Disc.canal`` set to the dural sac measured on ``ct`` wherever it can
-    be measured (discs already carrying a canal are kept)."""
+    be measured (discs already carrying a canal are kept); where ``ct`` is outside the
+    measurement's validity, no disc gets one and the geometry's notes say why."""
+    refused = validity(ct)
+    if refused is not None:
+        return geometry.model_copy(update={"notes": [*geometry.notes, refused]})
     discs = dict(geometry.discs)
     for name, disc in geometry.discs.items():
         if disc.canal is not None:

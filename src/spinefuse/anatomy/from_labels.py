@@ -195,7 +195,8 @@ def geometry_from_labels(
 
 def measure_anatomy(images: Images, heights: HeightMethod = "edges") -> SpineGeometry:
     """The anatomy stage: the geometry of the labelled volume, the screw corridor of every
-    pedicle of a whole lumbar or sacral vertebra, and on a CT the dural sac at each disc."""
+    pedicle of a whole lumbar or sacral vertebra, and on a CT the dural sac at each disc.
+    ``heights`` is the body-height method, which the geometry's ``parameters`` record."""
     from spinefuse.anatomy.corridors import with_corridors
     from spinefuse.anatomy.dural_sac import with_dural_sacs
 
@@ -209,7 +210,28 @@ def measure_anatomy(images: Images, heights: HeightMethod = "edges") -> SpineGeo
         None,
         heights,
     )
-    geometry = with_corridors(geometry, fields)
+    geometry = with_corridors(geometry, fields).model_copy(
+        update={"parameters": {**geometry.parameters, "body_heights": heights}}
+    )
+    unresolved = [
+        f"{name} {side}"
+        for name, v in geometry.vertebrae.items()
+        for side in v.corridors
+        if side not in v.pedicles and name != "S1"  # the sacrum's isthmus is not measured
+    ]
+    if unresolved:
+        voxel = float(np.max(images.volume.spacing))
+        geometry = geometry.model_copy(
+            update={
+                "notes": [
+                    *geometry.notes,
+                    f"pedicle isthmus not resolved at {', '.join(unresolved)} (voxels of "
+                    f"{voxel:.2f} mm): the screw corridors fitted on the label map stand in for "
+                    "it, their widths bounded by the bone's clearance; check those screws on a "
+                    "finer image",
+                ]
+            }
+        )
     if images.volume.modality != "CT":
         return geometry
     return with_dural_sacs(images.volume, geometry)

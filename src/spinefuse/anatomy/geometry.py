@@ -240,6 +240,9 @@ class SpineGeometry(Record):
     source: Literal["virtual", "ct", "mr", "reference", "xray"]
     source_detail: str = ""
     parameters: dict[str, float | str] = Field(default_factory=dict)
+    notes: list[str] = Field(
+        default_factory=list, description="measurements not made on this image, and why"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SpineGeometry:

@@ -19,6 +19,7 @@ Diagnosis = Literal[
     "sagittal_deformity",
     "osteoporosis",
     "osteopenia",
+    "vertebral_fracture",
 ]
 Action = Literal["fuse", "decompress", "none", "refer"]
 MeasurementName = Literal[
@@ -46,6 +47,7 @@ MeasurementName = Literal[
     "translation_mm",
     "angulation_change",
     "cobb_angle",
+    "height_loss_percent",
 ]
 """Every quantity the assessment measures (other stages and the exports read these names)."""
 Severity = Literal["mild", "moderate", "severe"]

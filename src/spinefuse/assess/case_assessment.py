@@ -21,6 +21,10 @@ from spinefuse.errors import CaseError, ImagingError
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
 
 
+class NothingToMeasure(ImagingError):
+    """The films and the geometry give no measurement (no whole vertebra or segment in view)."""
+
+
 def _tag(ms: list[Measurement], origin: str) -> list[Measurement]:
     return [m.model_copy(update={"detail": {**m.detail, "from": origin}}) for m in ms]
 
@@ -77,7 +81,12 @@ def assess_landmarks_sets(
     geo = _tag(measure_geometry(geometry), f"geometry ({geometry.source})") if geometry else []
     ms = _merge(xr, geo)
     if not ms:
-        raise ImagingError("nothing to measure: no X-ray landmark file and no geometry")
+        raise NothingToMeasure(
+            "nothing to measure: no X-ray landmark file, and the geometry holds no whole "
+            "vertebra or motion segment"
+            if geometry is not None
+            else "nothing to measure: no X-ray landmark file and no geometry"
+        )
     dynamic = any(m.name == "angulation_change" for m in ms)
     return _assemble(ms, history, patient, dynamic)
 

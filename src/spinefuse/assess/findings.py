@@ -333,6 +333,36 @@ def bone_density(ms: Sequence[Measurement], patient: Patient | None) -> list[Fin
     ]
 
 
+def vertebral_fracture(ms: Sequence[Measurement]) -> list[Finding]:
+    """Vertebral fractures graded by the Genant semi-quantitative method (grade 1 mild from 20 %
+    height reduction, 2 moderate from 25 %, 3 severe over 40 %), with their type."""
+    crit = block("genant")
+    out = []
+    for level, m in _by(ms, "height_loss_percent").items():
+        loss = round(m.value, 1)
+        if loss < crit["grade_1_percent"]:
+            continue
+        grade, severity = (
+            (3, "severe")
+            if loss > crit["grade_3_percent"]
+            else (2, "moderate")
+            if loss >= crit["grade_2_percent"]
+            else (1, "mild")
+        )
+        kind = m.detail.get("type", "wedge")
+        out.append(
+            Finding(
+                diagnosis="vertebral_fracture",
+                level=level,
+                grade=f"Genant grade {grade} ({severity}) {kind}, {loss:.0f} % height loss",
+                evidence=[_fmt(m) + f" ({kind}; grade 1 from {crit['grade_1_percent']:g} %)"],
+                source=source("genant"),
+                severity=severity,
+            )
+        )
+    return out
+
+
 def findings(ms: Sequence[Measurement], patient: Patient | None = None) -> list[Finding]:
     """Every finding the measurements support, head to pelvis within each diagnosis."""
     return [
@@ -342,4 +372,5 @@ def findings(ms: Sequence[Measurement], patient: Patient | None = None) -> list[
         *disc_degeneration(ms),
         *deformity(ms),
         *bone_density(ms, patient),
+        *vertebral_fracture(ms),
     ]

@@ -91,7 +91,13 @@ def indicate(
     flags = red_flags(history)
     at: dict[str, list[Finding]] = {s: [] for s in segments}
     for f in findings:
-        if f.diagnosis in ("scoliosis", "sagittal_deformity", "osteoporosis", "osteopenia"):
+        if f.diagnosis in (
+            "scoliosis",
+            "sagittal_deformity",
+            "osteoporosis",
+            "osteopenia",
+            "vertebral_fracture",  # weighed by the planner for the vertebrae it instruments
+        ):
             continue
         for s in _segment_of(f.level):
             if s in at:

@@ -123,6 +123,8 @@ def measure_bone_density(g: SpineGeometry) -> list[Measurement]:
     vertebrae that have one."""
     crit = block("bone_density")
     ref = g.vertebrae.get(crit["level"])
+    detail: dict[str, str] = {}
+    level: str | None
     if ref is not None and ref.trabecular_hu is not None and not ref.partial:
         value, level = ref.trabecular_hu, crit["level"]
         method = f"{crit['level']} trabecular HU"
@@ -134,7 +136,10 @@ def measure_bone_density(g: SpineGeometry) -> list[Measurement]:
         }
         if not hus:
             return []
-        value, level = float(np.mean(list(hus.values()))), "-".join((min(hus), max(hus)))
+        value = float(np.mean(list(hus.values())))
+        # a mean over several vertebrae belongs to none of them (and to no motion segment)
+        level = next(iter(hus)) if len(hus) == 1 else None
+        detail["vertebrae"] = ", ".join(hus)
         method = f"mean trabecular HU of {', '.join(hus)} ({crit['level']} not available)"
     return [
         Measurement(
@@ -145,17 +150,71 @@ def measure_bone_density(g: SpineGeometry) -> list[Measurement]:
             normal_range=(crit["osteopenia_hu"], 400.0),
             method=method,
             source=source("bone_density"),
+            detail=detail,
         )
     ]
 
 
+def measure_body_heights(g: SpineGeometry) -> list[Measurement]:
+    """Height loss (%) of each whole vertebral body, as the Genant method reads it: the
+    anterior (wedge), middle (biconcave) and posterior (crush: against the neighbours'
+    posterior heights) heights against the expected one; the largest is reported, with its
+    type in ``detail``."""
+    whole = {
+        n: v
+        for n, v in g.vertebrae.items()
+        if not v.partial
+        and v.anterior_height_mm is not None
+        and v.middle_height_mm is not None
+        and v.posterior_height_mm is not None
+    }
+    names = list(g.vertebrae)
+    out = []
+    for name, v in whole.items():
+        i = names.index(name)
+        neighbours = [
+            w.posterior_height_mm
+            for w in (whole.get(names[j]) for j in (i - 1, i + 1) if 0 <= j < len(names))
+            if w is not None and w.posterior_height_mm is not None
+        ]
+        hp = float(v.posterior_height_mm)  # type: ignore[arg-type]
+        losses = {
+            "wedge": 100.0 * (1.0 - float(v.anterior_height_mm) / hp),  # type: ignore[arg-type]
+            "biconcave": 100.0 * (1.0 - float(v.middle_height_mm) / hp),  # type: ignore[arg-type]
+        }
+        if neighbours:
+            losses["crush"] = 100.0 * (1.0 - hp / float(np.mean(neighbours)))
+        kind = max(losses, key=lambda k: losses[k])
+        out.append(
+            Measurement(
+                name="height_loss_percent",
+                value=max(losses[kind], 0.0),
+                unit="%",
+                level=name,
+                normal_range=(0.0, block("genant")["grade_1_percent"]),
+                method="largest reduction of the anterior or middle height against the "
+                "posterior, or of the posterior against the neighbours' posterior heights",
+                source=source("genant"),
+                detail={"type": kind, **{k: f"{x:.1f}" for k, x in losses.items()}},
+            )
+        )
+    return out
+
+
 def measure_geometry(g: SpineGeometry) -> list[Measurement]:
-    """Every measurement a geometry allows: sagittal, coronal, canal, foramina, bone density."""
+    """Every measurement a geometry allows: sagittal, coronal, canal, foramina, bone density,
+    vertebral body height loss."""
     out = measure_sagittal(sagittal_from_geometry(g))
     coronal = coronal_from_geometry(g)
     if coronal is not None:
         out += measure_coronal(coronal)
-    return out + measure_canal(g) + measure_foramina(g) + measure_bone_density(g)
+    return (
+        out
+        + measure_canal(g)
+        + measure_foramina(g)
+        + measure_bone_density(g)
+        + measure_body_heights(g)
+    )
 
 
 def measure_landmarks(landmarks: Sequence[XrayLandmarks]) -> list[Measurement]:

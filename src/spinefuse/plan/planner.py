@@ -14,7 +14,7 @@ from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment
 from spinefuse.case import Case
 from spinefuse.conventions import SIDES, parse_segment, segment_vertebrae, vertebra_index
-from spinefuse.errors import CaseError, LevelError, ParameterError
+from spinefuse.errors import CaseError, LevelCutError, LevelError, ParameterError
 from spinefuse.plan.cage import plan_cage
 from spinefuse.plan.catalogue import Catalogue, default_catalogue
 from spinefuse.plan.decompression import plan_decompressions
@@ -111,9 +111,10 @@ def _check_anatomy(geometry: SpineGeometry, segments: list[str]) -> list[str]:
                 f"geometry (present: {', '.join(geometry.vertebrae) or 'none'})"
             )
         if geometry.vertebrae[name].partial:
-            warnings.append(
-                f"{name} is cut by the edge of the image: its measurements are incomplete and "
-                "no screw is planned in it; image the whole vertebra to plan its screws"
+            raise LevelCutError(
+                f"{name} of the segments to fuse ({', '.join(segments)}) is cut by the edge of "
+                "the image: what lies outside it is unknown, so no fusion is planned on it; "
+                "image the whole vertebra"
             )
     levels = geometry.levels
     for s in segments:
@@ -170,8 +171,6 @@ def plan_on_geometry(
         for s in plan_vertebra_screws(geometry.vertebra(name), cat, rules)
     ]
     for name in segment_vertebrae(segments):
-        if geometry.vertebra(name).partial:
-            continue  # warned above
         missing = set(SIDES) - set(plannable_sides(geometry.vertebra(name)))
         for side in sorted(missing):
             warnings.append(
@@ -220,6 +219,7 @@ def plan_on_geometry(
     overridden += over
 
     warnings += _screw_summary(screws, rules)
+    warnings += _fractures(assessment, segments)
     p = case.patient
     if p.osteoporosis or (p.t_score is not None and p.t_score <= -2.5):
         warnings.append(
@@ -239,6 +239,29 @@ def plan_on_geometry(
         graft=g,
         warnings=list(dict.fromkeys(warnings)),
     )
+
+
+def _fractures(assessment: Assessment, segments: list[str]) -> list[str]:
+    """A fractured vertebra in the construct, or next to its ends, changes the plan."""
+    inside = set(segment_vertebrae(segments))
+    ends = [parse_segment(segments[0])[0], parse_segment(segments[-1])[1]]
+    out = []
+    for f in assessment.findings:
+        if f.diagnosis != "vertebral_fracture" or f.level is None:
+            continue
+        if f.level in inside:
+            out.append(
+                f"{f.level}: {f.grade} in the construct: screw purchase in a fractured body is "
+                "poor; consider extending the fixation past it, cement augmentation, and "
+                "dating the fracture (MR STIR or bone scan) before fusing across it"
+            )
+        elif any(abs(vertebra_index(f.level) - vertebra_index(e)) == 1 for e in ends):
+            out.append(
+                f"{f.level}: {f.grade} next to the end of the construct: a fractured vertebra "
+                "at the junction risks proximal/distal junctional failure; consider ending the "
+                "fixation beyond it"
+            )
+    return out
 
 
 def _screw_summary(screws: Sequence[PedicleScrew], rules: PlanningRules) -> list[str]:

@@ -158,6 +158,12 @@ def plan_screw(
             issues.append("tip_beyond_cortex")
         alternatives.append("a shorter screw than the catalogue stocks")
 
+    if side in vertebra.corridors and side not in vertebra.pedicles:
+        warnings.append(
+            f"{name}: sized on the screw corridor fitted on the label map; the pedicle isthmus "
+            "itself was not measured"
+        )
+        issues.append("corridor_only")
     medial, cranial = screw_angles_deg(axis, vertebra, side)
     return PedicleScrew(
         vertebra=vertebra.name,

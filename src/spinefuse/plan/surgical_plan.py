@@ -42,6 +42,7 @@ ScrewIssue = Literal[
     "breach",
     "weak_thread",
     "resized",
+    "corridor_only",
 ]
 """Why a screw's fit is in question (each has its sentence in ``warnings``)."""
 

@@ -112,6 +112,7 @@ PROBLEMS = {
     "stand up straight",
     "osteoporosis": "your bones are thinner and weaker than usual",
     "osteopenia": "your bones are a bit thinner than usual",
+    "vertebral_fracture": "one of the bones of your back has partly collapsed (a fracture)",
 }
 
 RETROLISTHESIS = "one bone in your lower back has slipped a little backward over the one below it"

@@ -548,6 +548,7 @@ def surgeon_context(r: CaseResult) -> dict[str, Any]:
             "source": g.source + (f" ({g.source_detail})" if g.source_detail else ""),
             "levels": ", ".join(g.levels),
             "partial": [n for n, v in g.vertebrae.items() if v.partial],
+            "notes": list(g.notes),
             "view3d": spine3d.spine_3d(g, None) if r.plan is None else None,
         }
     from spinefuse.stages import STAGES
