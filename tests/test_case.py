@@ -94,3 +94,39 @@ def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     p.write_text("- a\n- b\n")
     with pytest.raises(CaseError, match="must be a mapping"):
         load_case(p)
+
+
+def test_an_implausible_bmi_stops_at_the_case_not_after_the_stages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from spinefuse.case import load_case
+    from spinefuse.errors import CaseError
+
+    path = tmp_path / "case.yaml"
+    path.write_text(
+        "schema: spinefuse/case@1\nid: x\n"
+        "patient: {age_years: 50, sex: male, height_cm: 230, weight_kg: 31}\nhistory: {}\n"
+    )
+    with pytest.raises(CaseError, match="BMI 5.9 kg/m² from height_cm 230 and weight_kg 31"):
+        load_case(path)
+
+
+def test_preferences_the_catalogue_cannot_honour_stop_before_any_stage(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from spinefuse.case import load_case
+    from spinefuse.errors import CaseError
+    from spinefuse.pipeline import run
+
+    path = tmp_path / "case.yaml"
+    path.write_text(
+        "schema: spinefuse/case@1\nid: x\n"
+        "patient: {age_years: 50, sex: male, height_cm: 180, weight_kg: 80}\nhistory: {}\n"
+        "preferences: {rod_diameter_mm: 7.3}\n"
+    )
+    with pytest.raises(CaseError, match="7.3 mm rod"):
+        run(load_case(path), out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    path.write_text(path.read_text().replace("rod_diameter_mm: 7.3", "site: mars"))
+    with pytest.raises(CaseError, match="preferences.site = 'mars'"):
+        run(load_case(path), out_dir=tmp_path / "out", progress=False)

@@ -78,6 +78,16 @@ class Patient(Record):
         return self.weight_kg / (self.height_cm / 100.0) ** 2
 
     @model_validator(mode="after")
+    def _plausible_bmi(self) -> Patient:
+        # the range the outcome models are calibrated on; outside it height or weight is wrong
+        if not 10.0 <= self.bmi <= 80.0:
+            raise ValueError(
+                f"BMI {self.bmi:.1f} kg/m² from height_cm {self.height_cm:g} and weight_kg "
+                f"{self.weight_kg:g} is outside 10-80 kg/m²: check the height and the weight"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _osteoporosis_consistent(self) -> Patient:
         if self.t_score is not None and self.t_score <= -2.5 and not self.osteoporosis:
             raise ValueError(
