@@ -110,3 +110,18 @@ def test_corrupt_centroid_file(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(LabelMapError, match="not a VerSe centroid file"):
         read_verse_centroids(bad, grid)
+
+
+def test_the_wrong_convention_names_the_one_that_matches() -> None:
+    import numpy as np
+    import pytest
+
+    from spinefuse.errors import LabelMapError
+    from spinefuse.imaging.labels import vertebra_ids
+    from spinefuse.imaging.volume import Volume
+
+    verse = np.zeros((4, 4, 4), dtype=np.int16)
+    verse[0], verse[1] = 20, 21  # VerSe L1, L2
+    vol = Volume(verse, np.eye(4), modality="SEG", source="verse_map.nii.gz")
+    with pytest.raises(LabelMapError, match="match the 'verse' convention: set label_convention"):
+        vertebra_ids(vol, "totalseg_v2")

@@ -73,10 +73,20 @@ def vertebra_ids(labels: Volume, convention: Convention) -> dict[str, int]:
         found["S1"] = TOTALSEG_V2_SACRUM
     if not found:
         shown = sorted(present)[:20]
+        matching = [
+            name
+            for name in ("totalseg_v2", "verse")
+            if name != convention and present & set(convention_ids(name))
+        ]
+        hint = (
+            f"the IDs match the {' or '.join(repr(m) for m in matching)} convention: set "
+            "label_convention to it"
+            if matching
+            else "pick the convention that made this map or give a custom mapping"
+        )
         raise LabelMapError(
             f"{labels.source or 'label map'}: no vertebra IDs of the {_name(convention)} "
-            f"convention (IDs present: {shown}); pick the convention that made this map or give "
-            "a custom mapping"
+            f"convention (IDs present: {shown}); {hint}"
         )
     return {name: found[name] for name in sort_craniocaudal(list(found))}
 
