@@ -147,22 +147,70 @@ def mechanics(
         bool, typer.Option("--reference", help="use the built-in reference spine")
     ] = False,
     protocol: Annotated[
-        str, typer.Option("--protocol", help="pure-moment | follower | combined | hybrid")
+        str,
+        typer.Option(
+            "--protocol",
+            help="pure-moment | follower | combined (follower load first, then the moments; "
+            "rotations from the preloaded posture) | hybrid (operated spine moved as far as the "
+            "intact one) | displacement (every spine moved --rotation-deg)",
+        ),
     ] = "pure-moment",
     moment_nm: Annotated[float, typer.Option("--moment-nm", help="moment (N·m)")] = 7.5,
-    preload_n: Annotated[float, typer.Option("--preload-n", help="follower load (N)")] = 0.0,
+    moments_nm: Annotated[
+        str | None,
+        typer.Option(
+            "--moments-nm",
+            help="a load-rotation curve in one call, e.g. 1,2.5,5,7.5,10 (N·m; the largest is "
+            "the protocol's moment)",
+        ),
+    ] = None,
+    preload_n: Annotated[
+        float, typer.Option("--preload-n", help="follower load (N), along the optimised path")
+    ] = 0.0,
+    rotation_deg: Annotated[
+        float | None,
+        typer.Option("--rotation-deg", help="displacement protocol: total rotation (deg)"),
+    ] = None,
     construct: Annotated[
         list[str] | None,
         typer.Option(
             "--construct",
-            help="e.g. facetectomy:L3-L4:bilateral, laminectomy:L4-L5, cage:L4-L5:tlif, "
-            "screws-rods:L3-L5, fused:L4-L5 (repeatable)",
+            help="repeatable: screws-rods:L4-L5[:bilateral|unilateral-left|unilateral-right]"
+            "[:titanium|cocr|steel|peek][:5.5], cage:L4-L5[:alif|llif|tlif|plif][:peek|titanium]"
+            "[:12], cage-plate:L4-L5:alif, interspinous:L4-L5, disc-replacement:L4-L5, "
+            "ligaments:L4-L5:ssl,isl,lf,pll,all,cl, laminectomy:L4-L5, hemilaminectomy:L4-L5:left, "
+            "facetectomy:L4-L5[:bilateral|left|right][:50], discectomy:L4-L5[:nucleus|total], "
+            "fused:L4-L5[:0.4]",
+        ),
+    ] = None,
+    rod_material: Annotated[
+        str | None,
+        typer.Option(
+            "--rod-material", help="rods of screws-rods constructs: titanium | cocr | steel | peek"
+        ),
+    ] = None,
+    rod_diameter_mm: Annotated[
+        float | None, typer.Option("--rod-diameter-mm", help="rod diameter (mm), e.g. 5.5")
+    ] = None,
+    span: Annotated[
+        str | None,
+        typer.Option(
+            "--span", help="the specimen, its lowest vertebra fixed: L1-S1 | L1-L5 | L3-S1 | L4-L5"
+        ),
+    ] = None,
+    posture: Annotated[
+        str | None,
+        typer.Option(
+            "--posture", help="add an in vivo load case: standing | sitting | prone | lifting"
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = True,
 ) -> None:
-    """Simulate the lumbar spine under load, intact and with the given constructs."""
+    """Simulate the lumbar spine under load, intact and with the given constructs: segment
+    motions, neutral zones, disc pressures and facet forces per direction, and the implants'
+    loads (rods, screws, cages) per direction."""
     from spinefuse.mechanics import mechanics_json
+    from spinefuse.mechanics.loads import parse_moments
 
     if case_file is None and not reference:
         raise typer.BadParameter("give a CASE file or --reference")
@@ -174,6 +222,12 @@ def mechanics(
             moment_nm=moment_nm,
             preload_n=preload_n,
             constructs=list(construct or []),
+            moments_nm=parse_moments(moments_nm) if moments_nm else None,
+            span=span,
+            posture=posture,
+            rotation_deg=rotation_deg,
+            rod_material=rod_material,
+            rod_diameter_mm=rod_diameter_mm,
         )
     )
 

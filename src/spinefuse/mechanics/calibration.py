@@ -115,10 +115,11 @@ def _response(
         params_mod.override_disc_law(None)
 
 
-def preload_stiffening(law: dict[str, Any], force_n: float) -> float:
+def preload_stiffening(law: dict[str, Any] | None, force_n: float) -> float:
     """Mean ratio of the six diagonal stiffness terms of the reference spine's L2-L3 and
     L4-L5 segments about the posture preloaded by ``force_n`` (optimised follower path) to
-    those at no preload — what Gardner-Morse & Stokes 2004 measured."""
+    those at no preload — what Gardner-Morse & Stokes 2004 measured; ``law`` None for the
+    stored calibration."""
     from spinefuse.mechanics import parameters as params_mod
     from spinefuse.mechanics.follower import optimal_follower_offsets
     from spinefuse.mechanics.model import build_model

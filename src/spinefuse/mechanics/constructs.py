@@ -219,9 +219,7 @@ def _number(text: str, spec: str, what: str, lo: float, hi: float) -> float | No
 
 
 def _refuse(spec: str, field: str, allowed: str) -> ParameterError:
-    return ParameterError(
-        f"construct {spec!r}: field {field!r} is not understood; {allowed}. {USAGE}"
-    )
+    return ParameterError(f"construct {spec!r}: field {field!r} is not understood; {allowed}")
 
 
 def _too_many(spec: str, parts: list[str], n: int, form: str) -> None:

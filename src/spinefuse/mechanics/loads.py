@@ -80,6 +80,19 @@ def posture_case(name: str) -> PostureCase:
     )
 
 
+def parse_moments(text: str) -> list[float]:
+    """``"1,2.5,5,7.5,10"`` (N·m) as a list of moments; anything else is refused by name."""
+    try:
+        out = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        raise ParameterError(
+            f"moments {text!r}: give comma-separated moments in N·m, e.g. 1,2.5,5,7.5,10"
+        ) from None
+    if not out:
+        raise ParameterError("moments: none given; e.g. --moments-nm 1,2.5,5,7.5,10")
+    return out
+
+
 def check_load(
     protocol: str, moment_nm: float, preload_n: float, rotation_deg: float | None = None
 ) -> Protocol:

@@ -205,7 +205,12 @@ FUSION_LOAD_CASES = (
 @dataclass(frozen=True)
 class FusionResponse:
     """Mechanical response of the most loaded fused segment of n patients at k fusion states
-    (bone fraction of the fusion mass), for the :data:`FUSION_LOAD_CASES`; arrays (n, k, 6)."""
+    (bone fraction of the fusion mass), for the :data:`FUSION_LOAD_CASES`; arrays (n, k, 6).
+
+    Each case applies its follower load first (along the optimised path of the patient's
+    intact spine) and then its moment. ``segment_rotation_rad`` is the rotation the moment
+    causes from the preloaded posture (cases without a moment: the preloaded posture from
+    rest); graft strains, rod and cage loads are those of the loaded state."""
 
     segment_rotation_rad: Arr
     graft_strain: Arr

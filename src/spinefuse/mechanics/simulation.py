@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, parse_segment, span_segments
-from spinefuse.errors import LevelError, ParameterError
+from spinefuse.errors import ConvergenceError, LevelError, ParameterError
 from spinefuse.mechanics.constructs import Construct, parse_constructs, plan_construct
 from spinefuse.mechanics.follower import optimal_follower_offsets
 from spinefuse.mechanics.loads import (
@@ -170,23 +170,27 @@ def direction_response(
     neutral_zone: bool = True,
     segments: tuple[str, ...] | None = None,
     follower_offset: Arr | None = None,
+    moment_frame: str | None = None,
 ) -> DirectionResponse:
     """All six pure-moment directions for each spine (with its construct) in one batched solve;
     ``moment_nm`` scalar or (n, 6), ``preload_n`` a follower load (N) scalar or (n,) applied
     first along the optimised path (``follower_offset`` to give the path). Motion is measured
-    from the preloaded posture.
+    from the preloaded posture. ``segments``: a shorter specimen (its lowest vertebra fixed);
+    the moments act about the axes of its top vertebra, or of ``moment_frame``.
 
     The neutral zone needs the fine load steps of the data file; with ``neutral_zone=False``
     two steps suffice (the elastic equilibrium does not depend on the path) and the neutral
-    zones are NaN — the fast setting for cohorts."""
-    if steps is None and not neutral_zone:
-        steps = np.array([0.5, 1.0])
+    zones are NaN — the fast setting for cohorts (one load step: the elastic equilibrium does
+    not depend on the path)."""
+    fast = steps is None and not neutral_zone
+    if fast:
+        steps = np.array([1.0])
     if steps is None:
         steps = np.asarray(value_steps(), dtype=float)
     model = build_model(geometries, constructs, segments)
     n = len(geometries)
     ns = len(model.segments)
-    top = parse_segment(model.segments[0])[0]
+    top = moment_frame or parse_segment(model.segments[0])[0]
     moments = direction_moments(geometries, top, moment_nm)
     pre = np.broadcast_to(np.asarray(preload_n, dtype=float), (n,))
     if follower_offset is None:
@@ -201,7 +205,12 @@ def direction_response(
         spine=np.repeat(np.arange(n), N_DIR),
         follower_offset=np.repeat(follower_offset, N_DIR, axis=0),
     )
-    sol = solve(model, loads, steps)
+    try:
+        sol = solve(model, loads, steps)
+    except ConvergenceError:
+        if not fast:
+            raise
+        sol = solve(model, loads, np.array([0.25, 0.5, 0.75, 1.0]))  # ramp when one step fails
     hist = sol.rotation.reshape(len(sol.steps), n, N_DIR, ns, 3)
     # rotation vectors in the lower vertebra's frame (conventions: segment motion is the
     # upper vertebra's motion in the lower one's frame)

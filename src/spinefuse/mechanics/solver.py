@@ -214,36 +214,37 @@ def segment_wrench(
         jac[:, 4, 4] -= k_sh
         jac[:, 5, 5] -= df_ax
     # --- point elements: ligaments (lines) and contact normals ------------------------------
-    # Each has a force f at a point r (from the disc centre) on the upper vertebra and a point
-    # stiffness df/dr = -(β·I + c·e·eᵀ); the sums below are its wrench and exact tangent.
+    # Each has a force f = φ·e at a point r (from the disc centre) on the upper vertebra and a
+    # point stiffness df/dr = -(β·I + c·e·eᵀ). With G = (r×e, e) per point, the wrench is
+    # Σ φ·G and the tangent -Σ c·G·Gᵀ plus the geometric terms of β and of the forces.
     r_l = _rotate(rot, a.lig_a)
     d = r_l + t[:, None, :] - a.lig_b
     length = np.linalg.norm(d, axis=-1)
     e_l = d / length[..., None]
     f_l, df_l = blankevoort(length / a.lig_l0 - 1.0, a.lig_k, a.lig_et)
-    r = np.concatenate([r_l, r_c], axis=1)
-    e = np.concatenate([e_l, a.con_n], axis=1)
+    u_l = _cross(r_l, e_l)
     fmag = np.concatenate([-f_l, f_c], axis=1)  # force along e
-    force = fmag[..., None] * e
-    w[:, :3] += _cross(r, force).sum(axis=1)
-    w[:, 3:] += force.sum(axis=1)
+    g6 = np.concatenate(
+        [np.concatenate([u_l, u_cn], axis=1), np.concatenate([e_l, a.con_n], axis=1)], axis=2
+    )  # (N, P, 6)
+    w += np.einsum("np,npk->nk", fmag, g6)
     if jacobian:
-        beta = np.concatenate([f_l / length, np.zeros_like(f_c)], axis=1)
         c = np.concatenate([df_l / a.lig_l0 - f_l / length, a.con_k * dv_c], axis=1)
-        u = _cross(r, e)
+        jac -= np.swapaxes(g6 * c[..., None], 1, 2) @ g6
+        beta = f_l / length
         sb = beta.sum(1)
-        br = (beta[..., None] * r).sum(1)
-        ce = c[..., None] * e
-        et = np.swapaxes(ce, 1, 2)
-        jac[:, 3:, 3:] -= sb[:, None, None] * eye + et @ e
-        jac[:, :3, 3:] -= skew(br) + np.swapaxes(c[..., None] * u, 1, 2) @ e
-        jac[:, 3:, :3] += skew(br) - et @ u
-        rr = np.swapaxes(beta[..., None] * r, 1, 2) @ r
-        brr = (beta * (r * r).sum(-1)).sum(1)
-        jac[:, :3, :3] += rr - brr[:, None, None] * eye - np.swapaxes(c[..., None] * u, 1, 2) @ u
-        jac[:, :3, :3] += (
-            np.swapaxes(r, 1, 2) @ force - (force * r).sum((1, 2))[:, None, None] * eye
-        )
+        br = np.einsum("np,npi->ni", beta, r_l)
+        jac[:, 3:, 3:] -= sb[:, None, None] * eye
+        sbr = skew(br)
+        jac[:, :3, 3:] -= sbr
+        jac[:, 3:, :3] += sbr
+        rr = np.swapaxes(r_l * beta[..., None], 1, 2) @ r_l
+        brr = (beta * (r_l * r_l).sum(-1)).sum(1)
+        jac[:, :3, :3] += rr - brr[:, None, None] * eye
+        r_all = np.concatenate([r_l, r_c], axis=1)
+        force = fmag[..., None] * g6[..., 3:]
+        rf = np.swapaxes(r_all, 1, 2) @ force
+        jac[:, :3, :3] += rf - np.trace(rf, axis1=1, axis2=2)[:, None, None] * eye
     # --- friction across the cage's footprint (tangent to its plane, z in the disc frame) ---
     if cols.friction:
         fr = np.flatnonzero(cols.cage)
