@@ -75,7 +75,10 @@ def test_the_reference_spine_is_close_to_every_target(
     )
     assert worst < 0.25
     flexion = np.mean(
-        [rom["flexion"][s] / TARGETS["rom_10nm_deg"][seg]["flexion"] for s, seg in enumerate(LUMBAR_SEGMENTS)]
+        [
+            rom["flexion"][s] / TARGETS["rom_10nm_deg"][seg]["flexion"]
+            for s, seg in enumerate(LUMBAR_SEGMENTS)
+        ]
     )
     assert 0.88 < flexion < 1.12  # no longer ~20 % stiffer in flexion than the targets
 
@@ -95,7 +98,7 @@ def test_the_weighted_set_mean_matches_the_targets(response: DirectionResponse) 
                 assert nz[m][s] == pytest.approx(target_nz(seg, m), abs=0.4), (seg, m)
     # L5-S1 extension stops short of 7.8 deg: its facets engage before the disc limits it
     assert [(x[0], x[1]) for x in misses] in ([], [("L5-S1", "extension")])
-    for seg, m, got, t in misses:
+    for _, _, got, t in misses:
         assert abs(got - t) < 2.0
 
 

@@ -16,9 +16,7 @@ def test_specs_parse_into_modifications() -> None:
     assert parse_construct("facetectomy:L3-L4:bilateral").facetectomy == {
         "L3-L4": ["left", "right"]
     }
-    assert parse_construct("facetectomy:L4-L5:left:50").facet_resection == {
-        "L4-L5": {"left": 0.5}
-    }
+    assert parse_construct("facetectomy:L4-L5:left:50").facet_resection == {"L4-L5": {"left": 0.5}}
     assert parse_construct("facetectomy:L4-L5:right:100").facetectomy == {"L4-L5": ["right"]}
     assert parse_construct("laminectomy:L4-L5").removed_ligaments == {"L4-L5": ["LF", "ISL", "SSL"]}
     assert parse_construct("hemilaminectomy:L4-L5:left").hemilaminectomy == {"L4-L5": ["left"]}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinefuse.mechanics.model import beam_stiffness, build_model, trabecular_modulus_mpa
 from spinefuse.mechanics.constructs import Construct, RodSpec
+from spinefuse.mechanics.model import beam_stiffness, build_model, trabecular_modulus_mpa
 from spinefuse.mechanics.reference import reference_geometry
 from spinefuse.mechanics.screws import (
     cantilever_compliance,
@@ -29,7 +29,9 @@ def test_the_beam_on_a_winkler_foundation_matches_hetenyi() -> None:
 def test_the_cantilever_is_the_inverse_of_the_beam_stiffness() -> None:
     a, b = np.array([1.0, 2.0, 30.0]), np.array([3.0, -4.0, 1.0])
     c = cantilever_compliance(a[None], b[None], np.array(110000.0), np.array(23.76), np.array(44.9))
-    np.testing.assert_allclose(np.linalg.inv(c[0]), beam_stiffness(a, b, 110000.0, 23.76, 44.9), rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(
+        np.linalg.inv(c[0]), beam_stiffness(a, b, 110000.0, 23.76, 44.9), rtol=1e-9, atol=1e-6
+    )
 
 
 def test_moving_a_compliance_is_a_rigid_lever() -> None:
@@ -43,9 +45,18 @@ def test_moving_a_compliance_is_a_rigid_lever() -> None:
 
 def test_denser_bone_and_thicker_screws_hold_stiffer() -> None:
     axis, cranial = np.array([[0.0, 1.0, 0.0]]), np.array([[0.0, 0.0, 1.0]])
+
     def toggle(d: float, hu: float) -> float:
-        c = screw_bone_compliance(axis, cranial, np.array([d]), np.array([45.0]), trabecular_modulus_mpa(np.array([hu])), 110000.0)[0]
+        c = screw_bone_compliance(
+            axis,
+            cranial,
+            np.array([d]),
+            np.array([45.0]),
+            trabecular_modulus_mpa(np.array([hu])),
+            110000.0,
+        )[0]
         return float(1.0 / c[5, 5])  # cranio-caudal force at the entry
+
     assert toggle(6.5, 200.0) > toggle(6.5, 150.0) > toggle(6.5, 80.0)
     assert toggle(7.5, 150.0) > toggle(6.5, 150.0) > toggle(5.0, 150.0)
 

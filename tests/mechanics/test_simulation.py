@@ -45,7 +45,10 @@ def test_cli_json_has_the_contract_keys() -> None:
         assert all(v["bending_moment_nm"] > 0 for v in r["by_direction"].values())
     screws = data["implants"]["screws"]
     assert {(s["vertebra"], s["side"]) for s in screws} == {
-        ("L4", "left"), ("L4", "right"), ("L5", "left"), ("L5", "right")
+        ("L4", "left"),
+        ("L4", "right"),
+        ("L5", "left"),
+        ("L5", "right"),
     }
     for s in screws:
         assert set(s["by_direction"]) == DIRS
@@ -171,8 +174,11 @@ def test_a_load_rotation_curve_in_one_call() -> None:
 @pytest.mark.parametrize("span", ["L4-L5", "L3-S1", "L1-L5"])
 def test_a_shorter_specimen_is_modelled_with_its_lowest_vertebra_fixed(span: str) -> None:
     r = simulate(reference_geometry(), span=span, constructs=("screws-rods:L4-L5",))
-    want = {"L4-L5": ["L4-L5"], "L3-S1": ["L3-L4", "L4-L5", "L5-S1"],
-            "L1-L5": ["L1-L2", "L2-L3", "L3-L4", "L4-L5"]}[span]
+    want = {
+        "L4-L5": ["L4-L5"],
+        "L3-S1": ["L3-L4", "L4-L5", "L5-S1"],
+        "L1-L5": ["L1-L2", "L2-L3", "L3-L4", "L4-L5"],
+    }[span]
     assert r.specimen == want and list(r.segments) == want
 
 

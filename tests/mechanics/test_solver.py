@@ -175,7 +175,9 @@ def test_a_longer_span_keeps_each_segments_intact_motion() -> None:
         )
         for k, seg in enumerate(span):
             s = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1").index(seg)
-            np.testing.assert_allclose(part.rotation_rad[0][:, k], whole[:, s], rtol=0.08, atol=2e-4)
+            np.testing.assert_allclose(
+                part.rotation_rad[0][:, k], whole[:, s], rtol=0.08, atol=2e-4
+            )
 
 
 def test_directions_follow_the_sign_convention() -> None:

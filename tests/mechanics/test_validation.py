@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from spinefuse.mechanics.validation import Comparison, comparisons, document, passes, validation_data
+from spinefuse.mechanics.validation import (
+    Comparison,
+    comparisons,
+    document,
+    passes,
+    validation_data,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mechanics_validation.md"
 
@@ -55,7 +61,9 @@ def test_the_document_is_the_generated_one(rows: list[Comparison]) -> None:
 
     lf, nf = split(fresh)
     ls, ns = split(stored)
-    assert lf == ls, "docs/mechanics_validation.md is stale: run python -m spinefuse.mechanics.validation"
+    assert lf == ls, (
+        "docs/mechanics_validation.md is stale: run python -m spinefuse.mechanics.validation"
+    )
     assert nf == pytest.approx(ns, rel=0.01, abs=0.002)
 
 

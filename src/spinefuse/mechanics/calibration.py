@@ -132,7 +132,9 @@ def preload_stiffening(law: dict[str, Any] | None, force_n: float) -> float:
         for f in (0.0, force_n):
             off = optimal_follower_offsets(model, np.array([f]))
             sol = solve(
-                model, Loads(np.zeros((1, 3)), np.array([f]), np.zeros(1, np.int64), off), steps=np.zeros(0)
+                model,
+                Loads(np.zeros((1, 3)), np.array([f]), np.zeros(1, np.int64), off),
+                steps=np.zeros(0),
             )
             terms = []
             for seg in ("L2-L3", "L4-L5"):
@@ -176,7 +178,11 @@ def _fit_laws(neutral_ratio: float, iterations: int) -> dict[str, Any]:
     ratio_nk = neutral_ratio
     floor = float(parameters()["disc"]["flexion_extension_floor"]["value"])
     fe_target = np.mean(
-        [target_nz(s, m) / float(targets[s][m]) for s in LUMBAR_SEGMENTS for m in ("flexion", "extension")]
+        [
+            target_nz(s, m) / float(targets[s][m])
+            for s in LUMBAR_SEGMENTS
+            for m in ("flexion", "extension")
+        ]
     )
     for _ in range(iterations):
         rom, nz = _response(law, 10.0, Construct())
@@ -202,7 +208,11 @@ def _fit_laws(neutral_ratio: float, iterations: int) -> dict[str, Any]:
                 want = target_nz(seg, m)
                 got = max(float(nz_m[m][s]), 1e-3)
                 entry["transition_deg"] = float(
-                    np.clip(entry["transition_deg"] * np.clip(want / got, 0.8, 1.25), 0.3 * want, 0.6 * t)
+                    np.clip(
+                        entry["transition_deg"] * np.clip(want / got, 0.8, 1.25),
+                        0.3 * want,
+                        0.6 * t,
+                    )
                 )
                 worst = max(worst, abs(r - t))
             # The annulus bends nearly alike both ways: neither the flexion nor the extension
@@ -261,7 +271,9 @@ def _record(law: dict[str, Any], iterations: int) -> dict[str, Any]:
                 "from relaxed standing at L4-L5 of the reference spine over the osmotic baseline"
             ),
             "targets": cal["source_10nm"],
-            "certainty": "verified (every target value read in the Yamamoto 1989 and Wilke 1999 abstracts)",
+            "certainty": (
+                "verified (every target value read in the Yamamoto 1989 and Wilke 1999 abstracts)"
+            ),
             "date": _dt.date.today().isoformat(),
             "code": "spinefuse.mechanics.calibration.calibrate",
         },

@@ -172,7 +172,9 @@ class Construct(Record):
                 ),
                 "hemilaminectomy": union(self.hemilaminectomy, other.hemilaminectomy),  # type: ignore[arg-type]
                 "discectomy": sorted(set(self.discectomy) | set(other.discectomy)),
-                "total_discectomy": sorted(set(self.total_discectomy) | set(other.total_discectomy)),
+                "total_discectomy": sorted(
+                    set(self.total_discectomy) | set(other.total_discectomy)
+                ),
                 "cages": [*self.cages, *other.cages],
                 "rods": [*self.rods, *other.rods],
                 "fusion": [*self.fusion, *other.fusion],
@@ -229,7 +231,9 @@ def _too_many(spec: str, parts: list[str], n: int, form: str) -> None:
         )
 
 
-def _screws_rods(parts: list[str], spec: str, material: str | None, diameter: float | None) -> Construct:
+def _screws_rods(
+    parts: list[str], spec: str, material: str | None, diameter: float | None
+) -> Construct:
     try:
         segs = span_segments(parts[1].upper())
     except LevelError as err:
@@ -325,7 +329,8 @@ def parse_construct(
         _too_many(spec, parts, 4, "facetectomy:SEG[:bilateral|left|right][:PERCENT]")
         side = parts[2].lower() if len(parts) > 2 else "bilateral"
         sides = cast(
-            list[Side], {"bilateral": ["left", "right"], "left": ["left"], "right": ["right"]}.get(side, [])
+            list[Side],
+            {"bilateral": ["left", "right"], "left": ["left"], "right": ["right"]}.get(side, []),
         )
         if not sides:
             raise ParameterError(f"construct {spec!r}: side {side!r} is not bilateral|left|right")
@@ -370,7 +375,9 @@ def parse_construct(
         mat = parts[2].lower() if len(parts) > 2 else "peek"
         if mat not in ("peek", "titanium"):
             raise _refuse(spec, parts[2], "the spacer material is peek or titanium")
-        return Construct(interspinous=[InterspinousSpec(segment=seg, material=cast(CageMaterial, mat))])
+        return Construct(
+            interspinous=[InterspinousSpec(segment=seg, material=cast(CageMaterial, mat))]
+        )
     if kind == "disc-replacement":
         _too_many(spec, parts, 2, "disc-replacement:SEG")
         return Construct(
@@ -446,7 +453,7 @@ def plan_construct(plan: SurgicalPlan, fusion_fraction: float | None = None) -> 
         tech = c.technique.lower()
         spec = CageSpec(
             segment=_segment(c.segment, "plan cage"),
-            technique=cast(CageTechnique, tech if tech in CAGE_TECHNIQUES else "tlif"),
+            technique=tech if tech in CAGE_TECHNIQUES else "tlif",
             material=c.material,
             width_mm=c.width_mm,
             depth_mm=c.depth_mm,

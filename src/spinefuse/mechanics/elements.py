@@ -99,7 +99,7 @@ def friction(slip: Arr, normal: Arr, mu: Arr, slip_mm: Arr | float) -> tuple[Arr
     return np.asarray(force), np.asarray(d_slip), np.asarray(d_normal)
 
 
-def disc_axial_law(compression: Arr, k0: Arr, k2: float) -> tuple[Arr, Arr]:
+def disc_axial_law(compression: Arr, k0: Arr, k2: Arr | float) -> tuple[Arr, Arr]:
     """Axial force (N, compression +) of the disc under an axial approach δ (mm, + compresses)
     and dF/dδ: k0·δ + k2·δ² in compression — the stiffness rises with load as the annulus
     fibres are tensioned by the pressurised nucleus — and k0·δ in tension (C¹ at 0)."""

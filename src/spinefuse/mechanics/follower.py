@@ -99,7 +99,9 @@ def optimal_follower_offsets(model: SpineModel, follower_n: Arr) -> Arr:
         secant = hi - f_hi * (hi - lo) / denom
         # outside a bracket: extrapolate (at most doubling the step); inside: regula falsi
         step = secant - hi
-        step = np.where(bracket, step, np.clip(step, -2.0 * np.abs(hi - lo) - 0.5, 2.0 * np.abs(hi - lo) + 0.5))
+        step = np.where(
+            bracket, step, np.clip(step, -2.0 * np.abs(hi - lo) - 0.5, 2.0 * np.abs(hi - lo) + 0.5)
+        )
         new = np.clip(np.where(done, hi, hi + step), -MAX_OFFSET_MM, MAX_OFFSET_MM)
         f_new = _turn(model, force, new[..., ::-1])[0]
         keep_lo = np.sign(f_new) != np.sign(f_hi)

@@ -123,4 +123,4 @@ def check_load(
             f"rotation_deg = {rotation_deg} is the displacement protocol's prescribed rotation; "
             "use --protocol displacement with it"
         )
-    return protocol  # type: ignore[return-value]
+    return protocol

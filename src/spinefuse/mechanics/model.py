@@ -111,14 +111,15 @@ def disc_frame(upper: Vertebra, lower: Vertebra) -> Arr:
     if upper.inferior is None:
         raise GeometryError(f"{upper.name} has no inferior endplate")
     top, bottom = upper.inferior, lower.superior
-    return _disc_frames(
+    frames: Arr = _disc_frames(
         np.asarray([top.centre]),
         np.asarray([top.normal]),
         np.asarray([bottom.centre]),
         np.asarray([bottom.normal]),
         np.asarray([bottom.anterior]),
         np.asarray([bottom.posterior]),
-    )[0]
+    )
+    return np.asarray(frames[0])
 
 
 def _disc_frames(tc: Arr, tn: Arr, bc: Arr, bn: Arr, ba: Arr, bp: Arr) -> Arr:
@@ -319,7 +320,7 @@ def _ligament_scale(seg: str, c: Construct) -> Arr:
         elif kind == "CL" and side in cut:
             out[j] = 0.0
         elif kind == "CL" and side in partial:
-            out[j] = 1.0 - partial[side]  # type: ignore[index]
+            out[j] = 1.0 - partial[side]
         elif kind == "LF" and mid and hemi:
             # a hemilaminectomy takes the flavum of its side and half of the midline part
             if side in hemi:
@@ -496,9 +497,7 @@ def build_model(
     verts = {v: _vertebrae(geometries, v) for v in names}
     ref = reference_spine().geometry
     atlas = {v: _Atlas.build(ref.vertebra(v), verts[v]) for v in names}
-    arrays = tuple(
-        _segment_arrays(seg, geometries, constructs, verts, atlas) for seg in modelled
-    )
+    arrays = tuple(_segment_arrays(seg, geometries, constructs, verts, atlas) for seg in modelled)
     return SpineModel(segments=modelled, arrays=arrays, batch=len(geometries))
 
 
@@ -599,7 +598,9 @@ def _rod_material(name: str) -> tuple[float, Arr]:
     )
 
 
-def _screw(v: Vertebra, rod: RodSpec, frame_inv: Arr) -> tuple[Arr, Arr, Arr, float, float, float]:
+def _screw(
+    v: Vertebra, rod: RodSpec, frame_inv: tuple[Arr, Arr]
+) -> tuple[Arr, Arr, Arr, float, float, float]:
     """A rod's screw in vertebra ``v``: head, entry and axis (disc frame), length, diameter
     and the HU of its bone."""
     ped = v.pedicles.get(rod.side)
@@ -628,7 +629,11 @@ def _screw(v: Vertebra, rod: RodSpec, frame_inv: Arr) -> tuple[Arr, Arr, Arr, fl
     diameter = float(rod.screw_diameter_mm.get(v.name, value("screw", "default_diameter_mm")))
     hu = rod.screw_hu.get(v.name)
     if hu is None:
-        hu = v.trabecular_hu if v.trabecular_hu is not None else value("bone", "default_trabecular_hu")
+        hu = (
+            v.trabecular_hu
+            if v.trabecular_hu is not None
+            else value("bone", "default_trabecular_hu")
+        )
     return (head - o) @ r, (entry - o) @ r, axis @ r, length, diameter, float(hu)
 
 
@@ -752,7 +757,11 @@ def _segment_arrays(
                 continue
             regions = fusion_regions(g, seg)
             e_f = float(fusion_modulus_mpa(fm.fraction))
-            for j, name in ((2, "interbody"), (3, "posterolateral_left"), (4, "posterolateral_right")):
+            for j, name in (
+                (2, "interbody"),
+                (3, "posterolateral_left"),
+                (4, "posterolateral_right"),
+            ):
                 if name.split("_")[0] not in fm.regions:
                     continue
                 top, bottom, a_f = regions[name]
@@ -774,11 +783,13 @@ def _segment_arrays(
     spans: list[tuple[int, int, RodSpec]] = []
     for s, c in enumerate(cs):
         for rod in c.rods:
-            if seg in {f"{x}-{y}" for x, y in zip(rod.vertebrae[:-1], rod.vertebrae[1:], strict=True)}:
+            if seg in {
+                f"{x}-{y}" for x, y in zip(rod.vertebrae[:-1], rod.vertebrae[1:], strict=True)
+            }:
                 spans.append((s, 0 if rod.side == "left" else 1, rod))
     if spans:
         rows = []
-        for s, j, rod in spans:
+        for s, _, rod in spans:
             hu_u = _screw(uv.items[s], rod, frame_inv[s])
             hu_l = _screw(lv.items[s], rod, frame_inv[s])
             rows.append((hu_u, hu_l))
@@ -877,10 +888,7 @@ def _construct_effects(seg: str, c: Construct, an: float) -> dict[str, Any]:
             rot, axial = rot * (1.0 - window), axial * (1.0 - window)
     cut = c.facetectomy.get(seg, [])
     part = c.facet_resection.get(seg, {})
-    facets = [
-        0.0 if side in cut else 1.0 - float(part.get(side, 0.0))  # type: ignore[call-overload]
-        for side in SIDES
-    ]
+    facets = [0.0 if side in cut else 1.0 - float(part.get(side, 0.0)) for side in SIDES]
     return {
         "rot": rot,
         "axial": axial,

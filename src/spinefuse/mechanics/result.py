@@ -140,8 +140,9 @@ class CurvePoint(Record):
 
 
 class PostureSegment(Record):
-    rotation_deg: dict[str, float] = Field(description="flexion, lateral_bending_right, "
-                                            "axial_rotation_right from the unloaded posture")
+    rotation_deg: dict[str, float] = Field(
+        description="flexion, lateral_bending_right, axial_rotation_right from the unloaded posture"
+    )
     disc_pressure_mpa: float | None
     disc_force_n: float
     facet_force_n: dict[Side, float]
@@ -177,8 +178,8 @@ class MechanicsResult(Record):
     standing_follower_n: float
     notes: list[str] = Field(default_factory=list)
     specimen: list[str] = Field(
-        default_factory=list, description="the segments modelled, head to pelvis (the lowest "
-        "vertebra fixed)"
+        default_factory=list,
+        description="the segments modelled, head to pelvis (the lowest vertebra fixed)",
     )
     curve: list[CurvePoint] = Field(default_factory=list)
     posture: PostureLoad | None = None

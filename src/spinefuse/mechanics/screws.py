@@ -219,7 +219,9 @@ def rod_span_stiffness(
             (head_lower, entry_lower, axis_lower, bone_modulus_lower),
         )
     ):
-        shank = cantilever_compliance(head, entry, e_screw, a_core[..., j], i_core[..., j])
+        shank = cantilever_compliance(
+            head, entry, np.asarray(e_screw), a_core[..., j], i_core[..., j]
+        )
         bone = screw_bone_compliance(axis, cranial, d_s[..., j], l_s[..., j], e_b, e_screw)
         total = total + moved(shank, head, ref) + moved(bone, entry, ref)
     k = np.linalg.inv(total)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, parse_segment, span_segments
 from spinefuse.errors import ConvergenceError, LevelError, ParameterError
-from spinefuse.mechanics.constructs import Construct, parse_constructs, plan_construct
+from spinefuse.mechanics.constructs import Construct, RodSpec, parse_constructs, plan_construct
 from spinefuse.mechanics.follower import optimal_follower_offsets
 from spinefuse.mechanics.loads import (
     PostureCase,
@@ -401,7 +401,7 @@ def implant_loads(
     spine: int,
     construct: Construct,
     cases: list[str],
-    rows: Arr,
+    rows: NDArray[np.intp],
 ) -> ImplantLoads:
     """The implants' loads of spine ``spine`` in the load cases named ``cases`` (solution rows
     ``rows``): per case and the worst case of each implant."""
@@ -409,7 +409,7 @@ def implant_loads(
     screws: dict[tuple[str, str], dict[str, tuple[Arr, Arr, Arr]]] = {}
     cages: list[CageLoad] = []
     spacers: list[SpacerLoad] = []
-    rod_specs = {r.side: r for r in construct.rods}
+    rod_specs: dict[str, RodSpec] = {r.side: r for r in construct.rods}
     for s, seg in enumerate(model.segments):
         a = model.arrays[s]
         frame = a.frame[spine]
@@ -491,7 +491,8 @@ def implant_loads(
                 SpacerLoad(
                     segment=seg,
                     by_direction={
-                        c: round(float(sol.spacer_force_n[r, s]), 3) for c, r in zip(cases, rows, strict=True)
+                        c: round(float(sol.spacer_force_n[r, s]), 3)
+                        for c, r in zip(cases, rows, strict=True)
                     },
                 )
             )
@@ -505,7 +506,7 @@ def implant_loads(
         screw_list.append(
             ScrewLoad(
                 vertebra=v,
-                side=side,  # type: ignore[arg-type]
+                side=side,
                 load_case=cases[k],
                 force_n=round(float(sl["force"][k]), 3),
                 moment_nm=round(float(sl["moment"][k]) / NM, 4),
@@ -583,7 +584,9 @@ def _curve(r: DirectionResponse, i: int) -> list[dict[str, dict[str, float]]]:
     return out
 
 
-def _moment_steps(moments_nm: list[float] | tuple[float, ...]) -> tuple[float, Arr, Arr]:
+def _moment_steps(
+    moments_nm: list[float] | tuple[float, ...],
+) -> tuple[float, Arr, NDArray[np.intp]]:
     """The largest moment, the solve's steps (fine near zero plus the requested moments) and
     the indices of the requested moments among them."""
     ms = sorted({float(m) for m in moments_nm})
@@ -597,12 +600,10 @@ def _moment_steps(moments_nm: list[float] | tuple[float, ...]) -> tuple[float, A
     fine = np.asarray(value_steps(), dtype=float)
     steps = np.unique(np.round(np.concatenate([fine[fine < wanted[0]], wanted]), 10))
     idx = np.searchsorted(steps, np.round(wanted, 10))
-    return top, steps, idx
+    return top, np.asarray(steps, dtype=float), np.asarray(idx)
 
 
-def _posture_segments(
-    sol: Solution, model: SpineModel, i: int
-) -> dict[str, PostureSegment]:
+def _posture_segments(sol: Solution, model: SpineModel, i: int) -> dict[str, PostureSegment]:
     kp = value("calibrated_pressure_factor")
     out = {}
     for s, seg in enumerate(model.segments):
@@ -654,7 +655,7 @@ def simulate(
     standing is always added."""
     top_moment = moment_nm
     steps: Arr | None = None
-    wanted: Arr | None = None
+    wanted: NDArray[np.intp] | None = None
     if moments_nm:
         top_moment, steps, wanted = _moment_steps(moments_nm)
     proto = check_load(protocol, top_moment, preload_n, rotation_deg)
@@ -684,19 +685,45 @@ def simulate(
     offset = intact_follower_offsets(geos, np.full(len(geos), pre), segments) if pre > 0 else None
     if proto in ("hybrid", "displacement") and (has_construct or proto == "displacement"):
         if proto == "hybrid":
-            intact = direction_response([geometry], [Construct()], moment, pre, steps, True, segments,
-                                        None if offset is None else offset[:1])
+            intact = direction_response(
+                [geometry],
+                [Construct()],
+                moment,
+                pre,
+                steps,
+                True,
+                segments,
+                None if offset is None else offset[:1],
+            )
             target = intact.total_rotation_rad
-            _, op = hybrid_moments([geometry], [operated], target, moment, pre, segments=segments,
-                                   follower_offset=None if offset is None else offset[-1:], steps=steps)
+            _, op = hybrid_moments(
+                [geometry],
+                [operated],
+                target,
+                moment,
+                pre,
+                segments=segments,
+                follower_offset=None if offset is None else offset[-1:],
+                steps=steps,
+            )
             notes.append("hybrid: operated moments matched to the intact total rotation")
             res_i, res_o, io, oo = intact, op, 0, 0
         else:
             assert rotation_deg is not None
             target = np.full((len(geos), N_DIR), np.radians(rotation_deg))
-            _, both = hybrid_moments(geos, cons, target, moment, pre, segments=segments,
-                                     follower_offset=offset, steps=steps)
-            notes.append(f"displacement: every spine loaded until its total rotation is {rotation_deg} deg")
+            _, both = hybrid_moments(
+                geos,
+                cons,
+                target,
+                moment,
+                pre,
+                segments=segments,
+                follower_offset=offset,
+                steps=steps,
+            )
+            notes.append(
+                f"displacement: every spine loaded until its total rotation is {rotation_deg} deg"
+            )
             res_i, res_o, io, oo = both, both, 0, (1 if has_construct else 0)
     else:
         resp = direction_response(geos, cons, moment, pre, steps, True, segments, offset)
@@ -704,7 +731,12 @@ def simulate(
     cases = [d.value for d in DIRECTIONS]
     implants = (
         implant_loads(
-            res_o.solution, res_o.model, oo, operated, cases, np.arange(oo * N_DIR, (oo + 1) * N_DIR)
+            res_o.solution,
+            res_o.model,
+            oo,
+            operated,
+            cases,
+            np.arange(oo * N_DIR, (oo + 1) * N_DIR),
         )
         if has_construct
         else ImplantLoads()
@@ -726,7 +758,14 @@ def simulate(
             disc_force_n=round(float(stand.disc_force_n[si, s]), 3),
             facet_force_n=round(float(stand.facet_force_n[si, s].sum()), 3),
             rotation_deg=round(
-                float(-np.degrees((smodel.arrays[s].to_lower[si] @ (stand.rotation[-1, si, s] - stand.rotation[0, si, s]))[0])),
+                float(
+                    -np.degrees(
+                        (
+                            smodel.arrays[s].to_lower[si]
+                            @ (stand.rotation[-1, si, s] - stand.rotation[0, si, s])
+                        )[0]
+                    )
+                ),
                 4,
             ),
         )

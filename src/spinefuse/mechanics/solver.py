@@ -122,10 +122,12 @@ class _Columns:
 
 def _columns(a: SegmentArrays) -> _Columns:
     cols = np.arange(a.con_k.shape[1])
-    used = a.con_k.any(axis=0)
+    used = np.asarray(a.con_k.any(axis=0))
     used[FACETS] = True
     keep = cols[used]
-    bsh = np.flatnonzero(np.abs(a.bsh_k).reshape(a.bsh_k.shape[0], a.bsh_k.shape[1], -1).any((0, 2)))
+    bsh = np.flatnonzero(
+        np.abs(a.bsh_k).reshape(a.bsh_k.shape[0], a.bsh_k.shape[1], -1).any((0, 2))
+    )
     return _Columns(
         contacts=keep,
         cage=(keep >= CAGES.start) & (keep < CAGES.stop),
@@ -289,14 +291,18 @@ def segment_wrench(
             )
             jac[:, 3:, :] += dwp[:, :, 3:, :].sum(1)
             jac[:, :3, :3] += np.einsum("nkij,nkjm->nim", skew(wp[..., 3:]), rbx)
-    return w, jac, {
-        "disc_force": fc,
-        "facet_left": (f_c * cols.facet_left).sum(1),
-        "facet_right": (f_c * cols.facet_right).sum(1),
-        "cage": cage_n,
-        "spacer": (f_c * cols.spacer).sum(1),
-        "bushing": wp,
-    }
+    return (
+        w,
+        jac,
+        {
+            "disc_force": fc,
+            "facet_left": (f_c * cols.facet_left).sum(1),
+            "facet_right": (f_c * cols.facet_right).sum(1),
+            "cage": cage_n,
+            "spacer": (f_c * cols.spacer).sum(1),
+            "bushing": wp,
+        },
+    )
 
 
 def follower_wrench(
@@ -361,7 +367,11 @@ def solve(
     has_follower = bool(np.any(loads.follower_n > 0))
     if preload_steps is None:
         preload_steps = np.asarray(value_list("loads", "preload_steps"), dtype=float)
-    pre = np.asarray(preload_steps, dtype=float)[np.asarray(preload_steps) > 0] if has_follower else np.zeros(0)
+    pre = (
+        np.asarray(preload_steps, dtype=float)[np.asarray(preload_steps) > 0]
+        if has_follower
+        else np.zeros(0)
+    )
     mom = np.asarray(steps, dtype=float)[np.asarray(steps) > 0]
     if not np.any(loads.moment_world):
         mom = np.zeros(0)
@@ -411,7 +421,9 @@ def solve(
                 wf, jf = follower_wrench(a, rot, t, f_now, offset)
                 w = w + wf
                 jac = jac + jf
-            ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (np.abs(w[:, 3:]).max(1) < FORCE_TOL_N)
+            ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (
+                np.abs(w[:, 3:]).max(1) < FORCE_TOL_N
+            )
             if ok.all():
                 break
             total_iter += 1
@@ -466,7 +478,9 @@ def solve(
         spacer_force_n=per_case(out["spacer"]),
         bushing_wrench=per_case(full_bushing(out["bushing"])),
         preload_disc_force_n=per_case(pre_out["disc_force"]),
-        preload_facet_force_n=per_case(np.stack([pre_out["facet_left"], pre_out["facet_right"]], 1)),
+        preload_facet_force_n=per_case(
+            np.stack([pre_out["facet_left"], pre_out["facet_right"]], 1)
+        ),
         preload_cage_force_n=per_case(pre_out["cage"]),
         preload_bushing_wrench=per_case(full_bushing(pre_out["bushing"])),
         rest_cage_force_n=per_case(saved["rest_cage"]),

@@ -105,7 +105,7 @@ def _rod_value(entry: dict[str, Any]) -> float:
         span=entry.get("span"),
     )
     field = "bending_moment_nm" if entry["quantity"] == "rod_moment_nm" else "axial_force_n"
-    rods = {x.side: x for x in r.implants.rods if x.segment == entry["segment"]}
+    rods: dict[str, Any] = {x.side: x for x in r.implants.rods if x.segment == entry["segment"]}
 
     def get(side: str, direction: str) -> float:
         return float(getattr(rods[side].by_direction[direction], field))
@@ -154,9 +154,7 @@ def model_value(entry: dict[str, Any]) -> float:
         m = float(entry["moment_nm"])
         r0 = direction_response([g], [Construct()], m, 0.0)
         r1 = direction_response([g], [Construct()], m, float(entry["preload_n"]))
-        k = [
-            float(x.curve_moment_nm[0, 0, 0] / x.curve_rad[0, 0, 0].sum()) for x in (r0, r1)
-        ]
+        k = [float(x.curve_moment_nm[0, 0, 0] / x.curve_rad[0, 0, 0].sum()) for x in (r0, r1)]
         return k[1] / k[0]
     if q == "total_fe_rom_ratio":
         mom = np.full((1, 6), 7.5)
@@ -320,7 +318,8 @@ def calibration_markdown() -> str:
         f"{cal['certainty']}). Fitted for the weighted mean of the calibration set; the model's "
         "values are the set mean after calibration.",
         "",
-        "| segment | motion | target ROM (°) | model ROM (°) | target NZ per side (°) | model NZ (°) |",
+        "| segment | motion | target ROM (°) | model ROM (°) | target NZ per side (°) "
+        "| model NZ (°) |",
         "|---|---|---|---|---|---|",
     ]
     for seg in LUMBAR_SEGMENTS:
@@ -328,7 +327,8 @@ def calibration_markdown() -> str:
             f = fit[seg][m]
             lines.append(
                 f"| {seg} | {m.replace('_', ' ')} | {cal['rom_10nm_deg'][seg][m]:.1f} | "
-                f"{f['rom_10nm_deg']:.2f} | {f['target_nz_10nm_deg']:.2f} | {f['nz_10nm_deg']:.2f} |"
+                f"{f['rom_10nm_deg']:.2f} | {f['target_nz_10nm_deg']:.2f} | "
+                f"{f['nz_10nm_deg']:.2f} |"
             )
     stand = cal["standing_disc_pressure_mpa"]
     p0 = p["disc"]["osmotic_pressure_mpa"]
@@ -354,9 +354,8 @@ def document(rows: list[Comparison] | None = None) -> str:
         f"- **{k}**: {v['citation']}. Read: {v['read']} (certainty: {v['certainty']})."
         for k, v in data["sources"].items()
     )
-    summary = (
-        f"{len(rows) - len(failed)} of {len(rows)} comparisons within their tolerance"
-        + (f"; failing: {', '.join(r.id for r in failed)}." if failed else ".")
+    summary = f"{len(rows) - len(failed)} of {len(rows)} comparisons within their tolerance" + (
+        f"; failing: {', '.join(r.id for r in failed)}." if failed else "."
     )
     return (
         _FORMULATION
