@@ -25,6 +25,7 @@ from spinefuse.mechanics.solver import (
     Solution,
     _columns,
     _gather,
+    _lock_at_rest,
     _select,
     _stack,
     follower_wrench,
@@ -52,7 +53,7 @@ def _sensitivity(model: SpineModel, force: Arr, offset: Arr, sol: Solution) -> A
     n, ns = model.batch, len(model.segments)
     a = _stack([_gather(x, np.arange(n)) for x in model.arrays])
     cols = _columns(a)
-    a = _select(a, cols)
+    a = _lock_at_rest(_select(a, cols), cols)
     f_rows = np.tile(force, ns)
     rot = np.swapaxes(sol.state_rotation, 0, 1).reshape(-1, 3, 3)
     t = np.swapaxes(sol.preload_translation, 0, 1).reshape(-1, 3)

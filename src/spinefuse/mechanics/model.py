@@ -47,6 +47,9 @@ BUSHINGS = (
     "cage_fixation",
     "disc_joint",
 )
+# rods are locked, integrated screws driven and bone formed after the decompression and the
+# cage: these bushings carry no load in the posture the rest of the construct gives
+LOCKED_AT_REST = (0, 1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class SegmentArrays:
     con_kt: Arr  # (B, P) pre-sliding slip distance of friction contacts, mm
     bsh_p: Arr  # (B, K, 3) bushing points (upper end)
     bsh_k: Arr  # (B, K, 6, 6) stiffness on (rotation, displacement), N·mm/rad, N/mm
+    bsh_q0: Arr  # (B, K, 6) the (rotation, displacement) at which a bushing carries no load
     rod_axis: Arr  # (B, 2, 3) unit axis lower -> upper head
     rod_length: Arr  # (B, 2) mm
     rod_section: Arr  # (B, 2, 3) area mm², second moment mm⁴, outer radius mm
@@ -858,6 +862,7 @@ def _segment_arrays(
         con_kt=con_kt,
         bsh_p=bsh_p,
         bsh_k=bsh_k,
+        bsh_q0=np.zeros((b, len(BUSHINGS), 6)),
         rod_axis=rod_axis,
         rod_length=rod_length,
         rod_section=rod_sec,

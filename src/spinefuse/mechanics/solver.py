@@ -30,7 +30,14 @@ from spinefuse.mechanics.elements import (
     preload_factor,
     smooth_ramp,
 )
-from spinefuse.mechanics.model import CAGES, FACETS, SPACER, SegmentArrays, SpineModel
+from spinefuse.mechanics.model import (
+    CAGES,
+    FACETS,
+    LOCKED_AT_REST,
+    SPACER,
+    SegmentArrays,
+    SpineModel,
+)
 from spinefuse.mechanics.parameters import parameters
 from spinefuse.mechanics.rotations import exp_so3, left_jacobian_inv, log_so3, skew
 
@@ -153,6 +160,7 @@ def _select(a: SegmentArrays, cols: _Columns) -> SegmentArrays:
         con_kt=a.con_kt[:, c],
         bsh_p=a.bsh_p[:, b],
         bsh_k=a.bsh_k[:, b],
+        bsh_q0=a.bsh_q0[:, b],
     )
 
 
@@ -275,7 +283,7 @@ def segment_wrench(
     if nk:
         r_b = _rotate(rot, a.bsh_p)
         u_b = r_b + t[:, None, :] - a.bsh_p
-        q = np.concatenate([np.repeat(theta[:, None, :], nk, 1), u_b], axis=-1)
+        q = np.concatenate([np.repeat(theta[:, None, :], nk, 1), u_b], axis=-1) - a.bsh_q0
         wp = -np.einsum("nkij,nkj->nki", a.bsh_k, q)
         w[:, :3] += wp[..., :3].sum(1) + _cross(r_b, wp[..., 3:]).sum(1)
         w[:, 3:] += wp[..., 3:].sum(1)
@@ -334,6 +342,46 @@ def follower_wrench(
     return out, jac
 
 
+def _rest_state(a: SegmentArrays, cols: _Columns) -> tuple[Arr, Arr]:
+    """The unloaded equilibrium (rotation matrices, displacements) of every row."""
+    n = a.frame.shape[0]
+    rot = np.repeat(np.eye(3)[None], n, 0)
+    t = np.zeros((n, 3))
+    for _ in range(MAX_ITER):
+        w, jac, _ = segment_wrench(a, rot, t, cols=cols)
+        ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (np.abs(w[:, 3:]).max(1) < FORCE_TOL_N)
+        if ok.all():
+            return rot, t
+        dx = np.linalg.solve(jac, -w[..., None])[..., 0]
+        sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(np.linalg.norm(dx[:, :3], axis=1), 1e-30))
+        st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(np.linalg.norm(dx[:, 3:], axis=1), 1e-30))
+        sc = np.minimum(sr, st)[:, None]
+        rot = exp_so3(dx[:, :3] * sc) @ rot
+        t = t + dx[:, 3:] * sc
+    bad = int(np.flatnonzero(~ok)[0])
+    raise ConvergenceError(
+        f"mechanics: the operated rest posture did not converge (row {bad}); residual "
+        f"{np.abs(w[bad]).max():.3g}. Check the construct's cage height and resections"
+    )
+
+
+def _lock_at_rest(a: SegmentArrays, cols: _Columns) -> SegmentArrays:
+    """Rods, integrated screws and fusion masses carry no load in the posture the rest of the
+    construct holds at rest (a cage's distraction, a resection's settling): solve that posture
+    without them and record it as their unloaded state."""
+    locked = np.isin(cols.bushings, LOCKED_AT_REST)
+    if not locked.any():
+        return a
+    free = replace(a, bsh_k=np.where(locked[None, :, None, None], 0.0, a.bsh_k))
+    rot, t = _rest_state(free, cols)
+    theta = log_so3(rot)
+    r_b = _rotate(rot, a.bsh_p)
+    q0 = np.concatenate(
+        [np.repeat(theta[:, None, :], r_b.shape[1], 1), r_b + t[:, None, :] - a.bsh_p], axis=-1
+    )
+    return replace(a, bsh_q0=np.where(locked[None, :, None], q0, a.bsh_q0))
+
+
 def _stack(arrays: list[SegmentArrays]) -> SegmentArrays:
     vals: dict[str, Any] = {}
     for f in fields(arrays[0]):
@@ -381,6 +429,7 @@ def solve(
     a = _stack([_gather(x, loads.spine) for x in model.arrays])
     cols = _columns(a)
     a = _select(a, cols)
+    a = _lock_at_rest(a, cols)
     moment_world = np.tile(loads.moment_world, (ns, 1))
     follower = np.tile(loads.follower_n, ns)
     if loads.follower_offset is None:
