@@ -155,8 +155,10 @@ def test_disc_pressure_has_its_osmotic_baseline() -> None:
     assert pure.segments["L3-L4"].rest_disc_pressure_mpa == pytest.approx(p0, abs=1e-3)
     # without a nucleus there is no nucleus pressure to report
     cut = simulate(g, constructs=("discectomy:L4-L5",))
-    assert np.isnan(cut.segments["L4-L5"].disc_pressure_mpa["flexion"])
+    assert cut.segments["L4-L5"].disc_pressure_mpa["flexion"] is None
     assert cut.segments["L4-L5"].rest_disc_pressure_mpa is None
+    assert cut.standing["L4-L5"].disc_pressure_mpa is None
+    assert MechanicsResult.from_json(cut.to_json()) == cut  # and the record still round-trips
 
 
 def test_a_load_rotation_curve_in_one_call() -> None:

@@ -37,7 +37,9 @@ class SegmentMotion(Record):
     lateral_bending_right_nz_deg: float
     axial_rotation_left_nz_deg: float
     axial_rotation_right_nz_deg: float
-    disc_pressure_mpa: dict[str, float] = Field(description="load direction -> nucleus pressure")
+    disc_pressure_mpa: dict[str, float | None] = Field(
+        description="load direction -> nucleus pressure; None without a nucleus"
+    )
     facet_force_n: dict[str, dict[Side, float]] = Field(description="load direction -> side -> N")
     moment_nm: dict[str, float] = Field(description="load direction -> applied moment (hybrid)")
     rest_disc_pressure_mpa: float | None = Field(

@@ -531,8 +531,8 @@ def implant_loads(
     )
 
 
-def _r(x: float, nd: int = 4) -> float:
-    return round(float(x), nd) if np.isfinite(x) else float("nan")
+def _r(x: float, nd: int = 4) -> float | None:
+    return round(float(x), nd) if np.isfinite(x) else None
 
 
 def _motions(r: DirectionResponse, i: int) -> dict[str, SegmentMotion]:

@@ -185,7 +185,8 @@ def model_value(entry: dict[str, Any]) -> float:
             moment_nm=float(entry["moment_nm"]),
             preload_n=float(entry["preload_n"]),
         )
-        return float(res.segments[entry["segment"]].disc_pressure_mpa[str(entry["direction"])])
+        val = res.segments[entry["segment"]].disc_pressure_mpa[str(entry["direction"])]
+        return float("nan") if val is None else float(val)
     if q == "preload_stiffening":
         from spinefuse.mechanics.calibration import preload_stiffening
 
