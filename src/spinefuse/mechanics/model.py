@@ -105,6 +105,25 @@ class SpineModel:
     def segment(self, name: str) -> SegmentArrays:
         return self.arrays[self.segments.index(name)]
 
+    def rows(self, idx: list[int]) -> SpineModel:
+        """The model of the spines ``idx`` of the batch."""
+        from dataclasses import fields
+
+        sel = np.asarray(idx, dtype=np.int64)
+
+        def take(a: SegmentArrays) -> SegmentArrays:
+            vals = {
+                f.name: (
+                    getattr(a, f.name)[sel]
+                    if isinstance(getattr(a, f.name), np.ndarray)
+                    else getattr(a, f.name)
+                )
+                for f in fields(a)
+            }
+            return SegmentArrays(**vals)
+
+        return SpineModel(self.segments, tuple(take(a) for a in self.arrays), len(sel))
+
 
 def _unit(v: Arr) -> Arr:
     return np.asarray(v / np.linalg.norm(v, axis=-1, keepdims=True))

@@ -136,10 +136,15 @@ def specimen_segments(geometry: SpineGeometry, span: str | None) -> tuple[str, .
 
 
 def intact_follower_offsets(
-    geometries: list[SpineGeometry], preload_n: Arr, segments: tuple[str, ...] | None = None
+    geometries: list[SpineGeometry],
+    preload_n: Arr,
+    segments: tuple[str, ...] | None = None,
+    intact_model: SpineModel | None = None,
 ) -> Arr:
     """Optimised follower path (n, S, 2) of each spine, found on the intact spine (the guides
-    stay on the vertebrae when it is operated); spines repeated in the list are solved once."""
+    stay on the vertebrae when it is operated); spines repeated in the list are solved once.
+    ``intact_model``: the model of the distinct spines intact, in order of first appearance,
+    when the caller has it."""
     pre = np.broadcast_to(np.asarray(preload_n, dtype=float), (len(geometries),))
     keys: dict[tuple[int, float], int] = {}
     uniq: list[SpineGeometry] = []
@@ -152,7 +157,7 @@ def intact_follower_offsets(
             loads.append(float(p))
     if not uniq:
         return np.zeros((len(geometries), len(segments or check_geometry(geometries[0])), 2))
-    model = build_model(uniq, [Construct()] * len(uniq), segments)
+    model = intact_model or build_model(uniq, [Construct()] * len(uniq), segments)
     off = optimal_follower_offsets(model, np.asarray(loads))
     out = np.zeros((len(geometries), len(model.segments), 2))
     for i, (g, p) in enumerate(zip(geometries, pre, strict=True)):
@@ -171,12 +176,14 @@ def direction_response(
     segments: tuple[str, ...] | None = None,
     follower_offset: Arr | None = None,
     moment_frame: str | None = None,
+    model: SpineModel | None = None,
 ) -> DirectionResponse:
     """All six pure-moment directions for each spine (with its construct) in one batched solve;
     ``moment_nm`` scalar or (n, 6), ``preload_n`` a follower load (N) scalar or (n,) applied
     first along the optimised path (``follower_offset`` to give the path). Motion is measured
     from the preloaded posture. ``segments``: a shorter specimen (its lowest vertebra fixed);
-    the moments act about the axes of its top vertebra, or of ``moment_frame``.
+    the moments act about the axes of its top vertebra, or of ``moment_frame``. ``model``: the
+    already built model of these spines and constructs.
 
     The neutral zone needs the fine load steps of the data file; with ``neutral_zone=False``
     two steps suffice (the elastic equilibrium does not depend on the path) and the neutral
@@ -187,7 +194,8 @@ def direction_response(
         steps = np.array([1.0])
     if steps is None:
         steps = np.asarray(value_steps(), dtype=float)
-    model = build_model(geometries, constructs, segments)
+    if model is None:
+        model = build_model(geometries, constructs, segments)
     n = len(geometries)
     ns = len(model.segments)
     top = moment_frame or parse_segment(model.segments[0])[0]
@@ -334,14 +342,21 @@ def standing_response(
     follower_n: float | None = None,
     follower_offset: Arr | None = None,
     segments: tuple[str, ...] | None = None,
+    model: SpineModel | None = None,
 ) -> tuple[Solution, SpineModel]:
     """Relaxed standing: a follower load alone (default: the data file's standing load) along
-    the optimised path of each (intact) spine."""
-    model = build_model(geometries, constructs, segments)
+    the optimised path of each (intact) spine; ``model`` the already built model."""
+    if model is None:
+        model = build_model(geometries, constructs, segments)
     n = len(geometries)
     f = standing_follower_n() if follower_n is None else follower_n
     if follower_offset is None:
-        follower_offset = intact_follower_offsets(geometries, np.full(n, f), model.segments)
+        intact = None
+        if all(not c.segments for c in constructs[:1]) and len({id(g) for g in geometries}) == 1:
+            intact = model.rows([0])  # the first spine is the intact one of a single geometry
+        follower_offset = intact_follower_offsets(
+            geometries, np.full(n, f), model.segments, intact_model=intact
+        )
     loads = Loads(np.zeros((n, 3)), np.full(n, f), np.arange(n), follower_offset)
     return solve(model, loads, steps=np.zeros(0)), model
 
@@ -682,7 +697,13 @@ def simulate(
     geos = [geometry, geometry] if has_construct else [geometry]
     cons = [Construct(), operated] if has_construct else [Construct()]
     notes: list[str] = []
-    offset = intact_follower_offsets(geos, np.full(len(geos), pre), segments) if pre > 0 else None
+    model = build_model(geos, cons, segments)
+    intact_model = model.rows([0])
+    offset = (
+        intact_follower_offsets(geos, np.full(len(geos), pre), segments, intact_model)
+        if pre > 0
+        else None
+    )
     if proto in ("hybrid", "displacement") and (has_construct or proto == "displacement"):
         if proto == "hybrid":
             intact = direction_response(
@@ -726,7 +747,9 @@ def simulate(
             )
             res_i, res_o, io, oo = both, both, 0, (1 if has_construct else 0)
     else:
-        resp = direction_response(geos, cons, moment, pre, steps, True, segments, offset)
+        resp = direction_response(
+            geos, cons, moment, pre, steps, True, segments, offset, model=model
+        )
         res_i, res_o, io, oo = resp, resp, 0, (1 if has_construct else 0)
     cases = [d.value for d in DIRECTIONS]
     implants = (
@@ -743,7 +766,7 @@ def simulate(
     )
     # relaxed standing, always
     f_stand = standing_follower_n()
-    stand, smodel = standing_response(geos, cons, segments=segments)
+    stand, smodel = standing_response(geos, cons, segments=segments, model=model)
     area = np.stack([a.disc_area for a in smodel.arrays], axis=1)
     p0 = np.stack([a.disc_p0 for a in smodel.arrays], axis=1)
     kp = value("calibrated_pressure_factor")
