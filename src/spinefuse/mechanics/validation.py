@@ -351,6 +351,12 @@ def document(rows: list[Comparison] | None = None) -> str:
     rows = comparisons() if rows is None else rows
     data = validation_data()
     failed = [r for r in rows if not r.passed]
+    notes = {str(e["id"]): str(e.get("note", "")) for e in data["comparisons"]}
+    gaps = "\n".join(
+        f"- **{r.id}** ({r.source}): published {_fmt(r.published, r.quantity)}, model "
+        f"{_fmt(r.model, r.quantity)}. {notes.get(r.id, '')}"
+        for r in failed
+    )
     sources = "\n".join(
         f"- **{k}**: {v['citation']}. Read: {v['read']} (certainty: {v['certainty']})."
         for k, v in data["sources"].items()
@@ -367,6 +373,7 @@ def document(rows: list[Comparison] | None = None) -> str:
         + summary
         + "\n\n"
         + table_markdown(rows)
+        + ("\n### Where the model falls outside\n\n" + gaps + "\n" if failed else "")
         + "\n### Sources\n\n"
         + sources
         + "\n"
