@@ -45,6 +45,8 @@ class Comparison:
     tolerance_rule: str
     passed: bool
     known_failure: bool
+    published_text: str = ""
+    direction: str = ""
 
 
 def validation_data() -> dict[str, Any]:
@@ -187,6 +189,16 @@ def model_value(entry: dict[str, Any]) -> float:
         )
         val = res.segments[entry["segment"]].disc_pressure_mpa[str(entry["direction"])]
         return float("nan") if val is None else float(val)
+    if q in ("posture_rod_moment_ratio", "posture_rod_moment_difference"):
+        vals = []
+        for name in entry["postures"]:
+            res = simulate(g, posture=str(name), constructs=tuple(entry["constructs"]))
+            assert res.posture is not None
+            rods = [x for x in res.posture.implants.rods if x.segment == entry["segment"]]
+            vals.append(float(np.mean([x.by_direction[str(name)].bending_moment_nm for x in rods])))
+        if q == "posture_rod_moment_difference":
+            return vals[0] - vals[1]
+        return vals[0] / vals[1] if vals[1] > 0 else float("inf")
     if q == "preload_stiffening":
         from spinefuse.mechanics.calibration import preload_stiffening
 
@@ -211,6 +223,8 @@ def comparisons() -> list[Comparison]:
                 tolerance_rule=str(e["tolerance_rule"]),
                 passed=passes(v, float(e["published"]), e["tolerance"]),
                 known_failure=bool(e.get("known_failure", False)),
+                published_text=str(e.get("published_text", "")),
+                direction=str(e.get("direction", "")).replace("_", " "),
             )
         )
     return out
@@ -221,7 +235,7 @@ def _fmt(x: float, quantity: str) -> str:
         return "n/a"
     if quantity == "rod_axial_n":
         return f"{x:.0f}"
-    if quantity == "rod_moment_nm":
+    if quantity in ("rod_moment_nm", "posture_rod_moment_difference"):
         return f"{x:.2f}"
     return f"{x:.3f}"
 
@@ -236,6 +250,8 @@ _UNITS = {
     "disc_pressure_mpa": "nucleus pressure, MPa",
     "preload_stiffening": "stiffness ratio",
     "flexion_stiffness_ratio": "flexion stiffness / intact",
+    "posture_rod_moment_ratio": "rod moment ratio",
+    "posture_rod_moment_difference": "rod moment difference, N·m",
 }
 
 
@@ -247,9 +263,10 @@ def table_markdown(rows: list[Comparison]) -> str:
     ]
     for i, r in enumerate(rows, 1):
         status = "pass" if r.passed else "**FAIL**"
+        what = _UNITS.get(r.quantity, r.quantity) + (f" ({r.direction})" if r.direction else "")
         lines.append(
-            f"| {i} | {r.source} | {r.condition} | {_UNITS.get(r.quantity, r.quantity)} | "
-            f"{_fmt(r.published, r.quantity)} | {_fmt(r.model, r.quantity)} | "
+            f"| {i} | {r.source} | {r.condition} | {what} | "
+            f"{r.published_text or _fmt(r.published, r.quantity)} | {_fmt(r.model, r.quantity)} | "
             f"{r.tolerance_rule} | {status} |"
         )
     return "\n".join(lines) + "\n"
@@ -353,7 +370,8 @@ def document(rows: list[Comparison] | None = None) -> str:
     failed = [r for r in rows if not r.passed]
     notes = {str(e["id"]): str(e.get("note", "")) for e in data["comparisons"]}
     gaps = "\n".join(
-        f"- **{r.id}** ({r.source}): published {_fmt(r.published, r.quantity)}, model "
+        f"- **{r.id}** ({r.source}): published "
+        f"{r.published_text or _fmt(r.published, r.quantity)}, model "
         f"{_fmt(r.model, r.quantity)}. {notes.get(r.id, '')}"
         for r in failed
     )
