@@ -203,18 +203,59 @@ def mechanics(
         str | None,
         typer.Option(
             "--protocol",
-            help="pure-moment | follower | combined | hybrid (default: the pipeline's, hybrid "
-            "with a plan and pure-moment without; pure-moment for --reference)",
+            help="pure-moment | follower | combined (follower load first, then the moments; "
+            "rotations from the preloaded posture) | hybrid (operated spine moved as far as the "
+            "intact one) | displacement (every spine moved --rotation-deg). Default: the "
+            "pipeline's (hybrid with a plan, else pure-moment; pure-moment for --reference)",
         ),
     ] = None,
     moment_nm: Annotated[float, typer.Option("--moment-nm", help="moment (N·m)")] = 7.5,
-    preload_n: Annotated[float, typer.Option("--preload-n", help="follower load (N)")] = 0.0,
+    moments_nm: Annotated[
+        str | None,
+        typer.Option(
+            "--moments-nm",
+            help="a load-rotation curve in one call, e.g. 1,2.5,5,7.5,10 (N·m; the largest is "
+            "the protocol's moment)",
+        ),
+    ] = None,
+    preload_n: Annotated[
+        float, typer.Option("--preload-n", help="follower load (N), along the optimised path")
+    ] = 0.0,
+    rotation_deg: Annotated[
+        float | None,
+        typer.Option("--rotation-deg", help="displacement protocol: total rotation (deg)"),
+    ] = None,
     construct: Annotated[
         list[str] | None,
         typer.Option(
             "--construct",
-            help="e.g. facetectomy:L3-L4:bilateral, laminectomy:L4-L5, cage:L4-L5:tlif, "
-            "screws-rods:L3-L5, fused:L4-L5 (repeatable; with a CASE, on top of its plan)",
+            help="repeatable (with a CASE, on top of its plan): screws-rods:L4-L5[:bilateral|"
+            "unilateral-left|unilateral-right][:titanium|cocr|steel|peek][:5.5], "
+            "cage:L4-L5[:alif|llif|tlif|plif][:peek|titanium][:12], cage-plate:L4-L5:alif, "
+            "interspinous:L4-L5, disc-replacement:L4-L5, ligaments:L4-L5:ssl,isl,lf,pll,all,cl, "
+            "laminectomy:L4-L5, hemilaminectomy:L4-L5:left, facetectomy:L4-L5[:bilateral|left|"
+            "right][:50], discectomy:L4-L5[:nucleus|total], fused:L4-L5[:0.4]",
+        ),
+    ] = None,
+    rod_material: Annotated[
+        str | None,
+        typer.Option(
+            "--rod-material", help="rods of screws-rods constructs: titanium | cocr | steel | peek"
+        ),
+    ] = None,
+    rod_diameter_mm: Annotated[
+        float | None, typer.Option("--rod-diameter-mm", help="rod diameter (mm), e.g. 5.5")
+    ] = None,
+    span: Annotated[
+        str | None,
+        typer.Option(
+            "--span", help="the specimen, its lowest vertebra fixed: L1-S1 | L1-L5 | L3-S1 | L4-L5"
+        ),
+    ] = None,
+    posture: Annotated[
+        str | None,
+        typer.Option(
+            "--posture", help="add an in vivo load case: standing | sitting | prone | lifting"
         ),
     ] = None,
     intact: Annotated[
@@ -223,42 +264,42 @@ def mechanics(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = True,
 ) -> None:
     """Simulate the lumbar spine under load: a case's spine with its planned construct (as the
-    pipeline does), or the reference spine, with further constructs and loads."""
+    pipeline does), or the reference spine, with further constructs and loads. Prints segment
+    motions, neutral zones, disc pressures and facet forces per direction, and the implants'
+    loads (rods, screws, cages) per direction."""
     from spinefuse.mechanics import simulate
+    from spinefuse.mechanics.loads import parse_moments
 
     if (case_file is None) == (not reference):
         raise typer.BadParameter("give either a CASE file or --reference")
-    constructs = tuple(construct or [])
+    options: dict[str, Any] = {
+        "moment_nm": moment_nm,
+        "preload_n": preload_n,
+        "constructs": tuple(construct or []),
+        "moments_nm": parse_moments(moments_nm) if moments_nm else None,
+        "span": span,
+        "posture": posture,
+        "rotation_deg": rotation_deg,
+        "rod_material": rod_material,
+        "rod_diameter_mm": rod_diameter_mm,
+    }
     if case_file is None:
         from spinefuse.mechanics.reference import reference_geometry
 
-        result = simulate(
-            reference_geometry(),
-            None,
-            protocol=protocol or "pure-moment",
-            moment_nm=moment_nm,
-            preload_n=preload_n,
-            constructs=constructs,
-        )
+        result = simulate(reference_geometry(), None, protocol=protocol or "pure-moment", **options)
         _emit(result.to_json())
         return
-    options_given = protocol is not None or constructs or intact or moment_nm != 7.5
-    options_given = options_given or preload_n != 0.0
+    defaults = {"moment_nm": 7.5, "preload_n": 0.0, "constructs": ()}
+    changed = protocol is not None or intact
+    changed = changed or any(options[k] != defaults.get(k) for k in options)
     done = _run_until(case_file, "mechanics")
-    if not options_given:
+    if not changed:
         _emit(_stage_record(done, "mechanics").to_json())
         return
     geometry = _stage_record(done, "anatomy")
     planned = None if intact else done.plan
-    result = simulate(
-        geometry,
-        planned,
-        protocol=protocol or ("pure-moment" if planned is None else "hybrid"),
-        moment_nm=moment_nm,
-        preload_n=preload_n,
-        constructs=constructs,
-    )
-    _emit(result.to_json())
+    protocol = protocol or ("pure-moment" if planned is None else "hybrid")
+    _emit(simulate(geometry, planned, protocol=protocol, **options).to_json())
 
 
 @app.command()

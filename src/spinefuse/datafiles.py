@@ -18,7 +18,8 @@ from spinefuse.errors import SpinefuseError
 def load_yaml(name: str) -> Any:
     """The parsed YAML data file ``name`` (e.g. ``"lumbar_dimensions.yaml"``), read once."""
     text = resources.files("spinefuse.data").joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    # the C loader (libyaml) when PyYAML has it: ~10x faster on the larger data files
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def read_yaml_file(path: str | Path, what: str, error: type[SpinefuseError]) -> Any:

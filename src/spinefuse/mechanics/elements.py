@@ -41,14 +41,23 @@ def smooth_ramp(x: Arr, width: Arr | float) -> tuple[Arr, Arr]:
 
 
 def disc_moment_law(
-    theta: Arr, k_lin: Arr, theta_t: Arr, neutral_ratio: float, width_ratio: float
-) -> tuple[Arr, Arr]:
-    """Disc moment (N·mm) resisting a rotation θ (rad) about one axis, and its slope.
+    theta: Arr,
+    k_lin: Arr,
+    theta_t: Arr,
+    neutral_ratio: float,
+    width_ratio: float,
+    neutral_scale: Arr | float = 1.0,
+) -> tuple[Arr, Arr, Arr]:
+    """Disc moment (N·mm) resisting a rotation θ (rad) about one axis, dM/dθ and dM/d(scale).
 
     An asymmetric double-sigmoid law (Smit et al. 2011; Zirbel et al. 2014): on each side of
     zero the stiffness rises along a sigmoid from the neutral-zone value ``neutral_ratio·k_lin``
-    to ``k_lin`` around the transition angle ``theta_t``. ``k_lin`` and ``theta_t`` have a last
-    axis of 2: (negative side, positive side)."""
+    to ``k_lin`` around the transition angle ``theta_t``. A compressive preload stiffens the
+    neutral zone only (Gardner-Morse & Stokes 2004 measured the stiffness about the preloaded
+    posture): the neutral stiffness becomes ``s·neutral_ratio·k_lin`` for rotations within
+    the transition and the extra moment saturates beyond it (the fibre-recruited elastic zone
+    is unchanged), ``s = neutral_scale``. ``k_lin`` and ``theta_t`` have a last axis of 2:
+    (negative side, positive side)."""
     pos = theta >= 0.0
     k = np.where(pos, k_lin[..., 1], k_lin[..., 0])
     tt = np.where(pos, theta_t[..., 1], theta_t[..., 0])
@@ -56,16 +65,45 @@ def disc_moment_law(
     w = width_ratio * tt
     k0 = neutral_ratio * k
     rise = w * (softplus((a - tt) / w) - softplus(-tt / w))
-    m = k0 * a + (k - k0) * rise
-    dm = k0 + (k - k0) * sigmoid((a - tt) / w)
-    return np.asarray(np.sign(theta) * m), np.asarray(dm)
+    s = np.asarray(neutral_scale, dtype=float)
+    if s.ndim == 1 and theta.ndim == 2:
+        s = s[:, None]
+    th = np.tanh(a / tt)
+    m = k0 * a + (s - 1.0) * k0 * tt * th + (k - k0) * rise
+    dm = k0 + (s - 1.0) * k0 * (1.0 - th * th) + (k - k0) * sigmoid((a - tt) / w)
+    sign = np.sign(theta)
+    return np.asarray(sign * m), np.asarray(dm), np.asarray(sign * k0 * tt * th)
 
 
 def preload_factor(force: Arr, a: float, f0: float, b: float) -> tuple[Arr, Arr]:
-    """Rotational stiffening of the disc under compressive force F (N): 1 + a·((F+F₁)/F0)^b −
+    """Neutral-zone stiffening of the disc under compressive force F (N): 1 + a·((F+F₁)/F0)^b −
     a·(F₁/F0)^b with F₁ = 10 N keeping the slope finite at zero; value and d/dF."""
     f1 = 10.0
     f = np.maximum(force, 0.0) + f1
     value = 1.0 + a * (f / f0) ** b - a * (f1 / f0) ** b
     slope = a * b * (f / f0) ** (b - 1.0) / f0 * (force > 0.0)
     return np.asarray(value), np.asarray(slope)
+
+
+def friction(slip: Arr, normal: Arr, mu: Arr, slip_mm: Arr | float) -> tuple[Arr, Arr, Arr]:
+    """Regularised Coulomb friction: the tangential force (N) resisting a slip ``u`` (mm) of a
+    contact pressed with ``N`` (N), −μN·tanh(u/u₀): it builds up over the pre-sliding
+    displacement u₀ and then holds at μN while the contact slides. Smooth in both u and N (it
+    vanishes with the contact force), elastic (path-independent), so the quasi-static solve
+    stays well posed; returns the force and its derivatives d/du and d/dN; arrays broadcast."""
+    x = slip / slip_mm
+    th = np.tanh(x)
+    force = -mu * normal * th
+    d_slip = -mu * normal * (1.0 - th * th) / slip_mm
+    d_normal = -mu * th
+    return np.asarray(force), np.asarray(d_slip), np.asarray(d_normal)
+
+
+def disc_axial_law(compression: Arr, k0: Arr, k2: Arr | float) -> tuple[Arr, Arr]:
+    """Axial force (N, compression +) of the disc under an axial approach δ (mm, + compresses)
+    and dF/dδ: k0·δ + k2·δ² in compression — the stiffness rises with load as the annulus
+    fibres are tensioned by the pressurised nucleus — and k0·δ in tension (C¹ at 0)."""
+    pos = np.maximum(compression, 0.0)
+    force = k0 * compression + k2 * pos * pos
+    slope = k0 + 2.0 * k2 * pos
+    return np.asarray(force), np.asarray(slope)

@@ -9,6 +9,8 @@ the instrumented segment.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -21,9 +23,11 @@ from spinefuse.mechanics.model import build_model, check_geometry, fusion_region
 from spinefuse.mechanics.parameters import parameters, value
 from spinefuse.mechanics.result import FUSION_LOAD_CASES, FusionResponse
 from spinefuse.mechanics.rotations import exp_so3
-from spinefuse.mechanics.simulation import rod_loads
+from spinefuse.mechanics.simulation import intact_follower_offsets, rod_loads
 from spinefuse.mechanics.solver import Loads, solve
-from spinefuse.plan.surgical_plan import SurgicalPlan
+
+if TYPE_CHECKING:
+    from spinefuse.plan.surgical_plan import SurgicalPlan
 
 Arr = NDArray[np.float64]
 
@@ -92,11 +96,30 @@ def fused_segment_response(
         follower_n=follower.reshape(-1),
         spine=np.repeat(np.arange(n * k), nc),
     )
+    # the follower load of each case along the optimised path of the patient's intact spine,
+    # applied before the moment (as in the standing and combined protocols)
+    pre = np.asarray(fol)  # (n, 6)
+    uniq = sorted({float(x) for x in pre.ravel() if x > 0})
+    offsets = np.zeros((n, nc, len(model.segments), 2))
+    for f in uniq:
+        off = intact_follower_offsets(list(geometries), np.full(n, f), model.segments)
+        offsets[pre == f] = np.repeat(off[:, None], nc, 1)[pre == f]
+    loads = Loads(
+        moment_world=loads.moment_world,
+        follower_n=loads.follower_n,
+        spine=loads.spine,
+        follower_offset=np.repeat(offsets, k, axis=0).reshape(-1, len(model.segments), 2),
+    )
     steps = np.asarray(parameters()["fusion_load_cases"]["load_steps"], dtype=float)
     sol = solve(model, loads, steps)
     ns = len(model.segments)
     rot = sol.rotation[-1].reshape(n, k, nc, ns, 3)
     rest = sol.rotation[0].reshape(n, k, nc, ns, 3)
+    # motion under a moment is measured from the preloaded posture (as in vitro); the cases
+    # without a moment report the posture the preload itself produces
+    preloaded = sol.rotation[sol.preload_index].reshape(n, k, nc, ns, 3)
+    has_moment = np.asarray([np.any(m != 0.0) for m in np.asarray(mom)[0]])  # (nc,)
+    base = np.where(has_moment[None, None, :, None, None], preloaded, rest)
     trans = sol.translation.reshape(n, k, nc, ns, 3)
     rest_t = sol.rest_translation.reshape(n, k, nc, ns, 3)
     wrench = sol.bushing_wrench.reshape(n, k, nc, ns, -1, 6)
@@ -164,7 +187,7 @@ def fused_segment_response(
             rod_s = np.max([x["stress"] for x in rl], axis=0) if rl else np.zeros((k, nc))
             area = arr.cage_area[i * k]
             cage = cage_f[i, :, :, s] / area if area > 0 else np.zeros((k, nc))
-            rmag = np.linalg.norm(rv - rest[i, :, :, s], axis=-1)
+            rmag = np.linalg.norm(rv - base[i, :, :, s], axis=-1)
             per_seg[seg] = {
                 "rotation": rmag,
                 "strain": gam,

@@ -1,5 +1,5 @@
-"""Load cases: pure moments in the six directions, follower load, their combination and the
-standing case, expressed for a batch of spines.
+"""Load cases: pure moments in the six directions, follower load, their combination, the
+displacement-controlled protocols and the in vivo postures, expressed for a batch of spines.
 
 Pure moments act on the top vertebra about the axes of its own local frame (flexion about −x,
 lateral bending right about +y, axial rotation right about −z; conventions.MOTION_AXIS_SIGN),
@@ -9,6 +9,7 @@ axes come from the geometry, results do not depend on the world frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -17,11 +18,13 @@ from numpy.typing import NDArray
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.conventions import DIRECTIONS, MOTION_AXIS_SIGN, NM, Direction
 from spinefuse.errors import ParameterError
-from spinefuse.mechanics.parameters import value
+from spinefuse.mechanics.parameters import parameters, value
 
 Arr = NDArray[np.float64]
-Protocol = Literal["pure-moment", "follower", "combined", "hybrid"]
-PROTOCOLS: tuple[Protocol, ...] = ("pure-moment", "follower", "combined", "hybrid")
+Protocol = Literal["pure-moment", "follower", "combined", "hybrid", "displacement"]
+PROTOCOLS: tuple[Protocol, ...] = ("pure-moment", "follower", "combined", "hybrid", "displacement")
+Posture = Literal["standing", "sitting", "prone", "lifting"]
+POSTURES: tuple[Posture, ...] = ("standing", "sitting", "prone", "lifting")
 
 
 def moment_axis(geometry: SpineGeometry, direction: Direction, top: str) -> Arr:
@@ -36,7 +39,12 @@ def direction_moments(geometries: list[SpineGeometry], top: str, moment_nm: floa
 
     ``moment_nm`` is a scalar or an (n, 6) array of magnitudes in N·m."""
     mag = np.broadcast_to(np.asarray(moment_nm, dtype=float), (len(geometries), len(DIRECTIONS)))
-    axes = np.asarray([[moment_axis(g, d, top) for d in DIRECTIONS] for g in geometries])
+    frames: dict[int, Arr] = {}
+    axes = np.empty((len(geometries), len(DIRECTIONS), 3))
+    for i, g in enumerate(geometries):
+        if id(g) not in frames:
+            frames[id(g)] = np.asarray([moment_axis(g, d, top) for d in DIRECTIONS])
+        axes[i] = frames[id(g)]
     return np.asarray(axes * (mag * NM)[..., None])
 
 
@@ -45,7 +53,49 @@ def standing_follower_n() -> float:
     return value("loads", "standing_follower_n")
 
 
-def check_load(protocol: str, moment_nm: float, preload_n: float) -> Protocol:
+@dataclass(frozen=True)
+class PostureCase:
+    """An in vivo load case: a follower load (N) and a moment (N·m) in a direction (or none)."""
+
+    name: str
+    follower_n: float
+    moment_nm: float
+    direction: Direction | None
+    source: str
+
+
+def posture_case(name: str) -> PostureCase:
+    """The data file's load case of posture ``name`` (standing, sitting, prone, lifting)."""
+    cases = parameters()["postures"]
+    if name not in POSTURES:
+        raise ParameterError(f"posture {name!r} is unknown; use one of {', '.join(POSTURES)}")
+    c = cases[name]
+    d = str(c["direction"])
+    return PostureCase(
+        name=name,
+        follower_n=float(c["follower_n"]),
+        moment_nm=float(c["moment_nm"]),
+        direction=None if d == "none" else Direction(d),
+        source=str(c["source"]),
+    )
+
+
+def parse_moments(text: str) -> list[float]:
+    """``"1,2.5,5,7.5,10"`` (N·m) as a list of moments; anything else is refused by name."""
+    try:
+        out = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        raise ParameterError(
+            f"moments {text!r}: give comma-separated moments in N·m, e.g. 1,2.5,5,7.5,10"
+        ) from None
+    if not out:
+        raise ParameterError("moments: none given; e.g. --moments-nm 1,2.5,5,7.5,10")
+    return out
+
+
+def check_load(
+    protocol: str, moment_nm: float, preload_n: float, rotation_deg: float | None = None
+) -> Protocol:
     """Validate a protocol and its magnitudes; return the protocol."""
     if protocol not in PROTOCOLS:
         raise ParameterError(f"protocol {protocol!r} is unknown; use one of {', '.join(PROTOCOLS)}")
@@ -62,4 +112,15 @@ def check_load(protocol: str, moment_nm: float, preload_n: float) -> Protocol:
         )
     if protocol == "follower" and preload_n <= 0.0:
         raise ParameterError("protocol follower needs preload_n > 0 (the follower load in N)")
+    if protocol == "displacement":
+        if rotation_deg is None or not 0.5 <= rotation_deg <= 40.0:
+            raise ParameterError(
+                f"protocol displacement needs the prescribed total rotation, rotation_deg in "
+                f"0.5…40 degrees (got {rotation_deg}); e.g. --rotation-deg 10"
+            )
+    elif rotation_deg is not None:
+        raise ParameterError(
+            f"rotation_deg = {rotation_deg} is the displacement protocol's prescribed rotation; "
+            "use --protocol displacement with it"
+        )
     return protocol

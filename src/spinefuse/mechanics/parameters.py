@@ -21,6 +21,9 @@ def _files() -> dict[str, Any]:
     data["calibrated_disc"] = cal["calibrated_disc"]
     data["calibrated_pressure_factor"] = cal["calibrated_pressure_factor"]
     data["calibrated_ligament_scale"] = cal.get("calibrated_ligament_scale", {"value": 1.0})
+    data["calibrated_neutral_stiffness_ratio"] = cal.get(
+        "calibrated_neutral_stiffness_ratio", data["disc"]["neutral_stiffness_ratio"]
+    )
     data["calibration_record"] = cal
     return data
 
@@ -33,12 +36,18 @@ def parameters() -> dict[str, Any]:
             **data,
             "calibrated_disc": _override["disc"],
             "calibrated_ligament_scale": {"value": _override["ligament_scale"]},
+            "calibrated_neutral_stiffness_ratio": {
+                "value": _override.get(
+                    "neutral_ratio", data["calibrated_neutral_stiffness_ratio"]["value"]
+                )
+            },
         }
     return data
 
 
 def override_disc_law(law: dict[str, Any] | None) -> None:
-    """Use ``law`` (``{"disc": ..., "ligament_scale": ...}``) instead of the stored calibration
+    """Use ``law`` (``{"disc": ..., "ligament_scale": ..., "neutral_ratio": ...}``) instead of
+    the stored calibration
     (for the calibration routine only); ``None`` restores the stored one."""
     global _override
     _override = law

@@ -37,9 +37,43 @@ class SegmentMotion(Record):
     lateral_bending_right_nz_deg: float
     axial_rotation_left_nz_deg: float
     axial_rotation_right_nz_deg: float
-    disc_pressure_mpa: dict[str, float] = Field(description="load direction -> nucleus pressure")
+    disc_pressure_mpa: dict[str, float | None] = Field(
+        description="load direction -> nucleus pressure; None without a nucleus"
+    )
     facet_force_n: dict[str, dict[Side, float]] = Field(description="load direction -> side -> N")
     moment_nm: dict[str, float] = Field(description="load direction -> applied moment (hybrid)")
+    rest_disc_pressure_mpa: float | None = Field(
+        default=None,
+        description="nucleus pressure in the posture the motion is measured from (unloaded or "
+        "preloaded): the osmotic baseline plus the load; None without a nucleus",
+    )
+    rest_rotation_deg: dict[str, float] = Field(
+        default_factory=dict,
+        description="flexion (+), right bending (+), right rotation (+) of that posture from "
+        "the imaged one (a cage's distraction, a spacer, a follower load)",
+    )
+
+
+class RodForces(Record):
+    """A rod span's loads in one load direction."""
+
+    bending_moment_nm: float
+    axial_force_n: float = Field(description="+ tension, - compression")
+    stress_mpa: float
+
+
+class ScrewForces(Record):
+    """A screw's loads at its bone entry in one load direction."""
+
+    force_n: float
+    pullout_force_n: float = Field(description="along the screw, + pulls it out of the bone")
+    shear_force_n: float = Field(description="square to the screw (toggling)")
+    bending_moment_nm: float = Field(description="at the bone entry")
+
+
+class CageForces(Record):
+    force_n: float
+    pressure_mpa: float = Field(description="mean endplate pressure under the footprint")
 
 
 class RodLoad(Record):
@@ -50,6 +84,9 @@ class RodLoad(Record):
     axial_force_n: float
     stress_mpa: float
     safety_factor: float = Field(description="Goodman fatigue safety factor, pulsating load")
+    material: str = "titanium"
+    diameter_mm: float = 5.5
+    by_direction: dict[str, RodForces] = Field(default_factory=dict)
 
 
 class ScrewLoad(Record):
@@ -58,6 +95,7 @@ class ScrewLoad(Record):
     load_case: str
     force_n: float
     moment_nm: float
+    by_direction: dict[str, ScrewForces] = Field(default_factory=dict)
 
 
 class CageLoad(Record):
@@ -65,6 +103,14 @@ class CageLoad(Record):
     load_case: str
     force_n: float
     pressure_mpa: float
+    rest_force_n: float = Field(default=0.0, description="at rest: the distraction pre-load")
+    distraction_mm: float = 0.0
+    by_direction: dict[str, CageForces] = Field(default_factory=dict)
+
+
+class SpacerLoad(Record):
+    segment: str
+    by_direction: dict[str, float] = Field(description="load direction -> contact force (N)")
 
 
 class ImplantLoads(Record):
@@ -73,17 +119,48 @@ class ImplantLoads(Record):
     rods: list[RodLoad] = Field(default_factory=list)
     screws: list[ScrewLoad] = Field(default_factory=list)
     cages: list[CageLoad] = Field(default_factory=list)
+    spacers: list[SpacerLoad] = Field(default_factory=list)
     min_rod_safety_factor: float | None = None
     max_rod_stress_mpa: float | None = None
 
 
 class StandingLoad(Record):
-    """A segment in relaxed standing (follower load)."""
+    """A segment in relaxed standing (follower load); no disc pressure without a nucleus."""
 
-    disc_pressure_mpa: float
+    disc_pressure_mpa: float | None
     disc_force_n: float
     facet_force_n: float
     rotation_deg: float = Field(description="sagittal rotation, flexion +")
+
+
+class CurvePoint(Record):
+    """The load–rotation curve at one moment: segment -> direction -> rotation (deg)."""
+
+    moment_nm: float
+    segments: dict[str, dict[str, float]]
+    intact: dict[str, dict[str, float]] | None = None
+
+
+class PostureSegment(Record):
+    rotation_deg: dict[str, float] = Field(
+        description="flexion, lateral_bending_right, axial_rotation_right from the unloaded posture"
+    )
+    disc_pressure_mpa: float | None
+    disc_force_n: float
+    facet_force_n: dict[Side, float]
+
+
+class PostureLoad(Record):
+    """An in vivo load case (follower load plus a moment) and the spine's response to it."""
+
+    name: str
+    follower_n: float
+    moment_nm: float
+    direction: str
+    source: str
+    segments: dict[str, PostureSegment]
+    intact: dict[str, PostureSegment] | None = None
+    implants: ImplantLoads = Field(default_factory=lambda: ImplantLoads())
 
 
 class MechanicsResult(Record):
@@ -102,6 +179,20 @@ class MechanicsResult(Record):
     standing: dict[str, StandingLoad] = Field(default_factory=dict)
     standing_follower_n: float
     notes: list[str] = Field(default_factory=list)
+    specimen: list[str] = Field(
+        default_factory=list,
+        description="the segments modelled, head to pelvis (the lowest vertebra fixed)",
+    )
+    curve: list[CurvePoint] = Field(default_factory=list)
+    posture: PostureLoad | None = None
+    rotation_deg: float | None = Field(
+        default=None, description="displacement protocol: the prescribed total rotation"
+    )
+    follower_path_mm: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="segment -> (right, anterior) offset of the optimised follower path from "
+        "the disc centre",
+    )
 
 
 FUSION_LOAD_CASES = (
@@ -117,7 +208,12 @@ FUSION_LOAD_CASES = (
 @dataclass(frozen=True)
 class FusionResponse:
     """Mechanical response of the most loaded fused segment of n patients at k fusion states
-    (bone fraction of the fusion mass), for the :data:`FUSION_LOAD_CASES`; arrays (n, k, 6)."""
+    (bone fraction of the fusion mass), for the :data:`FUSION_LOAD_CASES`; arrays (n, k, 6).
+
+    Each case applies its follower load first (along the optimised path of the patient's
+    intact spine) and then its moment. ``segment_rotation_rad`` is the rotation the moment
+    causes from the preloaded posture (cases without a moment: the preloaded posture from
+    rest); graft strains, rod and cage loads are those of the loaded state."""
 
     segment_rotation_rad: Arr
     graft_strain: Arr

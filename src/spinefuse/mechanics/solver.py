@@ -1,12 +1,16 @@
 """Batched quasi-static Newton solver of the spine model.
 
 Every element joins the two vertebrae of one motion segment, so the chain is solved from the
-fixed sacrum upward: at each load step, each segment's 6 equilibrium equations (moments about
-the moving disc centre and forces on the upper vertebra, in the disc frame) are solved by Newton
-with an analytic Jacobian for all N cases (spines × load cases) at once, with the lower
-vertebra placed where the segments below put it. The unknowns of a segment are the upper
-vertebra's rotation R and disc-centre displacement t in the disc frame; an increment
+fixed lowest vertebra upward: at each load step, each segment's 6 equilibrium equations
+(moments about the moving disc centre and forces on the upper vertebra, in the disc frame) are
+solved by Newton with an analytic Jacobian for all N cases (spines × load cases) at once, with
+the lower vertebra placed where the segments below put it. The unknowns of a segment are the
+upper vertebra's rotation R and disc-centre displacement t in the disc frame; an increment
 (δθ, δt) rotates it by exp(δθ) about the current disc centre and then translates it.
+
+Load path, as in vitro: the unloaded rest posture first (with the implants' pre-stress, e.g. a
+cage's distraction), then the follower preload ramped alone to its full value (the preloaded
+posture), then the moments ramped with the preload held.
 """
 
 from __future__ import annotations
@@ -20,11 +24,20 @@ from numpy.typing import NDArray
 from spinefuse.errors import ConvergenceError
 from spinefuse.mechanics.elements import (
     blankevoort,
+    disc_axial_law,
     disc_moment_law,
+    friction,
     preload_factor,
     smooth_ramp,
 )
-from spinefuse.mechanics.model import SegmentArrays, SpineModel
+from spinefuse.mechanics.model import (
+    CAGES,
+    FACETS,
+    LOCKED_AT_REST,
+    SPACER,
+    SegmentArrays,
+    SpineModel,
+)
 from spinefuse.mechanics.parameters import parameters
 from spinefuse.mechanics.rotations import exp_so3, left_jacobian_inv, log_so3, skew
 
@@ -40,30 +53,44 @@ MAX_DISP_STEP = 0.5  # mm per Newton iteration
 @dataclass(frozen=True)
 class Loads:
     """Loads of N cases: a pure moment (N·mm) fixed in the world frame, applied to the top
-    vertebra, and a follower compression (N) through every disc centre along the spine's
-    deformed axis. Both are scaled together by the load steps."""
+    vertebra, and a follower compression (N) along a path through guide points on every
+    vertebra, ``follower_offset`` (N, S, 2) mm from each disc centre in its frame (x, y; the
+    optimised path through each segment's centre of rotation, :mod:`~.follower`)."""
 
     moment_world: Arr  # (N, 3)
     follower_n: Arr  # (N,)
     spine: NDArray[np.int64]  # (N,) index of the spine in the model batch
+    follower_offset: Arr | None = None  # (N, S, 2)
 
 
 @dataclass(frozen=True)
 class Solution:
     """Converged state of N cases (segments ordered as in the model, head to pelvis).
 
-    ``rotation`` is the upper vertebra's rotation vector in the disc frame (rad), per load step,
-    the first step being the unloaded rest posture (fraction 0); the other fields are at the
-    final step."""
+    ``rotation`` is the upper vertebra's rotation vector in the disc frame (rad) per recorded
+    step: the rest posture first, then the preload steps, then the moment steps; ``steps`` the
+    moment fraction and ``preload_steps`` the follower fraction of each; ``preload_index`` the
+    recorded step of the preloaded posture (0 without preload). The other fields are at the
+    final step unless named ``rest_``/``preload_``."""
 
-    steps: Arr  # (J,) load fractions
+    steps: Arr  # (J,) moment fractions
+    preload_steps: Arr  # (J,) follower fractions
+    preload_index: int
     rotation: Arr  # (J, N, S, 3)
     translation: Arr  # (N, S, 3) mm
     rest_translation: Arr  # (N, S, 3) mm, in the unloaded rest posture
+    preload_translation: Arr  # (N, S, 3) mm, in the preloaded posture
     disc_force_n: Arr  # (N, S) compressive disc force
     facet_force_n: Arr  # (N, S, 2) left, right
     cage_force_n: Arr  # (N, S)
+    spacer_force_n: Arr  # (N, S)
     bushing_wrench: Arr  # (N, S, K, 6) on the upper vertebra: moment N·mm, force N (disc axes)
+    preload_disc_force_n: Arr  # (N, S) in the preloaded posture
+    preload_facet_force_n: Arr  # (N, S, 2)
+    preload_cage_force_n: Arr  # (N, S)
+    preload_bushing_wrench: Arr  # (N, S, K, 6)
+    rest_cage_force_n: Arr  # (N, S) at rest: a cage's distraction pre-load
+    state_rotation: Arr  # (N, S, 3, 3) final rotation matrices
     iterations: int
 
 
@@ -82,121 +109,277 @@ def _cross(a: Arr, b: Arr) -> Arr:
     return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
+def _rotate(rot: Arr, p: Arr) -> Arr:
+    """Rotate points p (M, P, 3) by rot (M, 3, 3)."""
+    return np.asarray(np.einsum("mij,mpj->mpi", rot, p))
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which contact columns and bushings the batch uses (the rest are dropped)."""
+
+    contacts: NDArray[np.int64]
+    cage: NDArray[np.bool_]  # over the kept contact columns
+    spacer: NDArray[np.bool_]
+    facet_left: NDArray[np.bool_]
+    facet_right: NDArray[np.bool_]
+    friction: bool
+    bushings: NDArray[np.int64]
+
+
+def _columns(a: SegmentArrays) -> _Columns:
+    cols = np.arange(a.con_k.shape[1])
+    used = np.asarray(a.con_k.any(axis=0))
+    used[FACETS] = True
+    keep = cols[used]
+    bsh = np.flatnonzero(
+        np.abs(a.bsh_k).reshape(a.bsh_k.shape[0], a.bsh_k.shape[1], -1).any((0, 2))
+    )
+    return _Columns(
+        contacts=keep,
+        cage=(keep >= CAGES.start) & (keep < CAGES.stop),
+        spacer=(keep >= SPACER.start) & (keep < SPACER.stop),
+        facet_left=keep < 5,
+        facet_right=(keep >= 5) & (keep < 10),
+        friction=bool(a.con_mu.any()),
+        bushings=bsh,
+    )
+
+
+def _select(a: SegmentArrays, cols: _Columns) -> SegmentArrays:
+    c = cols.contacts
+    b = cols.bushings
+    return replace(
+        a,
+        con_p=a.con_p[:, c],
+        con_c=a.con_c[:, c],
+        con_n=a.con_n[:, c],
+        con_k=a.con_k[:, c],
+        con_w=a.con_w[:, c],
+        con_mu=a.con_mu[:, c],
+        con_kt=a.con_kt[:, c],
+        bsh_p=a.bsh_p[:, b],
+        bsh_k=a.bsh_k[:, b],
+        bsh_q0=a.bsh_q0[:, b],
+    )
+
+
 def segment_wrench(
-    a: SegmentArrays, rot: Arr, t: Arr, jacobian: bool = True
+    a: SegmentArrays, rot: Arr, t: Arr, jacobian: bool = True, cols: _Columns | None = None
 ) -> tuple[Arr, Arr, dict[str, Arr]]:
     """Internal wrench on the upper vertebra (N, 6) = (moment about the disc centre, force),
-    its Jacobian (N, 6, 6) w.r.t. (δθ, δt), and element outputs."""
+    its Jacobian (N, 6, 6) w.r.t. (δθ, δt), and element outputs. ``a`` may be a full segment
+    (columns selected here) or one already reduced by :func:`_select` with its ``cols``."""
+    if cols is None:
+        cols = _columns(a)
+        a = _select(a, cols)
     p = parameters()["disc"]
     n = rot.shape[0]
     w = a.prestress.copy()
     jac = np.zeros((n, 6, 6))
     eye = np.eye(3)
-    # --- disc -------------------------------------------------------------------------------
     theta = log_so3(rot)
-    m, dm = disc_moment_law(
+    # --- contacts (normal part): facets, cages, spacer -------------------------------------
+    r_c = _rotate(rot, a.con_p)
+    x_c = r_c + t[:, None, :]
+    gap = ((x_c - a.con_c) * a.con_n).sum(-1)
+    v_c, dv_c = smooth_ramp(-gap, a.con_w)
+    f_c = a.con_k * v_c  # normal force, along +n on the upper body
+    u_cn = _cross(r_c, a.con_n)
+    # dN/dX = -k·v'·(r×n, n)
+    dn_dx = np.concatenate([u_cn, a.con_n], axis=-1) * (-(a.con_k * dv_c))[..., None]
+    # --- disc ------------------------------------------------------------------------------
+    # compression law stiffening with load; the same preload factor stiffens the disc's
+    # neutral-zone bending and its shear (Gardner-Morse & Stokes 2004: all diagonal terms)
+    k0_ax = float(p["axial_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale
+    k2_ax = float(p["axial_stiffening_n_per_mm2"]["value"]) * a.disc_axial_scale
+    f_ax, df_ax = disc_axial_law(-t[:, 2], k0_ax, k2_ax)
+    fc, dfc = smooth_ramp(f_ax, 1.0)
+    cage_n = (f_c * cols.cage).sum(1)
+    ps = p["preload_stiffening"]
+    s, ds = preload_factor(fc + cage_n, float(ps["a"]), float(ps["f0_n"]), float(ps["b"]))
+    m, dm, dm_ds = disc_moment_law(
         theta,
         a.disc_k_lin,
         a.disc_theta_t,
-        float(p["neutral_stiffness_ratio"]["value"]),
+        float(parameters()["calibrated_neutral_stiffness_ratio"]["value"]),
         float(p["transition_width_ratio"]["value"]),
+        s,
     )
-    k_ax = float(p["axial_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale
-    k_sh = float(p["shear_stiffness_n_per_mm"]["value"])
-    fc, dfc = smooth_ramp(-k_ax * t[:, 2], 1.0)
-    ps = p["preload_stiffening"]
-    s, ds = preload_factor(fc, float(ps["a"]), float(ps["f0_n"]), float(ps["b"]))
-    rs = a.disc_rot_scale * s
+    k_sh = float(p["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale * s
+    rs = a.disc_rot_scale
     w[:, :3] -= rs[:, None] * m
     w[:, 3] -= k_sh * t[:, 0]
     w[:, 4] -= k_sh * t[:, 1]
-    w[:, 5] -= k_ax * t[:, 2]
+    w[:, 5] += f_ax
     if jacobian:
         jac[:, :3, :3] -= (rs[:, None] * dm)[:, :, None] * left_jacobian_inv(theta)
-        jac[:, :3, 5] -= (a.disc_rot_scale * ds * dfc * (-k_ax))[:, None] * m
+        dpre = (dn_dx * cols.cage[None, :, None]).sum(1)
+        dpre[:, 5] -= dfc * df_ax
+        jac[:, :3, :] -= (rs * ds)[:, None, None] * dm_ds[:, :, None] * dpre[:, None, :]
+        k_sh_ds = float(p["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale * ds
+        jac[:, 3, :] -= (k_sh_ds * t[:, 0])[:, None] * dpre
+        jac[:, 4, :] -= (k_sh_ds * t[:, 1])[:, None] * dpre
         jac[:, 3, 3] -= k_sh
         jac[:, 4, 4] -= k_sh
-        jac[:, 5, 5] -= k_ax
-    # --- point elements: ligaments (lines) and contacts ---------------------------------------
-    # Each has a force f at a point r (from the disc centre) on the upper vertebra and a point
-    # stiffness df/dr = -(β·I + c·e·eᵀ); the sums below are its wrench and exact tangent.
-    r_l = rot @ np.swapaxes(a.lig_a, 1, 2)
-    r_l = np.swapaxes(r_l, 1, 2)
+        jac[:, 5, 5] -= df_ax
+    # --- point elements: ligaments (lines) and contact normals ------------------------------
+    # Each has a force f = φ·e at a point r (from the disc centre) on the upper vertebra and a
+    # point stiffness df/dr = -(β·I + c·e·eᵀ). With G = (r×e, e) per point, the wrench is
+    # Σ φ·G and the tangent -Σ c·G·Gᵀ plus the geometric terms of β and of the forces.
+    r_l = _rotate(rot, a.lig_a)
     d = r_l + t[:, None, :] - a.lig_b
     length = np.linalg.norm(d, axis=-1)
     e_l = d / length[..., None]
     f_l, df_l = blankevoort(length / a.lig_l0 - 1.0, a.lig_k, a.lig_et)
-    r_c = np.swapaxes(rot @ np.swapaxes(a.con_p, 1, 2), 1, 2)
-    gap = ((r_c + t[:, None, :] - a.con_c) * a.con_n).sum(-1)
-    v_c, dv_c = smooth_ramp(-gap, a.con_w)
-    f_c = a.con_k * v_c
-    r = np.concatenate([r_l, r_c], axis=1)
-    e = np.concatenate([e_l, a.con_n], axis=1)
+    u_l = _cross(r_l, e_l)
     fmag = np.concatenate([-f_l, f_c], axis=1)  # force along e
-    force = fmag[..., None] * e
-    w[:, :3] += _cross(r, force).sum(axis=1)
-    w[:, 3:] += force.sum(axis=1)
+    g6 = np.concatenate(
+        [np.concatenate([u_l, u_cn], axis=1), np.concatenate([e_l, a.con_n], axis=1)], axis=2
+    )  # (N, P, 6)
+    w += np.einsum("np,npk->nk", fmag, g6)
     if jacobian:
-        beta = np.concatenate([f_l / length, np.zeros_like(f_c)], axis=1)
         c = np.concatenate([df_l / a.lig_l0 - f_l / length, a.con_k * dv_c], axis=1)
-        u = _cross(r, e)
+        jac -= np.swapaxes(g6 * c[..., None], 1, 2) @ g6
+        beta = f_l / length
         sb = beta.sum(1)
-        br = (beta[..., None] * r).sum(1)
-        ce = c[..., None] * e
-        et = np.swapaxes(ce, 1, 2)
-        jac[:, 3:, 3:] -= sb[:, None, None] * eye + et @ e
-        jac[:, :3, 3:] -= skew(br) + np.swapaxes(c[..., None] * u, 1, 2) @ e
-        jac[:, 3:, :3] += skew(br) - et @ u
-        rr = np.swapaxes(beta[..., None] * r, 1, 2) @ r
-        brr = (beta * (r * r).sum(-1)).sum(1)
-        jac[:, :3, :3] += rr - brr[:, None, None] * eye - np.swapaxes(c[..., None] * u, 1, 2) @ u
-        jac[:, :3, :3] += (
-            np.swapaxes(r, 1, 2) @ force - (force * r).sum((1, 2))[:, None, None] * eye
-        )
-    # --- bushings: rods on screws, fusion masses (linear, 6x6 at a point) ---------------------
-    if not a.bsh_k.any():
-        return w, jac, _outputs(fc, f_c, np.zeros((n, a.bsh_k.shape[1], 6)))
-    r_b = np.einsum("nij,nkj->nki", rot, a.bsh_p)
-    u_b = r_b + t[:, None, :] - a.bsh_p
-    q = np.concatenate([np.repeat(theta[:, None, :], r_b.shape[1], 1), u_b], axis=-1)
-    wp = -np.einsum("nkij,nkj->nki", a.bsh_k, q)
-    w[:, :3] += wp[..., :3].sum(1) + _cross(r_b, wp[..., 3:]).sum(1)
-    w[:, 3:] += wp[..., 3:].sum(1)
+        br = np.einsum("np,npi->ni", beta, r_l)
+        jac[:, 3:, 3:] -= sb[:, None, None] * eye
+        sbr = skew(br)
+        jac[:, :3, 3:] -= sbr
+        jac[:, 3:, :3] += sbr
+        rr = np.swapaxes(r_l * beta[..., None], 1, 2) @ r_l
+        brr = (beta * (r_l * r_l).sum(-1)).sum(1)
+        jac[:, :3, :3] += rr - brr[:, None, None] * eye
+        r_all = np.concatenate([r_l, r_c], axis=1)
+        force = fmag[..., None] * g6[..., 3:]
+        rf = np.swapaxes(r_all, 1, 2) @ force
+        jac[:, :3, :3] += rf - np.trace(rf, axis1=1, axis2=2)[:, None, None] * eye
+    # --- friction across the cage's footprint (tangent to its plane, z in the disc frame) ---
+    if cols.friction:
+        fr = np.flatnonzero(cols.cage)
+        rf = r_c[:, fr]
+        slip = (rf + t[:, None, :] - a.con_p[:, fr])[..., :2]
+        nf = f_c[:, fr]
+        ft, dft_du, dft_dn = friction(
+            slip, nf[..., None], a.con_mu[:, fr, None], a.con_kt[:, fr, None]
+        )  # con_kt holds the pre-sliding slip distance of friction contacts
+        ff = np.concatenate([ft, np.zeros_like(nf)[..., None]], axis=-1)  # (N, C, 3)
+        w[:, :3] += _cross(rf, ff).sum(1)
+        w[:, 3:] += ff.sum(1)
+        if jacobian:
+            du = np.zeros((*rf.shape[:2], 2, 6))  # d slip / dX
+            sk = skew(rf)
+            du[..., :, :3] = -sk[..., :2, :]
+            du[..., 0, 3] = du[..., 1, 4] = 1.0
+            dff = np.zeros((*rf.shape[:2], 3, 6))
+            dff[..., :2, :] = dft_du[..., None] * du + dft_dn[..., None] * dn_dx[:, fr, None, :]
+            jac[:, 3:, :] += dff.sum(1)
+            jac[:, :3, :] += np.einsum("ncij,ncjk->nik", sk, dff)
+            jac[:, :3, :3] += np.einsum("ncij,ncjk->nik", skew(ff), sk)
+    # --- bushings: rods on screws, fusion masses, fixation, joints (linear 6x6) -----------
+    nk = a.bsh_k.shape[1]
+    wp = np.zeros((n, nk, 6))
+    if nk:
+        r_b = _rotate(rot, a.bsh_p)
+        u_b = r_b + t[:, None, :] - a.bsh_p
+        q = np.concatenate([np.repeat(theta[:, None, :], nk, 1), u_b], axis=-1) - a.bsh_q0
+        wp = -np.einsum("nkij,nkj->nki", a.bsh_k, q)
+        w[:, :3] += wp[..., :3].sum(1) + _cross(r_b, wp[..., 3:]).sum(1)
+        w[:, 3:] += wp[..., 3:].sum(1)
+        if jacobian:
+            dq = np.zeros((n, nk, 6, 6))
+            dq[:, :, :3, :3] = left_jacobian_inv(theta)[:, None]
+            rbx = skew(r_b)
+            dq[:, :, 3:, :3] = -rbx
+            dq[:, :, 3:, 3:] = eye
+            dwp = -np.einsum("nkij,nkjm->nkim", a.bsh_k, dq)
+            jac[:, :3, :] += dwp[:, :, :3, :].sum(1) + np.einsum(
+                "nkij,nkjm->nim", rbx, dwp[:, :, 3:, :]
+            )
+            jac[:, 3:, :] += dwp[:, :, 3:, :].sum(1)
+            jac[:, :3, :3] += np.einsum("nkij,nkjm->nim", skew(wp[..., 3:]), rbx)
+    return (
+        w,
+        jac,
+        {
+            "disc_force": fc,
+            "facet_left": (f_c * cols.facet_left).sum(1),
+            "facet_right": (f_c * cols.facet_right).sum(1),
+            "cage": cage_n,
+            "spacer": (f_c * cols.spacer).sum(1),
+            "bushing": wp,
+        },
+    )
+
+
+def follower_wrench(
+    a: SegmentArrays, rot: Arr, t: Arr, force_n: Arr, offset: Arr, jacobian: bool = True
+) -> tuple[Arr, Arr]:
+    """The follower load's wrench on the upper vertebra (N, 6) and its Jacobian: a compression
+    of ``force_n`` (N,) along the line from the guide point on the upper vertebra, A = (x, y,
+    +h/2) of the disc frame moved with it, to the guide on the lower one, B = (x, y, −h/2);
+    ``offset`` (N, 2) = (x, y), mm."""
+    n = rot.shape[0]
+    h = a.disc_height
+    pa = np.column_stack([offset, 0.5 * h])
+    pb = np.column_stack([offset, -0.5 * h])
+    ra = np.einsum("nij,nj->ni", rot, pa)
+    d = ra + t - pb
+    length = np.linalg.norm(d, axis=1)
+    e = d / length[:, None]
+    f = -force_n[:, None] * e
+    out = np.concatenate([_cross(ra, f), f], axis=1)
+    jac = np.zeros((n, 6, 6))
     if jacobian:
-        nk = r_b.shape[1]
-        dq = np.zeros((n, nk, 6, 6))
-        dq[:, :, :3, :3] = left_jacobian_inv(theta)[:, None]
-        rbx = skew(r_b)
-        dq[:, :, 3:, :3] = -rbx
-        dq[:, :, 3:, 3:] = eye
-        dwp = -np.einsum("nkij,nkjm->nkim", a.bsh_k, dq)
-        jac[:, :3, :] += dwp[:, :, :3, :].sum(1) + np.einsum(
-            "nkij,nkjm->nim", rbx, dwp[:, :, 3:, :]
-        )
-        jac[:, 3:, :] += dwp[:, :, 3:, :].sum(1)
-        jac[:, :3, :3] += np.einsum("nkij,nkjm->nim", skew(wp[..., 3:]), rbx)
-    return w, jac, _outputs(fc, f_c, wp)
+        proj = (np.eye(3) - e[:, :, None] * e[:, None, :]) / length[:, None, None]
+        sk = skew(ra)
+        da = np.concatenate([-sk, np.repeat(np.eye(3)[None], n, 0)], axis=2)  # dA'/dX (3x6)
+        df = -force_n[:, None, None] * (proj @ da)
+        jac[:, 3:, :] = df
+        jac[:, :3, :] = sk @ df
+        jac[:, :3, :3] += skew(f) @ sk
+    return out, jac
 
 
-def _outputs(disc_force: Arr, contact: Arr, bushing: Arr) -> dict[str, Arr]:
-    return {
-        "disc_force": disc_force,
-        "facet_left": contact[:, :5].sum(1),
-        "facet_right": contact[:, 5:10].sum(1),
-        "cage": contact[:, 10:].sum(1),
-        "bushing": bushing,
-    }
+def _rest_state(a: SegmentArrays, cols: _Columns) -> tuple[Arr, Arr]:
+    """The unloaded equilibrium (rotation matrices, displacements) of every row."""
+    n = a.frame.shape[0]
+    rot = np.repeat(np.eye(3)[None], n, 0)
+    t = np.zeros((n, 3))
+    for _ in range(MAX_ITER):
+        w, jac, _ = segment_wrench(a, rot, t, cols=cols)
+        ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (np.abs(w[:, 3:]).max(1) < FORCE_TOL_N)
+        if ok.all():
+            return rot, t
+        dx = np.linalg.solve(jac, -w[..., None])[..., 0]
+        sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(np.linalg.norm(dx[:, :3], axis=1), 1e-30))
+        st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(np.linalg.norm(dx[:, 3:], axis=1), 1e-30))
+        sc = np.minimum(sr, st)[:, None]
+        rot = exp_so3(dx[:, :3] * sc) @ rot
+        t = t + dx[:, 3:] * sc
+    bad = int(np.flatnonzero(~ok)[0])
+    raise ConvergenceError(
+        f"mechanics: the operated rest posture did not converge (row {bad}); residual "
+        f"{np.abs(w[bad]).max():.3g}. Check the construct's cage height and resections"
+    )
 
 
-def _external(a: SegmentArrays, rot_frame: Arr, rot: Arr, loads: Loads, lam: float) -> Arr:
-    """Transmitted external wrench on the upper vertebra in the disc frame (N, 6)."""
-    m = lam * np.einsum("nji,nj->ni", rot_frame, loads.moment_world)
-    z = np.zeros_like(m)
-    z[:, 2] = 1.0
-    axis = z + rot[:, :, 2]
-    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
-    f = -(lam * loads.follower_n)[:, None] * axis
-    return np.concatenate([m, f], axis=1)
+def _lock_at_rest(a: SegmentArrays, cols: _Columns) -> SegmentArrays:
+    """Rods, integrated screws and fusion masses carry no load in the posture the rest of the
+    construct holds at rest (a cage's distraction, a resection's settling): solve that posture
+    without them and record it as their unloaded state."""
+    locked = np.isin(cols.bushings, LOCKED_AT_REST)
+    if not locked.any():
+        return a
+    free = replace(a, bsh_k=np.where(locked[None, :, None, None], 0.0, a.bsh_k))
+    rot, t = _rest_state(free, cols)
+    theta = log_so3(rot)
+    r_b = _rotate(rot, a.bsh_p)
+    q0 = np.concatenate(
+        [np.repeat(theta[:, None, :], r_b.shape[1], 1), r_b + t[:, None, :] - a.bsh_p], axis=-1
+    )
+    return replace(a, bsh_q0=np.where(locked[None, :, None], q0, a.bsh_q0))
 
 
 def _stack(arrays: list[SegmentArrays]) -> SegmentArrays:
@@ -210,67 +393,90 @@ def _stack(arrays: list[SegmentArrays]) -> SegmentArrays:
     return SegmentArrays(**vals)
 
 
-def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution:
-    """Equilibrium of every case at every load step (fractions of the loads).
+def solve(
+    model: SpineModel,
+    loads: Loads,
+    steps: Arr | None = None,
+    preload_steps: Arr | None = None,
+) -> Solution:
+    """Equilibrium of every case: the rest posture, the follower preload ramped alone over
+    ``preload_steps`` (fractions, default two steps; none without a follower load), then the
+    moments ramped over ``steps`` (fractions of the moment) with the preload held.
 
     All segments of all cases are solved together (rows segment-major: row = s·N + case); a
-    segment sees the loads turned into its frame by the segments below it at the previous
+    segment sees the moments turned into its frame by the segments below it at the previous
     iterate, a lag that vanishes at convergence. Raises :class:`ConvergenceError` naming the
     spine, the case, the segment and the step that did not converge."""
     if steps is None:
         steps = np.asarray(value_list("loads", "load_steps"), dtype=float)
-    # the unloaded rest posture first: motion is measured from it, as in vitro
-    steps = np.concatenate([[0.0], np.asarray(steps, dtype=float)[np.asarray(steps) > 0]])
     n = loads.moment_world.shape[0]
     segs = model.segments
     ns = len(segs)
-    a = _stack([_gather(x, loads.spine) for x in model.arrays])
-    if not a.con_k[:, 10:].any():  # no cage in the batch: drop its contact columns
-        a = replace(
-            a,
-            con_p=a.con_p[:, :10],
-            con_c=a.con_c[:, :10],
-            con_n=a.con_n[:, :10],
-            con_k=a.con_k[:, :10],
-            con_w=a.con_w[:, :10],
-        )
-    stacked = Loads(
-        moment_world=np.tile(loads.moment_world, (ns, 1)),
-        follower_n=np.tile(loads.follower_n, ns),
-        spine=np.tile(loads.spine, ns),
+    has_follower = bool(np.any(loads.follower_n > 0))
+    if preload_steps is None:
+        preload_steps = np.asarray(value_list("loads", "preload_steps"), dtype=float)
+    pre = (
+        np.asarray(preload_steps, dtype=float)[np.asarray(preload_steps) > 0]
+        if has_follower
+        else np.zeros(0)
     )
+    mom = np.asarray(steps, dtype=float)[np.asarray(steps) > 0]
+    if not np.any(loads.moment_world):
+        mom = np.zeros(0)
+    f_path = np.concatenate([[0.0], pre, np.full(len(mom), 1.0 if has_follower else 0.0)])
+    m_path = np.concatenate([[0.0], np.zeros(len(pre)), mom])
+    preload_index = len(pre)
+    a = _stack([_gather(x, loads.spine) for x in model.arrays])
+    cols = _columns(a)
+    a = _select(a, cols)
+    a = _lock_at_rest(a, cols)
+    moment_world = np.tile(loads.moment_world, (ns, 1))
+    follower = np.tile(loads.follower_n, ns)
+    if loads.follower_offset is None:
+        offset = np.zeros((ns * n, 2))
+    else:
+        offset = np.swapaxes(loads.follower_offset, 0, 1).reshape(ns * n, 2)
     r0 = a.frame[:, :3, :3].reshape(ns, n, 3, 3)
     rot = np.repeat(np.eye(3)[None], ns * n, 0)
     t = np.zeros((ns * n, 3))
-    rot_hist = np.zeros((len(steps), n, ns, 3))
-    rest_t = np.zeros((n, ns, 3))
+    rot_hist = np.zeros((len(f_path), n, ns, 3))
     total_iter = 0
     out: dict[str, Arr] = {}
+    saved: dict[str, Any] = {}
     prev: tuple[Arr, Arr] | None = None  # converged state of the step before the last
-    for j, lam in enumerate(steps):
+    for j in range(len(f_path)):
+        lam_f, lam_m = f_path[j], m_path[j]
         last = (rot, t)
-        if prev is not None:
+        same_phase = j >= 2 and (j - 1 != preload_index or preload_index == 0)
+        if prev is not None and same_phase:
             # predictor: extrapolate the last load step's change to this one
-            s = (lam - steps[j - 1]) / (steps[j - 1] - steps[j - 2])
+            d_now = max(abs(lam_f - f_path[j - 1]), abs(lam_m - m_path[j - 1]))
+            d_before = max(abs(f_path[j - 1] - f_path[j - 2]), abs(m_path[j - 1] - m_path[j - 2]))
+            sc_pred = d_now / d_before if d_before > 0 else 0.0
             d_rot = log_so3(rot @ np.swapaxes(prev[0], 1, 2))
-            rot, t = exp_so3(s * d_rot) @ rot, t + s * (t - prev[1])
+            rot, t = exp_so3(sc_pred * d_rot) @ rot, t + sc_pred * (t - prev[1])
+        f_now = lam_f * follower
         for _ in range(MAX_ITER):
-            # frames of the segments in the world, from the fixed sacrum upward
-            rs = rot.reshape(ns, n, 3, 3)
-            rd = np.empty_like(r0)
-            rg = np.repeat(np.eye(3)[None], n, 0)
-            for k in range(ns - 1, -1, -1):
-                rd[k] = rg @ r0[k]
-                rg = rd[k] @ rs[k] @ np.swapaxes(r0[k], 1, 2)
-            w, jac, out = segment_wrench(a, rot, t)
-            res = w + _external(a, rd.reshape(-1, 3, 3), rot, stacked, float(lam))
-            ok = (np.abs(res[:, :3]).max(1) < MOMENT_TOL_NMM) & (
-                np.abs(res[:, 3:]).max(1) < FORCE_TOL_N
+            w, jac, out = segment_wrench(a, rot, t, cols=cols)
+            if lam_m > 0:
+                rs = rot.reshape(ns, n, 3, 3)
+                rd = np.empty_like(r0)
+                rg = np.repeat(np.eye(3)[None], n, 0)
+                for k in range(ns - 1, -1, -1):
+                    rd[k] = rg @ r0[k]
+                    rg = rd[k] @ rs[k] @ np.swapaxes(r0[k], 1, 2)
+                w[:, :3] += lam_m * np.einsum("nji,nj->ni", rd.reshape(-1, 3, 3), moment_world)
+            if lam_f > 0:
+                wf, jf = follower_wrench(a, rot, t, f_now, offset)
+                w = w + wf
+                jac = jac + jf
+            ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (
+                np.abs(w[:, 3:]).max(1) < FORCE_TOL_N
             )
             if ok.all():
                 break
             total_iter += 1
-            dx = np.linalg.solve(jac, -res[..., None])[..., 0]
+            dx = np.linalg.solve(jac, -w[..., None])[..., 0]
             dth, dt = np.asarray(dx[:, :3], dtype=float), dx[:, 3:]
             sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(np.linalg.norm(dth, axis=1), 1e-30))
             st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(np.linalg.norm(dt, axis=1), 1e-30))
@@ -282,28 +488,52 @@ def solve(model: SpineModel, loads: Loads, steps: Arr | None = None) -> Solution
             seg, case = divmod(bad, n)
             raise ConvergenceError(
                 f"mechanics: segment {segs[seg]} did not converge for case {case} "
-                f"(spine {int(loads.spine[case])}) at load step {j + 1}/{len(steps)} "
-                f"(fraction {lam:.3f}); residual {np.abs(res[bad]).max():.3g}. "
-                "Check the geometry of that spine or lower the load"
+                f"(spine {int(loads.spine[case])}) at load step {j + 1}/{len(f_path)} "
+                f"(moment fraction {lam_m:.3f}, preload fraction {lam_f:.3f}); residual "
+                f"{np.abs(w[bad]).max():.3g}. Check the geometry of that spine or lower the load"
             )
         if j >= 1:
             prev = last
         rot_hist[j] = np.swapaxes(log_so3(rot).reshape(ns, n, 3), 0, 1)
         if j == 0:
-            rest_t = np.swapaxes(t.reshape(ns, n, 3), 0, 1).copy()
+            saved["rest_t"] = t.copy()
+            saved["rest_cage"] = out["cage"].copy()
+        if j == preload_index:
+            saved["pre_t"] = t.copy()
+            saved["pre"] = {k: v.copy() for k, v in out.items()}
 
     def per_case(x: Arr) -> Arr:
         return np.swapaxes(x.reshape(ns, n, *x.shape[1:]), 0, 1)
 
+    nk_all = model.arrays[0].bsh_k.shape[1]
+
+    def full_bushing(x: Arr) -> Arr:
+        full = np.zeros((x.shape[0], nk_all, 6))
+        full[:, cols.bushings] = x
+        return full
+
+    pre_out = saved["pre"]
     return Solution(
-        steps=np.asarray(steps),
+        steps=m_path,
+        preload_steps=f_path,
+        preload_index=preload_index,
         rotation=rot_hist,
         translation=per_case(t),
-        rest_translation=rest_t,
+        rest_translation=per_case(saved["rest_t"]),
+        preload_translation=per_case(saved["pre_t"]),
         disc_force_n=per_case(out["disc_force"]),
         facet_force_n=per_case(np.stack([out["facet_left"], out["facet_right"]], 1)),
         cage_force_n=per_case(out["cage"]),
-        bushing_wrench=per_case(out["bushing"]),
+        spacer_force_n=per_case(out["spacer"]),
+        bushing_wrench=per_case(full_bushing(out["bushing"])),
+        preload_disc_force_n=per_case(pre_out["disc_force"]),
+        preload_facet_force_n=per_case(
+            np.stack([pre_out["facet_left"], pre_out["facet_right"]], 1)
+        ),
+        preload_cage_force_n=per_case(pre_out["cage"]),
+        preload_bushing_wrench=per_case(full_bushing(pre_out["bushing"])),
+        rest_cage_force_n=per_case(saved["rest_cage"]),
+        state_rotation=per_case(rot),
         iterations=total_iter,
     )
 
@@ -316,4 +546,4 @@ def value_list(*path: str) -> list[float]:
     return [float(x) for x in node["value"]]
 
 
-__all__ = ["Loads", "Solution", "segment_wrench", "solve"]
+__all__ = ["Loads", "Solution", "follower_wrench", "segment_wrench", "solve"]
