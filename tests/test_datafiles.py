@@ -100,8 +100,6 @@ def test_folder_and_missing_file(tmp_path: Path) -> None:
         read_yaml_file(tmp_path, "case file", CaseError)
 
 
-
-
 def test_aliases_chained_past_the_depth_limit_are_refused(tmp_path: Path) -> None:
     lines = ["a0: &a0 " + "[" * 60 + "]" * 60]
     lines += [f"a{k}: &a{k} " + "[" * 60 + f"*a{k - 1}" + "]" * 60 for k in range(1, 40)]

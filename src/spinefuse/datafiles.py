@@ -12,19 +12,22 @@ file, the line and what to do; no message quotes more than a couple of hundred c
 from __future__ import annotations
 
 import codecs
+import types
 from collections.abc import Hashable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
+from pydantic import ValidationInfo, field_validator
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, SequenceNode
 from yaml.resolver import Resolver
 
 from spinefuse.errors import SpinefuseError, quoted
+from spinefuse.records import Record
 
 MAX_USER_FILE_BYTES = 1024 * 1024
 """Largest YAML or CSV file a user may give (1 MiB): a case file is a few kilobytes."""
@@ -284,3 +287,44 @@ def _yaml_message(err: yaml.YAMLError) -> str:
 def quoted_text(text: str, limit: int = 300) -> str:
     """``text`` cut to ``limit`` characters."""
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+# --- records read from users' files -------------------------------------------------------------
+class UserRecord(Record):
+    """A record filled from a user's file: numbers must be finite, and ``true``/``false`` is not
+    taken for a number (pydantic would read ``size: true`` as 1)."""
+
+    model_config = Record.model_config | {"allow_inf_nan": False}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _bool_where_number(field.annotation, value):
+            raise ValueError("true/false is not a number: give the number")
+        return value
+
+
+def _number_kinds(annotation: Any) -> tuple[bool, bool]:
+    """(accepts an int or float, accepts a bool) for a field's annotation."""
+    if annotation is bool:
+        return False, True
+    if annotation in (int, float):
+        return True, False
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _number_kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [_number_kinds(a) for a in get_args(annotation)]
+        return any(k[0] for k in kinds), any(k[1] for k in kinds)
+    return False, False
+
+
+def _bool_where_number(annotation: Any, value: Any) -> bool:
+    if isinstance(value, bool):
+        number, boolean = _number_kinds(annotation)
+        return number and not boolean
+    if isinstance(value, list | tuple) and get_origin(annotation) in (tuple, list):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        return any(_bool_where_number(args[min(i, len(args) - 1)], v) for i, v in enumerate(value))
+    return False

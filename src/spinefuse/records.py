@@ -9,6 +9,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from spinefuse.errors import QUOTE_LIMIT, quoted
+
 Vec3 = tuple[float, float, float]
 """A point or direction in the world frame (RAS, mm)."""
 
@@ -73,6 +75,7 @@ def describe_validation_error(err: ValidationError, source: str, what: str) -> s
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         loc = loc.replace("schema_", "schema")
-        shown = "missing" if e["type"] == "missing" else f"= {e.get('input')!r}"
-        lines.append(f"  {loc} {shown}: {e['msg'].removeprefix('Value error, ')}")
+        shown = "missing" if e["type"] == "missing" else f"= {quoted(e.get('input'))}"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc[:QUOTE_LIMIT]} {shown}: {msg[:QUOTE_LIMIT]}")
     return f"{source}: invalid {what}\n" + "\n".join(lines)
