@@ -17,6 +17,7 @@ from spinefuse.datafiles import quoted_text
 from spinefuse.errors import ImagingError
 from spinefuse.imaging.orientation import to_ras
 from spinefuse.imaging.volume import (
+    MAX_IMAGE_BYTES,
     Modality,
     Volume,
     check_ct_values,
@@ -26,9 +27,6 @@ from spinefuse.imaging.volume import (
 )
 from spinefuse.records import write_atomic
 
-MAX_IMAGE_BYTES = 4 * 1024**3
-"""Largest voxel data a NIfTI header may declare (4 GiB: a 1024 × 1024 × 1024 float32 volume);
-checked before anything is allocated."""
 MAX_HEADER_BYTES = 16 * 1024**2
 """Largest header with its extensions (``vox_offset``)."""
 TRAILING_SLACK_BYTES = 1024**2

@@ -70,6 +70,9 @@ class Volume:
 
 
 # --- plausibility of what a reader found (limits in data/input_plausibility.yaml) ------------
+MAX_IMAGE_BYTES = 4 * 1024**3
+"""Largest voxel data a reader accepts (4 GiB: a 1024 × 1024 × 1024 float32 volume); NIfTI
+headers and DICOM series are checked against it before anything is allocated."""
 MIN_VOXELS_TO_JUDGE = 4096
 """Images with fewer voxels (under 16³) are too small for the HU statistics below."""
 
