@@ -39,6 +39,7 @@ INF = float("inf")
         ({"population": {"female_fraction": True}}, "true/false is not a number"),
         ({"arms": [{"name": "A", "rod_diameter_mm": INF}]}, "arms.0.rod_diameter_mm = inf"),
         ({"population": {"bmi": 28}}, "population.bmi = 28"),
+        ({"size": 10_000_000, "batch_size": 1}, "makes 20000000 batches (at most 1000000)"),
     ],
 )
 def test_bad_values_are_named(patch: dict, message: str) -> None:

@@ -19,6 +19,8 @@ from spinefuse.errors import CaseError, quoted
 from spinefuse.records import describe_validation_error
 
 COHORT_SCHEMA = "spinefuse/cohort@1"
+MAX_BATCHES = 1_000_000
+"""Most batches (tasks) one trial may cut into; each becomes a file of the output folder."""
 
 
 class Normal(UserRecord):
@@ -133,6 +135,16 @@ class CohortSpec(UserRecord):
         if len(set(names)) != len(names):
             raise ValueError(f"arm names must be unique, got {names}")
         return arms
+
+    @model_validator(mode="after")
+    def _batch_count(self) -> CohortSpec:
+        batches = -(-self.size // self.batch_size) * len(self.arms)
+        if batches > MAX_BATCHES:
+            raise ValueError(
+                f"size {self.size} in batches of {self.batch_size} over {len(self.arms)} arms "
+                f"makes {batches} batches (at most {MAX_BATCHES}); raise batch_size"
+            )
+        return self
 
     @field_validator("outputs")
     @classmethod
