@@ -82,15 +82,15 @@ def check_output_folder(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) 
     path is a file, lies under a file, cannot be written (read-only, no permission) or its disk
     has less than ``min_free_bytes`` free."""
     path = Path(path)
-    for parent in (path, *path.parents):
-        if parent.exists() and not parent.is_dir():
-            where = "is a file" if parent == path else f"lies under {parent}, which is a file"
-            raise OutputFolderError(
-                f"--out {path}: {where}, not a folder; give a folder (it is created if missing)"
-            )
-        if parent.is_dir():
-            break
     try:
+        for parent in (path, *path.parents):
+            if parent.exists() and not parent.is_dir():
+                where = "is a file" if parent == path else f"lies under {parent}, which is a file"
+                raise OutputFolderError(
+                    f"--out {path}: {where}, not a folder; give a folder (it is created if missing)"
+                )
+            if parent.is_dir():
+                break
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".spinefuse-write-test.", dir=path)
         try:
@@ -98,6 +98,8 @@ def check_output_folder(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) 
         finally:
             os.close(fd)
             os.unlink(probe)
+    except OutputFolderError:
+        raise
     except OSError as err:
         raise OutputFolderError(f"--out {path}: {_why_not_writable(err)}") from None
     free = shutil.disk_usage(path).free
@@ -118,6 +120,8 @@ def _why_not_writable(err: OSError) -> str:
         return "no permission to write here; choose a folder you can write to"
     if err.errno == errno.ELOOP:
         return "a symbolic link loop; give a real folder"
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "a part of the path is a file, not a folder; give a folder"
     return f"cannot be written ({err.strerror or err}); choose another folder"
 
 

@@ -160,7 +160,6 @@ def test_non_image_files_in_the_folder_are_skipped(tmp_path: Path) -> None:
     (tmp_path / "README.txt").write_text("exported by the PACS")
     (tmp_path / "empty").write_bytes(b"")
     (tmp_path / "thumb.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(300))
-    (tmp_path / "junk.dcm").write_bytes(bytes(128) + b"DICM" + os.urandom(64))
     report = dcmread(paths[0])
     del report.PixelData
     report.Modality = "SR"
@@ -174,6 +173,27 @@ def test_non_image_files_in_the_folder_are_skipped(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     vol = read_dicom_series(tmp_path)
     assert vol.shape == (7, 6, 5)
+
+
+def test_a_damaged_file_that_claims_to_be_dicom_stops(tmp_path: Path) -> None:
+    """A file with the DICM prefix but no readable dataset may be a damaged slice: dropping it
+    would shorten the volume without a word."""
+    write_series(tmp_path, _values())
+    (tmp_path / "junk.dcm").write_bytes(bytes(128) + b"DICM" + bytes(range(64)))
+    with pytest.raises(ImagingError, match=r"junk.dcm: (corrupt|a DICOM file without pixel)"):
+        read_dicom_series(tmp_path)
+
+
+def test_a_damaged_meta_length_neither_drops_the_slice_nor_allocates(tmp_path: Path) -> None:
+    paths = write_series(tmp_path, _values())
+    raw = bytearray(paths[0].read_bytes())
+    del raw[146:147]  # one byte gone inside the file meta: lengths read from the wrong place
+    paths[0].write_bytes(bytes(raw))
+    out = run_cases(
+        [{"id": "d", "reader": "dicom", "path": str(tmp_path)}], memory_mb=1024, seconds=20
+    )["d"]
+    assert out["outcome"] == "error", out
+    assert paths[0].name in out["message"]
 
 
 def test_a_deflate_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:

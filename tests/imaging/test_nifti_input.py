@@ -14,19 +14,8 @@ from spinefuse.errors import ImagingError
 from spinefuse.imaging.nifti import read_nifti, write_nifti
 from spinefuse.imaging.volume import Volume
 
+from ..fuzz.corpus import ct_like
 from ..fuzz.sandbox import run_cases
-
-
-def ct_like(shape: tuple[int, int, int] = (40, 40, 24), seed: int = 0) -> np.ndarray:
-    """A small CT in HU: air around a soft-tissue body with a bony core."""
-    rng = np.random.default_rng(seed)
-    i, j, k = np.indices(shape)
-    c = (np.asarray(shape) - 1) / 2
-    r = np.hypot((i - c[0]) / (shape[0] / 2.5), (j - c[1]) / (shape[1] / 2.5))
-    ct = np.where(r < 1.0, 40.0, -1000.0) + rng.normal(0, 15, shape)
-    ct[r < 0.35] = 700.0 + rng.normal(0, 60, (r < 0.35).sum())
-    return np.rint(ct).astype(np.int16)
-
 
 AFFINE = np.diag([0.8, 0.8, 2.0, 1.0])
 

@@ -15,6 +15,7 @@ renamed into place when complete, so a reader never sees half a series.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
 import shutil
@@ -29,7 +30,6 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
     CTImageStorage,
     DeflatedExplicitVRLittleEndian,
@@ -158,7 +158,13 @@ def read_dicom_series(
     if not folder.is_dir():
         raise ImagingError(f"{folder}: no such DICOM folder")
     with quiet_header_values():
-        return _read_series(folder, series_uid, anonymise)
+        try:
+            return _read_series(folder, series_uid, anonymise)
+        except MemoryError:
+            raise ImagingError(
+                f"{folder}: not enough memory to read this series; free memory, or crop or "
+                "downsample the series"
+            ) from None
 
 
 def _read_series(folder: Path, series_uid: str | None, anonymise: bool) -> Volume:
@@ -240,20 +246,15 @@ def _load_headers(folder: Path) -> list[_Slice]:
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.name.upper() == "DICOMDIR":
             continue
-        _check_inflated_size(path)
-        try:
-            ds = dcmread(path)
-        except InvalidDicomError:
+        ds = _read_file(path)
+        if ds is None:
             continue  # not DICOM (a README, a thumbnail): ignore
-        except Exception as err:  # pydicom raises many types on truncated files
-            raise ImagingError(
-                f"{path}: corrupt DICOM file ({_reason(err)}); re-export the series"
-            ) from None
-        sop_class = str(getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID", ""))
         if "PixelData" not in ds:
-            if sop_class in IMAGE_SOP_CLASSES:
+            sop_class = _sop_class(ds)
+            if not sop_class or sop_class in IMAGE_SOP_CLASSES:
                 raise ImagingError(
-                    f"{path}: a CT/MR image file without pixel data (damaged); re-export the series"
+                    f"{path}: a DICOM file without pixel data and without a non-image SOP Class "
+                    "(a damaged slice?); re-export the series"
                 )
             continue  # presentation states, structured reports
         if (
@@ -266,6 +267,51 @@ def _load_headers(folder: Path) -> list[_Slice]:
     if not slices:
         raise ImagingError(f"{folder}: no DICOM image files found")
     return slices
+
+
+def _sop_class(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    value = (meta.get("MediaStorageSOPClassUID", "") if meta is not None else "") or ds.get(
+        "SOPClassUID", ""
+    )
+    return str(value or "")
+
+
+def _parse_all(ds: Dataset) -> None:
+    """Convert every element of ``ds`` (file meta and nested sequences included)."""
+    stack = [ds, getattr(ds, "file_meta", Dataset())]
+    while stack:
+        for elem in stack.pop():
+            if elem.VR == "SQ":
+                stack.extend(elem.value)
+
+
+def _read_file(path: Path) -> Dataset | None:
+    """The dataset of a DICOM file (Part 10: 128-byte preamble and 'DICM'), or None for a file
+    that is not DICOM. The file is read into memory first (at most MAX_SLICE_BYTES), so that a
+    damaged length field cannot make pydicom allocate gigabytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError as err:
+        raise ImagingError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if head[128:132] != b"DICM":
+        return None
+    size = path.stat().st_size
+    if size > MAX_SLICE_BYTES:
+        raise ImagingError(
+            f"{path}: {size / 1024**2:.0f} MiB, larger than any CT/MR slice (over "
+            f"{MAX_SLICE_BYTES // 1024**2} MiB); a multi-frame or damaged file: remove it"
+        )
+    _check_inflated_size(path)
+    try:
+        ds = dcmread(io.BytesIO(path.read_bytes()))
+        _parse_all(ds)  # pydicom converts values lazily: meet their damage here, not later
+        return ds
+    except Exception as err:  # pydicom raises many types on damaged files
+        raise ImagingError(
+            f"{path}: corrupt DICOM file ({_reason(err)}); re-export the series"
+        ) from None
 
 
 def _check_inflated_size(path: Path) -> None:

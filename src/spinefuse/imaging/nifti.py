@@ -53,12 +53,34 @@ def read_nifti(
         raise ImagingError(f"{path}: is a folder; give a .nii or .nii.gz file (or use dicom_dir)")
     if not path.is_file():
         raise ImagingError(f"{path}: no such NIfTI file")
+    try:
+        return _read(path, modality, allow_unknown_orientation)
+    except MemoryError:
+        raise ImagingError(
+            f"{path}: not enough memory to read this image ({path.stat().st_size / 2**20:.0f} MiB "
+            "on disk); free memory, or crop or downsample the image"
+        ) from None
+
+
+def _read(path: Path, modality: Modality, allow_unknown_orientation: bool) -> Volume:
     raw = _verified_bytes(path)
     try:
         klass = nib.Nifti2Image if _header_kind(raw[:4])[0] == 2 else nib.Nifti1Image
         img = klass.from_bytes(raw)
         data = np.asanyarray(img.dataobj)
-    except (ImageFileError, OSError, EOFError, zlib.error, ValueError, TypeError) as err:
+    except (
+        ImageFileError,
+        HeaderDataError,
+        OSError,
+        EOFError,
+        zlib.error,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        struct.error,
+    ) as err:
         raise ImagingError(
             f"{path}: not a readable NIfTI image ({quoted_text(str(err))}); check that the file "
             "is complete and is .nii or .nii.gz"
@@ -149,6 +171,8 @@ def _declared_bytes(path: Path, head: bytes) -> int:
         if any(d < 0 for d in shape):
             raise ValueError(f"dimensions {shape}")
         itemsize = header.get_data_dtype().itemsize
+        if itemsize < 1:
+            raise ValueError(f"data type code {int(header['datatype'])} holds no voxel values")
         offset = int(header["vox_offset"])
     except (
         ValueError,
@@ -194,7 +218,7 @@ def _verified_bytes(path: Path) -> bytes:
                         f"{path}: incomplete: {size} bytes, but {expected} bytes of voxels "
                         "declared (header and data); copy the whole file again"
                     )
-                return head + fh.read(expected - len(head))
+                return head[:expected] + fh.read(max(0, expected - len(head)))
         with gzip.open(path, "rb") as gz:
             head = gz.read(540)
         expected = _declared_bytes(path, head)
