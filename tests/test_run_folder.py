@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from spinefuse.case import Case, load_case, save_case
 from spinefuse.cli import app
+from spinefuse.errors import OutputFolderError
 from spinefuse.pipeline import run
 from spinefuse.run_folder import RunFolderError, load_run, read_manifest
 
@@ -98,7 +99,7 @@ def test_stage_records_without_a_manifest_are_refused(films: Case, tmp_path: Pat
 def test_an_output_path_that_is_a_file_is_a_clear_error(films: Case, tmp_path: Path) -> None:
     file = tmp_path / "out"
     file.write_text("x")
-    with pytest.raises(RunFolderError, match="is a file, not a folder"):
+    with pytest.raises(OutputFolderError, match="is a file, not a folder"):
         run(films, "assessment", out_dir=file, progress=False)
 
 

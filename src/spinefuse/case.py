@@ -14,11 +14,15 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from spinefuse.conventions import VERTEBRAE, parse_segment
-from spinefuse.datafiles import read_yaml_file
-from spinefuse.errors import CaseError
-from spinefuse.records import Record, describe_validation_error, write_atomic
+from spinefuse.datafiles import UserRecord, read_yaml_file
+from spinefuse.errors import CaseError, LevelError, quoted
+from spinefuse.records import describe_validation_error, write_atomic
 
 CASE_SCHEMA = "spinefuse/case@1"
+MAX_NOTES_CHARS = 20_000
+"""Longest free-text ``notes`` (characters); longer documents belong beside the case."""
+MAX_PATH_CHARS = 4096
+"""Longest file or folder path in a case (characters, the usual PATH_MAX)."""
 
 Nrs = Annotated[float, Field(ge=0, le=10, description="numeric rating scale, 0–10")]
 Sex = Literal["female", "male"]
@@ -40,21 +44,30 @@ ConservativeCare = Literal[
 
 
 def _check_segment(value: str) -> str:
-    parse_segment(value)
+    try:
+        parse_segment(value)
+    except LevelError as err:  # a ValueError, so that the message names the field and file
+        raise ValueError(str(err)) from None
     return value.upper()
 
 
-class PriorSurgery(Record):
+def _check_path(value: Any) -> Any:
+    if isinstance(value, str | Path) and len(str(value)) > MAX_PATH_CHARS:
+        raise ValueError(f"a path has at most {MAX_PATH_CHARS} characters")
+    return value
+
+
+class PriorSurgery(UserRecord):
     """An earlier lumbar operation."""
 
     procedure: Literal["discectomy", "laminectomy", "fusion", "other"]
-    segments: list[str] = Field(default_factory=list, description="e.g. ['L4-L5']")
+    segments: list[str] = Field(default_factory=list, max_length=24, description="e.g. ['L4-L5']")
     years_ago: float | None = Field(default=None, ge=0)
 
     _seg = field_validator("segments")(lambda v: [_check_segment(s) for s in v])
 
 
-class Patient(Record):
+class Patient(UserRecord):
     """Demographics and comorbidities."""
 
     age_years: float = Field(ge=18, le=110, description="adults only")
@@ -70,7 +83,7 @@ class Patient(Record):
     preop_opioid_use: bool = False
     workers_compensation: bool = False
     nsaids_after_surgery: bool = False
-    prior_lumbar_surgery: list[PriorSurgery] = Field(default_factory=list)
+    prior_lumbar_surgery: list[PriorSurgery] = Field(default_factory=list, max_length=32)
 
     @property
     def bmi(self) -> float:
@@ -97,7 +110,7 @@ class Patient(Record):
         return self
 
 
-class Radiculopathy(Record):
+class Radiculopathy(UserRecord):
     """Leg pain in a root's distribution."""
 
     side: Side3
@@ -107,11 +120,13 @@ class Radiculopathy(Record):
     @classmethod
     def _root(cls, v: str) -> str:
         if v.upper() not in VERTEBRAE:
-            raise ValueError(f"root {v!r} is not a spinal nerve root name such as 'L5' or 'S1'")
+            raise ValueError(
+                f"root {quoted(v)} is not a spinal nerve root name such as 'L5' or 'S1'"
+            )
         return v.upper()
 
 
-class NeurologicalDeficit(Record):
+class NeurologicalDeficit(UserRecord):
     """An objective deficit on examination."""
 
     kind: Literal["motor", "sensory", "reflex"]
@@ -120,7 +135,7 @@ class NeurologicalDeficit(Record):
     progressive: bool = False
 
 
-class ClinicalHistory(Record):
+class ClinicalHistory(UserRecord):
     """Symptoms, their duration, and the conservative care tried."""
 
     back_pain: bool = True
@@ -133,7 +148,7 @@ class ClinicalHistory(Record):
     neurological_deficit: NeurologicalDeficit | None = None
     cauda_equina_signs: bool = False
     symptom_duration_months: float = Field(default=0, ge=0, le=600)
-    conservative_care: list[ConservativeCare] = Field(default_factory=list)
+    conservative_care: list[ConservativeCare] = Field(default_factory=list, max_length=32)
     conservative_care_months: float = Field(default=0, ge=0, le=600)
     odi: float | None = Field(
         default=None, ge=0, le=100, description="Oswestry Disability Index, %"
@@ -154,7 +169,7 @@ class ClinicalHistory(Record):
         return self
 
 
-class ImagingStudy(Record):
+class ImagingStudy(UserRecord):
     """One imaging study: a CT/MR volume (DICOM folder or NIfTI) or an X-ray landmark set."""
 
     modality: Literal["CT", "MR", "XR"]
@@ -164,9 +179,21 @@ class ImagingStudy(Record):
     label_map: Path | None = None
     label_convention: Literal["totalseg_v2", "verse", "custom"] = "totalseg_v2"
     label_mapping: dict[int, str] | None = Field(
-        default=None, description="label ID -> vertebra name, for label_convention 'custom'"
+        default=None,
+        max_length=256,
+        description="label ID -> vertebra name, for label_convention 'custom'",
     )
     landmarks: Path | None = Field(default=None, description="X-ray landmark CSV")
+    orientation_confirmed: bool = Field(
+        default=False,
+        description="for a NIfTI with neither sform nor qform: the user confirms its voxel axes "
+        "run to the patient's right, anterior and superior (else it is refused: left and right "
+        "could be swapped)",
+    )
+
+    _path = field_validator("dicom_dir", "nifti", "label_map", "landmarks", mode="before")(
+        _check_path
+    )
 
     @model_validator(mode="after")
     def _sources(self) -> ImagingStudy:
@@ -179,7 +206,7 @@ class ImagingStudy(Record):
             raise ValueError("label_convention 'custom' needs a label_mapping {id: vertebra}")
         for name in (self.label_mapping or {}).values():
             if name not in VERTEBRAE:
-                raise ValueError(f"label_mapping names unknown vertebra {name!r}")
+                raise ValueError(f"label_mapping names unknown vertebra {quoted(name)}")
         return self
 
     def paths(self) -> dict[str, Path]:
@@ -188,7 +215,7 @@ class ImagingStudy(Record):
         return {f: p for f in fields if (p := getattr(self, f)) is not None}
 
 
-class Preferences(Record):
+class Preferences(UserRecord):
     """The surgeon's and patient's choices; any left unset are decided by the planner."""
 
     approach: Literal["open", "mis"] | None = None
@@ -200,9 +227,11 @@ class Preferences(Record):
     rod_material: Literal["titanium", "cobalt_chrome"] | None = None
     rod_diameter_mm: float | None = Field(default=None, gt=0, description="5.5 or 6.0")
     fuse_segments: list[str] | None = Field(
-        default=None, description="override of the levels to fuse, e.g. ['L4-L5']"
+        default=None, max_length=24, description="override of the levels to fuse, e.g. ['L4-L5']"
     )
-    site: str = Field(default="default", description="site profile for length of stay")
+    site: str = Field(
+        default="default", max_length=64, description="site profile for length of stay"
+    )
 
     _seg = field_validator("fuse_segments")(
         lambda v: None if v is None else [_check_segment(s) for s in v]
@@ -212,7 +241,7 @@ class Preferences(Record):
 SegmentationBackendName = Literal["labels", "builtin", "totalsegmentator"]
 
 
-class Segmentation(Record):
+class Segmentation(UserRecord):
     """Where the vertebra labels of the CT/MR come from.
 
     ``backend``: ``labels`` (the study's ``label_map`` file), ``builtin`` (spinefuse's own CT
@@ -224,7 +253,7 @@ class Segmentation(Record):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
-class AnatomyOptions(Record):
+class AnatomyOptions(UserRecord):
     """How the anatomy is measured. ``body_heights``: ``edges`` (the fitted endplates at the
     body's anterior and posterior edges, as on a lateral radiograph; exact on phantoms) or
     ``report`` (TotalSegmentator's spine-report method, at 15/50/85 % of the depth)."""
@@ -232,20 +261,20 @@ class AnatomyOptions(Record):
     body_heights: Literal["edges", "report"] = "edges"
 
 
-class Case(Record):
+class Case(UserRecord):
     """A patient's case: the input of the whole pipeline."""
 
     schema_: Literal["spinefuse/case@1"] = Field(default="spinefuse/case@1", alias="schema")
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     patient: Patient
     history: ClinicalHistory
-    imaging: list[ImagingStudy] = Field(default_factory=list)
+    imaging: list[ImagingStudy] = Field(default_factory=list, max_length=64)
     segmentation: Segmentation = Field(default_factory=Segmentation)
     anatomy: AnatomyOptions = Field(default_factory=AnatomyOptions)
     preferences: Preferences = Field(default_factory=Preferences)
-    notes: str = ""
+    notes: str = Field(default="", max_length=MAX_NOTES_CHARS)
 
-    model_config = Record.model_config | {"populate_by_name": True, "serialize_by_alias": True}
+    model_config = UserRecord.model_config | {"populate_by_name": True, "serialize_by_alias": True}
 
     def study(self, modality: str, role: str = "preop") -> ImagingStudy | None:
         """The first study of this modality and role, or None."""
@@ -261,7 +290,7 @@ def case_from_dict(
     schema = data.get("schema")
     if schema != CASE_SCHEMA:
         raise CaseError(
-            f"{source}: schema = {schema!r}: this spinefuse reads {CASE_SCHEMA!r}; "
+            f"{source}: schema = {quoted(schema)}: this spinefuse reads {CASE_SCHEMA!r}; "
             "add 'schema: spinefuse/case@1' at the top of the file"
         )
     try:
@@ -269,11 +298,18 @@ def case_from_dict(
     except ValidationError as err:
         raise CaseError(describe_validation_error(err, source, "case")) from None
     if base_dir is not None:
-        case = _resolve_paths(case, base_dir)
+        case = _resolve_paths(case, base_dir, source)
     if check_files:
         for i, study in enumerate(case.imaging):
             for field, path in study.paths().items():
-                if not path.exists():
+                try:
+                    exists = path.exists()
+                except OSError as err:
+                    raise CaseError(
+                        f"{source}: imaging.{i}.{field} = '{path}': cannot be opened "
+                        f"({err.strerror or err}); check the path and its permissions"
+                    ) from None
+                if not exists:
                     raise CaseError(
                         f"{source}: imaging.{i}.{field} = '{path}': no such file or folder; "
                         "paths are relative to the case file's folder"
@@ -281,10 +317,18 @@ def case_from_dict(
     return case
 
 
-def _resolve_paths(case: Case, base: Path) -> Case:
+def _resolve_paths(case: Case, base: Path, source: str = "case") -> Case:
     studies = []
-    for s in case.imaging:
-        fixed = {f: (p if p.is_absolute() else (base / p).resolve()) for f, p in s.paths().items()}
+    for i, s in enumerate(case.imaging):
+        fixed = {}
+        for f, p in s.paths().items():
+            try:
+                fixed[f] = p if p.is_absolute() else (base / p).resolve()
+            except (RuntimeError, OSError):  # RuntimeError: Python 3.11's "Symlink loop"
+                raise CaseError(
+                    f"{source}: imaging.{i}.{f} = '{p}': a symbolic link loop (the link points "
+                    "back at itself); give the real file"
+                ) from None
         studies.append(s.model_copy(update=fixed))
     return case.model_copy(update={"imaging": studies})
 

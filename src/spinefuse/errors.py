@@ -6,6 +6,18 @@ exception fits, the subclass also derives from it so callers can catch either.
 
 from __future__ import annotations
 
+QUOTE_LIMIT = 200
+"""The most characters of a user's value an error message quotes."""
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)``, cut to ``limit`` characters (with the full length said) so that a huge
+    value in a bad file never floods a message or a log."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
 
 class SpinefuseError(Exception):
     """Base class of every error spinefuse raises on bad input or an impossible request."""
@@ -48,3 +60,17 @@ class ConvergenceError(SpinefuseError, RuntimeError):
 
 class MissingDependencyError(SpinefuseError, ImportError):
     """An optional back-end is not installed; says which extra to install."""
+
+
+class OutputFolderError(SpinefuseError, OSError):
+    """An output folder cannot be used: it is a file, lies under a file, is read-only or full."""
+
+    def __str__(self) -> str:  # OSError would show its args as a tuple
+        return str(self.args[0]) if self.args else ""
+
+
+class SchedulerError(SpinefuseError, ConnectionError):
+    """A Dask scheduler address is malformed or no scheduler answers there."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

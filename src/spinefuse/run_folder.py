@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError
 
 from spinefuse.case import Case
 from spinefuse.errors import SpinefuseError
-from spinefuse.records import Record, describe_validation_error, write_atomic
+from spinefuse.records import Record, check_output_folder, describe_validation_error, write_atomic
 
 if TYPE_CHECKING:
     from spinefuse.pipeline import CaseResult, Skip
@@ -123,8 +123,6 @@ class RunFolder:
         """Claim ``path`` for a run of ``case``: refuse a folder holding another case's run or
         one of the run's own inputs, remove an earlier run's records, write the manifest."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise RunFolderError(f"--out {path}: is a file, not a folder; give a folder")
         inputs = list(inputs)
         _refuse_inputs_inside(path, case, inputs)
         old = _existing_manifest(path)
@@ -140,10 +138,7 @@ class RunFolder:
                 f"{path} holds stage records without a {MANIFEST}: they may be another case's; "
                 "choose an empty --out folder or remove them"
             )
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise RunFolderError(f"--out {path}: cannot create the folder ({err})") from None
+        check_output_folder(path)
         manifest = RunManifest(
             case_id=case.id,
             seed=seed,

@@ -58,7 +58,7 @@ def test_spine_report_heights_within_3mm(shared_data: Path) -> None:
     L5 middle off by 3.0 mm; mean 0.8 mm)."""
     ct = read_nifti(shared_data / TS / "example_ct.nii.gz")
     labels = read_label_map(shared_data / TS / "totalseg.nii.gz", reference=ct)
-    bodies = read_nifti(shared_data / TS / "totalseg_vertebrae_body.nii.gz")
+    bodies = read_nifti(shared_data / TS / "totalseg_vertebrae_body.nii.gz", modality="SEG")
     report = json.loads((shared_data / TS / "spine_report.json").read_text())["results"]
     g = geometry_from_labels(ct, labels, "totalseg", bodies=bodies)
     diffs = []
@@ -98,7 +98,7 @@ def test_spine_report_heights_from_the_label_map_alone(shared_data: Path) -> Non
 def test_body_map_on_another_grid_is_refused(shared_data: Path) -> None:
     ct = read_nifti(shared_data / TS / "example_ct.nii.gz")
     labels = read_label_map(shared_data / TS / "totalseg.nii.gz", reference=ct)
-    bodies = read_nifti(shared_data / TS / "totalseg_vertebrae_body.nii.gz")
+    bodies = read_nifti(shared_data / TS / "totalseg_vertebrae_body.nii.gz", modality="SEG")
     cropped = replace(bodies, array=bodies.array[:-1])
     with pytest.raises(LabelMapError, match="vertebrae_body"):
         report_heights(labels, {"L3": 29}, cropped)

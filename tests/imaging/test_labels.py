@@ -125,3 +125,19 @@ def test_the_wrong_convention_names_the_one_that_matches() -> None:
     vol = Volume(verse, np.eye(4), modality="SEG", source="verse_map.nii.gz")
     with pytest.raises(LabelMapError, match="match the 'verse' convention: set label_convention"):
         vertebra_ids(vol, "totalseg_v2")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "not a VerSe centroid file"),
+        ('[{"direction": ["P","I","R"]}, {"label": 20, "X": NaN, "Y": 1, "Z": 2}]', "finite"),
+        (b'[{"direction": ["P","I","R"]}] \xff', "not UTF-8"),
+    ],
+)
+def test_malformed_centroid_files(tmp_path: Path, content: str | bytes, message: str) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_bytes(content.encode() if isinstance(content, str) else content)
+    grid = Volume(array=np.zeros((2, 2, 2)), affine=np.eye(4))
+    with pytest.raises(LabelMapError, match=message):
+        read_verse_centroids(bad, grid)

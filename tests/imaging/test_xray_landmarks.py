@@ -36,7 +36,7 @@ def test_round_trip(tmp_path: Path) -> None:
 def test_bad_files_name_the_problem(tmp_path: Path, header: str, row: str, message: str) -> None:
     p = tmp_path / "bad.csv"
     p.write_text(
-        f"{header}\n# pixel_spacing_mm: px\n# image_size: 10,10\nvertebra,point,x,y\n{row}\n"
+        f"{header}\n# pixel_spacing_mm: px\n# image_size: 100,100\nvertebra,point,x,y\n{row}\n"
     )
     with pytest.raises(ImagingError, match=message):
         read_xray_landmarks(p)

@@ -14,14 +14,16 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from spinefuse.datafiles import load_yaml, read_yaml_file
-from spinefuse.errors import CaseError
-from spinefuse.records import Record, describe_validation_error
+from spinefuse.datafiles import UserRecord, load_yaml, read_yaml_file
+from spinefuse.errors import CaseError, quoted
+from spinefuse.records import describe_validation_error
 
 COHORT_SCHEMA = "spinefuse/cohort@1"
+MAX_BATCHES = 1_000_000
+"""Most batches (tasks) one trial may cut into; each becomes a file of the output folder."""
 
 
-class Normal(Record):
+class Normal(UserRecord):
     """A normal distribution truncated to [min, max] (by clipping)."""
 
     mean: float
@@ -31,25 +33,43 @@ class Normal(Record):
 
     @model_validator(mode="after")
     def _bounds(self) -> Normal:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
         if not self.min <= self.mean <= self.max:
             raise ValueError(f"mean {self.mean} must lie within [min {self.min}, max {self.max}]")
         return self
 
 
-class Height(Record):
+def _mean_sd(value: tuple[float, float]) -> tuple[float, float]:
+    if value[1] < 0:
+        raise ValueError("the sd must be ≥ 0")
+    return value
+
+
+class Height(UserRecord):
     female: tuple[float, float] = Field(description="mean, sd (cm)")
     male: tuple[float, float]
     min: float
     max: float
 
+    _sd = field_validator("female", "male")(_mean_sd)
 
-class Pelvic(Record):
+    @model_validator(mode="after")
+    def _bounds(self) -> Height:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Pelvic(UserRecord):
     pelvic_incidence_deg: tuple[float, float] = Field(description="mean, sd")
     lumbar_lordosis_deg: tuple[float, float]
     correlation: float = Field(ge=-1, le=1)
 
+    _sd = field_validator("pelvic_incidence_deg", "lumbar_lordosis_deg")(_mean_sd)
 
-class Population(Record):
+
+class Population(UserRecord):
     """Distributions of the virtual patients' characteristics."""
 
     age_years: Normal
@@ -71,7 +91,7 @@ class Population(Record):
     baseline_odi: Normal
 
 
-class Arm(Record):
+class Arm(UserRecord):
     """One strategy. Unset choices are left to the planner, as for a real patient."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,40}$")
@@ -89,7 +109,7 @@ class Arm(Record):
     )
 
 
-class CohortSpec(Record):
+class CohortSpec(UserRecord):
     """A virtual trial."""
 
     schema_: Literal["spinefuse/cohort@1"] = Field(default="spinefuse/cohort@1", alias="schema")
@@ -106,7 +126,7 @@ class CohortSpec(Record):
         description="stages whose results to keep",
     )
 
-    model_config = Record.model_config | {"populate_by_name": True}
+    model_config = UserRecord.model_config | {"populate_by_name": True}
 
     @field_validator("arms")
     @classmethod
@@ -115,6 +135,16 @@ class CohortSpec(Record):
         if len(set(names)) != len(names):
             raise ValueError(f"arm names must be unique, got {names}")
         return arms
+
+    @model_validator(mode="after")
+    def _batch_count(self) -> CohortSpec:
+        batches = -(-self.size // self.batch_size) * len(self.arms)
+        if batches > MAX_BATCHES:
+            raise ValueError(
+                f"size {self.size} in batches of {self.batch_size} over {len(self.arms)} arms "
+                f"makes {batches} batches (at most {MAX_BATCHES}); raise batch_size"
+            )
+        return self
 
     @field_validator("outputs")
     @classmethod
@@ -182,7 +212,8 @@ def cohort_from_dict(data: Any, source: str = "cohort spec") -> CohortSpec:
         raise CaseError(f"{source}: a cohort spec must be a mapping, got {type(data).__name__}")
     if data.get("schema") != COHORT_SCHEMA:
         raise CaseError(
-            f"{source}: schema = {data.get('schema')!r}: this spinefuse reads {COHORT_SCHEMA!r}"
+            f"{source}: schema = {quoted(data.get('schema'))}: this spinefuse reads "
+            f"{COHORT_SCHEMA!r}"
         )
     pop = data.get("population") or {}
     if not isinstance(pop, dict):

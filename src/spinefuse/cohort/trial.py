@@ -17,7 +17,7 @@ from spinefuse.cohort.runner import open_executor, plan_batches, run_batches
 from spinefuse.cohort.simulation import simulate_batch
 from spinefuse.cohort.spec import CohortSpec
 from spinefuse.errors import CaseError
-from spinefuse.records import write_atomic
+from spinefuse.records import check_output_folder, write_atomic
 
 
 def run_trial(
@@ -27,7 +27,12 @@ def run_trial(
     scheduler: str | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run (or resume) a virtual trial into ``out_dir``; return the patient-arm results."""
+    """Run (or resume) a virtual trial into ``out_dir``; return the patient-arm results.
+
+    ``out_dir`` is checked first (:func:`~spinefuse.records.check_output_folder`); a folder
+    holding another trial is refused; batch files that are truncated or of another spec are
+    computed again."""
+    out_dir = check_output_folder(out_dir)
     spec_json = spec.model_dump_json(by_alias=True)
     saved = out_dir / "spec.json"
     if saved.exists() and saved.read_text() != spec_json:

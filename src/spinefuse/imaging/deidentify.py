@@ -11,7 +11,10 @@ spinefuse needs them and they identify nobody.
 from __future__ import annotations
 
 import hashlib
+import logging
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -76,10 +79,12 @@ REMOVE: tuple[str, ...] = (
     "RequestedProcedureDescription",
     "RequestingPhysician",
     "RequestedProcedureCodeSequence",
+    "SeriesDescription",
     "ServiceEpisodeID",
     "SmokingStatus",
     "StationName",
     "StudyComments",
+    "StudyDescription",
     "AccessionNumber",
 )
 EMPTY: tuple[str, ...] = (
@@ -108,6 +113,24 @@ UIDS: tuple[str, ...] = (
     "MediaStorageSOPInstanceUID",
 )
 ROOT = "2.25."  # UUID-derived UIDs (PS3.5 B.2) need no registered root
+
+
+@contextmanager
+def quiet_header_values() -> Iterator[None]:
+    """pydicom warns and logs invalid header values verbatim (a birth date, a name); within this
+    context those messages are dropped, so that no identifier reaches a console or a log."""
+    logger = logging.getLogger("pydicom")
+
+    def drop(record: logging.LogRecord) -> bool:
+        return False
+
+    logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def replacement_uid(uid: str, key: str = "spinefuse") -> str:
@@ -157,14 +180,15 @@ def deidentify_series(src_dir: str | Path, out_dir: str | Path, key: str = "spin
     in file order); returns ``out_dir``. Files are written atomically."""
     src, out = Path(src_dir), Path(out_dir)
     n = 0
-    for path in sorted(p for p in src.iterdir() if p.is_file()):
-        try:
-            ds = dcmread(path)
-        except InvalidDicomError:
-            continue
-        deidentify(ds, key)
-        n += 1
-        buf = BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        write_atomic(out / f"IM{n:04d}.dcm", buf.getvalue())
+    with quiet_header_values():
+        for path in sorted(p for p in src.iterdir() if p.is_file()):
+            try:
+                ds = dcmread(path)
+            except InvalidDicomError:
+                continue
+            deidentify(ds, key)
+            n += 1
+            buf = BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            write_atomic(out / f"IM{n:04d}.dcm", buf.getvalue())
     return out

@@ -15,9 +15,13 @@ renamed into place when complete, so a reader never sees half a series.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
+import re
 import shutil
+import struct
 import tempfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +30,17 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 from spinefuse.errors import ImagingError
-from spinefuse.imaging.deidentify import deidentify
+from spinefuse.imaging.deidentify import deidentify, quiet_header_values
 from spinefuse.imaging.orientation import to_ras
-from spinefuse.imaging.volume import Volume
+from spinefuse.imaging.volume import MAX_IMAGE_BYTES, Volume, check_ct_values, check_grid
 from spinefuse.records import apply_umask
 
 SUPPORTED_MODALITIES = ("CT", "MR")
@@ -40,6 +48,27 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.02
 """Largest relative deviation of one slice gap from the median gap before the series is refused."""
 TILT_TOLERANCE_DEG = 0.05
+MAX_SLICE_BYTES = 256 * 1024**2
+"""Largest single file (after inflating a deflated transfer syntax) read as one slice."""
+IMAGE_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+        "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
+        "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
+        "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage
+    }
+)
+TAG_NAMES = {
+    "ImagePositionPatient": "Image Position (Patient) (0020,0032)",
+    "ImageOrientationPatient": "Image Orientation (Patient) (0020,0037)",
+    "PixelSpacing": "Pixel Spacing (0028,0030)",
+    "RescaleSlope": "Rescale Slope (0028,1053)",
+    "RescaleIntercept": "Rescale Intercept (0028,1052)",
+    "Rows": "Rows (0028,0010)",
+    "Columns": "Columns (0028,0011)",
+    "SamplesPerPixel": "Samples per Pixel (0028,0002)",
+    "GantryDetectorTilt": "Gantry/Detector Tilt (0018,1120)",
+}
 
 
 @dataclass(frozen=True)
@@ -49,9 +78,15 @@ class _Slice:
     position: NDArray[np.float64]  # LPS mm
 
 
+def _rounded(value: object) -> str:
+    try:
+        return str(tuple(round(float(v), 4) for v in value or []))  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return str(value)  # a malformed value: the geometry checks name it
+
+
 def _series_key(ds: Dataset) -> tuple[str, ...]:
     """What tells series apart: the UID, and where it is blank, the geometry and acquisition."""
-    iop = tuple(round(float(v), 4) for v in ds.get("ImageOrientationPatient", []) or [])
     return (
         str(ds.get("SeriesInstanceUID", "") or ""),
         str(ds.get("Modality", "") or ""),
@@ -59,9 +94,49 @@ def _series_key(ds: Dataset) -> tuple[str, ...]:
         str(ds.get("SeriesNumber", "") or ""),
         str(ds.get("Rows", "")),
         str(ds.get("Columns", "")),
-        str(iop),
-        str(tuple(round(float(v), 4) for v in ds.get("PixelSpacing", []) or [])),
+        _rounded(ds.get("ImageOrientationPatient")),
+        _rounded(ds.get("PixelSpacing")),
     )
+
+
+def _reason(err: BaseException) -> str:
+    """An exception's message without the quoted values it may carry (header contents)."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", str(err))
+    return (text[:200] + "…") if len(text) > 200 else text
+
+
+def _numbers(ds: Dataset, keyword: str, n: int, where: Path | str) -> list[float]:
+    """The ``n`` finite numbers of a multi-valued tag, or an ImagingError naming the tag."""
+    name = TAG_NAMES.get(keyword, keyword)
+    value = ds.get(keyword)
+    if value is None or value == "":
+        raise ImagingError(f"{where}: {name} missing; re-export the series with its geometry")
+    try:
+        values = [float(v) for v in (value if isinstance(value, list | tuple) else list(value))]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != n or not all(np.isfinite(values)):
+        raise ImagingError(
+            f"{where}: {name} is not {n} finite numbers; the file is damaged: re-export the series"
+        )
+    return values
+
+
+def _number(ds: Dataset, keyword: str, default: float, where: Path | str) -> float:
+    """A single-valued numeric tag (``default`` when absent or empty)."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise ImagingError(
+            f"{where}: {TAG_NAMES.get(keyword, keyword)} is not a finite number; the file is "
+            "damaged: re-export the series"
+        )
+    return number
 
 
 def read_dicom_series(
@@ -72,8 +147,27 @@ def read_dicom_series(
     ``series_uid`` picks one series when the folder holds several. With ``anonymise`` the
     headers are de-identified (basic profile) before anything is kept in ``Volume.meta``."""
     folder = Path(folder)
+    if folder.is_symlink() and not folder.exists():
+        try:
+            folder.resolve(strict=True)
+        except (RuntimeError, OSError) as err:
+            if "loop" in str(err).lower() or getattr(err, "errno", None) == 40:
+                raise ImagingError(
+                    f"{folder}: a symbolic link loop; give the real DICOM folder"
+                ) from None
     if not folder.is_dir():
         raise ImagingError(f"{folder}: no such DICOM folder")
+    with quiet_header_values():
+        try:
+            return _read_series(folder, series_uid, anonymise)
+        except MemoryError:
+            raise ImagingError(
+                f"{folder}: not enough memory to read this series; free memory, or crop or "
+                "downsample the series"
+            ) from None
+
+
+def _read_series(folder: Path, series_uid: str | None, anonymise: bool) -> Volume:
     slices = _load_headers(folder)
     groups: dict[tuple[str, ...], list[_Slice]] = defaultdict(list)
     for s in slices:
@@ -81,12 +175,15 @@ def read_dicom_series(
     if series_uid is not None:
         groups = {k: v for k, v in groups.items() if k[0] == series_uid}
         if not groups:
-            raise ImagingError(f"{folder}: no series with SeriesInstanceUID {series_uid}")
+            raise ImagingError(
+                f"{folder}: no series with the SeriesInstanceUID given (series_uid); check it "
+                "against the folder's files"
+            )
     if len(groups) > 1:
+        # file names and counts only: UIDs and descriptions are identifiers (PS3.15 E.1-1)
         described = "; ".join(
-            f"{k[1] or '?'} series {k[0] or '(no UID)'} "
-            f"'{v[0].ds.get('SeriesDescription', '')}' ({len(v)} files)"
-            for k, v in groups.items()
+            f"{k[1] or 'unknown modality'}, {len(v)} files, first {v[0].path.name}"
+            for k, v in sorted(groups.items(), key=lambda kv: kv[1][0].path.name)
         )
         raise ImagingError(
             f"{folder}: holds {len(groups)} series ({described}); put each series in its own "
@@ -107,7 +204,10 @@ def read_dicom_series(
         raise ImagingError(f"{folder}: a volume needs at least 2 slices, found {len(series)}")
     affine_lps, order = _geometry(folder, series)
     series = [series[i] for i in order]
+    check_grid(affine_lps, (*_slice_shape(series[0]), len(series)), str(folder))
     array = _pixels(folder, series, modality)
+    if modality == "CT":
+        check_ct_values(array, str(folder))
     meta = _meta(first, anonymise)
     volume = Volume(
         array=array,
@@ -119,44 +219,149 @@ def read_dicom_series(
     return to_ras(volume)
 
 
+def _slice_shape(s: _Slice) -> tuple[int, int]:
+    """(columns, rows) of a slice, checked to be a grey-value image of sane size."""
+    ds = s.ds
+    for keyword in ("Rows", "Columns"):
+        if not isinstance(ds.get(keyword), int) or ds.get(keyword) < 1:
+            raise ImagingError(f"{s.path}: {TAG_NAMES[keyword]} missing or not a positive number")
+    samples = ds.get("SamplesPerPixel", 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2")
+    if samples != 1 or not photometric.startswith("MONOCHROME"):
+        raise ImagingError(
+            f"{s.path}: an RGB or colour image (Samples per Pixel {samples}, {photometric}), "
+            "not a grey-value CT/MR slice (a screenshot or secondary capture?); remove it"
+        )
+    bits = int(ds.get("BitsAllocated", 16) or 16)
+    if ds.Rows * ds.Columns * bits // 8 > MAX_SLICE_BYTES:
+        raise ImagingError(
+            f"{s.path}: Rows × Columns = {ds.Rows} × {ds.Columns} is larger than any CT/MR "
+            "slice; the header is damaged"
+        )
+    return int(ds.Columns), int(ds.Rows)
+
+
 def _load_headers(folder: Path) -> list[_Slice]:
     slices = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.name.upper() == "DICOMDIR":
             continue
-        try:
-            ds = dcmread(path)
-        except InvalidDicomError:
+        ds = _read_file(path)
+        if ds is None:
             continue  # not DICOM (a README, a thumbnail): ignore
-        except Exception as err:  # pydicom raises many types on truncated files
-            raise ImagingError(
-                f"{path}: corrupt DICOM file ({err}); re-export the series"
-            ) from None
         if "PixelData" not in ds:
+            sop_class = _sop_class(ds)
+            if not sop_class or sop_class in IMAGE_SOP_CLASSES:
+                raise ImagingError(
+                    f"{path}: a DICOM file without pixel data and without a non-image SOP Class "
+                    "(a damaged slice?); re-export the series"
+                )
             continue  # presentation states, structured reports
-        pos = ds.get("ImagePositionPatient")
-        if pos is None or len(pos) != 3:
-            raise ImagingError(
-                f"{path}: Image Position (Patient) (0020,0032) missing; the slice cannot be "
-                "placed in space"
-            )
-        slices.append(_Slice(path, ds, np.asarray([float(v) for v in pos])))
+        if (
+            ds.get("ImagePositionPatient") is None
+            and ds.get("Modality") not in SUPPORTED_MODALITIES
+        ):
+            continue  # a screenshot or dose report of another modality (OT, SC)
+        position = _numbers(ds, "ImagePositionPatient", 3, path)
+        slices.append(_Slice(path, ds, np.asarray(position)))
     if not slices:
         raise ImagingError(f"{folder}: no DICOM image files found")
     return slices
 
 
+def _sop_class(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    value = (meta.get("MediaStorageSOPClassUID", "") if meta is not None else "") or ds.get(
+        "SOPClassUID", ""
+    )
+    return str(value or "")
+
+
+def _parse_all(ds: Dataset) -> None:
+    """Convert every element of ``ds`` (file meta and nested sequences included)."""
+    stack = [ds, getattr(ds, "file_meta", Dataset())]
+    while stack:
+        for elem in stack.pop():
+            if elem.VR == "SQ":
+                stack.extend(elem.value)
+
+
+def _read_file(path: Path) -> Dataset | None:
+    """The dataset of a DICOM file (Part 10: 128-byte preamble and 'DICM'), or None for a file
+    that is not DICOM. The file is read into memory first (at most MAX_SLICE_BYTES), so that a
+    damaged length field cannot make pydicom allocate gigabytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError as err:
+        raise ImagingError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if head[128:132] != b"DICM":
+        return None
+    size = path.stat().st_size
+    if size > MAX_SLICE_BYTES:
+        raise ImagingError(
+            f"{path}: {size / 1024**2:.0f} MiB, larger than any CT/MR slice (over "
+            f"{MAX_SLICE_BYTES // 1024**2} MiB); a multi-frame or damaged file: remove it"
+        )
+    _check_inflated_size(path)
+    try:
+        ds = dcmread(io.BytesIO(path.read_bytes()))
+        _parse_all(ds)  # pydicom converts values lazily: meet their damage here, not later
+        return ds
+    except Exception as err:  # pydicom raises many types on damaged files
+        raise ImagingError(
+            f"{path}: corrupt DICOM file ({_reason(err)}); re-export the series"
+        ) from None
+
+
+def _check_inflated_size(path: Path) -> None:
+    """Refuse a deflated DICOM file whose dataset inflates beyond MAX_SLICE_BYTES (a bomb),
+    before pydicom inflates it in memory."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(144)
+            if len(head) < 144 or head[128:132] != b"DICM" or head[132:134] != b"\x02\x00":
+                return
+            (group_length,) = struct.unpack("<I", head[140:144])
+            meta = fh.read(min(group_length, 1 << 16))
+            if DeflatedExplicitVRLittleEndian.encode() not in meta:
+                return
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            total = 0
+            while chunk := fh.read(1 << 20):
+                data = inflater.decompress(chunk, MAX_SLICE_BYTES)
+                total += len(data)
+                while inflater.unconsumed_tail and total <= MAX_SLICE_BYTES:
+                    total += len(inflater.decompress(inflater.unconsumed_tail, MAX_SLICE_BYTES))
+                if total > MAX_SLICE_BYTES:
+                    raise ImagingError(
+                        f"{path}: the deflated dataset inflates to more than "
+                        f"{MAX_SLICE_BYTES // 1024**2} MiB, larger than any slice (a damaged file "
+                        "or a decompression bomb); re-export the series"
+                    )
+    except (OSError, zlib.error, struct.error):
+        return  # pydicom names the damage when it reads the file
+
+
 def _geometry(folder: Path, series: list[_Slice]) -> tuple[NDArray[np.float64], list[int]]:
     """The LPS affine of the sorted series and the sort order; refuses tilt and gaps."""
     first = series[0].ds
-    iop = first.get("ImageOrientationPatient")
-    if iop is None or len(iop) != 6:
-        raise ImagingError(f"{folder}: Image Orientation (Patient) (0020,0037) missing")
-    row = np.asarray([float(v) for v in iop[:3]])  # direction of increasing column index
-    col = np.asarray([float(v) for v in iop[3:]])  # direction of increasing row index
+    iop = _numbers(first, "ImageOrientationPatient", 6, series[0].path)
+    row = np.asarray(iop[:3])  # direction of increasing column index
+    col = np.asarray(iop[3:])  # direction of increasing row index
+    if (
+        abs(np.linalg.norm(row) - 1) > 1e-2
+        or abs(np.linalg.norm(col) - 1) > 1e-2
+        or abs(float(row @ col)) > 1e-2
+    ):
+        raise ImagingError(
+            f"{series[0].path}: Image Orientation (Patient) (0020,0037) = "
+            f"{np.round(iop, 4).tolist()}: the row and column directions must be perpendicular "
+            "unit vectors; the header is damaged"
+        )
     normal = np.cross(row, col)
     for s in series[1:]:
-        other = np.asarray([float(v) for v in s.ds.ImageOrientationPatient])
+        other = np.asarray(_numbers(s.ds, "ImageOrientationPatient", 6, s.path))
         if not np.allclose(other, [*row, *col], atol=1e-4):
             raise ImagingError(
                 f"{folder}: Image Orientation (Patient) differs between slices ({s.path.name}); "
@@ -189,17 +394,19 @@ def _geometry(folder: Path, series: list[_Slice]) -> tuple[NDArray[np.float64], 
     offsets = positions - positions[0]
     drift = offsets - np.outer(offsets @ normal, normal)
     tilt = np.degrees(np.arctan2(np.linalg.norm(drift[-1]), abs(offsets[-1] @ normal)))
-    tag_tilt = float(first.get("GantryDetectorTilt", 0.0) or 0.0)
+    tag_tilt = _number(first, "GantryDetectorTilt", 0.0, series[0].path)
     if tilt > TILT_TOLERANCE_DEG or abs(tag_tilt) > TILT_TOLERANCE_DEG:
         raise ImagingError(
             f"{folder}: gantry tilt of {max(tilt, abs(tag_tilt)):.2f}° (Gantry/Detector Tilt "
             "(0018,1120) or slice positions); the slices are sheared: resample the series to "
             "an untilted grid first"
         )
-    spacing = first.get("PixelSpacing")
-    if spacing is None or len(spacing) != 2:
-        raise ImagingError(f"{folder}: Pixel Spacing (0028,0030) missing")
-    d_row, d_col = float(spacing[0]), float(spacing[1])  # between rows, between columns
+    d_row, d_col = _numbers(first, "PixelSpacing", 2, series[0].path)  # between rows, columns
+    if not (d_row > 0 and d_col > 0):
+        raise ImagingError(
+            f"{series[0].path}: Pixel Spacing (0028,0030) = [{d_row}, {d_col}]: must be two "
+            "positive distances in mm; the header is damaged"
+        )
     affine = np.eye(4)
     affine[:3, 0] = row * d_col
     affine[:3, 1] = col * d_row
@@ -217,19 +424,32 @@ def _pixels(folder: Path, series: list[_Slice], modality: str) -> NDArray[np.flo
             "(pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)"
         )
     planes = []
-    shape = (int(series[0].ds.Rows), int(series[0].ds.Columns))
+    cols, rows = _slice_shape(series[0])
+    shape = (rows, cols)
+    if len(series) * rows * cols * 4 > MAX_IMAGE_BYTES:
+        raise ImagingError(
+            f"{folder}: {len(series)} slices of {rows} × {cols} need "
+            f"{len(series) * rows * cols * 4 / 1024**3:.1f} GiB, over the limit of "
+            f"{MAX_IMAGE_BYTES / 1024**3:.0f} GiB; crop or downsample the series first"
+        )
     for s in series:
+        _slice_shape(s)
         try:
             px = s.ds.pixel_array
         except Exception as err:
             raise ImagingError(
-                f"{s.path}: pixel data cannot be decoded ({err}); re-export the series "
+                f"{s.path}: pixel data cannot be decoded ({_reason(err)}); re-export the series "
                 "uncompressed or install a decoder for its transfer syntax"
             ) from None
         if px.shape != shape:
             raise ImagingError(f"{s.path}: slice is {px.shape}, the series {shape}; split it")
-        slope = float(s.ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(s.ds.get("RescaleIntercept", 0.0) or 0.0)
+        slope = _number(s.ds, "RescaleSlope", 1.0, s.path)
+        intercept = _number(s.ds, "RescaleIntercept", 0.0, s.path)
+        if slope <= 0:
+            raise ImagingError(
+                f"{s.path}: Rescale Slope (0028,1053) = {slope:g}: must be positive (a slope of 0 "
+                "would flatten every voxel to the intercept); re-export the series"
+            )
         planes.append((px.astype(np.float32) * slope + intercept).T)  # (columns, rows)
     return np.stack(planes, axis=2)
 

@@ -58,7 +58,11 @@ def read_volume(study: ImagingStudy) -> Volume:
         return read_dicom_series(study.dicom_dir)
     if study.nifti is None:  # the case validator requires one of the two
         raise CaseError(f"the {study.modality} study names neither a dicom_dir nor a nifti file")
-    return read_nifti(study.nifti, modality="MR" if study.modality == "MR" else "CT")
+    return read_nifti(
+        study.nifti,
+        modality="MR" if study.modality == "MR" else "CT",
+        allow_unknown_orientation=study.orientation_confirmed,
+    )
 
 
 def study_convention(study: ImagingStudy) -> Convention:

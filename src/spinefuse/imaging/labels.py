@@ -24,6 +24,7 @@ from spinefuse.conventions import (
     VERTEBRAE,
     sort_craniocaudal,
 )
+from spinefuse.datafiles import quoted_text, read_user_text
 from spinefuse.errors import LabelMapError
 from spinefuse.imaging.nifti import read_nifti
 from spinefuse.imaging.orientation import axis_codes
@@ -146,13 +147,16 @@ def read_verse_centroids(
     (e.g. ``["P", "I", "R"]``); ``grid`` is the label map (in any storage order) of that grid.
     """
     path = Path(path)
+    text = read_user_text(path, "VerSe centroid file", LabelMapError)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
         codes = tuple(str(c).upper() for c in data[0]["direction"])
         entries = [(int(e["label"]), float(e["X"]), float(e["Y"]), float(e["Z"])) for e in data[1:]]
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        if not np.all(np.isfinite([xyz for _, *xyz in entries])):
+            raise ValueError("a coordinate is not a finite number")
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
         raise LabelMapError(
-            f"{path}: not a VerSe centroid file ({err}); expected "
+            f"{path}: not a VerSe centroid file ({quoted_text(str(err))}); expected "
             '[{"direction": ["P","I","R"]}, {"label": 20, "X": .., "Y": .., "Z": ..}, ...]'
         ) from None
     to_grid = _axis_map(codes, grid, path)
