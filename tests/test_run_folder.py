@@ -134,3 +134,61 @@ def test_reading_a_run_back_refuses_changed_inputs(films: Case, tmp_path: Path) 
         load_run(out)
     report = CliRunner().invoke(app, ["report", str(out)])
     assert report.exit_code == 2 and "run the case again" in report.output
+
+
+def test_a_killed_run_leaves_no_process_and_a_rerun_equals_an_uninterrupted_one(
+    films: Case, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    case = films.model_copy(
+        update={"preferences": films.preferences.model_copy(update={"fuse_segments": ["L4-L5"]})}
+    )
+    case_file = save_case(case, tmp_path / "case.yaml")
+    spinefuse = str(Path(sys.executable).parent / "spinefuse")
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [spinefuse, "run", str(case_file), "--out", str(killed), "--quiet"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it while it writes the reports (two processes)
+        try:
+            m = read_manifest(killed)
+        except (RunFolderError, OSError, ValueError):
+            m = None
+        if m is not None and m.status("forecast").status == "done":  # type: ignore[union-attr]
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(1.0)
+    left = [p for p in psutil.process_iter(["pid"]) if _session(p) == proc.pid]
+    assert left == [], left
+    assert not read_manifest(killed).finished
+    assert "This run did not finish" in (killed / "index.html").read_text()
+    # run again into the same folder, and once into a fresh one: the same records
+    for out in (killed, tmp_path / "whole"):
+        done = CliRunner().invoke(app, ["run", str(case_file), "--out", str(out), "--quiet"])
+        assert done.exit_code == 0, done.output
+    assert read_manifest(killed).finished
+    for name in ("assessment", "plan", "healing", "forecast"):
+        again = (killed / f"{name}.json").read_text()
+        assert again == (tmp_path / "whole" / f"{name}.json").read_text(), name
+
+
+def _session(p: object) -> int | None:
+    import os
+
+    try:
+        return os.getsid(p.pid)  # type: ignore[attr-defined]
+    except OSError:
+        return None
