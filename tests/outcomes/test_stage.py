@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from spinefuse.case import Case
+from spinefuse.errors import ParameterError
 from spinefuse.outcomes.forecast import forecast_batch
 from spinefuse.outcomes.population import sample_patients
 from spinefuse.outcomes.stage import forecast_stage
@@ -40,7 +41,13 @@ def test_stage_without_a_plan_falls_back_to_preferences_then_says_why(
             )
         }
     )
-    f = forecast_stage(CaseResult(case=chosen))
+    # a chosen fusion without the healing stage's non-union stops with a clear message: the
+    # pipeline runs healing (on a template geometry when there is no CT) before the forecast
+    with pytest.raises(ParameterError, match="healing stage"):
+        forecast_stage(CaseResult(case=chosen))
+    f = forecast_stage(
+        CaseResult(case=chosen, records={"healing": _Healing(nonunion_probability=0.05)})
+    )
     assert f.fusion_planned and f.approach == "mis" and f.segments == ["L5-S1"]
 
 
