@@ -103,11 +103,12 @@ def test_biology_of_the_case_enters_the_course() -> None:
     smoker = case.model_copy(
         update={"patient": case.patient.model_copy(update={"smoking": "current"})}
     )
-    a = heal(case, GEOMETRY, _plan(), response=synthetic_response(1), members=400, seed=2)
-    b = heal(smoker, GEOMETRY, _plan(), response=synthetic_response(1), members=400, seed=2)
+    plan = _plan(graft="local_autograft")
+    a = heal(case, GEOMETRY, plan, response=synthetic_response(1), members=400, seed=2)
+    b = heal(smoker, GEOMETRY, plan, response=synthetic_response(1), members=400, seed=2)
     assert b.nonunion_probability > a.nonunion_probability
     older = case.model_copy(update={"patient": case.patient.model_copy(update={"age_years": 85})})
-    c = heal(older, GEOMETRY, _plan(), response=synthetic_response(1), members=400, seed=2)
+    c = heal(older, GEOMETRY, plan, response=synthetic_response(1), members=400, seed=2)
     assert c.osteogenic_multiplier < a.osteogenic_multiplier
 
 

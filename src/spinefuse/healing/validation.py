@@ -11,7 +11,7 @@ each whether the model lies in the interval.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -168,11 +168,14 @@ def run_scenarios(
     return heal_batch(biology, response, params=params, members=members)
 
 
-def _targets() -> list[dict[str, Any]]:
+def healing_targets(population: str = "scenario") -> list[dict[str, Any]]:
+    """The data file's targets of one kind of population: ``scenario`` (single patients on
+    the template spine, evaluated here) or ``cohort`` (population averages, evaluated on the
+    synthetic cohort by ``spinefuse.cohort.validation``)."""
     targets = raw_parameters().get("targets")
     if not isinstance(targets, list) or not targets:
         raise ParameterError("healing_parameters.yaml: the 'targets' list is missing or empty")
-    return targets
+    return [t for t in targets if t.get("population", "scenario") == population]
 
 
 def _mixed(frame: pd.DataFrame, start: int, weights: Sequence[float], column: str) -> float:
@@ -181,12 +184,29 @@ def _mixed(frame: pd.DataFrame, start: int, weights: Sequence[float], column: st
     return float((w * values).sum() / w.sum())
 
 
+ScenarioRunner = Callable[[Sequence[Mapping[str, object]]], pd.DataFrame]
+"""Scenario rows -> a frame of heal_batch's columns with one row per scenario."""
+
+
 def healing_results(
-    params: HealingParameters | None = None, members: int | None = None
+    params: HealingParameters | None = None,
+    members: int | None = None,
+    *,
+    population: str = "scenario",
+    runner: ScenarioRunner | None = None,
+    model: str = "healing",
 ) -> list[TargetResult]:
-    """Every healing target of the data file with the model's value beside it."""
+    """Every healing target of one ``population`` with the model's value beside it: the
+    single-patient targets (``scenario``, run here by :func:`run_scenarios`) or those a
+    ``runner`` evaluates (``cohort_scenario``: population averages of a scenario, given by
+    ``spinefuse.cohort.validation``)."""
     params = params or load_parameters()
-    targets = _targets()
+    targets = healing_targets(population)
+    if runner is None:
+
+        def runner(scenarios: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+            return run_scenarios(scenarios, params, members)
+
     scenarios: list[Mapping[str, object]] = []
     spans: list[dict[str, tuple[int, list[float]]]] = []
     for t in targets:
@@ -203,7 +223,7 @@ def healing_results(
                 span[key] = (len(scenarios), [1.0])
                 scenarios.append(base)
         spans.append(span)
-    frame = run_scenarios(scenarios, params, members)
+    frame = runner(scenarios)
     out = []
     for t, span in zip(targets, spans, strict=True):
         month = int(t.get("month", 24))
@@ -240,7 +260,7 @@ def healing_results(
         out.append(
             TargetResult(
                 id=str(t["id"]),
-                model="healing",
+                model=model,
                 quantity=str(t["quantity"]),
                 role=str(t["role"]),
                 published=float(t["value"]),

@@ -496,8 +496,10 @@ BATCH_COLUMNS = (
     "operative_time_min",
     "blood_loss_ml",
     "length_of_stay_days",
+    "odi_3m",
     "odi_12m",
     "odi_24m",
+    "odi_mcid_probability_3m",
     "odi_mcid_probability",
     "back_pain_12m",
     "leg_pain_12m",
@@ -515,9 +517,10 @@ def forecast_batch(
     ``nonunion_probability`` from the healing stage in every row (required); build a case's row
     with :func:`patient_frame` to get the single forecast's numbers. Result columns
     :data:`BATCH_COLUMNS`: probabilities of each outcome, mean operative time (min), blood loss
-    (mL), stay (days), expected 12- and 24-month ODI, 12-month pain and EQ-5D index, and the
-    chances of reaching the ODI and EQ-5D MCIDs by 12 months. ``recalibration`` (a site's
-    ``fit_registry(..., mode="recalibrate")``) adjusts the risks and the stay to that site."""
+    (mL), stay (days), expected 3-, 12- and 24-month ODI, 12-month pain and EQ-5D index, and
+    the chances of reaching the ODI MCID by 3 and 12 months and the EQ-5D MCID by 12.
+    ``recalibration`` (a site's ``fit_registry(..., mode="recalibrate")``) adjusts the risks and
+    the stay to that site."""
     df = with_operative_time(validate_patients(patients.reset_index(drop=True)))
     recal = None if recalibration is None else recalibration.recalibrate
     probs = complication_probabilities(df, recal)
@@ -531,7 +534,11 @@ def forecast_batch(
     odi = pro_models()["odi"]
     d = odi.design(df, probs)
     odi_base = baselines(df, "odi")
-    out["odi_24m"] = odi.mean_at(d, odi_base, dx, np.array([24.0]))[:, 0]
+    course = odi.mean_at(d, odi_base, dx, np.array([3.0, 24.0]))
+    out["odi_3m"], out["odi_24m"] = course[:, 0], course[:, 1]
+    out["odi_mcid_probability_3m"] = odi.reach_probability(
+        d, odi_base, dx, odi.mcid, np.array([3.0])
+    )[:, 0]
     for name in ("back_pain", "leg_pain"):
         sm = pro_models()[name]
         out[f"{name}_12m"] = sm.mean_12m(sm.design(df, probs), baselines(df, name), dx)
