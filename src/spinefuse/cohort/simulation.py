@@ -6,7 +6,7 @@ what makes a resumed or distributed run identical to an uninterrupted local one.
 
 Each virtual patient goes through the stages a real one does, with the same per-patient
 functions: the healing stage's ``biology_row`` and ``heal_batch`` (members from the spec's seed
-and the patient's case id, on the healing grid) and the outcome stage's ``patient_frame`` and
+and the patient's case id, on the healing grid) and the outcome stage's ``patient_row`` and
 ``forecast_batch`` (with the healing stage's non-union), so a one-patient cohort gives the
 numbers ``heal`` and ``forecast`` give that patient.
 """
@@ -137,7 +137,8 @@ def simulate_batch(batch: Batch) -> pd.DataFrame:
     from spinefuse.healing import FUSION_GRID, heal_batch, load_parameters
     from spinefuse.healing.biology import biology_row
     from spinefuse.mechanics import FUSION_LOAD_CASES, fused_segment_response
-    from spinefuse.outcomes import forecast_batch, patient_frame
+    from spinefuse.outcomes import forecast_batch
+    from spinefuse.outcomes.forecast import patient_row
     from spinefuse.plan import plan_surgery
 
     spec = _spec(batch.spec_json)
@@ -172,13 +173,15 @@ def simulate_batch(batch: Batch) -> pd.DataFrame:
         ignore_index=True,
     )
     healed = heal_batch(biology, response, seed=spec.seed, params=params)
-    frames = [
-        patient_frame(c, p, float(nu), str(d))[0]
-        for c, p, nu, d in zip(
-            cases, plans, healed["nonunion_probability"], rows["diagnosis"], strict=True
-        )
-    ]
-    forecast = forecast_batch(pd.concat(frames, ignore_index=True))
+    table = pd.DataFrame(
+        [
+            patient_row(c, p, float(nu), str(d))[0]
+            for c, p, nu, d in zip(
+                cases, plans, healed["nonunion_probability"], rows["diagnosis"], strict=True
+            )
+        ]
+    )
+    forecast = forecast_batch(table)
     out = rows.copy()
     out["technique"] = [p.technique for p in plans]
     out["approach"] = [p.approach for p in plans]

@@ -166,7 +166,19 @@ def patient_frame(
     ``diagnosis`` (``covariates.DIAGNOSES``; e.g. from
     :func:`~spinefuse.outcomes.diagnosis.diagnosis_from_assessment`) sets the PRO course; None
     takes what the case alone says (:func:`~spinefuse.outcomes.diagnosis.diagnosis_from_case`)
-    and says so."""
+    and says so. A table of many patients' :func:`patient_row` rows gives the same numbers."""
+    row, assumptions = patient_row(case, plan, nonunion_probability, diagnosis)
+    frame = validate_patients(pd.DataFrame([row]), f"case {case.id}")
+    return with_operative_time(frame), assumptions
+
+
+def patient_row(
+    case: Case,
+    plan: SurgicalPlan,
+    nonunion_probability: float | None = None,
+    diagnosis: str | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """A case's row of the patient table (before validation), and the assumptions made."""
     p, h = case.patient, case.history
     assumptions = []
     odi = h.odi
@@ -213,8 +225,7 @@ def patient_frame(
         "eras": False,
         "site": site_name(case.preferences.site),
     }
-    frame = validate_patients(pd.DataFrame([row]), f"case {case.id}")
-    return with_operative_time(frame), assumptions
+    return row, assumptions
 
 
 def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
