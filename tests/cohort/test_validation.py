@@ -101,3 +101,23 @@ def test_the_synthetic_cohort_draws_every_covariate_from_the_spec(cohort: pd.Dat
     change = (cohort.odi_12m - cohort.baseline_odi).groupby(cohort.diagnosis).mean()
     assert change["degenerative_spondylolisthesis"] < change["discogenic"] - 8.0
     assert np.isfinite(cohort.nonunion_probability).all()
+
+
+def test_healing_nonunion_claims_no_more_discrimination_than_published() -> None:
+    """The healing stage's non-union, as a risk, ranks patients no better than the published
+    ceiling (outcome_parameters.yaml nonunion.discrimination, 0.75): its AUC if every patient's
+    probability were exactly right (expected AUC) over the synthetic population."""
+    from spinefuse.cohort.validation import _population_biology
+    from spinefuse.healing import heal_batch
+    from spinefuse.healing.validation import _stack, template_responses
+    from spinefuse.outcomes.parameters import outcome_parameters
+    from spinefuse.outcomes.registry import expected_auc
+
+    biology = _population_biology(600)
+    biology["technique"] = np.random.default_rng(0).choice(["TLIF", "PLF", "PLIF"], len(biology))
+    responses = template_responses()
+    healed = heal_batch(
+        biology, _stack([responses[t] for t in biology.technique]), seed=1, members=32
+    )
+    ceiling = outcome_parameters()["nonunion"]["discrimination"]["auc_max"]
+    assert 0.6 < expected_auc(healed.nonunion_probability.to_numpy()) <= ceiling
