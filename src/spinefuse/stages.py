@@ -150,10 +150,13 @@ def healing_stage(r: CaseResult) -> Record | Skip:
 def forecast_stage(r: CaseResult) -> Record:
     """Perioperative course, complications, recovery pathway and PROs; the non-union risk is
     the healing stage's."""
-    from spinefuse.outcomes import forecast
+    from spinefuse.outcomes import diagnosis_from_assessment, forecast
 
     nonunion = r.healing.nonunion_probability if r.healing is not None else None
-    return forecast(r.case, r.plan, nonunion)
+    diagnosis = (
+        diagnosis_from_assessment(r.assessment, r.plan) if r.assessment is not None else None
+    )
+    return forecast(r.case, r.plan, nonunion, diagnosis=diagnosis)
 
 
 def report_stage(r: CaseResult) -> list[Any] | Skip:

@@ -37,6 +37,8 @@ def test_defaults_fill_the_population_and_overrides_apply(tmp_path: Path) -> Non
         ({"arms": [{"name": "A"}, {"name": "A"}]}, "arm names must be unique"),
         ({"arms": [{"name": "A", "technique": "XLIF"}]}, "arms.0.technique = 'XLIF'"),
         ({"population": {"female_fraction": 1.4}}, "population.female_fraction = 1.4"),
+        ({"arms": [{"name": "A", "levels": 5}]}, "arms.0.levels = 5"),
+        ({"population": {"asa": {"p1": 0.5}}}, "ASA shares p1-p4 must sum to 1"),
         ({"outputs": ["mechanics", "dreams"]}, "unknown outputs ['dreams']"),
     ],
 )
@@ -64,7 +66,33 @@ def test_population_matches_its_spec_and_is_seeded() -> None:
     assert np.allclose(pop.bmi, pop.weight_kg / (pop.height_cm / 100) ** 2, atol=0.05)
     r = np.corrcoef(pop.pelvic_incidence_deg, pop.lumbar_lordosis_deg)[0, 1]
     assert r == pytest.approx(p.pelvic.correlation, abs=0.03)
-    assert (pop.slip_percent[pop.pathology == "degenerative_disc_disease"] == 0).all()
+    slipped = pop.diagnosis.isin(("degenerative_spondylolisthesis", "isthmic_spondylolisthesis"))
+    assert (pop.slip_percent[~slipped] == 0).all() and (pop.slip_percent[slipped] > 0).all()
+
+
+def test_covariates_carry_their_correlations() -> None:
+    """Issue 18 item 5: ASA rises with age, diabetes and BMI; diabetes with age and BMI; the
+    marginal shares stay the spec's; 1-4 levels and revision cases are drawn."""
+    spec = cohort_from_dict(SPEC)
+    p = spec.population
+    pop = sample_population(p, 20000, seed=3)
+    n = len(pop)
+    shares = pop.asa_class.value_counts(normalize=True).sort_index()
+    for k, want in zip((1, 2, 3, 4), (p.asa.p1, p.asa.p2, p.asa.p3, p.asa.p4), strict=True):
+        assert abs(shares.get(k, 0.0) - want) < 4 * np.sqrt(want * (1 - want) / n) + 1e-9
+    diabetic = pop.diabetes != "none"
+    want = p.diabetes.prevalence
+    assert abs(diabetic.mean() - want) < 4 * np.sqrt(want * (1 - want) / n) + 0.005
+    old, young = pop.age_years >= 70, pop.age_years < 55
+    assert pop.asa_class[old].mean() > pop.asa_class[young].mean() + 0.2
+    assert diabetic[old].mean() > 1.5 * diabetic[young].mean()
+    assert diabetic[pop.bmi >= 35].mean() > 1.5 * diabetic[pop.bmi < 27].mean()
+    assert pop.asa_class[diabetic].mean() > pop.asa_class[~diabetic].mean()
+    assert sorted(pop.levels.unique()) == [1, 2, 3, 4]
+    assert abs(pop.revision.mean() - p.revision) < 0.01
+    assert set(pop.diagnosis.unique()) == set(p.diagnosis_mix)
+    assert pop.stenosis[pop.diagnosis == "stenosis"].all()
+    assert np.corrcoef(pop.age_years, pop.trabecular_hu)[0, 1] < -0.2
 
 
 def test_pelvic_defaults_are_those_of_the_uci_normal_rows(shared_data: Path) -> None:

@@ -25,14 +25,22 @@ SPEC = {
             "technique": "TLIF",
             "graft": "local_autograft",
             "smoking": "never",
+            "levels": 1,
         },
         {
             "name": "tlif-auto-smokers",
             "technique": "TLIF",
             "graft": "local_autograft",
             "smoking": "current",
+            "levels": 1,
         },
-        {"name": "plf-allograft", "technique": "PLF", "graft": "allograft", "smoking": "never"},
+        {
+            "name": "plf-allograft",
+            "technique": "PLF",
+            "graft": "allograft",
+            "smoking": "never",
+            "levels": 1,
+        },
     ],
 }
 
@@ -78,10 +86,19 @@ def test_allograft_alone_posterolateral_fuses_less_than_autograft_interbody(
     _, res = trial
     tlif, plf = _arm(res, "tlif-auto-never"), _arm(res, "plf-allograft")
     gap = (tlif.fusion_probability_24m - plf.fusion_probability_24m).mean()
-    # allograft alone in the posterolateral gutters fuses markedly less often than autograft
-    # with an interbody cage (research notes: 50-70 % vs about 90 %); at least 10 points
-    assert gap > 0.10
+    # allograft in the posterolateral gutters (with the local bone the laminectomy yields) fuses
+    # less often than autograft with an interbody cage: TLIF vs PLF OR 2.46 (Makanji 2018) is
+    # ~8 points in the synthetic cohort with local bone alone, more with allograft; these six
+    # patients' laminectomies mostly yield the bed's volume in local bone
+    assert gap > 0.03
     assert (tlif.fusion_probability_24m > plf.fusion_probability_24m).all()
+    # issue 18: the PLF-with-allograft arm fused in 22 %; allograft alone fuses in 40 % (Morris
+    # 2018) and mixed with local bone more
+    assert plf.fusion_probability_24m.mean() > 0.5
+    # reoperation follows the healing stage's non-union: more in the PLF-allograft arm, but not
+    # the 18-19 % of the issue
+    assert plf.reoperation_2y.mean() > tlif.reoperation_2y.mean()
+    assert plf.reoperation_2y.mean() < 0.15
 
 
 def test_a_batch_is_reproducible_and_a_foreign_folder_refused(
@@ -102,45 +119,55 @@ def test_a_batch_is_reproducible_and_a_foreign_folder_refused(
         run_trial(other, out, workers=1, progress=False)
 
 
-@pytest.mark.parametrize(
-    ("technique", "graft"), [("TLIF", "local_autograft"), ("PLF", "allograft")]
-)
-def test_the_cohort_fusion_grid_matches_the_full_grid(technique: str, graft: str) -> None:
-    """The cohort evaluates the mechanics at few fusion states; healing interpolates between
-    them. Its fusion probabilities must match those on the healing stage's full grid."""
-    import numpy as np
-
+def test_a_one_patient_cohort_gives_the_single_patients_answer() -> None:
+    """One patient, one answer (issue 15/18): the cohort's healing and forecast of a virtual
+    patient equal heal() and forecast() run on that patient's case, spine and plan with the
+    spec's seed."""
     from spinefuse.anatomy.template import virtual_spine
     from spinefuse.assess import assess_case
     from spinefuse.cohort.simulation import (
-        COHORT_FUSION_GRID,
+        arm_of,
+        arm_segments,
         batch_patients,
         virtual_case,
         virtual_spec,
     )
-    from spinefuse.healing import FUSION_GRID, heal_batch
-    from spinefuse.mechanics import fused_segment_response
+    from spinefuse.healing import heal
+    from spinefuse.outcomes import forecast
     from spinefuse.plan import plan_surgery
 
-    spec = cohort_from_dict({**SPEC, "size": 4})
-    (batch,) = [
-        b for b in plan_batches(spec.model_dump_json(by_alias=True), ["plf-allograft"], 4, 4)
-    ]
-    rows = batch_patients(batch)
-    geos, plans = [], []
-    for row in rows.itertuples(index=False):
-        g = virtual_spine(virtual_spec(row, spec.seed))
-        case = virtual_case(row)
-        plan = plan_surgery(
-            case, g, assess_case(case, g), technique=technique, graft=graft, levels=["L4-L5"]
-        )
-        assert plan is not None
-        geos.append(g)
-        plans.append(plan)
-    biology = rows.assign(
-        technique=technique, graft=graft, levels=1, nsaids=False, rod_material="titanium"
+    spec = cohort_from_dict({**SPEC, "size": 1, "batch_size": 1})
+    (batch,) = plan_batches(spec.model_dump_json(by_alias=True), ["plf-allograft"], 1, 1)
+    cohort_row = simulate_batch(batch).iloc[0]
+    row = next(batch_patients(batch).itertuples(index=False))
+    arm = arm_of(spec, "plf-allograft")
+    case, g = virtual_case(row), virtual_spine(virtual_spec(row, spec.seed))
+    plan = plan_surgery(
+        case,
+        g,
+        assess_case(case, g),
+        technique="PLF",
+        graft="allograft",
+        levels=arm_segments(arm, row),
     )
-    coarse = heal_batch(biology, fused_segment_response(geos, plans, COHORT_FUSION_GRID), seed=3)
-    full = heal_batch(biology, fused_segment_response(geos, plans, FUSION_GRID), seed=3)
-    for col in ("fusion_probability_12m", "fusion_probability_24m", "nonunion_probability"):
-        assert np.allclose(coarse[col], full[col], atol=0.05), col
+    assert plan is not None
+    course = heal(case, g, plan, seed=spec.seed)
+    assert cohort_row["nonunion_probability"] == course.nonunion_probability
+    assert cohort_row["fusion_probability_12m"] == course.fusion_probability[12]
+    f = forecast(case, plan, course.nonunion_probability, diagnosis=str(row.diagnosis))
+    for name in ("reoperation_2y", "infection", "readmission_90d", "transfusion"):
+        assert cohort_row[name] == pytest.approx(f.risk(name).probability, rel=1e-12), name
+    assert cohort_row["odi_12m"] == pytest.approx(f.summary["odi_12m"], abs=1e-4)
+    assert cohort_row["odi_mcid_probability"] == pytest.approx(
+        f.summary["odi_mcid_probability"], abs=1e-4
+    )
+
+
+def test_every_covariate_reaches_the_models(trial: tuple[Path, pd.DataFrame]) -> None:
+    """Issue 18 item 5: virtual patients were all ASA 2 with no stenosis or revision; now the
+    drawn ASA, diagnosis, stenosis, revision and baseline pain enter the case and the models."""
+    _, res = trial
+    assert {"asa_class", "diagnosis", "stenosis", "revision", "eq5d_12m", "odi_24m"} <= set(
+        res.columns
+    )
+    assert res.asa_class.between(1, 4).all()

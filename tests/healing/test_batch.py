@@ -9,11 +9,12 @@ import pytest
 from spinefuse.errors import CaseError
 from spinefuse.healing import RESULT_COLUMNS, heal_batch
 
-from .conftest import synthetic_response
+from .conftest import select, synthetic_response
 
 
 def _biology(n: int, **cols: list[object]) -> pd.DataFrame:
     base: dict[str, list[object]] = {
+        "case_id": [f"p{i}" for i in range(n)],
         "age_years": [60.0] * n,
         "smoking": ["never"] * n,
         "diabetes": ["none"] * n,
@@ -68,7 +69,7 @@ def test_three_day_steps_agree_with_daily_steps() -> None:
     bio = _biology(3, smoking=["never", "current", "never"], technique=["TLIF", "TLIF", "PLF"])
     resp = synthetic_response(3, cage=[True, True, False])
     daily = heal_batch(bio, resp, members=400, seed=2, dt_days=1.0)
-    coarse = heal_batch(bio, resp, members=400, seed=2, dt_days=3.0)
+    coarse = heal_batch(bio, resp, members=400, seed=2)  # the parameter file's 3-day step
     probs = [c for c in RESULT_COLUMNS if c != "median_time_to_fusion_months"]
     np.testing.assert_allclose(coarse[probs], daily[probs], atol=0.01)
     np.testing.assert_allclose(
@@ -76,11 +77,55 @@ def test_three_day_steps_agree_with_daily_steps() -> None:
     )
 
 
+def test_a_patient_gets_the_same_numbers_in_any_batch() -> None:
+    """Each patient's members come from (run seed, case id): the same row in a batch of one,
+    in a larger batch, or in another order gives identical probabilities."""
+    bio = _biology(
+        4,
+        smoking=["never", "current", "never", "former"],
+        graft=["rhbmp2", "local_autograft", "allograft", "dbm"],
+        technique=["TLIF", "PLF", "TLIF", "PLF"],
+    )
+    resp = synthetic_response(4, cage=[True, False, True, False])
+    together = heal_batch(bio, resp, seed=5)
+    for i in range(4):
+        alone = heal_batch(bio.iloc[[i]], select(resp, [i]), seed=5)
+        pd.testing.assert_frame_equal(alone, together.iloc[[i]])
+    order = [3, 1, 0, 2]
+    shuffled = heal_batch(bio.iloc[order], select(resp, order), seed=5)
+    pd.testing.assert_frame_equal(shuffled, together.iloc[order])
+    other_seed = heal_batch(bio, resp, seed=6)
+    assert not other_seed.equals(together)
+
+
+def test_extenders_and_local_bone_share_mix_the_graft_bed() -> None:
+    """An allograft bed takes the local bone the decompression yields: the more local bone,
+    the more it fuses; a local-autograft bed extended with DBM fuses less than pure local bone
+    (DBM extender 85 % vs local bone, Morris 2018 Eur Spine J 27:1856)."""
+    bio = _biology(
+        4,
+        technique=["PLF"] * 4,
+        graft=["allograft", "allograft", "local_autograft", "local_autograft"],
+        local_bone_share=[0.0, 0.6, 1.0, 0.4],
+        extender=["none", "none", "none", "dbm"],
+        case_id=["one-patient"] * 4,
+    )
+    out = heal_batch(bio, synthetic_response(4, cage=False), seed=3)
+    fused = out["fusion_probability_24m"].to_numpy()
+    assert fused[0] < fused[1] < fused[2]
+    assert fused[3] < fused[2]
+    with pytest.raises(CaseError, match="local_bone_share"):
+        heal_batch(_biology(1, local_bone_share=[1.4]), synthetic_response(1))
+
+
 def test_bone_density_acts_only_through_the_cage() -> None:
     """Osteoporosis does not change fusion rates by itself (meta-analysis, e-jbm.org 719); in
     spinefuse low density lowers fusion only where a cage subsides into the endplate."""
     bio = _biology(
-        4, trabecular_hu=[80.0, 150.0, 80.0, 150.0], technique=["PLF", "PLF", "TLIF", "TLIF"]
+        4,
+        trabecular_hu=[80.0, 150.0, 80.0, 150.0],
+        technique=["PLF", "PLF", "TLIF", "TLIF"],
+        case_id=["one-patient"] * 4,  # the same members in every row: a paired comparison
     )
     out = heal_batch(bio, synthetic_response(4, cage=[False, False, True, True]), members=300)
     plf_low, plf_normal, ib_low, ib_normal = out["fusion_probability_24m"]

@@ -7,13 +7,23 @@ import numpy as np
 import pytest
 
 from spinefuse.errors import ParameterError
-from spinefuse.healing.ensemble import EnsembleRun, regions_for_technique, simulate
+from spinefuse.healing.ensemble import (
+    EnsembleRun,
+    biology_quantile,
+    regions_for_technique,
+    simulate,
+)
+from spinefuse.healing.members import DEVIATES, cohort_deviates, member_deviates
 from spinefuse.healing.parameters import load_parameters
 from spinefuse.healing.response import response_table
 
 from .conftest import synthetic_response
 
 P = load_parameters()
+
+
+def _dev(n: int, members: int, seed: int = 3) -> np.ndarray:
+    return cohort_deviates(seed, ["same-patient"] * n, members)
 
 
 def _run(seed: int = 3, members: int = 200, n: int = 2, **kw: object) -> EnsembleRun:
@@ -25,8 +35,7 @@ def _run(seed: int = 3, members: int = 200, n: int = 2, **kw: object) -> Ensembl
         np.full(n, 150.0),
         ["titanium"] * n,
         P,
-        members=members,
-        seed=seed,
+        deviates=_dev(n, members, seed),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -38,6 +47,36 @@ def test_same_seed_same_result_and_another_seed_differs() -> None:
     assert not np.array_equal(a.fusion_fraction, c.fusion_fraction)
 
 
+def test_members_are_a_latin_hypercube_from_the_patient_stream() -> None:
+    """Each deviate has exactly one member per equal-probability stratum; the same (seed, case
+    id) gives the same members, another id or seed others."""
+    from scipy.special import ndtr
+
+    z = member_deviates(0, "case-a", 64)
+    assert z.shape == (64, len(DEVIATES))
+    strata = np.floor(ndtr(z) * 64).astype(int)
+    for d in range(len(DEVIATES)):
+        assert sorted(strata[:, d]) == list(range(64))
+    np.testing.assert_array_equal(z, member_deviates(0, "case-a", 64))
+    assert not np.array_equal(z, member_deviates(0, "case-b", 64))
+    assert not np.array_equal(z, member_deviates(1, "case-a", 64))
+    with pytest.raises(ParameterError, match="seed"):
+        member_deviates(-1, "case-a", 4)
+
+
+def test_biology_quantile_is_the_mixture_of_healthy_and_compromised_beds() -> None:
+    """The compromised share of beds sits below the healthy ones: the quantile at the mixture's
+    CDF reproduces the probability, and a share pi of members lies near kappa."""
+    from scipy.special import ndtr
+
+    u = np.linspace(0.005, 0.995, 199)
+    x = biology_quantile(u, P)
+    s, pi, kappa = P.biology_log_sd, P.compromised_bed_share, P.compromised_bed_rate
+    cdf = (1 - pi) * ndtr(np.log(x) / s) + pi * ndtr((np.log(x) - np.log(kappa)) / s)
+    np.testing.assert_allclose(cdf, u, atol=1e-9)
+    assert np.all(np.diff(x) > 0)
+
+
 def test_shapes_and_monthly_samples() -> None:
     r = _run(members=50, months=12)
     assert r.months_axis.tolist() == list(range(13))
@@ -46,8 +85,8 @@ def test_shapes_and_monthly_samples() -> None:
     assert r.fusion_probability(6).shape == (2,)
 
 
-def test_patients_with_identical_inputs_get_the_same_statistics() -> None:
-    # common random numbers: member j of every patient draws the same deviates
+def test_patients_with_identical_inputs_and_deviates_get_the_same_course() -> None:
+    # the same case id in two rows (one patient in two arms) meets the same members
     r = _run(members=300)
     np.testing.assert_array_equal(r.fusion_fraction[0], r.fusion_fraction[1])
 
@@ -78,7 +117,7 @@ def test_inputs_that_do_not_match_the_response_are_refused() -> None:
             np.full(2, 150.0),
             ["titanium"] * 2,
             P,
-            members=5,
+            deviates=_dev(2, 5),
         )
     with pytest.raises(ParameterError, match="at least one"):
         simulate(
@@ -88,11 +127,27 @@ def test_inputs_that_do_not_match_the_response_are_refused() -> None:
             np.full(2, 150.0),
             ["titanium"] * 2,
             P,
-            members=5,
+            deviates=_dev(2, 5),
         )
     with pytest.raises(ParameterError, match="steel"):
         simulate(
-            table, np.ones(2), np.ones((2, 2), bool), np.full(2, 150.0), ["steel"] * 2, P, members=5
+            table,
+            np.ones(2),
+            np.ones((2, 2), bool),
+            np.full(2, 150.0),
+            ["steel"] * 2,
+            P,
+            deviates=_dev(2, 5),
+        )
+    with pytest.raises(ParameterError, match="one row of member"):
+        simulate(
+            table,
+            np.ones(2),
+            np.ones((2, 2), bool),
+            np.full(2, 150.0),
+            ["titanium"] * 2,
+            P,
+            deviates=_dev(3, 5),
         )
     with pytest.raises(ParameterError, match="rule"):
         simulate(
@@ -102,7 +157,7 @@ def test_inputs_that_do_not_match_the_response_are_refused() -> None:
             np.full(2, 150.0),
             ["titanium"] * 2,
             P,
-            members=5,
+            deviates=_dev(2, 5),
             rule="x",
         )  # type: ignore[arg-type]
 
@@ -135,8 +190,7 @@ def test_unstable_segment_heals_worse_through_the_mechanics() -> None:
         np.full(2, 150.0),
         ["titanium"] * 2,
         P,
-        members=400,
-        seed=8,
+        deviates=_dev(2, 400, 8),
     )
     stable, loose = r.nonunion_probability(24)
     assert loose > stable + 0.1

@@ -55,7 +55,8 @@ def test_interpolation_between_fusion_states_matches_the_full_model(technique: s
         tol = 0.10 * np.abs(exact) + 0.05 * np.abs(exact).max() + 1e-12
         assert np.all(np.abs(interp[:, f, :] - exact) <= tol), name
     k = table.stiffness_at(patient, mid)
-    np.testing.assert_allclose(k, full.segment_stiffness_nmm_per_rad[0, ~on_grid], rtol=0.03)
+    # within the 10 % tolerance the grid was chosen for (tests/healing/test_convergence.py)
+    np.testing.assert_allclose(k, full.segment_stiffness_nmm_per_rad[0, ~on_grid], rtol=0.05)
 
 
 def test_heal_runs_the_mechanics_itself() -> None:

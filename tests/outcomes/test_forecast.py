@@ -39,40 +39,51 @@ def test_forecast_round_trips_and_carries_every_outcome(case: Case, plan: Surgic
     for r in f.risks:
         assert r.low <= r.probability <= r.high
     assert f.risk("nonunion").probability == 0.12 and f.nonunion_source == "healing"
-    assert [p.name for p in f.pro] == ["odi", "back_pain", "leg_pain"]
+    assert [p.name for p in f.pro] == ["odi", "back_pain", "leg_pain", "eq5d"]
     assert f.pro[0].months == [0.0, 1.5, 3.0, 6.0, 12.0, 24.0] and f.pro[0].mean[0] == 52.0
+    for r in f.risks:  # each risk says what it is calibrated to and how well such models rank
+        assert r.source and 0.5 < r.literature_auc_max <= 0.9 and r.discrimination_source
+
+
+def test_a_plan_without_the_healing_nonunion_is_refused(case: Case, plan: SurgicalPlan) -> None:
+    """One source of non-union: the forecast takes the healing stage's probability and has no
+    non-union model of its own to fall back on."""
+    with pytest.raises(ParameterError, match="healing stage's non-union probability"):
+        forecast(case, plan)
+    with pytest.raises(ParameterError, match="nonunion_probability is missing"):
+        from spinefuse.outcomes.forecast import patient_frame
+
+        forecast_batch(patient_frame(case, plan)[0])
 
 
 def test_high_risk_patient_gets_higher_infection_risk_and_named_drivers(
     plan: SurgicalPlan, make_case: MakeCase
 ) -> None:
-    low = forecast(make_case(smoking="never", diabetes="none", weight_kg=60), plan)
-    high = forecast(make_case(), plan)
+    low = forecast(make_case(smoking="never", diabetes="none", weight_kg=60), plan, 0.07)
+    high = forecast(make_case(), plan, 0.07)
     assert high.risk("infection").probability > 3 * low.risk("infection").probability
-    assert {d.factor for d in high.risk("infection").drivers} == {
-        "open_approach",
-        "obesity",
-        "diabetes",
+    assert {"open_approach", "bmi", "diabetes"} <= {
+        d.factor for d in high.risk("infection").drivers
     }
 
 
 def test_mis_shortens_stay_and_blood_loss(case: Case, make_plan: MakePlan) -> None:
-    open_ = {q.name: q for q in forecast(case, make_plan()).perioperative}
-    mis = {q.name: q for q in forecast(case, make_plan(approach="mis")).perioperative}
+    open_ = {q.name: q for q in forecast(case, make_plan(), 0.07).perioperative}
+    mis = {q.name: q for q in forecast(case, make_plan(approach="mis"), 0.07).perioperative}
     assert mis["length_of_stay_days"].mean == pytest.approx(
         0.70 * open_["length_of_stay_days"].mean, rel=0.03
     )
-    assert mis["blood_loss_ml"].mean == pytest.approx(0.45 * open_["blood_loss_ml"].mean, rel=1e-6)
+    assert mis["blood_loss_ml"].mean == pytest.approx(0.45 * open_["blood_loss_ml"].mean, rel=1e-4)
     q = open_["length_of_stay_days"]
     assert q.p5 < q.median < q.p95
 
 
 def test_site_profile_changes_the_stay(plan: SurgicalPlan, make_case: MakeCase) -> None:
-    us = forecast(make_case(), plan)
+    us = forecast(make_case(), plan, 0.07)
     jp_case = make_case().model_copy(
         update={"preferences": make_case().preferences.model_copy(update={"site": "japan"})}
     )
-    jp = forecast(jp_case, plan)
+    jp = forecast(jp_case, plan, 0.07)
     stay = lambda f: next(q.mean for q in f.perioperative if q.name == "length_of_stay_days")  # noqa: E731
     assert jp.site == "japan" and stay(jp) > 4 * stay(us)
 
@@ -124,6 +135,24 @@ def test_batch_keeps_the_index_and_uses_healing_nonunion() -> None:
     assert out["reoperation_2y"].corr(df["nonunion_probability"]) > 0.3
 
 
+def test_technique_sets_operative_time_and_blood_loss(case: Case, make_plan: MakePlan) -> None:
+    """Issue 18 item 3: PLIF, TLIF and PLF took 179 min and lost 376 mL alike. PLIF is longer
+    and bloodier than TLIF (Zhang 2014; Lenz 2022), PLF shorter, MIS bleeds less (Sun 2013),
+    each extra level adds time and blood (PMC8369686)."""
+
+    def periop(**over: object) -> dict[str, float]:
+        f = forecast(case, make_plan(**over), 0.07)
+        return {q.name: q.mean for q in f.perioperative}
+
+    tlif, plif, plf = periop(), periop(technique="PLIF"), periop(technique="PLF")
+    assert plif["operative_time_min"] > tlif["operative_time_min"] > plf["operative_time_min"]
+    assert plif["blood_loss_ml"] > tlif["blood_loss_ml"] > plf["blood_loss_ml"]
+    assert periop(approach="mis")["blood_loss_ml"] < 0.6 * tlif["blood_loss_ml"]
+    two = periop(fuse_segments=["L4-L5", "L5-S1"])
+    assert two["operative_time_min"] > tlif["operative_time_min"]
+    assert two["blood_loss_ml"] > 1.3 * tlif["blood_loss_ml"]
+
+
 def test_the_forecast_command_forecasts_the_surgeons_named_plan(
     tmp_path: Path, make_case: MakeCase, make_plan: MakePlan
 ) -> None:
@@ -157,12 +186,12 @@ def test_the_forecast_command_forecasts_the_surgeons_named_plan(
 
 
 def test_forecast_json_names_its_schema(case: Case, plan: SurgicalPlan) -> None:
-    data = json.loads(forecast(case, plan).to_json())
+    data = json.loads(forecast(case, plan, 0.07).to_json())
     assert data["schema"] == "spinefuse/forecast@1" and "schema_" not in data
 
 
 def test_summary_equals_the_batch_row(case: Case, plan: SurgicalPlan) -> None:
-    f = forecast(case, plan)
+    f = forecast(case, plan, 0.07)
     assert set(BATCH_COLUMNS) <= set(f.summary)
     assert f.summary["infection"] == pytest.approx(f.risk("infection").probability, abs=1e-5)
     stay = next(q for q in f.perioperative if q.name == "length_of_stay_days")
@@ -183,7 +212,7 @@ def test_single_forecast_recalibrated_to_a_site(
         np.random.default_rng(5).random(len(site)) < expit(logit(p) + 1.0)
     ).astype(int)
     report = fit_registry(site, mode="recalibrate")
-    plain, local = forecast(case, plan), forecast(case, plan, recalibration=report)
+    plain, local = forecast(case, plan, 0.07), forecast(case, plan, 0.07, recalibration=report)
     r = local.risk("transfusion")
     assert r.probability > plain.risk("transfusion").probability
     assert r.low <= r.probability <= r.high
@@ -205,6 +234,9 @@ def test_public_surface_is_curated() -> None:
             "forecast_batch",
             "odi_update_forecast",
             "read_registry",
+            "diagnosis_from_assessment",
+            "patient_frame",
+            "score_eq5d",
             "score_odi",
             "synthetic_registry",
             "write_synthetic_registry",
@@ -216,7 +248,7 @@ def test_public_surface_is_curated() -> None:
 def test_missing_baseline_odi_is_assumed_and_said(make_case: MakeCase, plan: SurgicalPlan) -> None:
     case = make_case()
     case = case.model_copy(update={"history": case.history.model_copy(update={"odi": None})})
-    f = forecast(case, plan)
+    f = forecast(case, plan, 0.07)
     assert f.pro[0].mean[0] == 48.0
     assert any("baseline ODI not in the case" in a for a in f.assumptions)
 
@@ -238,7 +270,7 @@ def test_prior_surgery_drives_dural_tear_as_revision(
             )
         }
     )
-    first, second = forecast(case, plan), forecast(redo, plan)
+    first, second = forecast(case, plan, 0.07), forecast(redo, plan, 0.07)
     assert second.risk("dural_tear").probability > first.risk("dural_tear").probability
     assert second.risk("dural_tear").drivers[0].factor == "revision"
 
@@ -255,9 +287,8 @@ def test_cli_forecast_prints_the_forecast_and_reports_bad_input(
     path = tmp_path / "case.yaml"
     path.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(app, ["forecast", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    f = Forecast.from_json(result.stdout)
-    assert f.approach == "mis" and f.summary["length_of_stay_days"] > 0
+    # without the healing stage's non-union the command stops and says where it comes from
+    assert result.exit_code == 2 and "healing stage" in result.output
     data["history"]["odi"] = 120
     path.write_text(yaml.safe_dump(data))
     bad = CliRunner().invoke(app, ["forecast", str(path), "--json"])

@@ -14,7 +14,13 @@ from spinefuse.outcomes.covariates import validate_patients
 from spinefuse.outcomes.forecast import odi_update_forecast
 from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters
-from spinefuse.outcomes.pro import early_observation_sd, odi_update, pro_models, recovery_fraction
+from spinefuse.outcomes.pro import (
+    diagnosis_codes,
+    early_observation_sd,
+    odi_update,
+    pro_models,
+    recovery_fraction,
+)
 from spinefuse.plan.surgical_plan import SurgicalPlan
 
 
@@ -25,9 +31,12 @@ def _simulated(registry: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     f = float(recovery_fraction(3.0))
     rng = np.random.default_rng(1)
     obs = np.clip(b - (b - y12) * f + rng.normal(0, early_observation_sd(), len(b)), 0, 100)
-    pts = with_operative_time(validate_patients(registry.drop(columns=["operative_time_min"])))
+    pts = with_operative_time(
+        validate_patients(registry.drop(columns=["operative_time_min", "blood_loss_ml"]))
+    )
     m = pro_models()["odi"]
-    mean, _, p = odi_update(m, m.design(pts, complication_probabilities(pts)), b, 3.0, obs)
+    d = m.design(pts, complication_probabilities(pts))
+    mean, _, p = odi_update(m, d, b, diagnosis_codes(pts), 3.0, obs)
     return (b - y12) >= m.mcid, p, mean, y12
 
 
@@ -48,16 +57,16 @@ def test_early_odi_sharpens_but_does_not_exceed_the_literature(
 
 
 def test_a_poor_three_month_odi_lowers_the_chance(case: Case, plan: SurgicalPlan) -> None:
-    good = odi_update_forecast(case, plan, 3.0, 25.0)
-    poor = odi_update_forecast(case, plan, 3.0, 52.0)
+    good = odi_update_forecast(case, plan, 3.0, 25.0, 0.07)
+    poor = odi_update_forecast(case, plan, 3.0, 52.0, 0.07)
     assert poor.prior_mcid_probability == good.prior_mcid_probability
     assert poor.mcid_probability < good.prior_mcid_probability < good.mcid_probability
     assert poor.mean_12m > good.prior_mean_12m > good.mean_12m
-    assert good.sd_12m < 9.5  # tighter than the prior spread
+    assert good.sd_12m < pro_models()["odi"].sd  # tighter than the prior spread
 
 
 def test_update_inputs_are_checked(case: Case, plan: SurgicalPlan) -> None:
     with pytest.raises(ParameterError, match="months = 14"):
-        odi_update_forecast(case, plan, 14.0, 30.0)
+        odi_update_forecast(case, plan, 14.0, 30.0, 0.07)
     with pytest.raises(ParameterError, match="the ODI lies in 0-100"):
-        odi_update_forecast(case, plan, 3.0, 130.0)
+        odi_update_forecast(case, plan, 3.0, 130.0, 0.07)

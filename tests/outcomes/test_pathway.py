@@ -19,7 +19,7 @@ Factory = Callable[..., RecoveryPathway]
 def pathway(make_case: Callable[..., Case], make_plan: Callable[..., SurgicalPlan]) -> Factory:
     def build(**kw: Any) -> RecoveryPathway:
         plan_kw = kw.pop("plan", {})
-        nonunion = kw.pop("nonunion", None)
+        nonunion = kw.pop("nonunion", 0.07)
         p = forecast(make_case(**kw), make_plan(**plan_kw), nonunion).pathway
         assert p is not None
         return p

@@ -37,6 +37,9 @@ def test_stage_without_a_plan_falls_back_to_preferences_then_says_why(
     )
     f = run(chosen, "forecast", progress=False).forecast
     assert f is not None
+    healing = run(chosen, "healing", progress=False).healing
+    assert healing is not None  # on a population spine of the patient's sex and height
+    assert f.risk("nonunion").probability == healing.nonunion_probability
     assert f.fusion_planned and f.approach == "mis" and f.segments == ["L5-S1"]
 
 

@@ -62,6 +62,12 @@ def outcome_columns(results: pd.DataFrame) -> list[str]:
         "depression",
         "preop_opioid_use",
         "workers_compensation",
+        "asa_class",
+        "revision",
+        "back_pain_nrs",
+        "leg_pain_nrs",
+        "local_bone_share",
+        "nsaids",
     }
     return [
         c

@@ -69,8 +69,63 @@ class Pelvic(UserRecord):
     _sd = field_validator("pelvic_incidence_deg", "lumbar_lordosis_deg")(_mean_sd)
 
 
+Diagnosis = Literal[
+    "degenerative_spondylolisthesis",
+    "isthmic_spondylolisthesis",
+    "stenosis",
+    "discogenic",
+    "deformity",
+]
+
+
+class Asa(UserRecord):
+    """ASA physical status: the population's mix of classes 1-4 and the proportional odds of a
+    higher class per decade of age, with diabetes and per 5 kg/m² of BMI."""
+
+    p1: float = Field(ge=0, le=1)
+    p2: float = Field(ge=0, le=1)
+    p3: float = Field(ge=0, le=1)
+    p4: float = Field(ge=0, le=1)
+    odds_ratio_per_decade: float = Field(gt=0)
+    odds_ratio_diabetes: float = Field(gt=0)
+    odds_ratio_per_5_bmi: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _sum(self) -> Asa:
+        total = self.p1 + self.p2 + self.p3 + self.p4
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"ASA shares p1-p4 must sum to 1, got {total:g}")
+        return self
+
+
+class Diabetes(UserRecord):
+    """Diabetes prevalence at the population's mean age and BMI, its rise with each, and the
+    share treated with insulin."""
+
+    prevalence: float = Field(ge=0, le=1)
+    insulin_share: float = Field(ge=0, le=1)
+    odds_ratio_per_decade: float = Field(gt=0)
+    odds_ratio_per_5_bmi: float = Field(gt=0)
+
+
+class Levels(UserRecord):
+    """Shares of patients fusing 1, 2, 3 and 4 segments (when an arm does not fix them)."""
+
+    l1: float = Field(ge=0, le=1)
+    l2: float = Field(ge=0, le=1)
+    l3: float = Field(ge=0, le=1)
+    l4: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum(self) -> Levels:
+        total = self.l1 + self.l2 + self.l3 + self.l4
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"level shares l1-l4 must sum to 1, got {total:g}")
+        return self
+
+
 class Population(UserRecord):
-    """Distributions of the virtual patients' characteristics."""
+    """Distributions of the virtual patients' characteristics, with their correlations."""
 
     age_years: Normal
     female_fraction: float = Field(ge=0, le=1)
@@ -78,17 +133,37 @@ class Population(UserRecord):
     bmi: Normal
     pelvic: Pelvic
     trabecular_hu: Normal
+    trabecular_hu_per_decade: float = Field(
+        default=0.0, description="change of mean trabecular HU per decade of age"
+    )
     smoking_current: float = Field(ge=0, le=1)
-    diabetes: float = Field(ge=0, le=1)
-    diabetes_insulin_share: float = Field(ge=0, le=1)
+    smoking_former: float = Field(default=0.0, ge=0, le=1)
+    diabetes: Diabetes
+    asa: Asa
     depression: float = Field(ge=0, le=1)
     preop_opioid_use: float = Field(ge=0, le=1)
     workers_compensation: float = Field(ge=0, le=1)
-    spondylolisthesis_fraction: float = Field(
-        ge=0, le=1, description="share with degenerative spondylolisthesis (others: disc disease)"
+    revision: float = Field(ge=0, le=1, description="share with prior lumbar surgery")
+    levels: Levels
+    diagnosis_mix: dict[Diagnosis, float] = Field(
+        description="share of each diagnosis the fusion treats (sums to 1)"
     )
     slip_percent: Normal
     baseline_odi: Normal
+    back_pain_nrs: Normal
+    leg_pain_nrs: Normal
+
+    @model_validator(mode="after")
+    def _shares(self) -> Population:
+        if self.smoking_current + self.smoking_former > 1.0 + 1e-9:
+            raise ValueError(
+                f"smoking_current ({self.smoking_current}) + smoking_former "
+                f"({self.smoking_former}) exceed 1"
+            )
+        total = sum(self.diagnosis_mix.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"diagnosis_mix shares must sum to 1, got {total:g}")
+        return self
 
 
 class Arm(UserRecord):
@@ -103,7 +178,9 @@ class Arm(UserRecord):
     ) = None
     rod_material: Literal["titanium", "cobalt_chrome"] | None = None
     rod_diameter_mm: float | None = Field(default=None, gt=0)
-    levels: Literal[1, 2] | None = Field(default=None, description="fused segments")
+    levels: Literal[1, 2, 3, 4] | None = Field(
+        default=None, description="fused segments (None: each patient's drawn number)"
+    )
     smoking: Literal["never", "current"] | None = Field(
         default=None, description="force the smoking status (for smoker/non-smoker arms)"
     )
@@ -187,15 +264,39 @@ def default_population() -> dict[str, Any]:
             "correlation": pel["correlation"],
         },
         "trabecular_hu": normal("trabecular_hu"),
+        "trabecular_hu_per_decade": d["trabecular_hu"]["per_decade"],
         "smoking_current": d["smoking_current"]["value"],
-        "diabetes": d["diabetes"]["value"],
-        "diabetes_insulin_share": d["diabetes"]["insulin_share"],
+        "smoking_former": d["smoking_former"]["value"],
+        "diabetes": {
+            "prevalence": d["diabetes"]["value"],
+            "insulin_share": d["diabetes"]["insulin_share"],
+            "odds_ratio_per_decade": d["diabetes"]["odds_ratio_per_decade"],
+            "odds_ratio_per_5_bmi": d["diabetes"]["odds_ratio_per_5_bmi"],
+        },
+        "asa": {
+            k: d["asa_class"][k]
+            for k in (
+                "p1",
+                "p2",
+                "p3",
+                "p4",
+                "odds_ratio_per_decade",
+                "odds_ratio_diabetes",
+                "odds_ratio_per_5_bmi",
+            )
+        },
         "depression": d["depression"]["value"],
         "preop_opioid_use": d["preop_opioid_use"]["value"],
         "workers_compensation": d["workers_compensation"]["value"],
-        "spondylolisthesis_fraction": d["pathology_mix"]["degenerative_spondylolisthesis"],
+        "revision": d["revision"]["value"],
+        "levels": {k: d["levels"][k] for k in ("l1", "l2", "l3", "l4")},
+        "diagnosis_mix": {
+            k: v for k, v in d["diagnosis_mix"].items() if k not in ("unit", "source", "certainty")
+        },
         "slip_percent": normal("slip_percent"),
         "baseline_odi": normal("baseline_odi"),
+        "back_pain_nrs": normal("back_pain_nrs"),
+        "leg_pain_nrs": normal("leg_pain_nrs"),
     }
 
 

@@ -7,6 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spinefuse.healing.parameters import LOAD_CASES, HealingParameters
+from spinefuse.healing.tissue import _last_axis_sum
 
 FloatArray = NDArray[np.float64]
 
@@ -35,5 +36,9 @@ def daily_stimulus(stimulus: FloatArray, cycles: FloatArray, exponent: float) ->
     ``stimulus`` is ``(..., C)``, ``cycles`` ``(C,)``; returns ``(...)``. A large exponent lets
     the few high-strain motions dominate the many gentle ones."""
     w = cycles / cycles.sum()
-    out: FloatArray = (np.power(stimulus, exponent) @ w) ** (1.0 / exponent)
+    if exponent == 4.0:  # the default: two squarings are exact and much faster than power()
+        s2 = stimulus * stimulus
+        out: FloatArray = np.sqrt(np.sqrt(_last_axis_sum(s2 * s2, w)))
+        return out
+    out = _last_axis_sum(np.power(stimulus, exponent), w) ** (1.0 / exponent)
     return out

@@ -4,6 +4,12 @@ Each factor multiplies a hazard-like rate; the multipliers are calibrated so tha
 reproduces the cited clinical effect (non-union risk ratio or fusion rate) stored beside each
 value in ``healing_parameters.yaml``. Surgical technique is deliberately absent: it acts through
 the mechanics (graft strain, cage) and through which graft regions exist, never as a constant.
+
+The graft bed is a mixture: the plan's graft material, the local bone its decompression yields
+(``local_bone_share`` of the bed) and an extender filling what local bone leaves. rhBMP-2 is
+osteoinductive and sets the bed's biology whatever else is packed with it; iliac crest harvest
+fills the bed with autograft; local autograft shares the bed with its extender; an allograft,
+DBM or ceramic bed takes the local bone the decompression yields.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.case import Case
 from spinefuse.conventions import parse_segment
 from spinefuse.errors import CaseError
-from spinefuse.healing.parameters import HealingParameters
+from spinefuse.healing.parameters import REGIONS, HealingParameters
 from spinefuse.plan.surgical_plan import SurgicalPlan
 
 FloatArray = NDArray[np.float64]
 
 BIOLOGY_COLUMNS = (
+    "case_id",
     "age_years",
     "smoking",
     "diabetes",
@@ -33,7 +40,20 @@ BIOLOGY_COLUMNS = (
     "technique",
     "levels",
 )
-"""Columns of the batched biology table (the cohort contract)."""
+"""Columns of the batched biology table (the cohort contract); :data:`OPTIONAL_COLUMNS` may be
+added, with the defaults stated there."""
+
+OPTIONAL_COLUMNS = (
+    "rod_material",
+    "interbody_graft",
+    "posterolateral_graft",
+    "local_bone_share",
+    "extender",
+)
+"""Optional biology columns: the rods' material (default titanium), the grafted regions (default
+from the technique: an interbody technique grafts the disc space and the gutters, PLF the
+gutters), the share of the bed filled with local bone (default 1 for a local-autograft bed, 0
+otherwise) and the extender (default none)."""
 
 
 def _lookup(values: Sequence[object], table: Mapping[str, float], column: str) -> FloatArray:
@@ -62,13 +82,77 @@ def osteogenic_multiplier(biology: pd.DataFrame, params: HealingParameters) -> F
         raise CaseError(f"biology: age_years must lie in 18–110 (got {age.min()}–{age.max()})")
     if np.any(levels < 1):
         raise CaseError(f"biology: levels must be at least 1 (got minimum {levels.min()})")
-    m = _lookup(list(biology["graft"]), params.graft_multiplier, "graft")
+    m = graft_bed_multiplier(biology, params)
     m *= _lookup(list(biology["smoking"]), params.smoking_multiplier, "smoking")
     m *= _lookup(list(biology["diabetes"]), params.diabetes_multiplier, "diabetes")
     m *= np.where(biology["nsaids"].to_numpy(dtype=bool), params.nsaids_multiplier, 1.0)
     m *= params.age_multiplier_per_year ** (age - params.age_reference_years)
     m *= params.levels_multiplier ** (levels - 1.0)
     return m
+
+
+def _column(biology: pd.DataFrame, name: str, default: object) -> list[object]:
+    if name not in biology.columns:
+        return [default] * len(biology)
+    return [
+        default if (v is None or (isinstance(v, float) and np.isnan(v))) else v
+        for v in biology[name]
+    ]
+
+
+def graft_bed_multiplier(biology: pd.DataFrame, params: HealingParameters) -> FloatArray:
+    """The graft bed's multiplier on osteogenic rates, ``(n,)``: the materials it holds, each
+    weighted by its share of the bed (see the module docstring)."""
+    graft = [str(g) for g in biology["graft"]]
+    primary = _lookup(graft, params.graft_multiplier, "graft")
+    local = params.graft_multiplier["local_autograft"]
+    default_share = [1.0 if g == "local_autograft" else 0.0 for g in graft]
+    share = np.array(
+        [
+            float(d) if v is None else float(v)  # type: ignore[arg-type]
+            for v, d in zip(_column(biology, "local_bone_share", None), default_share, strict=True)
+        ]
+    )
+    if np.any(~np.isfinite(share)) or np.any((share < 0) | (share > 1)):
+        raise CaseError(
+            "biology: local_bone_share must lie in 0-1 (the share of the graft bed filled with "
+            f"local bone), got {share.min()}-{share.max()}"
+        )
+    ext_names = [
+        None if e in (None, "", "none") else str(e) for e in _column(biology, "extender", None)
+    ]
+    ext = np.array(
+        [
+            local if e is None else _lookup([e], params.graft_multiplier, "extender")[0]
+            for e in ext_names
+        ]
+    )
+    g = np.asarray(graft)
+    out = np.where(
+        g == "rhbmp2",
+        primary,
+        np.where(
+            g == "iliac_crest_autograft",
+            primary,
+            np.where(
+                g == "local_autograft",
+                share * local + (1.0 - share) * ext,
+                share * local + (1.0 - share) * primary,
+            ),
+        ),
+    )
+    return np.asarray(out, dtype=float)
+
+
+def compromised_share(biology: pd.DataFrame, params: HealingParameters) -> FloatArray:
+    """Each row's share of compromised graft beds, ``(n,)``: the graft's own where the data
+    file gives one (rhBMP-2's osteoinduction rescues poor beds), else the ensemble's, times the
+    smoking ratio (smoking starves the bed of vessels: rhBMP-2 overcomes it, Glassman 2007)."""
+    default = params.compromised_bed_share
+    table = params.graft_compromised_share
+    share = np.array([table.get(str(g), default) for g in biology["graft"]], dtype=float)
+    share *= _lookup(list(biology["smoking"]), params.smoking_compromised_ratio, "smoking")
+    return np.asarray(np.minimum(share, 0.9), dtype=float)
 
 
 def trabecular_hu(
@@ -98,14 +182,32 @@ def trabecular_hu(
     return params.fallback_hu["normal"]
 
 
+def plan_regions(plan: SurgicalPlan) -> list[str]:
+    """The grafted regions of a plan: its graft's regions, else both with a cage and the
+    posterolateral gutters without (the mechanics' fusion mass uses the same rule)."""
+    if plan.graft is not None and plan.graft.regions:
+        return [r for r in REGIONS if r in plan.graft.regions]
+    return ["interbody", "posterolateral"] if plan.cages else ["posterolateral"]
+
+
 def biology_row(
     case: Case, geometry: SpineGeometry | None, plan: SurgicalPlan, params: HealingParameters
 ) -> pd.DataFrame:
-    """One patient's biology table (a single row with :data:`BIOLOGY_COLUMNS`)."""
+    """One patient's biology table: a single row with :data:`BIOLOGY_COLUMNS` and every
+    :data:`OPTIONAL_COLUMNS` entry taken from the plan (the cohort builds its rows with this
+    function too, so a patient gets one answer in both)."""
     p = case.patient
-    graft = plan.graft.material if plan.graft is not None else "local_autograft"
+    g = plan.graft
+    graft = g.material if g is not None else "local_autograft"
+    share = 1.0 if graft == "local_autograft" else 0.0
+    if g is not None and g.local_yield_cm3 is not None and g.volume_cm3 > 0:
+        share = min(g.local_yield_cm3 / g.volume_cm3, 1.0)
+        if graft == "local_autograft" and g.extender is None:
+            share = 1.0  # no extender named: the bed is packed with the local bone there is
+    regions = plan_regions(plan)
     return pd.DataFrame(
         {
+            "case_id": [case.id],
             "age_years": [p.age_years],
             "smoking": [p.smoking],
             "diabetes": [p.diabetes],
@@ -114,5 +216,10 @@ def biology_row(
             "graft": [graft],
             "technique": [plan.technique],
             "levels": [max(plan.levels, 1)],
+            "rod_material": [plan.rods[0].material if plan.rods else "titanium"],
+            "interbody_graft": ["interbody" in regions],
+            "posterolateral_graft": ["posterolateral" in regions],
+            "local_bone_share": [share],
+            "extender": [g.extender if g is not None and g.extender is not None else "none"],
         }
     )

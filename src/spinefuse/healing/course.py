@@ -3,7 +3,6 @@ and time series, and :func:`heal`, the healing stage for one case."""
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, Literal
 
 import numpy as np
@@ -12,15 +11,16 @@ from pydantic import Field
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.case import Case
 from spinefuse.errors import CaseError
-from spinefuse.healing.biology import biology_row, osteogenic_multiplier
-from spinefuse.healing.ensemble import EnsembleRun, simulate
+from spinefuse.healing.batch import run_biology
+from spinefuse.healing.biology import biology_row, osteogenic_multiplier, plan_regions
+from spinefuse.healing.ensemble import EnsembleRun
 from spinefuse.healing.parameters import REGIONS, HealingParameters, load_parameters
 from spinefuse.healing.response import FUSION_GRID, FusionResponseLike, response_table
 from spinefuse.healing.tissue import Rule
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.records import Probability, Record
 
-REPORT_MONTHS = (6, 12, 24)
+REPORT_MONTHS = (3, 6, 12, 24)
 QUANTILES = {"p10": 0.10, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p90": 0.90}
 
 
@@ -81,6 +81,12 @@ class HealingCourse(Record):
     fusion_probability: dict[int, Probability] = Field(description="month -> P(fused)")
     nonunion_probability: Probability
     nonunion_criterion: str
+    fusion_criterion: str = Field(
+        default="", description="the CT criterion a member must meet to count as fused"
+    )
+    radiographic_criterion: str = Field(
+        default="", description="the flexion-extension radiograph criterion it must also meet"
+    )
     median_time_to_fusion_months: float | None
     time_to_fusion: TimeToFusion
     subsidence_probability: Probability
@@ -141,12 +147,24 @@ def _time_to_fusion(run: EnsembleRun, i: int) -> TimeToFusion:
 
 
 def criteria(params: HealingParameters, assess_month: float) -> dict[str, str]:
-    """The stated criteria for non-union, subsidence and rod fracture."""
+    """The stated criteria for fusion (CT and radiographic), non-union, subsidence and rod
+    fracture."""
+    ct = (
+        f"CT (thin-slice, multiplanar): continuous bridging trabecular bone across at least "
+        f"{params.bridging_bone_fraction:.0%} of a grafted region, interbody or posterolateral "
+        "(CT bridging-bone grade I; Bridwell grade I-II in the disc space, Lenke A-B in the "
+        "gutters)"
+    )
+    radiographic = (
+        f"flexion-extension radiographs: flexion + extension rotation of the fused segment <= "
+        f"{params.motion_threshold_deg:g} deg"
+    )
     return {
+        "fusion": ct,
+        "radiographic": radiographic,
         "nonunion": (
-            f"not radiographically fused at {assess_month:g} months: fused means bridging bone "
-            f"in at least {params.bridging_bone_fraction:.0%} of a grafted region AND "
-            f"flexion + extension motion <= {params.motion_threshold_deg:g} deg"
+            f"not fused at {assess_month:g} months, fused meaning bridging on CT ({ct}) AND "
+            f"stable on {radiographic}"
         ),
         "subsidence": f"cage settlement > {params.subsidence_threshold_mm:g} mm",
         "rod_fracture": "Miner damage sum of the rod >= 1 (Basquin S-N, Goodman mean stress)",
@@ -190,6 +208,8 @@ def course_from_run(
         },
         nonunion_probability=float(run.nonunion_probability(assess)[i]),
         nonunion_criterion=text["nonunion"],
+        fusion_criterion=text["fusion"],
+        radiographic_criterion=text["radiographic"],
         median_time_to_fusion_months=ttf.quantiles_months["p50"],
         time_to_fusion=ttf,
         subsidence_probability=float(run.subsidence_probability(params.subsidence_threshold_mm)[i]),
@@ -201,24 +221,11 @@ def course_from_run(
     )
 
 
-def plan_regions(plan: SurgicalPlan) -> list[str]:
-    """The grafted regions of a plan: its graft's regions, else both with a cage and the
-    posterolateral gutters without (the mechanics' fusion mass uses the same rule)."""
-    if plan.graft is not None and plan.graft.regions:
-        return [r for r in REGIONS if r in plan.graft.regions]
-    return ["interbody", "posterolateral"] if plan.cages else ["posterolateral"]
-
-
 def _mechanics_response(geometry: SpineGeometry, plan: SurgicalPlan) -> FusionResponseLike:
     from spinefuse.mechanics import fused_segment_response
 
     response: FusionResponseLike = fused_segment_response([geometry], [plan], FUSION_GRID)
     return response
-
-
-def default_seed(case: Case) -> int:
-    """A seed fixed by the case id, so repeated runs of a case agree without one."""
-    return zlib.crc32(case.id.encode())
 
 
 def heal(
@@ -227,7 +234,7 @@ def heal(
     plan: SurgicalPlan,
     mechanics: Record | None = None,
     months: float = 24,
-    seed: int | None = None,
+    seed: int | None = 0,
     members: int | None = None,
     *,
     rule: Rule = "lacroix_prendergast",
@@ -236,14 +243,17 @@ def heal(
 ) -> HealingCourse:
     """Simulate the healing of ``plan``'s fusion for ``case`` over ``months``.
 
-    The mechanics are evaluated on the grid :data:`FUSION_GRID` of fusion states through
+    ``seed`` is the run seed (None means 0): the members come from ``(seed, case.id)``, so the
+    patient gets the same numbers here as in any :func:`~spinefuse.healing.heal_batch` cohort
+    with the same seed and response. ``members`` None takes the parameter file's ensemble size.
+    The mechanics are evaluated on :data:`FUSION_GRID` through
     ``spinefuse.mechanics.fused_segment_response`` unless a ``response`` for this patient is
     given. ``mechanics`` (the stage's MechanicsResult, any record) is accepted for the
     pipeline's uniform signature; the healing stage needs the response over fusion states, not
-    the one state a MechanicsResult describes.
-    ``seed`` None uses a seed fixed by the case id."""
+    the one state a MechanicsResult describes."""
     del mechanics
     params = params or load_parameters()
+    seed = 0 if seed is None else seed
     if not plan.fuse_segments:
         raise CaseError(f"case {case.id}: the plan fuses no segment; there is nothing to heal")
     if response is None:
@@ -255,23 +265,15 @@ def heal(
             "simulates one (use heal_batch for cohorts)"
         )
     bio = biology_row(case, geometry, plan, params)
-    osteo = osteogenic_multiplier(bio, params)
-    regions = plan_regions(plan)
-    mask = np.array([[r in regions for r in REGIONS]])
-    rod = plan.rods[0].material if plan.rods else "titanium"
-    hu = float(bio["trabecular_hu"].iloc[0])
-    seed = default_seed(case) if seed is None else seed
-    run = simulate(
-        table,
-        osteo,
-        mask,
-        np.array([hu]),
-        [rod],
-        params,
-        members=members or params.members_default,
+    run = run_biology(
+        bio,
+        response,
         months=months,
         seed=seed,
+        members=members,
         rule=rule,
+        dt_days=None,
+        params=params,
     )
     return course_from_run(
         run,
@@ -280,10 +282,10 @@ def heal(
         fused_segments=list(plan.fuse_segments),
         technique=plan.technique,
         graft=str(bio["graft"].iloc[0]),
-        regions=regions,
+        regions=plan_regions(plan),
         rule=rule,
         seed=seed,
-        osteogenic=float(osteo[0]),
-        trabecular_hu=hu,
+        osteogenic=float(osteogenic_multiplier(bio, params)[0]),
+        trabecular_hu=float(bio["trabecular_hu"].iloc[0]),
         params=params,
     )

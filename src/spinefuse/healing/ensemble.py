@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtr
 
 from spinefuse.conventions import DEG
 from spinefuse.errors import ParameterError
 from spinefuse.healing.activity import cycle_schedule, daily_stimulus
 from spinefuse.healing.fatigue import damage_per_day
+from spinefuse.healing.members import DEVIATES
 from spinefuse.healing.parameters import LOAD_CASES, REGIONS, HealingParameters
 from spinefuse.healing.response import FIELDS, ResponseTable, interpolate
 from spinefuse.healing.subsidence import (
@@ -73,6 +75,35 @@ def regions_for_technique(technique: str) -> tuple[bool, bool]:
     raise ParameterError(
         f"technique = {technique!r} is unknown; use PLF or one of {INTERBODY_TECHNIQUES}"
     )
+
+
+def biology_quantile(
+    u: FloatArray, params: HealingParameters, compromised_share: FloatArray | float | None = None
+) -> FloatArray:
+    """The members' biology multiplier at probability ``u`` (0-1): the quantile function of
+    the mixture of healthy beds, log-normal ``LN(0, s)``, and a share ``pi`` of compromised
+    beds, ``LN(ln kappa, s)`` (``s`` biology_log_sd, ``kappa`` compromised_bed_rate; ``pi``
+    the bed's compromised share, by default the ensemble's), found by bisection on the log
+    scale, ``u.shape``."""
+    s = params.biology_log_sd
+    pi = np.asarray(
+        params.compromised_bed_share if compromised_share is None else compromised_share,
+        dtype=float,
+    )
+    shift = np.log(max(params.compromised_bed_rate, 1e-12))
+    u = np.clip(np.asarray(u, dtype=float), 1e-12, 1.0 - 1e-12)
+    if s <= 0.0:
+        return np.where(u < pi, np.exp(shift), 1.0)
+    lo = np.full(u.shape, shift - 9.0 * s)
+    hi = np.full(u.shape, 9.0 * s)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        cdf = (1.0 - pi) * ndtr(mid / s) + pi * ndtr((mid - shift) / s)
+        below = cdf < u
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    out: FloatArray = np.exp(0.5 * (lo + hi))
+    return out
 
 
 @dataclass(frozen=True)
@@ -132,20 +163,41 @@ def simulate(
     rod_material: Sequence[str],
     params: HealingParameters,
     *,
-    members: int,
+    deviates: FloatArray,
     months: float = 24.0,
-    seed: int = 0,
     rule: Rule = "lacroix_prendergast",
-    dt_days: float = 1.0,
+    dt_days: float | None = None,
+    compromised_share: FloatArray | None = None,
 ) -> EnsembleRun:
-    """Run the ensemble for ``n = table.patients`` patients with ``members`` members each.
+    """Run the ensemble for ``n = table.patients`` patients.
 
     ``osteogenic`` ``(n,)`` is each patient's biology multiplier, ``regions`` ``(n, R)`` the
-    grafted regions, ``trabecular_hu`` ``(n,)`` the bone density under the endplates and
-    ``rod_material`` the rods' material per patient. Same seed, same result."""
+    grafted regions, ``trabecular_hu`` ``(n,)`` the bone density under the endplates,
+    ``rod_material`` the rods' material per patient and ``deviates`` ``(n, M, 4)`` the standard
+    normal deviates of each patient's ``M`` members (``members.member_deviates``, in
+    ``members.DEVIATES`` order). Every member is advanced on its own: patient ``i``'s result
+    depends on its inputs and deviates only, never on the other rows. ``dt_days`` None takes the
+    parameters' step; ``compromised_share`` ``(n,)`` is each patient's share of compromised
+    graft beds (None: the ensemble's, for every patient)."""
     n = table.patients
+    dt_days = params.dt_days if dt_days is None else dt_days
+    deviates = np.asarray(deviates, dtype=float)
     if rule not in RULES:
         raise ParameterError(f"rule = {rule!r} is unknown; use one of {RULES}")
+    if deviates.ndim != 3 or deviates.shape[0] != n or deviates.shape[2] != len(DEVIATES):
+        raise ParameterError(
+            f"deviates has shape {deviates.shape}; need ({n}, members, {len(DEVIATES)}): one "
+            "row of member "
+            "deviates per patient of the fusion response"
+        )
+    members = deviates.shape[1]
+    if compromised_share is None:
+        compromised_share = np.full(n, params.compromised_bed_share)
+    compromised_share = np.asarray(compromised_share, dtype=float)
+    if compromised_share.shape != (n,) or np.any((compromised_share < 0) | (compromised_share > 1)):
+        raise ParameterError(
+            f"compromised_share has shape {compromised_share.shape}; need ({n},) shares in 0-1"
+        )
     if members < 1 or months <= 0 or not 0 < dt_days <= 5:
         raise ParameterError(
             f"members = {members}, months = {months}, dt_days = {dt_days}: need members >= 1, "
@@ -168,14 +220,17 @@ def simulate(
         if m not in params.rods:
             raise ParameterError(f"rod material {m!r} is unknown; use one of {sorted(params.rods)}")
 
-    # Common random numbers: member j draws the same deviates for every patient, so patients
-    # differ only through their inputs and comparisons between them (arms, risk factors) are
-    # paired rather than blurred by sampling noise.
-    rng = np.random.default_rng(seed)
+    # Each patient's members carry that patient's own deviates (from its run seed and case id),
+    # so the same patient in another arm or batch meets the same members: comparisons between
+    # arms are paired, and a patient's answer does not depend on the batch.
     size = n * members
     pidx = np.repeat(np.arange(n), members)
-    z = np.tile(rng.standard_normal((4, members)), (1, n))
-    bio = osteogenic[pidx] * np.exp(params.biology_log_sd * z[0])
+    z = deviates.reshape(size, len(DEVIATES)).T
+    # A share of graft beds heals poorly (poor host-graft contact, an avascular bed): their
+    # bone-forming rates run at a fraction of the others', which leaves the non-union seen at
+    # two years after most beds have bridged within the first year. The biology deviate is read
+    # through the quantile function of that mixture, so the members stratify it exactly.
+    bio = osteogenic[pidx] * biology_quantile(ndtr(z[0]), params, compromised_share[pidx])
     load = np.exp(params.load_log_sd * z[1])
     yield_noise = np.exp(params.yield_log_sd * z[2])
     life_factor = 10.0 ** (params.life_log10_sd * z[3])
@@ -230,11 +285,12 @@ def simulate(
     sample_i = 0
     for step in range(steps + 1):
         t = step * dt_days
-        ff = fusion_state((share * modulus).sum(axis=1), params)
+        ff = fusion_state(share[:, 0] * modulus[:, 0] + share[:, 1] * modulus[:, 1], params)
         resp = interpolate(table.grid, daily, pidx, ff)
-        motion = np.abs(resp[:, :2]).sum(axis=1) * load / DEG
+        motion = (np.abs(resp[:, 0]) + np.abs(resp[:, 1])) * load / DEG
         bone = bone_fraction(f)
-        fused = ((bone >= bridging) & present).any(axis=1) & (motion <= threshold)
+        bridged = (bone >= bridging) & present
+        fused = (bridged[:, 0] | bridged[:, 1]) & (motion <= threshold)
         fusion_day = np.where(fused & ~np.isfinite(fusion_day), t, fusion_day)
         sub = settlement_at(sub_final, t, params)
         strain_c = np.abs(resp[:, 2 : 2 + nc])

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spinefuse.healing.parameters import RodMaterial
+from spinefuse.healing.tissue import _last_axis_sum
 
 FloatArray = NDArray[np.float64]
 
@@ -51,5 +52,5 @@ def damage_per_day(
     (scatter between rods)."""
     life = cycles_to_failure(equivalent_amplitude_mpa(peak_stress_mpa, material), material)
     life = life * np.asarray(life_factor, dtype=float)[..., None]
-    d: FloatArray = (cycles_per_day / life).sum(axis=-1)
+    d: FloatArray = _last_axis_sum(cycles_per_day / life)
     return d

@@ -79,7 +79,9 @@ class HealingParameters:
     walking_initial_fraction: float
     # biology
     graft_multiplier: Mapping[str, float]
+    graft_compromised_share: Mapping[str, float]  # grafts whose beds fail at their own rate
     smoking_multiplier: Mapping[str, float]
+    smoking_compromised_ratio: Mapping[str, float]  # multiplies the compromised-bed share
     diabetes_multiplier: Mapping[str, float]
     nsaids_multiplier: float
     age_reference_years: float
@@ -89,8 +91,11 @@ class HealingParameters:
     subsidence_scale_mm: float
     # ensemble
     biology_log_sd: float
+    compromised_bed_share: float
+    compromised_bed_rate: float
     load_log_sd: float
     members_default: int
+    dt_days: float
     # non-union
     motion_threshold_deg: float
     assess_month: float
@@ -220,7 +225,17 @@ def parameters_from_mapping(data: Any, source: str = "healing parameters") -> He
         walking_ramp_days=7.0 * r.num(f"{act}.walking_ramp_weeks", lo=0.0, hi=52.0),
         walking_initial_fraction=r.num(f"{act}.walking_initial_fraction", lo=0.0, hi=1.0),
         graft_multiplier=r.table(f"{bio}.graft", GRAFTS),
+        graft_compromised_share={
+            g: r.num(f"{bio}.graft.{g}.compromised_bed_share", lo=0.0, hi=0.5)
+            for g in GRAFTS
+            if isinstance(r.get(f"{bio}.graft.{g}"), Mapping)
+            and "compromised_bed_share" in r.get(f"{bio}.graft.{g}")
+        },
         smoking_multiplier=r.table(f"{bio}.smoking", ("never", "former", "current")),
+        smoking_compromised_ratio={
+            k: r.num(f"{bio}.smoking.{k}.compromised_bed_ratio", lo=0.0, hi=20.0)
+            for k in ("never", "former", "current")
+        },
         diabetes_multiplier=r.table(f"{bio}.diabetes", ("none", "non_insulin", "insulin")),
         nsaids_multiplier=r.num(f"{bio}.nsaids", lo=0.0),
         age_reference_years=r.num(f"{bio}.age.reference_years", lo=18.0, hi=110.0),
@@ -229,8 +244,11 @@ def parameters_from_mapping(data: Any, source: str = "healing parameters") -> He
         osteoporosis_multiplier=r.num(f"{bio}.osteoporosis", lo=0.0),
         subsidence_scale_mm=r.num(f"{bio}.subsidence_scale_mm", lo=1e-3),
         biology_log_sd=r.num("ensemble.biology_log_sd", lo=0.0, hi=3.0),
+        compromised_bed_share=r.num("ensemble.compromised_bed_share", lo=0.0, hi=0.5),
+        compromised_bed_rate=r.num("ensemble.compromised_bed_rate", lo=0.0, hi=1.0),
         load_log_sd=r.num("ensemble.load_log_sd", lo=0.0, hi=3.0),
         members_default=int(r.num("ensemble.members_default", lo=1)),
+        dt_days=r.num("ensemble.dt_days", lo=0.25, hi=5.0),
         motion_threshold_deg=r.num("nonunion.motion_threshold_deg", lo=0.0),
         assess_month=r.num("nonunion.assess_month", lo=1.0),
         hu_density_intercept=r.num("subsidence.hu_to_density.intercept"),

@@ -1,21 +1,24 @@
 """Complication risks after lumbar fusion: infection, dural tear, new neurological deficit,
-transfusion, non-union (when the healing stage gives none), 90-day readmission, 2-year reoperation,
-symptomatic adjacent-segment disease and non-home discharge.
+transfusion, 90-day readmission, 2-year reoperation, symptomatic adjacent-segment disease and
+non-home discharge, with non-union taken from the healing stage.
 
 Each is a :class:`~spinefuse.outcomes.risk.LogisticModel` from ``data/outcome_parameters.yaml``,
 calibrated on the reference population in file order, so a model that depends on an earlier
 outcome (readmission on infection, reoperation on infection and non-union) sees its probabilities.
+Non-union has no model here: there is one source of non-union, the healing stage's probability
+(the patient table's ``nonunion_probability``), and a forecast refuses a table without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from spinefuse.errors import ParameterError
 from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.population import reference_patients
@@ -34,19 +37,41 @@ OUTCOMES: Final[tuple[str, ...]] = (
 )
 """Binary outcomes in dependency order (each may depend on earlier ones only)."""
 
+GIVEN: Final[tuple[str, ...]] = ("nonunion",)
+"""Outcomes whose probability the patient table gives (the healing stage's non-union)."""
+MODELLED: Final[tuple[str, ...]] = tuple(o for o in OUTCOMES if o not in GIVEN)
+"""Outcomes with a model of their own."""
 
-def _nonunion_given(patients: pd.DataFrame) -> FloatArray:
-    return np.asarray(patients["nonunion_probability"].to_numpy(dtype=float), dtype=float)
+
+def nonunion_given(patients: pd.DataFrame, source: str = "patients") -> FloatArray:
+    """The healing stage's non-union probability of every row; a clear error when missing."""
+    if "nonunion_probability" not in patients.columns:
+        raise ParameterError(
+            f"{source}: no nonunion_probability column; the outcome models take non-union from "
+            "the healing stage (HealingCourse.nonunion_probability or heal_batch's column)"
+        )
+    p = np.asarray(patients["nonunion_probability"].to_numpy(dtype=float), dtype=float)
+    if np.isnan(p).any():
+        i = int(np.flatnonzero(np.isnan(p))[0])
+        raise ParameterError(
+            f"{source}: nonunion_probability is missing in row {i}; there is one source of "
+            "non-union, the healing stage: run it (spinefuse.healing.heal or heal_batch) and pass "
+            "its probability"
+        )
+    return p
 
 
 @lru_cache(maxsize=1)
 def complication_models() -> dict[str, LogisticModel]:
-    """Every binary outcome model, calibrated to its published marginal rate."""
+    """Every modelled binary outcome (:data:`MODELLED`), calibrated to its published rate."""
     entries = outcome_parameters()["binary"]
     ref = reference_patients()
     models: dict[str, LogisticModel] = {}
     events: dict[str, FloatArray] = {}
     for name in OUTCOMES:
+        if name in GIVEN:
+            events[name] = nonunion_given(ref, "reference population")
+            continue
         raw = LogisticModel.from_entry(name, entries[name])
         model = raw.calibrated(ref, events)
         models[name] = model
@@ -54,14 +79,23 @@ def complication_models() -> dict[str, LogisticModel]:
     return models
 
 
+def nonunion_entry() -> dict[str, Any]:
+    """The data file's description of non-union (label, horizon, source, discrimination)."""
+    entry: dict[str, Any] = outcome_parameters()["nonunion"]
+    return entry
+
+
 @lru_cache(maxsize=1)
 def _parameter_draws() -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
-    """Each model's parameter draws, intercepts re-solved on 2,000 reference patients."""
-    ref = reference_patients().iloc[:2000]
+    """Each model's parameter draws, intercepts re-solved on 1,000 reference patients."""
+    ref = reference_patients().iloc[:1000]
     models = complication_models()
     events: dict[str, FloatArray] = {}
     draws = {}
     for i, name in enumerate(OUTCOMES):
+        if name in GIVEN:
+            events[name] = nonunion_given(ref, "reference population")
+            continue
         design = models[name].design(ref, events)
         events[name] = models[name].probability(design)
         draws[name] = models[name].draws(design, seed=i)
@@ -77,19 +111,19 @@ def complication_probabilities(
 ) -> dict[str, FloatArray]:
     """Each outcome's probability for every patient of a validated table, shape (n,) each.
 
-    ``nonunion`` is the table's ``nonunion_probability`` where given (from the healing stage) and
-    this stage's own model elsewhere. ``recalibrate`` (e.g. ``RegistryReport.recalibrate``)
-    adjusts each risk to a site before the models that depend on it see it."""
+    ``nonunion`` is the table's ``nonunion_probability`` (the healing stage's; required).
+    ``recalibrate`` (e.g. ``RegistryReport.recalibrate``) adjusts each modelled risk to a site
+    before the models that depend on it see it."""
     models = complication_models()
     patients = with_operative_time(patients)
     events: dict[str, FloatArray] = {}
     for name in OUTCOMES:
+        if name in GIVEN:
+            events[name] = nonunion_given(patients)
+            continue
         p = models[name].probability(models[name].design(patients, events))
         if recalibrate is not None:
             p = recalibrate(name, p)
-        if name == "nonunion":
-            given = _nonunion_given(patients)
-            p = np.where(np.isnan(given), p, given)
         events[name] = p
     return events
 
@@ -103,13 +137,12 @@ def complication_intervals(
     draws = _parameter_draws()
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
     for name in OUTCOMES:
+        if name in GIVEN:
+            given = nonunion_given(patients)
+            out[name] = (given, given)
+            continue
         d = models[name].design(patients, probabilities)
-        lo, hi = models[name].interval(d, draws[name])
-        if name == "nonunion":
-            given = _nonunion_given(patients)
-            lo = np.where(np.isnan(given), lo, given)
-            hi = np.where(np.isnan(given), hi, given)
-        out[name] = (lo, hi)
+        out[name] = models[name].interval(d, draws[name])
     return out
 
 

@@ -2,8 +2,8 @@
 
 A patient table has one row per patient-arm and the columns of :data:`REQUIRED` (plus the optional
 ones of :data:`OPTIONAL`, filled with their defaults when absent). Covariates are centred so that
-zero is the reference patient: 60 years, BMI 30, ODI 48, never-smoker, no diabetes, open 1-level
-fusion. ``event_*`` covariates are complications realised in the same patient (infection,
+zero is the reference patient: 60 years, BMI 30, ODI 48, ASA 2, never-smoker, no diabetes, open
+1-level TLIF. ``event_*`` covariates are complications realised in the same patient (infection,
 non-union, …); the models take their probabilities and mix over them.
 """
 
@@ -49,10 +49,26 @@ OPTIONAL: Final[dict[str, object]] = {
     "eras": False,
     "site": "us",
     "operative_time_min": np.nan,
+    "blood_loss_ml": np.nan,
+    "diagnosis": "unspecified",
+    "baseline_eq5d": np.nan,
 }
 """Optional columns and their defaults: ASA 2 as in ``case.Patient``; ``interbody`` from the
-technique (all but PLF place a cage); NaN non-union: the outcome stage's own model is used; NaN
-operative time: the operative-time model's expected value."""
+technique (all but PLF place a cage); NaN non-union: unknown (a forecast refuses it, as the
+healing stage's probability is the one source of non-union); NaN operative time and blood loss:
+their models' expected values; diagnosis ``unspecified``: the population's PRO course; NaN
+baseline EQ-5D: from the baseline ODI."""
+
+DIAGNOSES: Final[tuple[str, ...]] = (
+    "degenerative_spondylolisthesis",
+    "isthmic_spondylolisthesis",
+    "stenosis",
+    "discogenic",
+    "deformity",
+    "unspecified",
+)
+"""The diagnoses the PRO course distinguishes (``discogenic``: chronic low back pain from disc
+degeneration without a structural lesion; revision is the ``revision`` column on top of any)."""
 
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "sex": ("female", "male"),
@@ -68,6 +84,7 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "ceramic",
         "rhbmp2",
     ),
+    "diagnosis": DIAGNOSES,
 }
 
 RANGES: Final[dict[str, tuple[float, float, str]]] = {
@@ -80,11 +97,16 @@ RANGES: Final[dict[str, tuple[float, float, str]]] = {
     "back_pain_nrs": (0.0, 10.0, "NRS 0-10"),
     "leg_pain_nrs": (0.0, 10.0, "NRS 0-10"),
     "operative_time_min": (20.0, 900.0, "minutes"),
+    "blood_loss_ml": (0.0, 20000.0, "mL"),
+    "baseline_eq5d": (-0.6, 1.0, "EQ-5D-3L index (UK TTO, -0.594 to 1)"),
 }
 
 REFERENCE_AGE: Final = 60.0
 REFERENCE_BMI: Final = 30.0
 REFERENCE_ODI: Final = 48.0
+REFERENCE_ASA: Final = 2
+REFERENCE_BLOOD_LOSS_ML: Final = 376.0
+"""Open one-level blood loss (PMC8369686), the zero of ``log2_blood_loss``."""
 
 
 def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.DataFrame:
@@ -109,7 +131,14 @@ def validate_patients(patients: pd.DataFrame, source: str = "patients") -> pd.Da
         raise ParameterError(f"{source}: the patient table has no rows")
     for col, (lo, hi, unit) in RANGES.items():
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        if col in ("nonunion_probability", "back_pain_nrs", "leg_pain_nrs", "operative_time_min"):
+        if col in (
+            "nonunion_probability",
+            "back_pain_nrs",
+            "leg_pain_nrs",
+            "operative_time_min",
+            "blood_loss_ml",
+            "baseline_eq5d",
+        ):
             bad = ~np.isnan(values) & ((values < lo) | (values > hi))
         else:
             bad = np.isnan(values) | (values < lo) | (values > hi)
@@ -150,6 +179,16 @@ def _hours(d: pd.DataFrame) -> FloatArray:
     return np.asarray(minutes / 60.0 - 3.0, dtype=float)
 
 
+def _log2_blood_loss(d: pd.DataFrame) -> FloatArray:
+    ml = d["blood_loss_ml"].to_numpy(float)
+    if np.isnan(ml).any():
+        raise ParameterError(
+            "blood_loss_ml is missing: fill it with outcomes.operative.with_operative_time "
+            "(the expected blood loss) before computing risks"
+        )
+    return np.asarray(np.log2(np.maximum(ml, 10.0) / REFERENCE_BLOOD_LOSS_ML), dtype=float)
+
+
 def _flag(x: pd.Series | NDArray[np.bool_]) -> FloatArray:
     return np.asarray(x, dtype=float)
 
@@ -170,6 +209,7 @@ COVARIATES: Final[dict[str, Callable[[pd.DataFrame], FloatArray]]] = {
     "revision": lambda d: _flag(d["revision"]),
     "stenosis": lambda d: _flag(d["stenosis"]),
     "asa_ge3": lambda d: _flag(d["asa_class"] >= 3),
+    "asa_above_2": lambda d: d["asa_class"].to_numpy(float) - REFERENCE_ASA,
     "odi_point": lambda d: d["baseline_odi"].to_numpy(float) - REFERENCE_ODI,
     "open_approach": lambda d: _flag(d["approach"] == "open"),
     "mis_approach": lambda d: _flag(d["approach"] == "mis"),
@@ -178,10 +218,18 @@ COVARIATES: Final[dict[str, Callable[[pd.DataFrame], FloatArray]]] = {
     "interbody": lambda d: _flag(d["interbody"]),
     "no_interbody": lambda d: _flag(~d["interbody"].astype(bool)),
     "llif": lambda d: _flag(d["technique"] == "LLIF"),
+    "plf": lambda d: _flag(d["technique"] == "PLF"),
+    "plif": lambda d: _flag(d["technique"] == "PLIF"),
+    "alif": lambda d: _flag(d["technique"] == "ALIF"),
+    "anterior_lateral": lambda d: _flag(d["technique"].isin(("ALIF", "LLIF"))),
+    "dx_spondylolisthesis": lambda d: _flag(
+        d["diagnosis"].isin(("degenerative_spondylolisthesis", "isthmic_spondylolisthesis"))
+    ),
     "rhbmp2": lambda d: _flag(d["graft"] == "rhbmp2"),
     "iliac_crest": lambda d: _flag(d["graft"] == "iliac_crest_autograft"),
     "eras": lambda d: _flag(d["eras"]),
     "operative_hours": lambda d: _hours(d),
+    "log2_blood_loss": lambda d: _log2_blood_loss(d),
 }
 """Covariate name -> its coding from a validated patient table, shape (n,)."""
 
@@ -213,6 +261,7 @@ def describe(name: str, patients: pd.DataFrame, row: int) -> str:
         "female": f"sex {d['sex']}",
         "current_smoker": f"smoking {d['smoking']}",
         "asa_ge3": f"ASA {int(d['asa_class'])}",
+        "asa_above_2": f"ASA {int(d['asa_class'])}",
         "odi_point": f"baseline ODI {d['baseline_odi']:.0f}",
         "open_approach": f"{d['approach']} approach",
         "mis_approach": f"{d['approach']} approach",
@@ -221,6 +270,12 @@ def describe(name: str, patients: pd.DataFrame, row: int) -> str:
         "interbody": "interbody cage" if d["interbody"] else "no interbody cage",
         "no_interbody": "interbody cage" if d["interbody"] else "posterolateral graft only",
         "llif": f"technique {d['technique']}",
+        "plf": f"technique {d['technique']}",
+        "plif": f"technique {d['technique']}",
+        "alif": f"technique {d['technique']}",
+        "anterior_lateral": f"technique {d['technique']}",
+        "dx_spondylolisthesis": f"diagnosis {str(d['diagnosis']).replace('_', ' ')}",
+        "log2_blood_loss": f"expected blood loss {d['blood_loss_ml']:.0f} mL",
         "rhbmp2": f"graft {d['graft']}",
         "iliac_crest": f"graft {d['graft']}",
         "eras": "ERAS pathway" if d["eras"] else "no ERAS pathway",

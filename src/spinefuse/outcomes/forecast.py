@@ -1,11 +1,13 @@
 """The outcome stage: a patient's forecast after fusion, and the batched version cohorts call.
 
-:func:`forecast` turns a :class:`~spinefuse.case.Case` and its
-:class:`~spinefuse.plan.surgical_plan.SurgicalPlan` (and the healing stage's non-union
-probability) into a :class:`Forecast`: complication risks with 95 % intervals and the factors that
-drive them, operative time, blood loss and stay with predictive ranges, ODI and pain trajectories
-with MCID chances, and the recovery pathway. :func:`forecast_batch` computes the same expected
-values for a table of patient-arms, vectorised.
+:func:`forecast` turns a :class:`~spinefuse.case.Case`, its
+:class:`~spinefuse.plan.surgical_plan.SurgicalPlan` and the healing stage's non-union probability
+(the one source of non-union) into a :class:`Forecast`: complication risks with 95 % intervals,
+their calibration source and published discrimination, and the factors that drive them;
+operative time, blood loss and stay with predictive ranges; ODI, pain and EQ-5D courses by
+diagnosis with MCID chances; and the recovery pathway. :func:`forecast_batch` computes the same
+expected values for a table of patient-arms, vectorised; :func:`patient_frame` builds a case's
+row of that table, so a cohort that builds its rows with it gets the single forecast's numbers.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from pydantic import Field
 from spinefuse.case import Case
 from spinefuse.errors import ParameterError
 from spinefuse.outcomes.complications import (
+    GIVEN,
     OUTCOMES,
     asd_cumulative,
     complication_intervals,
     complication_models,
     complication_probabilities,
+    nonunion_entry,
 )
 from spinefuse.outcomes.covariates import validate_patients
+from spinefuse.outcomes.diagnosis import diagnosis_from_case
 from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters, quantity
 from spinefuse.outcomes.pathway import RecoveryPathway, recovery_pathway
@@ -37,6 +42,8 @@ from spinefuse.outcomes.perioperative import (
 from spinefuse.outcomes.pro import (
     INSTRUMENTS,
     baselines,
+    diagnosis_codes,
+    eq5d_model,
     odi_12m_and_mcid,
     odi_update,
     pro_models,
@@ -73,8 +80,11 @@ class RiskForecast(Record):
     average_probability: Probability = Field(
         description="the published population rate the model is calibrated to (average patient)"
     )
-    source: str
+    source: str = Field(description="what the risk is calibrated to")
     literature_auc_max: float = Field(description="best discrimination published for it")
+    discrimination_source: str = Field(
+        default="", description="where that discrimination was published"
+    )
     drivers: list[DrivingFactor] = Field(default_factory=list)
 
 
@@ -94,7 +104,7 @@ class QuantityForecast(Record):
 class ProTrajectory(Record):
     """A patient-reported outcome over follow-up: means, 90 % band, MCID chances."""
 
-    name: Literal["odi", "back_pain", "leg_pain"]
+    name: Literal["odi", "back_pain", "leg_pain", "eq5d"]
     label: str
     unit: str
     months: list[float]
@@ -119,6 +129,7 @@ class Forecast(Record):
     segments: list[str] = Field(default_factory=list)
     technique: str | None = None
     approach: str | None = None
+    diagnosis: str | None = Field(default=None, description="the diagnosis the PRO course uses")
     nonunion_source: Literal["healing", "outcomes model", "none"] = "none"
     assumptions: list[str] = Field(default_factory=list)
     summary: dict[str, float] = Field(
@@ -142,9 +153,29 @@ class Forecast(Record):
 
 
 def patient_frame(
-    case: Case, plan: SurgicalPlan, nonunion_probability: float | None = None
+    case: Case,
+    plan: SurgicalPlan,
+    nonunion_probability: float | None = None,
+    diagnosis: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The one-row patient table of a case and plan, and the assumptions made filling it."""
+    """The one-row patient table of a case and plan, and the assumptions made filling it.
+
+    ``diagnosis`` (``covariates.DIAGNOSES``; e.g. from
+    :func:`~spinefuse.outcomes.diagnosis.diagnosis_from_assessment`) sets the PRO course; None
+    takes what the case alone says (:func:`~spinefuse.outcomes.diagnosis.diagnosis_from_case`)
+    and says so. A table of many patients' :func:`patient_row` rows gives the same numbers."""
+    row, assumptions = patient_row(case, plan, nonunion_probability, diagnosis)
+    frame = validate_patients(pd.DataFrame([row]), f"case {case.id}")
+    return with_operative_time(frame), assumptions
+
+
+def patient_row(
+    case: Case,
+    plan: SurgicalPlan,
+    nonunion_probability: float | None = None,
+    diagnosis: str | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """A case's row of the patient table (before validation), and the assumptions made."""
     p, h = case.patient, case.history
     assumptions = []
     odi = h.odi
@@ -153,6 +184,13 @@ def patient_frame(
         assumptions.append(
             f"baseline ODI not in the case: the population mean {odi:g} is used; score the "
             "questionnaire (spinefuse.outcomes.odi.score_odi) and set history.odi"
+        )
+    if diagnosis is None:
+        diagnosis = diagnosis_from_case(case)
+        assumptions.append(
+            f"diagnosis taken from the case alone ({diagnosis.replace('_', ' ')}); the "
+            "assessment's findings at the fused segments set it "
+            "(spinefuse.outcomes.diagnosis.diagnosis_from_assessment)"
         )
     graft = plan.graft.material if plan.graft is not None else "local_autograft"
     if plan.graft is None:
@@ -176,14 +214,15 @@ def patient_frame(
         "interbody": interbody,
         "nonunion_probability": np.nan if nonunion_probability is None else nonunion_probability,
         "revision": bool(p.prior_lumbar_surgery),
-        "stenosis": h.neurogenic_claudication,
+        "stenosis": h.neurogenic_claudication
+        or diagnosis in ("degenerative_spondylolisthesis", "stenosis"),
+        "diagnosis": diagnosis,
         "back_pain_nrs": h.back_pain_nrs if h.back_pain else 0.0,
         "leg_pain_nrs": h.leg_pain_nrs if h.leg_pain else 0.0,
         "eras": False,
         "site": site_name(case.preferences.site),
     }
-    frame = validate_patients(pd.DataFrame([row]), f"case {case.id}")
-    return with_operative_time(frame), assumptions
+    return row, assumptions
 
 
 def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
@@ -200,15 +239,93 @@ def _drivers(drivers: list[Driver]) -> list[DrivingFactor]:
     ]
 
 
+def _check_nonunion(case: Case, nonunion_probability: float | None) -> float:
+    if nonunion_probability is None:
+        raise ParameterError(
+            f"case {case.id}: forecast() needs the healing stage's non-union probability when a "
+            "plan exists (there is one source of non-union): pass "
+            "HealingCourse.nonunion_probability from spinefuse.healing.heal"
+        )
+    p = float(nonunion_probability)
+    if not 0.0 <= p <= 1.0:
+        raise ParameterError(
+            f"nonunion_probability = {nonunion_probability!r}: a probability lies in 0-1 "
+            "(take it from the healing stage's HealingCourse.nonunion_probability)"
+        )
+    return p
+
+
+def _pro_trajectories(frame: pd.DataFrame, probs: dict[str, FloatArray]) -> list[ProTrajectory]:
+    months = time_points_months()
+    dx = diagnosis_codes(frame)
+    pro = []
+    params = outcome_parameters()["pro"]
+    for name in INSTRUMENTS:
+        sm = pro_models()[name]
+        d = sm.design(frame, probs)
+        base = baselines(frame, name)
+        band = sm.band(d, base, dx, months, (0.05, 0.5, 0.95))[0]
+        scb = None
+        if sm.scb is not None:
+            scb = sm.reach_probability(d, base, dx, sm.scb, months)[0].round(4).tolist()
+        pro.append(
+            ProTrajectory(
+                name=name,
+                label=sm.label,
+                unit=str(params[name]["unit"]),
+                months=months.tolist(),
+                mean=sm.mean_at(d, base, dx, months)[0].round(2).tolist(),
+                p5=band[:, 0].round(2).tolist(),
+                median=band[:, 1].round(2).tolist(),
+                p95=band[:, 2].round(2).tolist(),
+                mcid=sm.mcid,
+                mcid_probability=sm.reach_probability(d, base, dx, sm.mcid, months)[0]
+                .round(4)
+                .tolist(),
+                scb=sm.scb,
+                scb_probability=scb,
+            )
+        )
+    odi = pro_models()["odi"]
+    eq = eq5d_model()
+    d = odi.design(frame, probs)
+    odi_base = baselines(frame, "odi")
+    eq_base = eq.baseline(frame)
+    band = eq.band(odi, d, odi_base, dx, eq_base, months, (0.05, 0.5, 0.95))[0]
+    pro.append(
+        ProTrajectory(
+            name="eq5d",
+            label=eq.label,
+            unit=str(params["eq5d"]["unit"]),
+            months=months.tolist(),
+            mean=eq.mean_at(odi, d, odi_base, dx, eq_base, months)[0].round(3).tolist(),
+            p5=band[:, 0].round(3).tolist(),
+            median=band[:, 1].round(3).tolist(),
+            p95=band[:, 2].round(3).tolist(),
+            mcid=eq.mcid,
+            mcid_probability=eq.reach_probability(odi, d, odi_base, dx, eq_base, months)[0]
+            .round(4)
+            .tolist(),
+        )
+    )
+    return pro
+
+
 def forecast(
     case: Case,
     plan: SurgicalPlan | None,
     nonunion_probability: float | None = None,
     *,
+    diagnosis: str | None = None,
     recalibration: RegistryReport | None = None,
 ) -> Forecast:
-    """The forecast of one case. With no plan (no fusion indicated) the forecast says so and
-    predicts nothing about surgery it will not have. ``recalibration`` (a site's
+    """The forecast of one case.
+
+    With a plan, ``nonunion_probability`` (the healing stage's
+    ``HealingCourse.nonunion_probability``) is required: it is the one source of non-union and
+    drives reoperation and the PRO course. ``diagnosis`` sets the PRO course (see
+    :func:`patient_frame`). With no plan (no fusion indicated) the forecast says so and predicts
+    nothing about surgery it will not have. ``recalibration`` (a site's
     ``fit_registry(..., mode="recalibrate")`` report) adjusts risks and stay to that site."""
     site = site_name(case.preferences.site)
     if plan is None:
@@ -223,19 +340,15 @@ def forecast(
                 "anyway, set preferences.fuse_segments (and technique, approach) in the case."
             ),
         )
-    if nonunion_probability is not None and not 0.0 <= nonunion_probability <= 1.0:
-        raise ParameterError(
-            f"nonunion_probability = {nonunion_probability!r}: a probability lies in 0-1 "
-            "(take it from the healing stage's HealingCourse.nonunion_probability)"
-        )
-    frame, assumptions = patient_frame(case, plan, nonunion_probability)
+    nonunion = _check_nonunion(case, nonunion_probability)
+    frame, assumptions = patient_frame(case, plan, nonunion, diagnosis)
     recal = None if recalibration is None else recalibration.recalibrate
     probs = complication_probabilities(frame, recal)
     intervals = complication_intervals(frame, probs)
     if recalibration is not None:
         assumptions.append(f"risks and stay recalibrated to the registry {recalibration.source}")
         for name, (lo, hi) in list(intervals.items()):
-            if not (name == "nonunion" and nonunion_probability is not None):
+            if name not in GIVEN:
                 intervals[name] = (
                     recalibration.recalibrate(name, lo),
                     recalibration.recalibrate(name, hi),
@@ -244,9 +357,25 @@ def forecast(
     models = complication_models()
     risks = []
     for name in OUTCOMES:
+        if name in GIVEN:
+            entry = nonunion_entry()
+            risks.append(
+                RiskForecast(
+                    outcome=name,
+                    label=str(entry["label"]),
+                    horizon=str(entry["horizon"]),
+                    probability=nonunion,
+                    low=nonunion,
+                    high=nonunion,
+                    average_probability=float(frame["nonunion_probability"].iloc[0]),
+                    source=str(entry["source"]),
+                    literature_auc_max=float(entry["discrimination"]["auc_max"]),
+                    discrimination_source=str(entry["discrimination"]["source"]),
+                )
+            )
+            continue
         m = models[name]
         assert m.marginal is not None
-        given = name == "nonunion" and nonunion_probability is not None
         risks.append(
             RiskForecast(
                 outcome=name,
@@ -256,9 +385,10 @@ def forecast(
                 low=float(intervals[name][0][0]),
                 high=float(intervals[name][1][0]),
                 average_probability=m.marginal.value,
-                source="healing stage" if given else m.marginal.source,
+                source=m.marginal.source,
                 literature_auc_max=m.auc_max,
-                drivers=[] if given else _drivers(m.drivers(frame, probs)),
+                discrimination_source=m.auc_source,
+                drivers=_drivers(m.drivers(frame, probs)),
             )
         )
     p5 = probs["asd_5y"]
@@ -276,6 +406,7 @@ def forecast(
             average_probability=ten_year.value,
             source=f"{ten_year.source}; constant annual hazard from the 5-year risk",
             literature_auc_max=models["asd_5y"].auc_max,
+            discrimination_source=models["asd_5y"].auc_source,
             drivers=_drivers(models["asd_5y"].drivers(frame, probs)),
         )
     )
@@ -296,57 +427,30 @@ def forecast(
                 drivers=_drivers(model.drivers(frame, probs)),
             )
         )
-    months = time_points_months()
-    pro = []
-    for name in INSTRUMENTS:
-        sm = pro_models()[name]
-        d = sm.design(frame, probs)
-        base = baselines(frame, name)
-        band = sm.band(d, base, months, (0.05, 0.5, 0.95))[0]
-        scb = None
-        if sm.scb is not None:
-            scb = sm.reach_probability(d, base, sm.scb, months)[0].round(4).tolist()
-        pro.append(
-            ProTrajectory(
-                name=name,
-                label=sm.label,
-                unit=str(outcome_parameters()["pro"][name]["unit"]),
-                months=months.tolist(),
-                mean=sm.mean_at(d, base, months)[0].round(2).tolist(),
-                p5=band[:, 0].round(2).tolist(),
-                median=band[:, 1].round(2).tolist(),
-                p95=band[:, 2].round(2).tolist(),
-                mcid=sm.mcid,
-                mcid_probability=sm.reach_probability(d, base, sm.mcid, months)[0]
-                .round(4)
-                .tolist(),
-                scb=sm.scb,
-                scb_probability=scb,
-            )
-        )
-    nonunion_p = float(probs["nonunion"][0])
     row = forecast_batch(frame, recalibration).iloc[0]
     summary = {k: round(float(row[k]), 5) for k in BATCH_COLUMNS}
     summary["baseline_odi"] = float(frame["baseline_odi"].iloc[0])
     summary["odi_mcid_points"] = pro_models()["odi"].mcid
+    dx_name = str(frame["diagnosis"].iloc[0])
     return Forecast(
         case_id=case.id,
         fusion_planned=True,
         message=(
-            f"{plan.technique} {plan.approach} fusion of {', '.join(plan.fuse_segments)}: "
-            f"forecast for the {site} length-of-stay profile"
+            f"{plan.technique} {plan.approach} fusion of {', '.join(plan.fuse_segments)} for "
+            f"{dx_name.replace('_', ' ')}: forecast for the {site} length-of-stay profile"
         ),
         site=site,
         segments=list(plan.fuse_segments),
         technique=plan.technique,
         approach=plan.approach,
-        nonunion_source="healing" if nonunion_probability is not None else "outcomes model",
+        diagnosis=dx_name,
+        nonunion_source="healing",
         assumptions=assumptions,
         summary=summary,
         risks=risks,
         perioperative=periop,
-        pro=pro,
-        pathway=recovery_pathway(case, plan, frame.iloc[0], nonunion_p),
+        pro=_pro_trajectories(frame, probs),
+        pathway=recovery_pathway(case, plan, frame.iloc[0], nonunion),
     )
 
 
@@ -368,16 +472,21 @@ def odi_update_forecast(
     months: float,
     odi_observed: float,
     nonunion_probability: float | None = None,
+    *,
+    diagnosis: str | None = None,
 ) -> OdiUpdate:
     """Update the 12-month ODI forecast with an ODI measured at ``months`` after surgery (the
-    6-week or 3-month visit), as registries recommend."""
-    frame, _ = patient_frame(case, plan, nonunion_probability)
+    6-week or 3-month visit), as registries recommend; ``nonunion_probability`` is the healing
+    stage's (required)."""
+    nonunion = _check_nonunion(case, nonunion_probability)
+    frame, _ = patient_frame(case, plan, nonunion, diagnosis)
     probs = complication_probabilities(frame)
     m = pro_models()["odi"]
     d = m.design(frame, probs)
     base = baselines(frame, "odi")
+    dx = diagnosis_codes(frame)
     prior_mean, prior_mcid = odi_12m_and_mcid(frame, probs)
-    mean, sd, p = odi_update(m, d, base, months, np.array([float(odi_observed)]))
+    mean, sd, p = odi_update(m, d, base, dx, months, np.array([float(odi_observed)]))
     return OdiUpdate(
         months_observed=months,
         odi_observed=odi_observed,
@@ -395,10 +504,15 @@ BATCH_COLUMNS = (
     "operative_time_min",
     "blood_loss_ml",
     "length_of_stay_days",
+    "odi_3m",
     "odi_12m",
+    "odi_24m",
+    "odi_mcid_probability_3m",
     "odi_mcid_probability",
     "back_pain_12m",
     "leg_pain_12m",
+    "eq5d_12m",
+    "eq5d_mcid_probability",
 )
 
 
@@ -407,9 +521,12 @@ def forecast_batch(
 ) -> pd.DataFrame:
     """Expected outcomes of a table of patient-arms, vectorised (same index, one row each).
 
-    Input columns: see ``covariates.REQUIRED`` (and the optional ``OPTIONAL``); result columns
+    Input columns: see ``covariates.REQUIRED`` (and the optional ``OPTIONAL``), with
+    ``nonunion_probability`` from the healing stage in every row (required); build a case's row
+    with :func:`patient_frame` to get the single forecast's numbers. Result columns
     :data:`BATCH_COLUMNS`: probabilities of each outcome, mean operative time (min), blood loss
-    (mL), stay (days), expected 12-month ODI and pain, and the chance of reaching the ODI MCID.
+    (mL), stay (days), expected 3-, 12- and 24-month ODI, 12-month pain and EQ-5D index, and
+    the chances of reaching the ODI MCID by 3 and 12 months and the EQ-5D MCID by 12.
     ``recalibration`` (a site's ``fit_registry(..., mode="recalibrate")``) adjusts the risks and
     the stay to that site."""
     df = with_operative_time(validate_patients(patients.reset_index(drop=True)))
@@ -421,7 +538,21 @@ def forecast_batch(
     if recalibration is not None:
         out["length_of_stay_days"] = out["length_of_stay_days"] * recalibration.stay_factor()
     out["odi_12m"], out["odi_mcid_probability"] = odi_12m_and_mcid(df, probs)
+    dx = diagnosis_codes(df)
+    odi = pro_models()["odi"]
+    d = odi.design(df, probs)
+    odi_base = baselines(df, "odi")
+    course = odi.mean_at(d, odi_base, dx, np.array([3.0, 24.0]))
+    out["odi_3m"], out["odi_24m"] = course[:, 0], course[:, 1]
+    out["odi_mcid_probability_3m"] = odi.reach_probability(
+        d, odi_base, dx, odi.mcid, np.array([3.0])
+    )[:, 0]
     for name in ("back_pain", "leg_pain"):
         sm = pro_models()[name]
-        out[f"{name}_12m"] = sm.mean_12m(sm.design(df, probs), baselines(df, name))
+        out[f"{name}_12m"] = sm.mean_12m(sm.design(df, probs), baselines(df, name), dx)
+    eq = eq5d_model()
+    eq_base = eq.baseline(df)
+    twelve = np.array([12.0])
+    out["eq5d_12m"] = eq.mean_at(odi, d, odi_base, dx, eq_base, twelve)[:, 0]
+    out["eq5d_mcid_probability"] = eq.reach_probability(odi, d, odi_base, dx, eq_base, twelve)[:, 0]
     return pd.DataFrame({c: out[c] for c in BATCH_COLUMNS}, index=patients.index)

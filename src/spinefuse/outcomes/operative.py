@@ -1,9 +1,10 @@
 """Operative time and blood loss: log-normal quantities anchored on the published open 1-level
-means and scaled by cited ratios (levels, MIS, graft).
+means and scaled by cited ratios (technique, levels, MIS, revision, BMI, graft).
 
-Operative time is also a covariate of other models (readmission, new deficit); a patient table's
-``operative_time_min`` is used where given (a planned or recorded duration), else filled with the
-model's expected value by :func:`with_operative_time`.
+Both are also covariates of other models (operative time of readmission, infection and new
+deficit; blood loss of transfusion); a patient table's ``operative_time_min`` and
+``blood_loss_ml`` are used where given (planned or recorded), else filled with the models'
+expected values by :func:`with_operative_time`.
 """
 
 from __future__ import annotations
@@ -44,14 +45,17 @@ def operative_models() -> dict[str, LogNormalModel]:
 
 
 def with_operative_time(patients: pd.DataFrame) -> pd.DataFrame:
-    """The table with ``operative_time_min`` filled by the expected operative time where it is
-    missing (NaN); the table itself when nothing is missing."""
-    given = patients["operative_time_min"].to_numpy(dtype=float)
-    missing = np.isnan(given)
-    if not missing.any():
-        return patients
-    m = operative_models()["operative_time_min"]
-    expected = m.mean(m.design(patients, {}))
-    out = patients.copy()
-    out["operative_time_min"] = np.where(missing, expected, given)
+    """The table with ``operative_time_min`` and ``blood_loss_ml`` filled by their expected
+    values where missing (NaN); the table itself when nothing is missing."""
+    out = patients
+    for name in ("operative_time_min", "blood_loss_ml"):
+        if name not in out.columns:
+            out = out.assign(**{name: np.nan})
+        given = out[name].to_numpy(dtype=float)
+        missing = np.isnan(given)
+        if not missing.any():
+            continue
+        m = operative_models()[name]
+        expected = m.mean(m.design(out, {}))
+        out = out.assign(**{name: np.where(missing, expected, given)})
     return out

@@ -21,14 +21,17 @@ def _normal(rng: np.random.Generator, spec: dict[str, Any], n: int) -> np.ndarra
 
 
 def _choice(rng: np.random.Generator, spec: dict[str, Any], n: int, prefix: str = "") -> np.ndarray:
-    keys = [k for k in spec if k not in ("unit", "source", "certainty")]
+    keys = [k for k in spec if k not in ("unit", "source", "certainty", "interval")]
     p = np.array([float(spec[k]) for k in keys])
     return np.array([k.removeprefix(prefix) for k in keys])[rng.choice(len(keys), n, p=p / p.sum())]
 
 
 def sample_patients(n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` patients of the reference population (columns of ``covariates.REQUIRED`` and
-    ``OPTIONAL``, with ``nonunion_probability`` NaN), the same for the same seed."""
+    ``OPTIONAL``), the same for the same seed. ``nonunion_probability`` is the healing stage's
+    calibration figure for the patient's technique (interbody or posterolateral): the reference
+    population needs one to solve the intercepts of the models that depend on non-union, and
+    tests draw registries from it; a forecast always takes the healing stage's own."""
     pop = outcome_parameters()["reference_population"]
     rng = np.random.default_rng(seed)
     female = rng.random(n) < pop["female"]["value"]
@@ -40,6 +43,15 @@ def sample_patients(n: int, seed: int = 0) -> pd.DataFrame:
     approach = _choice(rng, pop["approach"], n)
     # Lateral and anterior interbody fusions are done through their own small incisions.
     approach = np.where(np.isin(technique, ("LLIF", "ALIF")), "mis", approach)
+    diagnosis = _choice(rng, pop["diagnosis"], n)
+    # Stenosis comes with a degenerative slip or is the diagnosis; half of deformities have it.
+    stenotic = np.isin(diagnosis, ("degenerative_spondylolisthesis", "stenosis")) | (
+        (diagnosis == "deformity") & (rng.random(n) < 0.5)
+    )
+    prior = pop["nonunion"]
+    nonunion = np.where(
+        technique == "PLF", float(prior["posterolateral"]), float(prior["interbody"])
+    )
     return pd.DataFrame(
         {
             "age_years": np.round(_normal(rng, pop["age_years"], n), 1),
@@ -57,9 +69,10 @@ def sample_patients(n: int, seed: int = 0) -> pd.DataFrame:
             "graft": _choice(rng, pop["graft"], n),
             "levels": levels,
             "interbody": technique != "PLF",
-            "nonunion_probability": np.full(n, np.nan),
+            "nonunion_probability": nonunion,
             "revision": rng.random(n) < pop["revision"]["value"],
-            "stenosis": rng.random(n) < pop["stenosis"]["value"],
+            "stenosis": stenotic,
+            "diagnosis": diagnosis,
             "back_pain_nrs": np.round(_normal(rng, pop["back_pain_nrs"], n), 0),
             "leg_pain_nrs": np.round(_normal(rng, pop["leg_pain_nrs"], n), 0),
             "eras": np.zeros(n, dtype=bool),

@@ -25,12 +25,12 @@ import pandas as pd
 from pydantic import Field
 
 from spinefuse.errors import ParameterError
-from spinefuse.outcomes.complications import OUTCOMES, complication_models
+from spinefuse.outcomes.complications import GIVEN, OUTCOMES, complication_models
 from spinefuse.outcomes.covariates import validate_patients
 from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import Effect
 from spinefuse.outcomes.perioperative import stay_model
-from spinefuse.outcomes.pro import baselines, pro_models
+from spinefuse.outcomes.pro import baselines, diagnosis_codes, pro_models
 from spinefuse.outcomes.risk import Design, FloatArray, LogisticModel, Model
 from spinefuse.records import Record, write_atomic
 
@@ -149,7 +149,11 @@ def read_registry(path: str | Path) -> pd.DataFrame:
 
 
 def check_registry(registry: pd.DataFrame, source: str = "registry") -> pd.DataFrame:
-    """A validated copy of a registry table (patient columns and 0/1 outcome columns)."""
+    """A validated copy of a registry table (patient columns and 0/1 outcome columns).
+
+    A registry records what happened, not the healing stage's forecast: where
+    ``nonunion_probability`` is missing, the observed ``nonunion`` (0/1) stands in for it, so the
+    models that depend on non-union see the events the site saw."""
     df = with_operative_time(validate_patients(registry, source))
     for name in OUTCOMES:
         if name not in df.columns:
@@ -166,6 +170,10 @@ def check_registry(registry: pd.DataFrame, source: str = "registry") -> pd.DataF
                 "column holds 0/1 (or true/false; empty when unknown)"
             )
         df[name] = values
+    if "nonunion" in df.columns:
+        given = df["nonunion_probability"].to_numpy(dtype=float)
+        observed = df["nonunion"].to_numpy(dtype=float)
+        df["nonunion_probability"] = np.where(np.isnan(given), observed, given)
     return df
 
 
@@ -368,6 +376,7 @@ def fit_quantity(
                 f"registry: length_of_stay_days = {y[i]} in row {i}: a stay is positive (days)"
             )
         target = np.log(y)
+        offset = np.zeros(len(y))
         site = str(sub["site"].mode().iloc[0])
         lsm = stay_model(site)
         model: Model = lsm
@@ -381,14 +390,17 @@ def fit_quantity(
         model = sm_odi
         d = _design(model, df, rows)
         base = baselines(sub, "odi")
+        dx = diagnosis_codes(sub)
         target = y
-        predicted = sm_odi.mean_12m(d, base)
+        # the diagnoses' intercepts are kept as an offset; the refit estimates the rest
+        offset = np.asarray(sm_odi.centre)[dx]
+        predicted = sm_odi.mean_12m(d, base, dx)
         extra = (base - sm_odi.reference_baseline)[:, None]
         slope = Effect(
             "baseline",
             "baseline_odi",
-            sm_odi.slope,
-            (sm_odi.slope,) * 2,
+            sm_odi.slope[0],
+            (sm_odi.slope[0],) * 2,
             "ODI per baseline point",
             "outcome_parameters.yaml",
             "unverified",
@@ -402,13 +414,13 @@ def fit_quantity(
         x_all = np.column_stack([extra, d.x, d.events])
         varies = x_all.std(axis=0) > 0
         exog = sm.add_constant(x_all[:, varies], has_constant="add")
-        fit = sm.OLS(target, exog).fit()
+        fit = sm.OLS(target - offset, exog).fit()
         coefficients, _ = _coefficients(
             effects, x_all, np.asarray(fit.params), np.asarray(fit.conf_int(0.05))
         )
         intercept = float(fit.params[0])
         residual_sd = float(np.sqrt(fit.scale))
-        predicted = np.asarray(fit.fittedvalues, dtype=float)
+        predicted = np.asarray(fit.fittedvalues, dtype=float) + offset
     cal = sm.OLS(target, sm.add_constant(predicted, has_constant="add")).fit()
     resid = target - predicted
     plot = None
@@ -457,7 +469,7 @@ def fit_registry(
     models = complication_models()
     fits, skipped = [], []
     for name in OUTCOMES:
-        if name not in df.columns:
+        if name not in df.columns or name in GIVEN:
             continue
         y = df[name].to_numpy(dtype=float)
         y = y[~np.isnan(y)]

@@ -189,7 +189,15 @@ class LogisticModel(Model):
         rng = np.random.default_rng(seed)
         b, be = self.draw_coefficients(rng, m)
         targets = draw_rate(self.marginal, rng, m)
-        return b, be, solve_intercepts(reference, b, be, targets)
+        # start each draw from the calibrated intercept, shifted by its rate and coefficients
+        start = (
+            self.intercept
+            + logit(targets)
+            - logit(self.marginal.value)
+            - (reference.x @ (b - self.beta[None, :]).T).mean(axis=0)
+            - (reference.events.mean(axis=0) @ (be - self.beta_events[None, :]).T)
+        )
+        return b, be, solve_intercepts(reference, b, be, targets, start)
 
     @staticmethod
     def interval(
@@ -229,22 +237,34 @@ def logistic_mixture(
 
 
 def solve_intercepts(
-    reference: Design, beta: FloatArray, beta_events: FloatArray, targets: FloatArray
+    reference: Design,
+    beta: FloatArray,
+    beta_events: FloatArray,
+    targets: FloatArray,
+    start: FloatArray | None = None,
 ) -> FloatArray:
-    """Intercepts (m,) that make the mean risk over the reference patients equal each target."""
-    a = np.asarray(logit(targets), dtype=float) - (reference.x @ beta.T).mean(axis=0)
+    """Intercepts (m,) that make the mean risk over the reference patients equal each target
+    (Newton from ``start``, by default logit(target) less the mean linear predictor)."""
+    xb = reference.x @ beta.T  # (n, m), fixed during the iterations
+    if start is None:
+        a = np.asarray(logit(targets), dtype=float) - xb.mean(axis=0)
+    else:
+        a = np.array(start, dtype=float)
     combos, w = event_mixture(reference.events)
+    shifts = combos @ beta_events.T  # (c, m)
+    active = np.arange(a.size)  # Newton on the draws that have not converged yet
     for _ in range(50):
-        lp = reference.x @ beta.T + a[None, :]
+        lp = xb[:, active] + a[None, active]
         p = np.zeros_like(lp)
         dp = np.zeros_like(lp)
         for c in range(combos.shape[0]):
-            pc = expit(lp + (combos[c] @ beta_events.T)[None, :])
+            pc = expit(lp + shifts[c, active][None, :])
             p += w[:, c, None] * pc
             dp += w[:, c, None] * pc * (1 - pc)
-        step = (p.mean(axis=0) - targets) / dp.mean(axis=0)
-        a -= step
-        if np.max(np.abs(step)) < 1e-10:
+        step = (p.mean(axis=0) - targets[active]) / dp.mean(axis=0)
+        a[active] -= step
+        active = active[np.abs(step) >= 1e-10]
+        if active.size == 0:
             break
     return np.asarray(a, dtype=float)
 
