@@ -147,11 +147,18 @@ def healing_stage(r: CaseResult) -> Record | Skip:
     return heal(r.case, geometry, plan, r.mechanics, seed=r.seed)
 
 
-def forecast_stage(r: CaseResult) -> Record:
+def forecast_stage(r: CaseResult) -> Record | Skip:
     """Perioperative course, complications, recovery pathway and PROs; the non-union risk is
     the healing stage's."""
     from spinefuse.outcomes import diagnosis_from_assessment, forecast
 
+    if r.plan is not None and r.healing is None:
+        why = r.skipped.get("healing")
+        return Skip(
+            "no_healing",
+            "the forecast of a planned fusion takes its non-union risk from the healing stage, "
+            "which had nothing to do" + (f": {why.text}" if why is not None else ""),
+        )
     nonunion = r.healing.nonunion_probability if r.healing is not None else None
     diagnosis = (
         diagnosis_from_assessment(r.assessment, r.plan) if r.assessment is not None else None
