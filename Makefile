@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,dask,interop
+EXTRAS := dev,dask,interop,service,service-dev
 
 .PHONY: demo test lint typecheck bench clean install browser orthanc
 
