@@ -599,3 +599,36 @@ def records_of(s: Session, run_id: int) -> dict[str, Any]:
         r.stage: json.loads(r.record)
         for r in s.scalars(select(RunRecord).where(RunRecord.run_id == run_id))
     }
+
+
+def import_run(store: Store, case_pk: int, run_dir: Path, user_id: int) -> int:
+    """Bring a run folder that ``spinefuse run`` wrote for this case into the store as one of
+    its runs (the folder is copied; its records are read back validated by
+    :func:`spinefuse.run_folder.load_run`, and its plan becomes the case's next plan version).
+    Returns the run's id."""
+    import shutil
+
+    from spinefuse.run_folder import load_run, read_manifest
+
+    result = load_run(run_dir)
+    with store.session() as s:
+        row = s.get(CaseRow, case_pk)
+        if row is None or row.case_id != result.case.id:
+            raise WorkstationError(
+                f"{run_dir}: the run is of case {result.case.id!r}, not of store case {case_pk}"
+            )
+        rr = RunRow(case_pk=case_pk, seed=result.seed, folder="")
+        s.add(rr)
+        s.flush()
+        rr.folder = str(run_folder(store, rr.id))
+        shutil.copytree(run_dir, Path(rr.folder) / "out")
+        for stage in RECORD_STAGES:
+            record = result.record(stage)  # type: ignore[arg-type]
+            if record is not None:
+                s.add(RunRecord(run_id=rr.id, stage=stage, record=record.to_json()))
+        rr.manifest = read_manifest(run_dir).to_json()
+        rr.finished = result.finished
+        if result.plan is not None:
+            add_plan_version(s, case_pk, result.plan, "planner", user_id, None, result.mechanics,
+                             note=f"imported with run {rr.id}")
+        return rr.id
