@@ -177,7 +177,7 @@ def db_session(request: Request) -> Iterator[Session]:
         s.commit()
 
 
-def current_principal(request: Request, s: Session = Depends(db_session)) -> Principal:
+def current_principal(request: Request, s: Session = Depends(db_session, scope="function")) -> Principal:
     """The authenticated principal, or 401."""
     p = principal_of(request, s)
     if p is None:

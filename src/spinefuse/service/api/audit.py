@@ -18,7 +18,7 @@ router = APIRouter(tags=["audit"])
 def audit_log(
     limit: int = Query(200, ge=1, le=5000),
     p: Principal = Depends(require("manage_users")),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> list[dict[str, Any]]:
     """The newest events of the admin's team (who, what, which store object)."""
     rows = s.scalars(

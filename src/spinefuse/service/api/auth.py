@@ -52,7 +52,7 @@ class TokenOut(BaseModel):
 
 
 @router.post("/auth/login", response_model=Me)
-def login(body: Login, response: Response, s: Session = Depends(db_session)) -> Me:
+def login(body: Login, response: Response, s: Session = Depends(db_session, scope="function")) -> Me:
     """Sign in: sets the HTTP-only session cookie and the CSRF cookie; the CSRF token is also
     in the answer, to be sent back as the X-CSRF-Token header."""
     user = authenticate(s, body.username, body.password)
@@ -75,7 +75,7 @@ def login(body: Login, response: Response, s: Session = Depends(db_session)) -> 
 def logout(
     response: Response,
     p: Principal = Depends(current_principal),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
     """End every browser session of the user and clear the cookies."""
     for sess in s.scalars(select(BrowserSession).where(BrowserSession.user_id == p.user_id)):
@@ -94,7 +94,7 @@ def me(p: Principal = Depends(current_principal)) -> Me:
 
 @router.post("/auth/tokens", response_model=TokenOut, status_code=201)
 def make_token(
-    body: TokenIn, p: Principal = Depends(current_principal), s: Session = Depends(db_session)
+    body: TokenIn, p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
 ) -> TokenOut:
     """A bearer token for scripts, acting as the signed-in user (shown once)."""
     row, token = issue_token(s, p.user_id, body.name)
@@ -104,7 +104,7 @@ def make_token(
 
 @router.get("/auth/tokens", response_model=list[TokenOut])
 def list_tokens(
-    p: Principal = Depends(current_principal), s: Session = Depends(db_session)
+    p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
 ) -> list[TokenOut]:
     """The user's tokens (never the tokens themselves)."""
     rows = s.scalars(select(ApiToken).where(ApiToken.user_id == p.user_id).order_by(ApiToken.id))
@@ -113,7 +113,7 @@ def list_tokens(
 
 @router.delete("/auth/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: int, p: Principal = Depends(current_principal), s: Session = Depends(db_session)
+    token_id: int, p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
 ) -> TokenOut:
     """Revoke one of the user's tokens."""
     row = s.get(ApiToken, token_id)

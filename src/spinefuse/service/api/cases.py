@@ -91,7 +91,7 @@ def _case_out(s: Session, row: CaseRow) -> CaseOut:
 
 
 @router.get("/cases", response_model=list[CaseOut])
-def list_cases(p: Principal = Depends(require("read")), s: Session = Depends(db_session)) -> list[CaseOut]:
+def list_cases(p: Principal = Depends(require("read")), s: Session = Depends(db_session, scope="function")) -> list[CaseOut]:
     """The cases of the user's team, newest first."""
     rows = s.scalars(select(CaseRow).where(CaseRow.team_id == p.team_id).order_by(CaseRow.id.desc()))
     return [_case_out(s, r) for r in rows]
@@ -99,7 +99,7 @@ def list_cases(p: Principal = Depends(require("read")), s: Session = Depends(db_
 
 @router.post("/cases", response_model=CaseOut, status_code=201)
 def create_case(body: CaseIn, p: Principal = Depends(require("write_case")),
-                s: Session = Depends(db_session)) -> CaseOut:
+                s: Session = Depends(db_session, scope="function")) -> CaseOut:
     """A new case of the user's team (its images are uploaded next)."""
     from spinefuse.case import Case
     from spinefuse.stages import check_case
@@ -119,7 +119,7 @@ def create_case(body: CaseIn, p: Principal = Depends(require("write_case")),
 
 @router.get("/cases/{case_pk}", response_model=CaseOut)
 def get_case(case_pk: int, p: Principal = Depends(require("read")),
-             s: Session = Depends(db_session)) -> CaseOut:
+             s: Session = Depends(db_session, scope="function")) -> CaseOut:
     """One case with its images."""
     return _case_out(s, case_of(s, p, case_pk))
 
@@ -132,7 +132,7 @@ async def upload_image(
     modality: Literal["CT", "MR", "XR"] = Form("CT"),
     role: Literal["preop", "flexion", "extension", "postop"] = Form("preop"),
     p: Principal = Depends(require("write_case")),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
     ws: Any = Depends(workstation),
 ) -> ImageOut:
     """Upload an image of the case: checked, de-identified and kept by its content hash."""
@@ -194,7 +194,7 @@ def _viewer_file(s: Session, row: CaseRow, which: Literal["volume", "labels"], w
 
 @router.get("/cases/{case_pk}/volume.nii.gz", response_class=FileResponse)
 def volume_file(case_pk: int, p: Principal = Depends(require("read")),
-                s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> FileResponse:
+                s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> FileResponse:
     """The case's CT (else MR) as de-identified NIfTI, RAS order, for the image view."""
     path = _viewer_file(s, case_of(s, p, case_pk), "volume", ws)
     return FileResponse(path, media_type="application/gzip")
@@ -202,7 +202,7 @@ def volume_file(case_pk: int, p: Principal = Depends(require("read")),
 
 @router.get("/cases/{case_pk}/labels.nii.gz", response_class=FileResponse)
 def labels_file(case_pk: int, p: Principal = Depends(require("read")),
-                s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> FileResponse:
+                s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> FileResponse:
     """The label map the next run uses, as NIfTI on the volume's grid."""
     path = _viewer_file(s, case_of(s, p, case_pk), "labels", ws)
     return FileResponse(path, media_type="application/gzip")
@@ -210,7 +210,7 @@ def labels_file(case_pk: int, p: Principal = Depends(require("read")),
 
 @router.get("/cases/{case_pk}/spine")
 def spine_surfaces(case_pk: int, p: Principal = Depends(require("read")),
-                   s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> JSONResponse:
+                   s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> JSONResponse:
     """Each labelled vertebra's surface (RAS mm; vertices and triangles) for the 3-D view."""
     from spinefuse.service.surfaces import label_surfaces
 
@@ -225,7 +225,7 @@ def spine_surfaces(case_pk: int, p: Principal = Depends(require("read")),
 
 @router.get("/cases/{case_pk}/levels", response_model=list[LevelView])
 def levels(case_pk: int, p: Principal = Depends(require("read")),
-           s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> list[LevelView]:
+           s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> list[LevelView]:
     """The levels of the label map as segmented, with their flags, head to pelvis."""
     row = case_of(s, p, case_pk)
     try:
@@ -250,7 +250,7 @@ class LabelVersionOut(BaseModel):
 @router.post("/cases/{case_pk}/labels", response_model=LabelVersionOut, status_code=201)
 def confirm_labels(case_pk: int, body: LabelConfirmation,
                    p: Principal = Depends(require("write_case")),
-                   s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> LabelVersionOut:
+                   s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> LabelVersionOut:
     """Confirm the levels (after renames, merges, rejections): a new label-map version that
     every later run uses."""
     import gzip
@@ -295,7 +295,7 @@ def _lv_out(lv: LabelVersion) -> LabelVersionOut:
 
 @router.get("/cases/{case_pk}/labels", response_model=list[LabelVersionOut])
 def label_versions(case_pk: int, p: Principal = Depends(require("read")),
-                   s: Session = Depends(db_session)) -> list[LabelVersionOut]:
+                   s: Session = Depends(db_session, scope="function")) -> list[LabelVersionOut]:
     """Every confirmed label-map version of the case, oldest first."""
     case_of(s, p, case_pk)
     rows = s.scalars(select(LabelVersion).where(LabelVersion.case_pk == case_pk)
@@ -305,7 +305,7 @@ def label_versions(case_pk: int, p: Principal = Depends(require("read")),
 
 @router.post("/cases/{case_pk}/segment", status_code=202)
 def segment(case_pk: int, p: Principal = Depends(require("write_case")),
-            s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> dict[str, int]:
+            s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> dict[str, int]:
     """Segment the case's CT with its segmentation back-end, as a job."""
     row = case_of(s, p, case_pk)
     job = ws.jobs.submit("segmentation", {}, team_id=p.team_id, user_id=p.user_id, case_pk=row.id)

@@ -94,7 +94,7 @@ def _evaluate(ws: Any, s: Session, case_pk: int, plan: SurgicalPlan, regrade: bo
 
 @router.post("/cases/{case_pk}/plans/evaluate", response_model=Evaluation)
 def evaluate(case_pk: int, body: PlanEdit, p: Principal = Depends(require("read")),
-             s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> Evaluation:
+             s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> Evaluation:
     """Check an edited plan: each screw as placed (breach, bone purchase, angles), the rods
     through the screw heads, then the mechanics (hybrid protocol) — nothing is kept."""
     case_of(s, p, case_pk)
@@ -103,7 +103,7 @@ def evaluate(case_pk: int, body: PlanEdit, p: Principal = Depends(require("read"
 
 @router.post("/cases/{case_pk}/plans/replan", response_model=Evaluation)
 def replan(case_pk: int, body: PlanChoices, p: Principal = Depends(require("read")),
-           s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> Evaluation:
+           s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> Evaluation:
     """Plan again with the surgeon's choices forced (levels, technique, approach, graft, rod),
     then the mechanics — nothing is kept."""
     case_of(s, p, case_pk)
@@ -117,7 +117,7 @@ def replan(case_pk: int, body: PlanChoices, p: Principal = Depends(require("read
 
 @router.get("/cases/{case_pk}/plans", response_model=list[PlanVersionOut])
 def list_plans(case_pk: int, p: Principal = Depends(require("read")),
-               s: Session = Depends(db_session)) -> list[PlanVersionOut]:
+               s: Session = Depends(db_session, scope="function")) -> list[PlanVersionOut]:
     """Every plan version of the case, oldest first."""
     case_of(s, p, case_pk)
     rows = s.scalars(select(PlanVersion).where(PlanVersion.case_pk == case_pk)
@@ -128,7 +128,7 @@ def list_plans(case_pk: int, p: Principal = Depends(require("read")),
 @router.get("/cases/{case_pk}/plans/compare")
 def compare(case_pk: int, a: int = Query(ge=1), b: int = Query(ge=1),
             p: Principal = Depends(require("read")),
-            s: Session = Depends(db_session)) -> dict[str, Any]:
+            s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """Two plan versions side by side: what differs (levels, technique, each screw's size and
     breach, rods, cages) and their mechanics summaries."""
     case_of(s, p, case_pk)
@@ -173,7 +173,7 @@ def plan_differences(a: SurgicalPlan, b: SurgicalPlan) -> list[dict[str, Any]]:
 
 @router.get("/cases/{case_pk}/plans/{version}", response_model=PlanVersionOut)
 def get_plan(case_pk: int, version: int, p: Principal = Depends(require("read")),
-             s: Session = Depends(db_session)) -> PlanVersionOut:
+             s: Session = Depends(db_session, scope="function")) -> PlanVersionOut:
     """One plan version."""
     case_of(s, p, case_pk)
     return _pv_out(s, _version(s, case_pk, version))
@@ -181,7 +181,7 @@ def get_plan(case_pk: int, version: int, p: Principal = Depends(require("read"))
 
 @router.post("/cases/{case_pk}/plans", response_model=PlanVersionOut, status_code=201)
 def save_plan(case_pk: int, body: PlanVersionIn, p: Principal = Depends(require("plan")),
-              s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> PlanVersionOut:
+              s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> PlanVersionOut:
     """Keep an edited plan as the case's next version (checked and simulated as in evaluate);
     earlier versions stay as they were."""
     case_of(s, p, case_pk)

@@ -72,7 +72,7 @@ def run_of(s: Session, p: Principal, run_id: int) -> RunRow:
 
 @router.post("/cases/{case_pk}/runs", response_model=RunOut, status_code=202)
 def start_run(case_pk: int, body: RunIn, p: Principal = Depends(require("run")),
-              s: Session = Depends(db_session), ws: Any = Depends(workstation)) -> RunOut:
+              s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> RunOut:
     """Run the pipeline for the case (as a job): every stage, or up to ``until``, on a plan
     version when given (the stages after the plan then run on it)."""
     row = case_of(s, p, case_pk)
@@ -98,7 +98,7 @@ def start_run(case_pk: int, body: RunIn, p: Principal = Depends(require("run")),
 
 @router.get("/cases/{case_pk}/runs", response_model=list[RunOut])
 def list_runs(case_pk: int, p: Principal = Depends(require("read")),
-              s: Session = Depends(db_session)) -> list[RunOut]:
+              s: Session = Depends(db_session, scope="function")) -> list[RunOut]:
     """The case's runs, newest first."""
     case_of(s, p, case_pk)
     rows = s.scalars(select(RunRow).where(RunRow.case_pk == case_pk).order_by(RunRow.id.desc()))
@@ -107,14 +107,14 @@ def list_runs(case_pk: int, p: Principal = Depends(require("read")),
 
 @router.get("/runs/{run_id}", response_model=RunOut)
 def get_run(run_id: int, p: Principal = Depends(require("read")),
-            s: Session = Depends(db_session)) -> RunOut:
+            s: Session = Depends(db_session, scope="function")) -> RunOut:
     """A run: its job's state, the manifest, the stages with records."""
     return _run_out(s, run_of(s, p, run_id))
 
 
 @router.get("/runs/{run_id}/records")
 def run_records(run_id: int, p: Principal = Depends(require("read")),
-                s: Session = Depends(db_session)) -> dict[str, Any]:
+                s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """Every record of a run, by stage (SpineGeometry, Assessment, SurgicalPlan,
     MechanicsResult, HealingCourse, Forecast)."""
     return records_of(s, run_of(s, p, run_id).id)
@@ -122,7 +122,7 @@ def run_records(run_id: int, p: Principal = Depends(require("read")),
 
 @router.get("/runs/{run_id}/records/{stage}")
 def run_record(run_id: int, stage: StageName, p: Principal = Depends(require("read")),
-               s: Session = Depends(db_session)) -> dict[str, Any]:
+               s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """One stage's record of a run."""
     rr = run_of(s, p, run_id)
     rec = s.scalar(select(RunRecord).where(RunRecord.run_id == rr.id, RunRecord.stage == stage))
@@ -134,7 +134,7 @@ def run_record(run_id: int, stage: StageName, p: Principal = Depends(require("re
 
 @router.get("/runs/{run_id}/files/{name}", response_class=FileResponse)
 def run_file(run_id: int, name: str, p: Principal = Depends(require("read")),
-             s: Session = Depends(db_session)) -> FileResponse:
+             s: Session = Depends(db_session, scope="function")) -> FileResponse:
     """A report of the run (report.html/.pdf, patient.html/.pdf, index.html)."""
     rr = run_of(s, p, run_id)
     if name not in REPORTS:

@@ -39,7 +39,7 @@ def _out(s: Session, u: User) -> UserOut:
 
 @router.get("/users", response_model=list[UserOut])
 def list_users(
-    p: Principal = Depends(require("manage_users")), s: Session = Depends(db_session)
+    p: Principal = Depends(require("manage_users")), s: Session = Depends(db_session, scope="function")
 ) -> list[UserOut]:
     """The users of the admin's team."""
     rows = s.scalars(select(User).where(User.team_id == p.team_id).order_by(User.id))
@@ -49,7 +49,7 @@ def list_users(
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(
     body: UserIn, p: Principal = Depends(require("manage_users")),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> UserOut:
     """Create a user in the admin's team (or a named team)."""
     own = s.get(Team, p.team_id)
@@ -64,7 +64,7 @@ def create_user(
 @router.delete("/users/{user_id}", response_model=UserOut)
 def deactivate_user(
     user_id: int, p: Principal = Depends(require("manage_users")),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> UserOut:
     """Deactivate a user of the admin's team (nothing is deleted; their records stay)."""
     u = s.get(User, user_id)
