@@ -28,6 +28,14 @@ WEB_DIR = Path(__file__).with_name("web")
 log = logging.getLogger("spinefuse.service")
 
 
+def unprocessable(message: object) -> object:
+    """A 422's detail in the shape the OpenAPI spec documents for 422 (a list of errors with
+    loc, msg and type), so a domain error reads like a validation error."""
+    if isinstance(message, str):
+        return [{"loc": ["body"], "msg": message, "type": "value_error"}]
+    return message
+
+
 @dataclass
 class Workstation:
     """Everything the endpoints share: the store, its files, the jobs and the workbench."""
@@ -80,7 +88,13 @@ def create_app(
 
     @app.exception_handler(SpinefuseError)
     async def spinefuse_error(_request: Request, err: SpinefuseError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        return JSONResponse({"detail": unprocessable(str(err))}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
+        detail = unprocessable(err.detail) if err.status_code == 422 else err.detail
+        return JSONResponse({"detail": detail}, status_code=err.status_code,
+                            headers=getattr(err, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:

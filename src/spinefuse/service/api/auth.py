@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spinefuse.service.api.access import audit
+from spinefuse.service.api.access import Id, audit
 from spinefuse.service.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -113,7 +113,7 @@ def list_tokens(
 
 @router.delete("/auth/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: int, p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
+    token_id: Id, p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
 ) -> TokenOut:
     """Revoke one of the user's tokens."""
     row = s.get(ApiToken, token_id)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from spinefuse.case import ClinicalHistory, Patient, Preferences, Segmentation
 from spinefuse.errors import SpinefuseError
-from spinefuse.service.api.access import audit, case_of, workstation
+from spinefuse.service.api.access import Id, audit, case_of, workstation
 from spinefuse.service.auth import Principal, db_session, require
 from spinefuse.service.files import FileKind, UploadError
 from spinefuse.service.store.models import (
@@ -118,7 +118,7 @@ def create_case(body: CaseIn, p: Principal = Depends(require("write_case")),
 
 
 @router.get("/cases/{case_pk}", response_model=CaseOut)
-def get_case(case_pk: int, p: Principal = Depends(require("read")),
+def get_case(case_pk: Id, p: Principal = Depends(require("read")),
              s: Session = Depends(db_session, scope="function")) -> CaseOut:
     """One case with its images."""
     return _case_out(s, case_of(s, p, case_pk))
@@ -126,7 +126,7 @@ def get_case(case_pk: int, p: Principal = Depends(require("read")),
 
 @router.post("/cases/{case_pk}/images", response_model=ImageOut, status_code=201)
 async def upload_image(
-    case_pk: int,
+    case_pk: Id,
     kind: FileKind = Form(description="nifti | label_map | dicom_zip | xray_landmarks"),
     file: UploadFile = File(description="the file (a DICOM series as a zip of its folder)"),
     modality: Literal["CT", "MR", "XR"] = Form("CT"),
@@ -193,7 +193,7 @@ def _viewer_file(s: Session, row: CaseRow, which: Literal["volume", "labels"], w
 
 
 @router.get("/cases/{case_pk}/volume.nii.gz", response_class=FileResponse)
-def volume_file(case_pk: int, p: Principal = Depends(require("read")),
+def volume_file(case_pk: Id, p: Principal = Depends(require("read")),
                 s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> FileResponse:
     """The case's CT (else MR) as de-identified NIfTI, RAS order, for the image view."""
     path = _viewer_file(s, case_of(s, p, case_pk), "volume", ws)
@@ -201,7 +201,7 @@ def volume_file(case_pk: int, p: Principal = Depends(require("read")),
 
 
 @router.get("/cases/{case_pk}/labels.nii.gz", response_class=FileResponse)
-def labels_file(case_pk: int, p: Principal = Depends(require("read")),
+def labels_file(case_pk: Id, p: Principal = Depends(require("read")),
                 s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> FileResponse:
     """The label map the next run uses, as NIfTI on the volume's grid."""
     path = _viewer_file(s, case_of(s, p, case_pk), "labels", ws)
@@ -209,7 +209,7 @@ def labels_file(case_pk: int, p: Principal = Depends(require("read")),
 
 
 @router.get("/cases/{case_pk}/spine")
-def spine_surfaces(case_pk: int, p: Principal = Depends(require("read")),
+def spine_surfaces(case_pk: Id, p: Principal = Depends(require("read")),
                    s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> JSONResponse:
     """Each labelled vertebra's surface (RAS mm; vertices and triangles) for the 3-D view."""
     from spinefuse.service.surfaces import label_surfaces
@@ -224,7 +224,7 @@ def spine_surfaces(case_pk: int, p: Principal = Depends(require("read")),
 
 
 @router.get("/cases/{case_pk}/levels", response_model=list[LevelView])
-def levels(case_pk: int, p: Principal = Depends(require("read")),
+def levels(case_pk: Id, p: Principal = Depends(require("read")),
            s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> list[LevelView]:
     """The levels of the label map as segmented, with their flags, head to pelvis."""
     row = case_of(s, p, case_pk)
@@ -248,7 +248,7 @@ class LabelVersionOut(BaseModel):
 
 
 @router.post("/cases/{case_pk}/labels", response_model=LabelVersionOut, status_code=201)
-def confirm_labels(case_pk: int, body: LabelConfirmation,
+def confirm_labels(case_pk: Id, body: LabelConfirmation,
                    p: Principal = Depends(require("write_case")),
                    s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> LabelVersionOut:
     """Confirm the levels (after renames, merges, rejections): a new label-map version that
@@ -294,7 +294,7 @@ def _lv_out(lv: LabelVersion) -> LabelVersionOut:
 
 
 @router.get("/cases/{case_pk}/labels", response_model=list[LabelVersionOut])
-def label_versions(case_pk: int, p: Principal = Depends(require("read")),
+def label_versions(case_pk: Id, p: Principal = Depends(require("read")),
                    s: Session = Depends(db_session, scope="function")) -> list[LabelVersionOut]:
     """Every confirmed label-map version of the case, oldest first."""
     case_of(s, p, case_pk)
@@ -304,7 +304,7 @@ def label_versions(case_pk: int, p: Principal = Depends(require("read")),
 
 
 @router.post("/cases/{case_pk}/segment", status_code=202)
-def segment(case_pk: int, p: Principal = Depends(require("write_case")),
+def segment(case_pk: Id, p: Principal = Depends(require("write_case")),
             s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> dict[str, int]:
     """Segment the case's CT with its segmentation back-end, as a job."""
     row = case_of(s, p, case_pk)

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spinefuse.service.api.access import audit, workstation
+from spinefuse.service.api.access import Id, audit, workstation
 from spinefuse.service.auth import Principal, db_session, require
 from spinefuse.service.jobs import JobError, job_events, job_view
 from spinefuse.service.store.models import JobRow
@@ -34,14 +34,14 @@ def list_jobs(p: Principal = Depends(require("read")),
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, p: Principal = Depends(require("read")),
+def get_job(job_id: Id, p: Principal = Depends(require("read")),
             s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """A job's state and progress."""
     return job_view(job_of(s, p, job_id))
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
-def job_stream(job_id: int, p: Principal = Depends(require("read")),
+def job_stream(job_id: Id, p: Principal = Depends(require("read")),
                s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> StreamingResponse:
     """Server-sent events of the job's progress until it ends (reconnect to pick it up again)."""
     job_of(s, p, job_id)
@@ -50,7 +50,7 @@ def job_stream(job_id: int, p: Principal = Depends(require("read")),
 
 
 @router.post("/jobs/{job_id}/resume")
-def resume_job(job_id: int, p: Principal = Depends(require("run")),
+def resume_job(job_id: Id, p: Principal = Depends(require("run")),
                s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> dict[str, Any]:
     """Queue an interrupted (or failed) job again."""
     job = job_of(s, p, job_id)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from spinefuse.mechanics.result import MechanicsResult
 from spinefuse.plan.surgical_plan import SurgicalPlan
-from spinefuse.service.api.access import audit, case_of, workstation
+from spinefuse.service.api.access import Id, MAX_ID, audit, case_of, workstation
 from spinefuse.service.auth import Principal, db_session, require
 from spinefuse.service.store.models import PlanVersion
 from spinefuse.service.workstation import (
@@ -80,7 +80,7 @@ def _version(s: Session, case_pk: int, version: int) -> PlanVersion:
     return pv
 
 
-def _evaluate(ws: Any, s: Session, case_pk: int, plan: SurgicalPlan, regrade: bool) -> Evaluation:
+def _evaluate(ws: Any, s: Session, case_pk: Id, plan: SurgicalPlan, regrade: bool) -> Evaluation:
     t0 = time.perf_counter()
     try:
         ctx = ws.workbench.context(s, case_pk)
@@ -93,7 +93,7 @@ def _evaluate(ws: Any, s: Session, case_pk: int, plan: SurgicalPlan, regrade: bo
 
 
 @router.post("/cases/{case_pk}/plans/evaluate", response_model=Evaluation)
-def evaluate(case_pk: int, body: PlanEdit, p: Principal = Depends(require("read")),
+def evaluate(case_pk: Id, body: PlanEdit, p: Principal = Depends(require("read")),
              s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> Evaluation:
     """Check an edited plan: each screw as placed (breach, bone purchase, angles), the rods
     through the screw heads, then the mechanics (hybrid protocol) — nothing is kept."""
@@ -102,7 +102,7 @@ def evaluate(case_pk: int, body: PlanEdit, p: Principal = Depends(require("read"
 
 
 @router.post("/cases/{case_pk}/plans/replan", response_model=Evaluation)
-def replan(case_pk: int, body: PlanChoices, p: Principal = Depends(require("read")),
+def replan(case_pk: Id, body: PlanChoices, p: Principal = Depends(require("read")),
            s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> Evaluation:
     """Plan again with the surgeon's choices forced (levels, technique, approach, graft, rod),
     then the mechanics — nothing is kept."""
@@ -116,7 +116,7 @@ def replan(case_pk: int, body: PlanChoices, p: Principal = Depends(require("read
 
 
 @router.get("/cases/{case_pk}/plans", response_model=list[PlanVersionOut])
-def list_plans(case_pk: int, p: Principal = Depends(require("read")),
+def list_plans(case_pk: Id, p: Principal = Depends(require("read")),
                s: Session = Depends(db_session, scope="function")) -> list[PlanVersionOut]:
     """Every plan version of the case, oldest first."""
     case_of(s, p, case_pk)
@@ -126,7 +126,7 @@ def list_plans(case_pk: int, p: Principal = Depends(require("read")),
 
 
 @router.get("/cases/{case_pk}/plans/compare")
-def compare(case_pk: int, a: int = Query(ge=1), b: int = Query(ge=1),
+def compare(case_pk: Id, a: int = Query(ge=1, le=MAX_ID), b: int = Query(ge=1, le=MAX_ID),
             p: Principal = Depends(require("read")),
             s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """Two plan versions side by side: what differs (levels, technique, each screw's size and
@@ -172,7 +172,7 @@ def plan_differences(a: SurgicalPlan, b: SurgicalPlan) -> list[dict[str, Any]]:
 
 
 @router.get("/cases/{case_pk}/plans/{version}", response_model=PlanVersionOut)
-def get_plan(case_pk: int, version: int, p: Principal = Depends(require("read")),
+def get_plan(case_pk: Id, version: Id, p: Principal = Depends(require("read")),
              s: Session = Depends(db_session, scope="function")) -> PlanVersionOut:
     """One plan version."""
     case_of(s, p, case_pk)
@@ -180,7 +180,7 @@ def get_plan(case_pk: int, version: int, p: Principal = Depends(require("read"))
 
 
 @router.post("/cases/{case_pk}/plans", response_model=PlanVersionOut, status_code=201)
-def save_plan(case_pk: int, body: PlanVersionIn, p: Principal = Depends(require("plan")),
+def save_plan(case_pk: Id, body: PlanVersionIn, p: Principal = Depends(require("plan")),
               s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> PlanVersionOut:
     """Keep an edited plan as the case's next version (checked and simulated as in evaluate);
     earlier versions stay as they were."""

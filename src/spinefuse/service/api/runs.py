@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spinefuse.pipeline import StageName
-from spinefuse.service.api.access import audit, case_of, workstation
+from spinefuse.service.api.access import Id, audit, case_of, workstation
 from spinefuse.service.auth import Principal, db_session, require
 from spinefuse.service.store.models import JobRow, PlanVersion, RunRecord, RunRow
 from spinefuse.service.workstation import RECORD_STAGES, records_of, run_folder
@@ -71,7 +71,7 @@ def run_of(s: Session, p: Principal, run_id: int) -> RunRow:
 
 
 @router.post("/cases/{case_pk}/runs", response_model=RunOut, status_code=202)
-def start_run(case_pk: int, body: RunIn, p: Principal = Depends(require("run")),
+def start_run(case_pk: Id, body: RunIn, p: Principal = Depends(require("run")),
               s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> RunOut:
     """Run the pipeline for the case (as a job): every stage, or up to ``until``, on a plan
     version when given (the stages after the plan then run on it)."""
@@ -97,7 +97,7 @@ def start_run(case_pk: int, body: RunIn, p: Principal = Depends(require("run")),
 
 
 @router.get("/cases/{case_pk}/runs", response_model=list[RunOut])
-def list_runs(case_pk: int, p: Principal = Depends(require("read")),
+def list_runs(case_pk: Id, p: Principal = Depends(require("read")),
               s: Session = Depends(db_session, scope="function")) -> list[RunOut]:
     """The case's runs, newest first."""
     case_of(s, p, case_pk)
@@ -106,14 +106,14 @@ def list_runs(case_pk: int, p: Principal = Depends(require("read")),
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-def get_run(run_id: int, p: Principal = Depends(require("read")),
+def get_run(run_id: Id, p: Principal = Depends(require("read")),
             s: Session = Depends(db_session, scope="function")) -> RunOut:
     """A run: its job's state, the manifest, the stages with records."""
     return _run_out(s, run_of(s, p, run_id))
 
 
 @router.get("/runs/{run_id}/records")
-def run_records(run_id: int, p: Principal = Depends(require("read")),
+def run_records(run_id: Id, p: Principal = Depends(require("read")),
                 s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """Every record of a run, by stage (SpineGeometry, Assessment, SurgicalPlan,
     MechanicsResult, HealingCourse, Forecast)."""
@@ -121,7 +121,7 @@ def run_records(run_id: int, p: Principal = Depends(require("read")),
 
 
 @router.get("/runs/{run_id}/records/{stage}")
-def run_record(run_id: int, stage: StageName, p: Principal = Depends(require("read")),
+def run_record(run_id: Id, stage: StageName, p: Principal = Depends(require("read")),
                s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     """One stage's record of a run."""
     rr = run_of(s, p, run_id)
@@ -133,7 +133,7 @@ def run_record(run_id: int, stage: StageName, p: Principal = Depends(require("re
 
 
 @router.get("/runs/{run_id}/files/{name}", response_class=FileResponse)
-def run_file(run_id: int, name: str, p: Principal = Depends(require("read")),
+def run_file(run_id: Id, name: str, p: Principal = Depends(require("read")),
              s: Session = Depends(db_session, scope="function")) -> FileResponse:
     """A report of the run (report.html/.pdf, patient.html/.pdf, index.html)."""
     rr = run_of(s, p, run_id)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spinefuse.service.api.access import audit
+from spinefuse.service.api.access import Id, audit
 from spinefuse.service.auth import AccountError, Principal, add_user, db_session, require
 from spinefuse.service.roles import Role
 from spinefuse.service.store.models import Team, User
@@ -63,7 +63,7 @@ def create_user(
 
 @router.delete("/users/{user_id}", response_model=UserOut)
 def deactivate_user(
-    user_id: int, p: Principal = Depends(require("manage_users")),
+    user_id: Id, p: Principal = Depends(require("manage_users")),
     s: Session = Depends(db_session, scope="function"),
 ) -> UserOut:
     """Deactivate a user of the admin's team (nothing is deleted; their records stay)."""
