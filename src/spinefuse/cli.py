@@ -511,7 +511,9 @@ def export_fhir(
 
 
 # --- the planning workstation (spinefuse.service) -----------------------------------------------
-users_app = typer.Typer(help="Workstation accounts (surgeon, researcher, admin).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Workstation accounts (surgeon, researcher, admin).", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 
 

@@ -109,7 +109,9 @@ def sample_case_body(sample_case_path: Path) -> dict[str, Any]:
 
     case = load_case(sample_case_path)
     data = case.model_dump(mode="json", by_alias=True)
-    return {k: data[k] for k in ("id", "patient", "history", "segmentation", "preferences", "notes")}
+    return {
+        k: data[k] for k in ("id", "patient", "history", "segmentation", "preferences", "notes")
+    }
 
 
 def upload_sample(client: Any, headers: dict[str, str], sample_case_path: Path) -> int:

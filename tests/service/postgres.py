@@ -53,14 +53,42 @@ def postgres_server() -> Iterator[str]:
     env = {**os.environ, "LC_ALL": "C"}
     try:
         subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "spinefuse",
-             "--auth=trust", "-E", "UTF8", "--no-locale"],
-            check=True, capture_output=True, timeout=120, env=env,
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "spinefuse",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=env,
         )
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-             "-o", f"-h 127.0.0.1 -p {port} -k {tmp} -F -c max_connections=200", "start"],
-            check=True, capture_output=True, timeout=90, env=env,
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {tmp} -F -c max_connections=200",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
+            env=env,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
         detail = getattr(err, "stderr", b"") or b""
@@ -71,7 +99,8 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True, timeout=60,
+            capture_output=True,
+            timeout=60,
         )
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -18,15 +18,29 @@ from tests.service.postgres import free_port
 
 
 @contextmanager
-def served(store_url: str, files: Path, log: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+def served(
+    store_url: str, files: Path, log: Path, *extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """A running server process (its URL in ``.base_url``); killed (SIGKILL) at the end if
     still running."""
     port = free_port()
-    cmd = [sys.executable, "-m", "spinefuse.cli", "serve", "--port", str(port),
-           "--store", store_url, "--files", str(files), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spinefuse.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--store",
+        store_url,
+        "--files",
+        str(files),
+        *extra,
+    ]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -37,7 +51,9 @@ def served(store_url: str, files: Path, log: Path, *extra: str) -> Iterator[subp
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start; see {log}:\n{log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the server did not start; see {log}:\n{log.read_text()[-2000:]}"
+                )
             time.sleep(0.3)
         proc.base_url = base  # type: ignore[attr-defined]
         yield proc
@@ -50,9 +66,25 @@ def served(store_url: str, files: Path, log: Path, *extra: str) -> Iterator[subp
 def add_user_cli(store_url: str, name: str, password: str, role: str, team: str = "default") -> str:
     """``spinefuse users add`` with the password on standard input; returns its output."""
     out = subprocess.run(
-        [sys.executable, "-m", "spinefuse.cli", "users", "add", name, "--role", role,
-         "--team", team, "--store", store_url, "--password-stdin"],
-        input=password + "\n", capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "spinefuse.cli",
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--team",
+            team,
+            "--store",
+            store_url,
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout

@@ -46,7 +46,10 @@ def test_every_endpoint_but_login_refuses_anonymous(app_client: Any) -> None:
 
 def test_login_cookie_needs_csrf_token_for_changes(app_client: Any, sample_case_path: Path) -> None:
     client, _users, _store = app_client
-    assert client.post("/api/auth/login", json={"username": "surgeon", "password": "x"}).status_code == 401
+    assert (
+        client.post("/api/auth/login", json={"username": "surgeon", "password": "x"}).status_code
+        == 401
+    )
     r = client.post("/api/auth/login", json={"username": "surgeon", "password": PASSWORD})
     assert r.status_code == 200
     csrf = r.json()["csrf_token"]
@@ -57,7 +60,9 @@ def test_login_cookie_needs_csrf_token_for_changes(app_client: Any, sample_case_
     body = sample_case_body(sample_case_path)
     refused = client.post("/api/cases", json=body)
     assert refused.status_code == 403 and "CSRF" in refused.text
-    assert client.post("/api/cases", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert (
+        client.post("/api/cases", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    )
     made = client.post("/api/cases", json=body, headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201
     # a token made in the browser works for scripts without cookies or CSRF
@@ -66,8 +71,13 @@ def test_login_cookie_needs_csrf_token_for_changes(app_client: Any, sample_case_
     assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
     assert client.get("/api/auth/me").status_code == 401
     bare = TestClient(client.app)
-    assert bare.get("/api/cases", headers={"Authorization": f"Bearer {token}"}).json()[0]["case_id"] == body["id"]
-    revoke = bare.delete(f"/api/auth/tokens/{tok.json()['id']}", headers={"Authorization": f"Bearer {token}"})
+    assert (
+        bare.get("/api/cases", headers={"Authorization": f"Bearer {token}"}).json()[0]["case_id"]
+        == body["id"]
+    )
+    revoke = bare.delete(
+        f"/api/auth/tokens/{tok.json()['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert revoke.json()["revoked"] is True
     assert bare.get("/api/cases", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
@@ -91,11 +101,22 @@ def test_roles(app_client: Any, sample_case_path: Path) -> None:
     names = [u["username"] for u in client.get("/api/users", headers=users.admin).json()]
     assert "nurse.b" in names and "other_team" not in names
     # researchers change no label map or plan
-    up = client.post(f"/api/cases/{pk}/images", data={"kind": "nifti"},
-                     files={"file": ("ct.nii.gz", b"x")}, headers=users.researcher)
+    up = client.post(
+        f"/api/cases/{pk}/images",
+        data={"kind": "nifti"},
+        files={"file": ("ct.nii.gz", b"x")},
+        headers=users.researcher,
+    )
     assert up.status_code == 403
-    assert client.post(f"/api/cases/{pk}/labels", json={"edits": []}, headers=users.researcher).status_code == 403
-    assert client.post(f"/api/cases/{pk}/plans", json={"plan": {}}, headers=users.researcher).status_code in (403, 422)
+    assert (
+        client.post(
+            f"/api/cases/{pk}/labels", json={"edits": []}, headers=users.researcher
+        ).status_code
+        == 403
+    )
+    assert client.post(
+        f"/api/cases/{pk}/plans", json={"plan": {}}, headers=users.researcher
+    ).status_code in (403, 422)
     actions = [e["action"] for e in client.get("/api/audit", headers=users.admin).json()]
     assert "case_created" in actions and "user_created" in actions
 
@@ -105,12 +126,21 @@ def _other_team_refused(client: Any, users: Any, pk: int, run_id: int, job_id: i
     assert client.get("/api/cases", headers=h).json() == []
     assert client.get("/api/jobs", headers=h).json() == []
     for url in (
-        f"/api/cases/{pk}", f"/api/cases/{pk}/levels", f"/api/cases/{pk}/volume.nii.gz",
-        f"/api/cases/{pk}/labels.nii.gz", f"/api/cases/{pk}/spine", f"/api/cases/{pk}/plans",
-        f"/api/cases/{pk}/plans/1", f"/api/cases/{pk}/plans/compare?a=1&b=2",
-        f"/api/cases/{pk}/runs", f"/api/cases/{pk}/labels", f"/api/runs/{run_id}",
-        f"/api/runs/{run_id}/records", f"/api/runs/{run_id}/records/plan",
-        f"/api/runs/{run_id}/files/report.html", f"/api/jobs/{job_id}",
+        f"/api/cases/{pk}",
+        f"/api/cases/{pk}/levels",
+        f"/api/cases/{pk}/volume.nii.gz",
+        f"/api/cases/{pk}/labels.nii.gz",
+        f"/api/cases/{pk}/spine",
+        f"/api/cases/{pk}/plans",
+        f"/api/cases/{pk}/plans/1",
+        f"/api/cases/{pk}/plans/compare?a=1&b=2",
+        f"/api/cases/{pk}/runs",
+        f"/api/cases/{pk}/labels",
+        f"/api/runs/{run_id}",
+        f"/api/runs/{run_id}/records",
+        f"/api/runs/{run_id}/records/plan",
+        f"/api/runs/{run_id}/files/report.html",
+        f"/api/jobs/{job_id}",
         f"/api/jobs/{job_id}/events",
     ):
         r = client.get(url, headers=h)
@@ -164,17 +194,37 @@ def test_sample_patient_through_the_workstation(
     # label confirmation: the levels head to pelvis with flags, then a reject and a confirm
     levels = client.get(f"/api/cases/{pk}/levels", headers=h).json()
     names = [lv["name"] for lv in levels]
-    assert [n for n in names if n in ("L1", "L2", "L3", "L4", "L5", "S1")] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert [n for n in names if n in ("L1", "L2", "L3", "L4", "L5", "S1")] == [
+        "L1",
+        "L2",
+        "L3",
+        "L4",
+        "L5",
+        "S1",
+    ]
     zs = [lv["centroid"][2] for lv in levels]
     assert zs == sorted(zs, reverse=True)
     for lv in levels:
-        assert all(f["code"] in ("partial", "small", "unknown_id") or f["source"] == "gate" for f in lv["flags"])
-    bad = client.post(f"/api/cases/{pk}/labels", json={"edits": [{"label": 999, "action": "reject"}]}, headers=h)
+        assert all(
+            f["code"] in ("partial", "small", "unknown_id") or f["source"] == "gate"
+            for f in lv["flags"]
+        )
+    bad = client.post(
+        f"/api/cases/{pk}/labels", json={"edits": [{"label": 999, "action": "reject"}]}, headers=h
+    )
     assert bad.status_code == 422 and "999" in bad.text
-    bad = client.post(f"/api/cases/{pk}/labels", json={"edits": [{"label": levels[0]["label"], "action": "rename", "name": "Q9"}]}, headers=h)
+    bad = client.post(
+        f"/api/cases/{pk}/labels",
+        json={"edits": [{"label": levels[0]["label"], "action": "rename", "name": "Q9"}]},
+        headers=h,
+    )
     assert bad.status_code == 422
     top = levels[0]
-    rejected = client.post(f"/api/cases/{pk}/labels", json={"edits": [{"label": top["label"], "action": "reject"}]}, headers=h)
+    rejected = client.post(
+        f"/api/cases/{pk}/labels",
+        json={"edits": [{"label": top["label"], "action": "reject"}]},
+        headers=h,
+    )
     assert rejected.status_code == 201 and rejected.json()["version"] == 1
     after = client.get(f"/api/cases/{pk}/levels", headers=h).json()
     assert top["label"] not in [lv["label"] for lv in after] and len(after) == len(levels) - 1
@@ -187,11 +237,20 @@ def test_sample_patient_through_the_workstation(
 
     # the run 'spinefuse run' made of this patient, brought into the store
     with store.session() as s:
-        uid = s.scalar(__import__("sqlalchemy").text("select id from users where username='surgeon'"))
+        uid = s.scalar(
+            __import__("sqlalchemy").text("select id from users where username='surgeon'")
+        )
     run_id = import_run(store, pk, sample_run_dir, uid)
     runs = client.get(f"/api/cases/{pk}/runs", headers=h).json()
     assert runs[0]["id"] == run_id and runs[0]["finished"] is True
-    assert runs[0]["stages"] == ["anatomy", "assessment", "plan", "mechanics", "healing", "forecast"]
+    assert runs[0]["stages"] == [
+        "anatomy",
+        "assessment",
+        "plan",
+        "mechanics",
+        "healing",
+        "forecast",
+    ]
     records = client.get(f"/api/runs/{run_id}/records", headers=h).json()
     for stage in runs[0]["stages"]:
         assert records[stage] == json.loads((sample_run_dir / f"{stage}.json").read_text())
@@ -210,7 +269,9 @@ def test_sample_patient_through_the_workstation(
     assert ev.status_code == 200, ev.text
     base = ev.json()
     assert base["mechanics"]["segments"] == records["mechanics"]["segments"]
-    assert base["summary"]["max_rod_stress_mpa"] == pytest.approx(records["mechanics"]["implants"]["max_rod_stress_mpa"])
+    assert base["summary"]["max_rod_stress_mpa"] == pytest.approx(
+        records["mechanics"]["implants"]["max_rod_stress_mpa"]
+    )
     roles = {r["segment"]: r["role"] for r in base["summary"]["segments"]}
     fused = plan["fuse_segments"]
     assert all(roles[f] == "fused" for f in fused)
@@ -228,19 +289,32 @@ def test_sample_patient_through_the_workstation(
     # aim a screw 40° laterally: the shaft leaves the vertebra and the breach shows at once
     wild = json.loads(json.dumps(plan))
     d = np.array(wild["screws"][0]["direction"])
-    lateral = np.array([1.0, 0, 0]) if wild["screws"][0]["side"] == "right" else np.array([-1.0, 0, 0])
-    wild["screws"][0]["direction"] = list(np.cos(np.radians(40)) * d + np.sin(np.radians(40)) * lateral)
+    lateral = (
+        np.array([1.0, 0, 0]) if wild["screws"][0]["side"] == "right" else np.array([-1.0, 0, 0])
+    )
+    wild["screws"][0]["direction"] = list(
+        np.cos(np.radians(40)) * d + np.sin(np.radians(40)) * lateral
+    )
     ev3 = client.post(f"/api/cases/{pk}/plans/evaluate", json={"plan": wild}, headers=h).json()
-    assert ev3["plan"]["screws"][0]["breach"] is True and ev3["plan"]["screws"][0]["breach_mm"] > 1.0
+    assert (
+        ev3["plan"]["screws"][0]["breach"] is True and ev3["plan"]["screws"][0]["breach_mm"] > 1.0
+    )
     assert base["plan"]["screws"][0]["breach"] is False
-    assert ev3["plan"]["screws"][0]["medial_angle_deg"] < base["plan"]["screws"][0]["medial_angle_deg"] - 20
+    assert (
+        ev3["plan"]["screws"][0]["medial_angle_deg"]
+        < base["plan"]["screws"][0]["medial_angle_deg"] - 20
+    )
 
     # plan again as PLF: no cage
     rp = client.post(f"/api/cases/{pk}/plans/replan", json={"technique": "PLF"}, headers=h).json()
     assert rp["plan"]["technique"] == "PLF" and rp["plan"]["cages"] == []
 
     # keep the moved plan as version 2; version 1 stays; compare them side by side
-    saved = client.post(f"/api/cases/{pk}/plans", json={"plan": moved, "parent_version": 1, "note": "caudal L4"}, headers=h)
+    saved = client.post(
+        f"/api/cases/{pk}/plans",
+        json={"plan": moved, "parent_version": 1, "note": "caudal L4"},
+        headers=h,
+    )
     assert saved.status_code == 201 and saved.json()["version"] == 2
     assert client.get(f"/api/cases/{pk}/plans/1", headers=h).json()["plan"] == plan
     cmp_ = client.get(f"/api/cases/{pk}/plans/compare?a=1&b=2", headers=h).json()
@@ -291,8 +365,9 @@ def test_uploads_checked_and_deidentified(app_client: Any, sample_case_path: Pat
     pk = r.json()["id"]
 
     def up(kind: str, name: str, data: bytes) -> Any:
-        return client.post(f"/api/cases/{pk}/images", data={"kind": kind},
-                           files={"file": (name, data)}, headers=h)
+        return client.post(
+            f"/api/cases/{pk}/images", data={"kind": kind}, files={"file": (name, data)}, headers=h
+        )
 
     traversal = up("dicom_zip", "s.zip", _zip({"../../etc/evil.dcm": b"x"}))
     assert traversal.status_code == 422 and "outside" in traversal.text
@@ -337,7 +412,9 @@ def test_uploads_checked_and_deidentified(app_client: Any, sample_case_path: Pat
     assert len(kept_files) == 3
     for f in kept_files:
         ds = dcmread(f)
-        assert "DOE" not in str(ds.get("PatientName", "")) and ds.get("PatientID", "") != "MRN-12345"
+        assert (
+            "DOE" not in str(ds.get("PatientName", "")) and ds.get("PatientID", "") != "MRN-12345"
+        )
         assert ds.PatientIdentityRemoved == "YES"
         assert b"MRN-12345" not in f.read_bytes()
 
@@ -349,19 +426,38 @@ def test_upload_size_limit(sqlite_store: Any, sample_case_path: Path) -> None:
 
     users = make_users(sqlite_store)
     with TestClient(create_app(sqlite_store, limits=UploadLimits(max_upload=1000))) as client:
-        pk = client.post("/api/cases", json=sample_case_body(sample_case_path), headers=users.surgeon).json()["id"]
+        pk = client.post(
+            "/api/cases", json=sample_case_body(sample_case_path), headers=users.surgeon
+        ).json()["id"]
         data = (sample_case_path.parent / "ct_labels.nii.gz").read_bytes()
-        r = client.post(f"/api/cases/{pk}/images", data={"kind": "label_map"},
-                        files={"file": ("l.nii.gz", data)}, headers=users.surgeon)
+        r = client.post(
+            f"/api/cases/{pk}/images",
+            data={"kind": "label_map"},
+            files={"file": ("l.nii.gz", data)},
+            headers=users.surgeon,
+        )
         assert r.status_code == 413 and "limit" in r.text
 
 
 def test_cohort_job_runs_a_small_trial(app_client: Any) -> None:
     client, users, _store = app_client
-    spec = {"schema": "spinefuse/cohort@1", "name": "tiny", "size": 4, "seed": 3, "batch_size": 4,
-            "arms": [{"name": "tlif", "technique": "TLIF", "graft": "local_autograft"},
-                     {"name": "plf", "technique": "PLF", "graft": "allograft"}]}
-    assert client.post("/api/cohorts", json={"spec": {"schema": "nope"}}, headers=users.researcher).status_code == 422
+    spec = {
+        "schema": "spinefuse/cohort@1",
+        "name": "tiny",
+        "size": 4,
+        "seed": 3,
+        "batch_size": 4,
+        "arms": [
+            {"name": "tlif", "technique": "TLIF", "graft": "local_autograft"},
+            {"name": "plf", "technique": "PLF", "graft": "allograft"},
+        ],
+    }
+    assert (
+        client.post(
+            "/api/cohorts", json={"spec": {"schema": "nope"}}, headers=users.researcher
+        ).status_code
+        == 422
+    )
     job = client.post("/api/cohorts", json={"spec": spec}, headers=users.researcher).json()["job"]
     for _ in range(1200):
         state = client.get(f"/api/jobs/{job}", headers=users.researcher).json()

@@ -6,7 +6,6 @@ folder (its path is printed)."""
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,15 @@ pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the Python playwright package")
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.mark.slow
@@ -35,7 +41,10 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
     print(f"\nscreenshots: {shots}")
     url = f"sqlite:///{tmp_path / 'store.db'}"
     add_user_cli(url, "dr.lee", PASSWORD, "surgeon", "spine-a")
-    with served(url, tmp_path / "files", tmp_path / "server.log") as proc, sync_api.sync_playwright() as pw:
+    with (
+        served(url, tmp_path / "files", tmp_path / "server.log") as proc,
+        sync_api.sync_playwright() as pw,
+    ):
         base = proc.base_url  # type: ignore[attr-defined]
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -66,7 +75,9 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
             page.check(f"input[name=care][value={care}]")
         page.set_input_files("#f-ct_nifti", str(folder / "ct.nii.gz"))
         page.set_input_files("#f-label_map", str(folder / "ct_labels.nii.gz"))
-        page.set_input_files("#f-xray_preop", [str(folder / "xray_lateral.csv"), str(folder / "xray_ap.csv")])
+        page.set_input_files(
+            "#f-xray_preop", [str(folder / "xray_lateral.csv"), str(folder / "xray_ap.csv")]
+        )
         page.set_input_files("#f-xray_flexion", str(folder / "xray_flexion.csv"))
         page.set_input_files("#f-xray_extension", str(folder / "xray_extension.csv"))
         page.screenshot(path=shots / "02-new-case.png", full_page=True)
@@ -75,26 +86,37 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
         # label confirmation: the levels as segmented, then confirm and run the pipeline
         page.wait_for_selector("#levels tbody tr")
         names = page.locator("#levels .level-name").all_inner_texts()
-        assert [n for n in names if n in ("L1", "L2", "L3", "L4", "L5", "S1")] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+        assert [n for n in names if n in ("L1", "L2", "L3", "L4", "L5", "S1")] == [
+            "L1",
+            "L2",
+            "L3",
+            "L4",
+            "L5",
+            "S1",
+        ]
         page.screenshot(path=shots / "03-labels.png", full_page=True)
         page.click("#confirm-labels")
         page.wait_for_selector("button.run-pipeline")
         page.click("button.run-pipeline")
         page.wait_for_selector("#job-state[data-status]", timeout=400_000)
-        assert page.get_attribute("#job-state", "data-status") == "done", page.inner_text("#job-state")
+        assert page.get_attribute("#job-state", "data-status") == "done", page.inner_text(
+            "#job-state"
+        )
 
         # the plan editor: type a new entry point for the first screw; the mechanics change
         page.click("#tab-plan")
         page.wait_for_selector("#mechanics[data-state=ready] #rod-stress-value", timeout=60_000)
         before = page.inner_text("#rod-stress-value")
-        rom_before = page.locator("#mechanics tr.adjacent td.rom").all_inner_texts()
         page.screenshot(path=shots / "04-plan.png", full_page=True)
         z = page.locator("#screw-table tbody tr").first.locator("input.entry-z")
         z.fill(str(float(z.input_value()) - 4.0))
         z.dispatch_event("change")
         page.wait_for_function(
             "b => document.querySelector('#mechanics').dataset.state === 'ready' && "
-            "document.querySelector('#rod-stress-value').textContent !== b", arg=before, timeout=60_000)
+            "document.querySelector('#rod-stress-value').textContent !== b",
+            arg=before,
+            timeout=60_000,
+        )
         after = page.inner_text("#rod-stress-value")
         assert after != before
         ms = float(page.get_attribute("#server-ms", "data-ms") or "0")
@@ -114,15 +136,19 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
             page.mouse.up()
             page.wait_for_function(
                 "n => document.querySelector('#mechanics').dataset.state === 'ready' && "
-                "Number(document.querySelector('#mechanics').dataset.evals) >= n", arg=n,
-                timeout=60_000)
+                "Number(document.querySelector('#mechanics').dataset.evals) >= n",
+                arg=n,
+                timeout=60_000,
+            )
 
         drag("entry", 0, 10, evals + 1)
         assert page.inner_text("#rod-stress-value") != after
         first = page.locator("#screw-table tbody tr").first
         cranial = first.locator("td").nth(3).inner_text()
         drag("tip", 0, -15, evals + 2)
-        assert page.locator("#screw-table tbody tr").first.locator("td").nth(3).inner_text() != cranial
+        assert (
+            page.locator("#screw-table tbody tr").first.locator("td").nth(3).inner_text() != cranial
+        )
         page.screenshot(path=shots / "05-screw-moved.png", full_page=True)
         page.fill("#version-note", "L4 entry 4 mm caudal")
         page.click("#save-plan")
@@ -131,7 +157,11 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
         # two versions side by side
         page.click("#tab-compare")
         page.wait_for_selector("#comparison table tbody tr")
-        diffs = page.locator("#comparison table").first.locator("tbody tr td:first-child").all_inner_texts()
+        diffs = (
+            page.locator("#comparison table")
+            .first.locator("tbody tr td:first-child")
+            .all_inner_texts()
+        )
         assert any("entry_point" in d for d in diffs) and "rods" in diffs
         page.screenshot(path=shots / "06-compare.png", full_page=True)
 

@@ -51,8 +51,13 @@ def test_api_fuzz(fuzz_schema: Any) -> None:
         operations += 1
 
         @given(case=op.as_strategy())
-        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck),
-                  derandomize=True, database=None)
+        @settings(
+            max_examples=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def fuzz(case: Any) -> None:
             case.call_and_validate(
                 headers=AUTH, checks=[not_a_server_error, response_schema_conformance]

@@ -34,15 +34,18 @@ def _client(base: str) -> httpx.Client:
     c = httpx.Client(base_url=base, timeout=120)
     r = c.post("/api/auth/login", json={"username": "chief", "password": PASSWORD})
     assert r.status_code == 200
-    token = c.post("/api/auth/tokens", json={"name": "test"},
-                   headers={"X-CSRF-Token": r.json()["csrf_token"]}).json()["token"]
+    token = c.post(
+        "/api/auth/tokens", json={"name": "test"}, headers={"X-CSRF-Token": r.json()["csrf_token"]}
+    ).json()["token"]
     c.cookies.clear()
     c.headers["Authorization"] = f"Bearer {token}"
     return c
 
 
 @pytest.mark.slow
-def test_kill_mid_job_then_resume(tmp_path: Path, sample_case_path: Path, sample_run_dir: Path) -> None:
+def test_kill_mid_job_then_resume(
+    tmp_path: Path, sample_case_path: Path, sample_run_dir: Path
+) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     files, log = tmp_path / "files", tmp_path / "server.log"
     assert "created" in add_user_cli(url, "chief", PASSWORD, "admin")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
-from spinefuse.service.auth import add_user, authenticate, AccountError
+from spinefuse.service.auth import AccountError, add_user, authenticate
 from spinefuse.service.files import FileStore
 from spinefuse.service.jobs import INTERRUPTED_MESSAGE, JobContext, JobRunner
 from spinefuse.service.store import Store, open_store
@@ -25,9 +25,22 @@ from spinefuse.service.store.models import (
 )
 from spinefuse.service.workstation import add_plan_version
 
-TABLES = {"teams", "users", "sessions", "api_tokens", "cases", "files", "case_images",
-          "label_versions", "jobs", "runs", "run_records", "plan_versions", "audit",
-          "alembic_version"}
+TABLES = {
+    "teams",
+    "users",
+    "sessions",
+    "api_tokens",
+    "cases",
+    "files",
+    "case_images",
+    "label_versions",
+    "jobs",
+    "runs",
+    "run_records",
+    "plan_versions",
+    "audit",
+    "alembic_version",
+}
 
 
 def _case(st: Store) -> tuple[int, int]:
@@ -84,8 +97,9 @@ def test_plan_versions_are_numbered_and_never_overwritten(
         v2 = add_plan_version(s, pk, edited, "surgeon", uid, v1_id, None, "no cage")
         assert (v2.version, v2.parent_id) == (2, v1_id)
     with store.session() as s:
-        rows = s.scalars(select(PlanVersion).where(PlanVersion.case_pk == pk)
-                         .order_by(PlanVersion.version)).all()
+        rows = s.scalars(
+            select(PlanVersion).where(PlanVersion.case_pk == pk).order_by(PlanVersion.version)
+        ).all()
         assert [r.version for r in rows] == [1, 2]
         assert rows[0].plan == first_text  # untouched by the edit
         assert SurgicalPlan.model_validate_json(rows[0].plan) == plan
@@ -162,7 +176,11 @@ def test_jobs_claimed_once_interrupted_on_restart_and_resumed(store: Store) -> N
     assert started.wait(20)
     with store.session() as s:
         row = s.get(JobRow, job)
-        assert row is not None and (row.status, row.stage, row.progress) == ("running", "mechanics", 0.5)
+        assert row is not None and (row.status, row.stage, row.progress) == (
+            "running",
+            "mechanics",
+            0.5,
+        )
     release.set()
     for _ in range(100):
         with store.session() as s:

@@ -32,7 +32,9 @@ def test_shipped_bundle_is_built_from_these_sources() -> None:
     stamp = json.loads((BUILT / "build-stamp.json").read_text())
     digest, names = sources_sha256()
     assert stamp["files"] == names
-    assert stamp["sources_sha256"] == digest, "web/ changed since the bundle was built: run make web"
+    assert stamp["sources_sha256"] == digest, (
+        "web/ changed since the bundle was built: run make web"
+    )
 
 
 def test_page_loads_only_shipped_assets() -> None:
@@ -42,4 +44,6 @@ def test_page_loads_only_shipped_assets() -> None:
     assert "http://" not in page and "https://" not in page
     for js in (BUILT / "assets").glob("*.js"):
         # nothing is fetched from another host at run time (the code may name URLs in comments)
-        assert not re.search(r"""import\s*\(?\s*["']https?://""", js.read_text(errors="replace")), js
+        assert not re.search(r"""import\s*\(?\s*["']https?://""", js.read_text(errors="replace")), (
+            js
+        )

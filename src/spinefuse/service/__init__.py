@@ -15,8 +15,11 @@ def extra_missing() -> None:
     """Raise a MissingDependencyError naming the extra when the service's packages are absent."""
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "sqlalchemy", "alembic", "argon2", "multipart")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("fastapi", "uvicorn", "sqlalchemy", "alembic", "argon2", "multipart")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:
         raise MissingDependencyError(
             f"the workstation needs {', '.join(missing)}: pip install 'spinefuse[service]'"

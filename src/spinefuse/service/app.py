@@ -93,18 +93,20 @@ def create_app(
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
         detail = unprocessable(err.detail) if err.status_code == 422 else err.detail
-        return JSONResponse({"detail": detail}, status_code=err.status_code,
-                            headers=getattr(err, "headers", None))
+        return JSONResponse(
+            {"detail": detail}, status_code=err.status_code, headers=getattr(err, "headers", None)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
         # the error list without the input values (they may be patient data)
-        errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")}
-                  for e in err.errors()]
+        errors = [
+            {"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in err.errors()
+        ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    from spinefuse.service.api import audit, auth, cases, cohorts, jobs as jobs_api, plans, runs
-    from spinefuse.service.api import users
+    from spinefuse.service.api import audit, auth, cases, cohorts, plans, runs, users
+    from spinefuse.service.api import jobs as jobs_api
 
     for module in (auth, users, cases, runs, plans, jobs_api, cohorts, audit):
         app.include_router(module.router, prefix="/api")

@@ -78,13 +78,15 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def add_user(
-    s: Session, username: str, password: str, role: str, team: str = "default"
-) -> User:
+def add_user(s: Session, username: str, password: str, role: str, team: str = "default") -> User:
     """Create a user (and their team when it is new); refuses a taken name or a short password."""
     if role not in ROLES:
         raise AccountError(f"role {role!r}: use one of {', '.join(ROLES)}")
-    if not username or len(username) > 100 or not username.replace("-", "").replace(".", "").replace("_", "").isalnum():
+    if (
+        not username
+        or len(username) > 100
+        or not username.replace("-", "").replace(".", "").replace("_", "").isalnum()
+    ):
         raise AccountError(
             f"username {username!r}: letters, digits, '.', '-' and '_' only (1–100 characters)"
         )
@@ -177,12 +179,15 @@ def db_session(request: Request) -> Iterator[Session]:
         s.commit()
 
 
-def current_principal(request: Request, s: Session = Depends(db_session, scope="function")) -> Principal:
+def current_principal(
+    request: Request, s: Session = Depends(db_session, scope="function")
+) -> Principal:
     """The authenticated principal, or 401."""
     p = principal_of(request, s)
     if p is None:
         raise HTTPException(
-            401, "not signed in: log in, or send Authorization: Bearer <token>",
+            401,
+            "not signed in: log in, or send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.principal = p

@@ -164,9 +164,7 @@ def clean_landmarks(data: bytes) -> bytes:
         try:
             read_xray_landmarks(p)
         except SpinefuseError as err:
-            raise UploadError(
-                str(err).replace(str(p), "the X-ray landmark file")
-            ) from None
+            raise UploadError(str(err).replace(str(p), "the X-ray landmark file")) from None
     return out
 
 

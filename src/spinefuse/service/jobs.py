@@ -178,7 +178,11 @@ class JobRunner:
             job = s.get(JobRow, job_id)
             assert job is not None
             ctx = JobContext(
-                job_id, json.loads(job.params), self.store, job.team_id, job.case_pk,
+                job_id,
+                json.loads(job.params),
+                self.store,
+                job.team_id,
+                job.case_pk,
                 job.created_by,
             )
             handler = self.handlers[job.kind]

@@ -52,38 +52,58 @@ def seed_sample(store: Store) -> tuple[str | None, str | None]:
             made = ("surgeon", password)
         user = s.scalars(select(User).order_by(User.id)).first()
         assert user is not None
-        if s.scalar(select(CaseRow).where(CaseRow.team_id == user.team_id,
-                                          CaseRow.case_id == SAMPLE_ID)):
+        if s.scalar(
+            select(CaseRow).where(CaseRow.team_id == user.team_id, CaseRow.case_id == SAMPLE_ID)
+        ):
             return made
         files = FileStore(store.files_dir)
         with tempfile.TemporaryDirectory() as tmp:
             path = write_sample_case(Path(tmp) / "case")
             case = load_case(path)
-            row = CaseRow(team_id=user.team_id, case_id=case.id,
-                          record=case.model_copy(update={"imaging": []}).to_json(),
-                          created_by=user.id)
+            row = CaseRow(
+                team_id=user.team_id,
+                case_id=case.id,
+                record=case.model_copy(update={"imaging": []}).to_json(),
+                created_by=user.id,
+            )
             s.add(row)
             s.flush()
             for study in case.imaging:
                 for field, p in study.paths().items():
-                    kind = {"nifti": "nifti", "label_map": "label_map",
-                            "landmarks": "xray_landmarks"}.get(field)
+                    kind = {
+                        "nifti": "nifti",
+                        "label_map": "label_map",
+                        "landmarks": "xray_landmarks",
+                    }.get(field)
                     if kind is None:
                         continue
                     sha, size = files.ingest(Path(p).read_bytes(), kind, UploadLimits())  # type: ignore[arg-type]
                     if s.get(StoredFile, sha) is None:
                         s.add(StoredFile(sha256=sha, kind=kind, size=size))
                         s.flush()
-                    s.add(CaseImage(case_pk=row.id, kind=kind, modality=study.modality,
-                                    role=study.role, sha256=sha, created_by=user.id))
+                    s.add(
+                        CaseImage(
+                            case_pk=row.id,
+                            kind=kind,
+                            modality=study.modality,
+                            role=study.role,
+                            sha256=sha,
+                            created_by=user.id,
+                        )
+                    )
         rr = RunRow(case_pk=row.id, seed=0, folder="")
         s.add(rr)
         s.flush()
         rr.folder = str(run_folder(store, rr.id))
         case_pk, run_id, team_id, user_id = row.id, rr.id, user.team_id, user.id
     with store.session() as s:
-        job = JobRow(kind="pipeline", params=f'{{"run_id": {run_id}, "until": null}}',
-                  team_id=team_id, case_pk=case_pk, created_by=user_id)
+        job = JobRow(
+            kind="pipeline",
+            params=f'{{"run_id": {run_id}, "until": null}}',
+            team_id=team_id,
+            case_pk=case_pk,
+            created_by=user_id,
+        )
         s.add(job)
         s.flush()
         rr2 = s.get(RunRow, run_id)

@@ -30,10 +30,12 @@ def label_surfaces(images: Images, step: int = 2) -> dict[str, Any]:
         verts, faces, _n, _v = marching_cubes(mask, 0.5)
         ijk = (verts - 1.0) * step
         world = labels.voxel_to_world(ijk)
-        out.append({
-            "label": int(label),
-            "name": names.get(int(label)),
-            "vertices": np.round(world, 1).ravel().tolist(),
-            "faces": faces.astype(int).ravel().tolist(),
-        })
+        out.append(
+            {
+                "label": int(label),
+                "name": names.get(int(label)),
+                "vertices": np.round(world, 1).ravel().tolist(),
+                "faces": faces.astype(int).ravel().tolist(),
+            }
+        )
     return {"levels": out}

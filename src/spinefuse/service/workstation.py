@@ -73,7 +73,11 @@ def studies_of(s: Session, case_pk: int) -> list[tuple[dict[str, Any], dict[str,
             files["label_map"] = (confirmed.sha256, "label_map")
         else:
             lab = next(
-                (i for i in reversed(images) if i.kind == "label_map" and i.modality == volume.modality),
+                (
+                    i
+                    for i in reversed(images)
+                    if i.kind == "label_map" and i.modality == volume.modality
+                ),
                 None,
             )
             if lab is not None:
@@ -188,8 +192,16 @@ def pipeline_job(ctx: JobContext) -> dict[str, Any]:
         rr.manifest = manifest.to_json()
         rr.finished = manifest.finished
         if result.plan is not None and "plan" not in given:
-            add_plan_version(s, rr.case_pk, result.plan, "planner", ctx.user_id, None,
-                             result.mechanics, note=f"planned by run {run_id}")
+            add_plan_version(
+                s,
+                rr.case_pk,
+                result.plan,
+                "planner",
+                ctx.user_id,
+                None,
+                result.mechanics,
+                note=f"planned by run {run_id}",
+            )
     return {"run": run_id, "skipped": {k: v.code for k, v in result.skipped.items()}}
 
 
@@ -244,8 +256,16 @@ def segmentation_job(ctx: JobContext) -> dict[str, Any]:
     with store.session() as s:
         if s.get(StoredFile, sha) is None:
             s.add(StoredFile(sha256=sha, kind="label_map", size=size))
-        s.add(CaseImage(case_pk=ctx.case_pk, kind="label_map", modality=images.modality or "CT",
-                        role="preop", sha256=sha, created_by=ctx.user_id))
+        s.add(
+            CaseImage(
+                case_pk=ctx.case_pk,
+                kind="label_map",
+                modality=images.modality or "CT",
+                role="preop",
+                sha256=sha,
+                created_by=ctx.user_id,
+            )
+        )
     return {"label_source": images.label_source, "levels": len(level_views(images))}
 
 
@@ -260,7 +280,11 @@ def cohort_job(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0.05, "cohort")
     results = run_trial(spec, out, workers=1, progress=False)
     summary = (out / "summary.csv").read_text() if (out / "summary.csv").exists() else ""
-    return {"folder": out.name, "patients": int(results["patient"].nunique()), "summary_csv": summary}
+    return {
+        "folder": out.name,
+        "patients": int(results["patient"].nunique()),
+        "summary_csv": summary,
+    }
 
 
 # --- label confirmation -----------------------------------------------------------------------
@@ -311,9 +335,13 @@ def level_views(images: Images) -> list[LevelView]:
         flags = []
         name = names.get(int(i))
         if name is None:
-            flags.append(LevelFlag(code="unknown_id", text=f"ID {i} is no vertebra of the map's convention"))
+            flags.append(
+                LevelFlag(code="unknown_id", text=f"ID {i} is no vertebra of the map's convention")
+            )
         if i in on_edge:
-            flags.append(LevelFlag(code="partial", text="cut by the edge of the scan: partly imaged"))
+            flags.append(
+                LevelFlag(code="partial", text="cut by the edge of the scan: partly imaged")
+            )
         if name is not None and median and c < 0.4 * median:
             flags.append(LevelFlag(code="small", text="much smaller than the other vertebrae"))
         flags += gate_flags(images, int(i))
@@ -339,7 +367,11 @@ def gate_flags(images: Images, label: int) -> list[LevelFlag]:
     flags = []
     items = verdict.get(label, []) if hasattr(verdict, "get") else []
     for f in items:
-        flags.append(LevelFlag(code=str(getattr(f, "code", f)), text=str(getattr(f, "text", f)), source="gate"))
+        flags.append(
+            LevelFlag(
+                code=str(getattr(f, "code", f)), text=str(getattr(f, "text", f)), source="gate"
+            )
+        )
     return flags
 
 
@@ -366,7 +398,9 @@ def apply_level_edits(images: Images, edits: list[LevelEdit]) -> np.ndarray[Any,
     targets: dict[int, int] = {}
     for e in edits:
         if e.label not in present:
-            raise WorkstationError(f"label {e.label} is not in the label map (present: {sorted(present)})")
+            raise WorkstationError(
+                f"label {e.label} is not in the label map (present: {sorted(present)})"
+            )
         if e.action == "rename":
             if e.name is None or e.name.upper() not in by_name:
                 raise WorkstationError(
@@ -376,7 +410,9 @@ def apply_level_edits(images: Images, edits: list[LevelEdit]) -> np.ndarray[Any,
             targets[e.label] = by_name[e.name.upper()]
         elif e.action == "merge":
             if e.into is None or e.into not in present or e.into == e.label:
-                raise WorkstationError(f"merge label {e.label}: 'into' must be another label present")
+                raise WorkstationError(
+                    f"merge label {e.label}: 'into' must be another label present"
+                )
             targets[e.label] = e.into
         elif e.action == "reject":
             targets[e.label] = 0
@@ -404,6 +440,7 @@ class Workbench:
     def __init__(self, store: Store, size: int = 4) -> None:
         self.store, self.size = store, size
         self._cache: OrderedDict[int, PlanningContext] = OrderedDict()
+        self._mechanics: OrderedDict[tuple[int, str], MechanicsResult] = OrderedDict()
         self._lock = threading.Lock()
 
     def context(self, s: Session, case_pk: int) -> PlanningContext:
@@ -420,19 +457,25 @@ class Workbench:
             .limit(1)
         )
         if rr is None:
-            raise WorkstationError("the case has no run with a geometry yet: run the pipeline first")
+            raise WorkstationError(
+                "the case has no run with a geometry yet: run the pipeline first"
+            )
         with self._lock:
             if rr.id in self._cache:
                 self._cache.move_to_end(rr.id)
                 return self._cache[rr.id]
-        recs = {r.stage: r.record for r in s.scalars(select(RunRecord).where(RunRecord.run_id == rr.id))}
+        recs = {
+            r.stage: r.record for r in s.scalars(select(RunRecord).where(RunRecord.run_id == rr.id))
+        }
         case = Case.model_validate_json((Path(rr.folder) / "out" / "case.json").read_text())
         ctx = PlanningContext(
             run_id=rr.id,
             case=case,
             images=read_images(case),
             geometry=SpineGeometry.model_validate_json(recs["anatomy"]),
-            assessment=Assessment.model_validate_json(recs["assessment"]) if "assessment" in recs else None,
+            assessment=Assessment.model_validate_json(recs["assessment"])
+            if "assessment" in recs
+            else None,
         )
         with self._lock:
             self._cache[rr.id] = ctx
@@ -459,7 +502,9 @@ class Workbench:
             levels=choices.fuse_segments,
         )
         if plan is None:
-            raise WorkstationError("the planner gives no plan for these choices (no levels to fuse)")
+            raise WorkstationError(
+                "the planner gives no plan for these choices (no levels to fuse)"
+            )
         return plan
 
     def regrade(self, ctx: PlanningContext, plan: SurgicalPlan) -> SurgicalPlan:
@@ -477,7 +522,9 @@ class Workbench:
             d = np.asarray(sc.direction, dtype=float)
             norm = float(np.linalg.norm(d))
             if not np.isfinite(norm) or norm < 1e-9:
-                raise WorkstationError(f"screw {sc.vertebra} {sc.side}: the direction has no length")
+                raise WorkstationError(
+                    f"screw {sc.vertebra} {sc.side}: the direction has no length"
+                )
             unit = d / norm
             direction = (float(unit[0]), float(unit[1]), float(unit[2]))
             update: dict[str, Any] = {
@@ -501,19 +548,37 @@ class Workbench:
         if plan.rods:
             first = plan.rods[0]
             rods = plan_rods(
-                screws, RodChoice(first.material, first.diameter_mm, [], []),
-                default_catalogue(), rules,
+                screws,
+                RodChoice(first.material, first.diameter_mm, [], []),
+                default_catalogue(),
+                rules,
             )
         warnings = [w for w in plan.warnings if not _screw_warning(w, plan)]
         warnings += [w for sc in screws for w in sc.warnings]
-        return plan.model_copy(update={"screws": screws, "rods": rods,
-                                       "warnings": list(dict.fromkeys(warnings))})
+        return plan.model_copy(
+            update={"screws": screws, "rods": rods, "warnings": list(dict.fromkeys(warnings))}
+        )
 
     def simulate(self, ctx: PlanningContext, plan: SurgicalPlan) -> MechanicsResult:
-        """The mechanics stage's simulation of the plan (hybrid protocol)."""
+        """The mechanics stage's simulation of the plan (hybrid protocol). The model sees the
+        plan only through its construct (decompressions, cages, screw heads and lengths, rods),
+        so an edit that leaves the construct as it was (a screw's trajectory or diameter) reuses
+        the last result for that construct: the same inputs, the same numbers."""
         from spinefuse.mechanics import simulate
+        from spinefuse.mechanics.constructs import plan_construct
 
-        return simulate(ctx.geometry, plan, protocol="hybrid")
+        key = (ctx.run_id, plan_construct(plan).to_json(indent=None))
+        with self._lock:
+            hit = self._mechanics.get(key)
+            if hit is not None:
+                self._mechanics.move_to_end(key)
+                return hit
+        result = simulate(ctx.geometry, plan, protocol="hybrid")
+        with self._lock:
+            self._mechanics[key] = result
+            while len(self._mechanics) > 256:
+                self._mechanics.popitem(last=False)
+        return result
 
 
 def _screw_warning(text: str, plan: SurgicalPlan) -> bool:
@@ -526,9 +591,10 @@ class PlanChoices(Record):
     fuse_segments: list[str] | None = None
     technique: Literal["PLF", "TLIF", "PLIF", "ALIF", "LLIF"] | None = None
     approach: Literal["open", "mis"] | None = None
-    graft: Literal[
-        "local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"
-    ] | None = None
+    graft: (
+        Literal["local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2"]
+        | None
+    ) = None
     rod_material: Literal["titanium", "cobalt_chrome"] | None = None
     rod_diameter_mm: float | None = Field(default=None, gt=0)
 
@@ -629,6 +695,14 @@ def import_run(store: Store, case_pk: int, run_dir: Path, user_id: int) -> int:
         rr.manifest = read_manifest(run_dir).to_json()
         rr.finished = result.finished
         if result.plan is not None:
-            add_plan_version(s, case_pk, result.plan, "planner", user_id, None, result.mechanics,
-                             note=f"imported with run {rr.id}")
+            add_plan_version(
+                s,
+                case_pk,
+                result.plan,
+                "planner",
+                user_id,
+                None,
+                result.mechanics,
+                note=f"imported with run {rr.id}",
+            )
         return rr.id

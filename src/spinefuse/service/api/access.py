@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from spinefuse.service.auth import Principal
 from spinefuse.service.store.models import AuditEvent, CaseRow
 
-
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="a store id")]
 """A store id in a path (bounded, so no request reaches the database with an impossible id)."""

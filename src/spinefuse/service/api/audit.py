@@ -22,11 +22,19 @@ def audit_log(
 ) -> list[dict[str, Any]]:
     """The newest events of the admin's team (who, what, which store object)."""
     rows = s.scalars(
-        select(AuditEvent).where(AuditEvent.team_id == p.team_id)
-        .order_by(AuditEvent.id.desc()).limit(limit)
+        select(AuditEvent)
+        .where(AuditEvent.team_id == p.team_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
     )
     return [
-        {"id": e.id, "at": e.at.isoformat(), "user": e.user_id, "action": e.action,
-         "target": e.target, "detail": e.detail}
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "user": e.user_id,
+            "action": e.action,
+            "target": e.target,
+            "detail": e.detail,
+        }
         for e in rows
     ]

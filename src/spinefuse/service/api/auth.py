@@ -52,7 +52,9 @@ class TokenOut(BaseModel):
 
 
 @router.post("/auth/login", response_model=Me)
-def login(body: Login, response: Response, s: Session = Depends(db_session, scope="function")) -> Me:
+def login(
+    body: Login, response: Response, s: Session = Depends(db_session, scope="function")
+) -> Me:
     """Sign in: sets the HTTP-only session cookie and the CSRF cookie; the CSRF token is also
     in the answer, to be sent back as the X-CSRF-Token header."""
     user = authenticate(s, body.username, body.password)
@@ -61,14 +63,15 @@ def login(body: Login, response: Response, s: Session = Depends(db_session, scop
         raise HTTPException(401, "wrong user name or password")
     token, csrf = open_session(s, user)
     age = SESSION_HOURS * 3600
-    response.set_cookie(SESSION_COOKIE, token, max_age=age, httponly=True, samesite="strict",
-                        path="/")
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=age, httponly=False, samesite="strict",
-                        path="/")
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=age, httponly=True, samesite="strict", path="/"
+    )
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=age, httponly=False, samesite="strict", path="/")
     p = Principal(user.id, user.username, user.role, user.team_id, "session")
     audit(s, p, "login", f"user:{user.id}")
-    return Me(id=user.id, username=user.username, role=user.role, team_id=user.team_id,
-              csrf_token=csrf)
+    return Me(
+        id=user.id, username=user.username, role=user.role, team_id=user.team_id, csrf_token=csrf
+    )
 
 
 @router.post("/auth/logout")
@@ -94,7 +97,9 @@ def me(p: Principal = Depends(current_principal)) -> Me:
 
 @router.post("/auth/tokens", response_model=TokenOut, status_code=201)
 def make_token(
-    body: TokenIn, p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
+    body: TokenIn,
+    p: Principal = Depends(current_principal),
+    s: Session = Depends(db_session, scope="function"),
 ) -> TokenOut:
     """A bearer token for scripts, acting as the signed-in user (shown once)."""
     row, token = issue_token(s, p.user_id, body.name)
@@ -113,7 +118,9 @@ def list_tokens(
 
 @router.delete("/auth/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: Id, p: Principal = Depends(current_principal), s: Session = Depends(db_session, scope="function")
+    token_id: Id,
+    p: Principal = Depends(current_principal),
+    s: Session = Depends(db_session, scope="function"),
 ) -> TokenOut:
     """Revoke one of the user's tokens."""
     row = s.get(ApiToken, token_id)

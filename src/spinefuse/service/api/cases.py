@@ -42,8 +42,10 @@ router = APIRouter(tags=["cases"])
 class CaseIn(BaseModel):
     """A new case: the pipeline's Case without its imaging (images are uploaded after)."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$",
-                    description="a pseudonymous case id (no name or record number)")
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="a pseudonymous case id (no name or record number)",
+    )
     patient: Patient
     history: ClinicalHistory
     segmentation: Segmentation = Field(default_factory=Segmentation)
@@ -82,8 +84,10 @@ def _case_out(s: Session, row: CaseRow) -> CaseOut:
         id=row.id,
         case_id=row.case_id,
         record=record,
-        images=[ImageOut(id=i.id, kind=i.kind, modality=i.modality, role=i.role, sha256=i.sha256)
-                for i in images],
+        images=[
+            ImageOut(id=i.id, kind=i.kind, modality=i.modality, role=i.role, sha256=i.sha256)
+            for i in images
+        ],
         labels_confirmed=lv.version if lv is not None else None,
         runs=n_runs,
         created_at=row.created_at.isoformat(),
@@ -91,21 +95,34 @@ def _case_out(s: Session, row: CaseRow) -> CaseOut:
 
 
 @router.get("/cases", response_model=list[CaseOut])
-def list_cases(p: Principal = Depends(require("read")), s: Session = Depends(db_session, scope="function")) -> list[CaseOut]:
+def list_cases(
+    p: Principal = Depends(require("read")), s: Session = Depends(db_session, scope="function")
+) -> list[CaseOut]:
     """The cases of the user's team, newest first."""
-    rows = s.scalars(select(CaseRow).where(CaseRow.team_id == p.team_id).order_by(CaseRow.id.desc()))
+    rows = s.scalars(
+        select(CaseRow).where(CaseRow.team_id == p.team_id).order_by(CaseRow.id.desc())
+    )
     return [_case_out(s, r) for r in rows]
 
 
 @router.post("/cases", response_model=CaseOut, status_code=201)
-def create_case(body: CaseIn, p: Principal = Depends(require("write_case")),
-                s: Session = Depends(db_session, scope="function")) -> CaseOut:
+def create_case(
+    body: CaseIn,
+    p: Principal = Depends(require("write_case")),
+    s: Session = Depends(db_session, scope="function"),
+) -> CaseOut:
     """A new case of the user's team (its images are uploaded next)."""
     from spinefuse.case import Case
     from spinefuse.stages import check_case
 
-    case = Case(id=body.id, patient=body.patient, history=body.history,
-                segmentation=body.segmentation, preferences=body.preferences, notes=body.notes)
+    case = Case(
+        id=body.id,
+        patient=body.patient,
+        history=body.history,
+        segmentation=body.segmentation,
+        preferences=body.preferences,
+        notes=body.notes,
+    )
     check_case(case)
     row = CaseRow(team_id=p.team_id, case_id=case.id, record=case.to_json(), created_by=p.user_id)
     s.add(row)
@@ -118,8 +135,11 @@ def create_case(body: CaseIn, p: Principal = Depends(require("write_case")),
 
 
 @router.get("/cases/{case_pk}", response_model=CaseOut)
-def get_case(case_pk: Id, p: Principal = Depends(require("read")),
-             s: Session = Depends(db_session, scope="function")) -> CaseOut:
+def get_case(
+    case_pk: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+) -> CaseOut:
     """One case with its images."""
     return _case_out(s, case_of(s, p, case_pk))
 
@@ -151,8 +171,9 @@ async def upload_image(
     if s.get(StoredFile, sha) is None:
         s.add(StoredFile(sha256=sha, kind=kind, size=size))
         s.flush()
-    img = CaseImage(case_pk=case_pk, kind=kind, modality=modality, role=role, sha256=sha,
-                    created_by=p.user_id)
+    img = CaseImage(
+        case_pk=case_pk, kind=kind, modality=modality, role=role, sha256=sha, created_by=p.user_id
+    )
     s.add(img)
     s.flush()
     audit(s, p, "image_uploaded", f"case:{case_pk}", kind=kind, sha256=sha)
@@ -175,13 +196,19 @@ def _viewer_file(s: Session, row: CaseRow, which: Literal["volume", "labels"], w
     hashes of the files it comes from."""
     from spinefuse.imaging.nifti import write_nifti
 
-    key = "-".join(sha for _f, paths in studies_of(s, row.id)
-                   for field, (sha, _k) in sorted(paths.items()) if field != "landmarks")
+    key = "-".join(
+        sha
+        for _f, paths in studies_of(s, row.id)
+        for field, (sha, _k) in sorted(paths.items())
+        if field != "landmarks"
+    )
     if not key:
         raise HTTPException(409, "the case has no CT or MR yet")
     import hashlib
 
-    out = ws.store.files_dir / "viewer" / f"{hashlib.sha256(key.encode()).hexdigest()}-{which}.nii.gz"
+    out = (
+        ws.store.files_dir / "viewer" / f"{hashlib.sha256(key.encode()).hexdigest()}-{which}.nii.gz"
+    )
     if not out.exists():
         images = _images(s, row, ws)
         vol = images.volume if which == "volume" else images.labels
@@ -193,24 +220,36 @@ def _viewer_file(s: Session, row: CaseRow, which: Literal["volume", "labels"], w
 
 
 @router.get("/cases/{case_pk}/volume.nii.gz", response_class=FileResponse)
-def volume_file(case_pk: Id, p: Principal = Depends(require("read")),
-                s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> FileResponse:
+def volume_file(
+    case_pk: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> FileResponse:
     """The case's CT (else MR) as de-identified NIfTI, RAS order, for the image view."""
     path = _viewer_file(s, case_of(s, p, case_pk), "volume", ws)
     return FileResponse(path, media_type="application/gzip")
 
 
 @router.get("/cases/{case_pk}/labels.nii.gz", response_class=FileResponse)
-def labels_file(case_pk: Id, p: Principal = Depends(require("read")),
-                s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> FileResponse:
+def labels_file(
+    case_pk: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> FileResponse:
     """The label map the next run uses, as NIfTI on the volume's grid."""
     path = _viewer_file(s, case_of(s, p, case_pk), "labels", ws)
     return FileResponse(path, media_type="application/gzip")
 
 
 @router.get("/cases/{case_pk}/spine")
-def spine_surfaces(case_pk: Id, p: Principal = Depends(require("read")),
-                   s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> JSONResponse:
+def spine_surfaces(
+    case_pk: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> JSONResponse:
     """Each labelled vertebra's surface (RAS mm; vertices and triangles) for the 3-D view."""
     from spinefuse.service.surfaces import label_surfaces
 
@@ -224,8 +263,12 @@ def spine_surfaces(case_pk: Id, p: Principal = Depends(require("read")),
 
 
 @router.get("/cases/{case_pk}/levels", response_model=list[LevelView])
-def levels(case_pk: Id, p: Principal = Depends(require("read")),
-           s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> list[LevelView]:
+def levels(
+    case_pk: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> list[LevelView]:
     """The levels of the label map as segmented, with their flags, head to pelvis."""
     row = case_of(s, p, case_pk)
     try:
@@ -235,8 +278,11 @@ def levels(case_pk: Id, p: Principal = Depends(require("read")),
 
 
 class LabelConfirmation(BaseModel):
-    edits: list[LevelEdit] = Field(default_factory=list, max_length=100,
-                                   description="renames, merges and rejections; unnamed labels are kept")
+    edits: list[LevelEdit] = Field(
+        default_factory=list,
+        max_length=100,
+        description="renames, merges and rejections; unnamed labels are kept",
+    )
 
 
 class LabelVersionOut(BaseModel):
@@ -248,9 +294,13 @@ class LabelVersionOut(BaseModel):
 
 
 @router.post("/cases/{case_pk}/labels", response_model=LabelVersionOut, status_code=201)
-def confirm_labels(case_pk: Id, body: LabelConfirmation,
-                   p: Principal = Depends(require("write_case")),
-                   s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> LabelVersionOut:
+def confirm_labels(
+    case_pk: Id,
+    body: LabelConfirmation,
+    p: Principal = Depends(require("write_case")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> LabelVersionOut:
     """Confirm the levels (after renames, merges, rejections): a new label-map version that
     every later run uses."""
     import gzip
@@ -268,8 +318,12 @@ def confirm_labels(case_pk: Id, body: LabelConfirmation,
         arr = apply_level_edits(images, body.edits)
     except WorkstationError as err:
         raise HTTPException(422, str(err)) from None
-    source = next(sha for _f, paths in studies_of(s, case_pk)
-                  for field, (sha, _k) in paths.items() if field == "label_map")
+    source = next(
+        sha
+        for _f, paths in studies_of(s, case_pk)
+        for field, (sha, _k) in paths.items()
+        if field == "label_map"
+    )
     img = nib.Nifti1Image(arr.astype(np.int16), images.labels.affine)
     img.header.set_xyzt_units("mm")
     sha, size = ws.files.put_file(gzip.compress(img.to_bytes(), mtime=0), "label_map")
@@ -277,10 +331,14 @@ def confirm_labels(case_pk: Id, body: LabelConfirmation,
         s.add(StoredFile(sha256=sha, kind="label_map", size=size))
         s.flush()
     last = latest_labels(s, case_pk)
-    lv = LabelVersion(case_pk=case_pk, version=(last.version if last else 0) + 1,
-                      source_sha256=source, sha256=sha,
-                      edits=json.dumps([e.model_dump() for e in body.edits]),
-                      created_by=p.user_id)
+    lv = LabelVersion(
+        case_pk=case_pk,
+        version=(last.version if last else 0) + 1,
+        source_sha256=source,
+        sha256=sha,
+        edits=json.dumps([e.model_dump() for e in body.edits]),
+        created_by=p.user_id,
+    )
     s.add(lv)
     s.flush()
     audit(s, p, "labels_confirmed", f"case:{case_pk}", version=lv.version)
@@ -288,24 +346,36 @@ def confirm_labels(case_pk: Id, body: LabelConfirmation,
 
 
 def _lv_out(lv: LabelVersion) -> LabelVersionOut:
-    return LabelVersionOut(version=lv.version, sha256=lv.sha256, source_sha256=lv.source_sha256,
-                           edits=[LevelEdit.model_validate(e) for e in json.loads(lv.edits)],
-                           created_at=lv.created_at.isoformat())
+    return LabelVersionOut(
+        version=lv.version,
+        sha256=lv.sha256,
+        source_sha256=lv.source_sha256,
+        edits=[LevelEdit.model_validate(e) for e in json.loads(lv.edits)],
+        created_at=lv.created_at.isoformat(),
+    )
 
 
 @router.get("/cases/{case_pk}/labels", response_model=list[LabelVersionOut])
-def label_versions(case_pk: Id, p: Principal = Depends(require("read")),
-                   s: Session = Depends(db_session, scope="function")) -> list[LabelVersionOut]:
+def label_versions(
+    case_pk: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+) -> list[LabelVersionOut]:
     """Every confirmed label-map version of the case, oldest first."""
     case_of(s, p, case_pk)
-    rows = s.scalars(select(LabelVersion).where(LabelVersion.case_pk == case_pk)
-                     .order_by(LabelVersion.version))
+    rows = s.scalars(
+        select(LabelVersion).where(LabelVersion.case_pk == case_pk).order_by(LabelVersion.version)
+    )
     return [_lv_out(lv) for lv in rows]
 
 
 @router.post("/cases/{case_pk}/segment", status_code=202)
-def segment(case_pk: Id, p: Principal = Depends(require("write_case")),
-            s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> dict[str, int]:
+def segment(
+    case_pk: Id,
+    p: Principal = Depends(require("write_case")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> dict[str, int]:
     """Segment the case's CT with its segmentation back-end, as a job."""
     row = case_of(s, p, case_pk)
     job = ws.jobs.submit("segmentation", {}, team_id=p.team_id, user_id=p.user_id, case_pk=row.id)

@@ -21,8 +21,12 @@ class CohortIn(BaseModel):
 
 
 @router.post("/cohorts", status_code=202)
-def start_cohort(body: CohortIn, p: Principal = Depends(require("cohort")),
-                 s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> dict[str, int]:
+def start_cohort(
+    body: CohortIn,
+    p: Principal = Depends(require("cohort")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> dict[str, int]:
     """Run a virtual trial as a job (its result holds the summary table)."""
     from spinefuse.cohort.spec import cohort_from_dict
 

@@ -25,33 +25,49 @@ def job_of(s: Session, p: Principal, job_id: int) -> JobRow:
 
 
 @router.get("/jobs")
-def list_jobs(p: Principal = Depends(require("read")),
-              s: Session = Depends(db_session, scope="function")) -> list[dict[str, Any]]:
+def list_jobs(
+    p: Principal = Depends(require("read")), s: Session = Depends(db_session, scope="function")
+) -> list[dict[str, Any]]:
     """The team's newest jobs."""
-    rows = s.scalars(select(JobRow).where(JobRow.team_id == p.team_id)
-                     .order_by(JobRow.id.desc()).limit(100))
+    rows = s.scalars(
+        select(JobRow).where(JobRow.team_id == p.team_id).order_by(JobRow.id.desc()).limit(100)
+    )
     return [job_view(j) for j in rows]
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: Id, p: Principal = Depends(require("read")),
-            s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+def get_job(
+    job_id: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
     """A job's state and progress."""
     return job_view(job_of(s, p, job_id))
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
-def job_stream(job_id: Id, p: Principal = Depends(require("read")),
-               s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> StreamingResponse:
+def job_stream(
+    job_id: Id,
+    p: Principal = Depends(require("read")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> StreamingResponse:
     """Server-sent events of the job's progress until it ends (reconnect to pick it up again)."""
     job_of(s, p, job_id)
-    return StreamingResponse(job_events(ws.store, job_id), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        job_events(ws.store, job_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/jobs/{job_id}/resume")
-def resume_job(job_id: Id, p: Principal = Depends(require("run")),
-               s: Session = Depends(db_session, scope="function"), ws: Any = Depends(workstation)) -> dict[str, Any]:
+def resume_job(
+    job_id: Id,
+    p: Principal = Depends(require("run")),
+    s: Session = Depends(db_session, scope="function"),
+    ws: Any = Depends(workstation),
+) -> dict[str, Any]:
     """Queue an interrupted (or failed) job again."""
     job = job_of(s, p, job_id)
     s.commit()
