@@ -135,7 +135,7 @@ def clean_nifti(data: bytes, kind: str) -> bytes:
     hdr.extensions.clear()
     for f in ("descrip", "aux_file", "intent_name"):
         hdr[f] = b""
-    clean = type(img)(img.dataobj.get_unscaled(), img.affine, hdr)  # type: ignore[attr-defined]
+    clean = type(img)(img.dataobj.get_unscaled(), img.affine, hdr)
     clean.header.set_slope_inter(*img.header.get_slope_inter())
     return gzip.compress(clean.to_bytes(), mtime=0)
 

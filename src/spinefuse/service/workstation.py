@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from spinefuse.assess.assessment import Assessment
     from spinefuse.imaging.images import Images
     from spinefuse.mechanics.result import MechanicsResult
+    from spinefuse.pipeline import StageName
     from spinefuse.plan.surgical_plan import SurgicalPlan
 
 RECORD_STAGES = ("anatomy", "assessment", "plan", "mechanics", "healing", "forecast")
@@ -149,7 +150,7 @@ def pipeline_job(ctx: JobContext) -> dict[str, Any]:
             raise WorkstationError(f"run {run_id} or its case is gone")
         folder = Path(rr.folder)
         case = case_for_run(s, row, files, folder / "inputs")
-        given: dict[str, Any] = {}
+        given: dict[StageName, Any] = {}
         if rr.plan_version_id is not None:
             pv = s.get(PlanVersion, rr.plan_version_id)
             assert pv is not None

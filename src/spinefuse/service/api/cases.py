@@ -216,7 +216,7 @@ def _viewer_file(s: Session, row: CaseRow, which: Literal["volume", "labels"], w
             raise HTTPException(409, f"the case has no {which} to show")
         out.parent.mkdir(parents=True, exist_ok=True)
         write_nifti(vol, out)
-    return out
+    return Path(out)
 
 
 @router.get("/cases/{case_pk}/volume.nii.gz", response_class=FileResponse)
