@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,dask,interop
+EXTRAS := dev,dask,interop,service,service-dev
 
-.PHONY: demo test lint typecheck bench clean install browser orthanc
+.PHONY: demo test lint typecheck bench clean install browser orthanc postgres serve web
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/spinefuse demo --out demo
 
-test: $(STAMP) browser orthanc
+test: $(STAMP) browser orthanc postgres
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 # The report tests open the HTML in Debian's headless chromium. Install it when it is missing and
@@ -37,6 +37,26 @@ orthanc:
 	    timeout 300 sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq --no-install-recommends orthanc orthanc-dicomweb' >/dev/null 2>&1; } || \
 	  echo "orthanc not installed: the PACS round-trip tests will be skipped"
+
+# The store tests run against a real PostgreSQL server that the tests start on loopback (initdb
+# into a temporary folder, then pg_ctl). Install Debian's server when missing and the machine
+# allows; otherwise the PostgreSQL half of those tests is skipped and says why.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    timeout 300 sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends postgresql' >/dev/null 2>&1; } || \
+	  echo "postgresql not installed: the PostgreSQL half of the store tests will be skipped"
+
+# The planning workstation on this machine: an SQLite store in ~/.spinefuse, the sample patient
+# loaded and run, http://127.0.0.1:8000/ (the first account's password is printed once).
+serve: $(STAMP)
+	$(BIN)/spinefuse serve --sample
+
+# Rebuild the browser UI into src/spinefuse/service/web/ (needs Node and npm; the built bundle is
+# committed, so installing spinefuse needs neither).
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -552,6 +552,72 @@ def export_fhir(
     typer.echo(f"wrote {write(run_dir, out, post)}" + (f" and posted it to {post}" if post else ""))
 
 
+# --- the planning workstation (spinefuse.service) -----------------------------------------------
+users_app = typer.Typer(
+    help="Workstation accounts (surgeon, researcher, admin).", no_args_is_help=True
+)
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="sqlite:///path/store.db (default ~/.spinefuse/store.db) or "
+            "postgresql+psycopg://user:password@host/db",
+        ),
+    ] = None,
+    files: Annotated[
+        Path | None, typer.Option("--files", help="folder of the store's files (images, runs)")
+    ] = None,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="start on the sample patient (and a first account)")
+    ] = False,
+    resume_jobs: Annotated[
+        bool, typer.Option("--resume-jobs", help="run again the jobs a stopped server cut short")
+    ] = False,
+) -> None:
+    """Start the planning workstation (web service and browser UI)."""
+    from spinefuse.service import extra_missing
+
+    extra_missing()
+    from spinefuse.service.serve import serve as run_server
+
+    run_server(host, port, store, files, sample=sample, resume_jobs=resume_jobs)
+
+
+@users_app.command("add")
+@friendly_errors
+def users_add(
+    username: Annotated[str, typer.Argument(help="the user's name")],
+    role: Annotated[str, typer.Option("--role", help="surgeon, researcher or admin")] = "admin",
+    team: Annotated[str, typer.Option("--team", help="the user's team")] = "default",
+    store: Annotated[str | None, typer.Option("--store", help="the store's URL")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a workstation user (the first admin, for one)."""
+    import sys
+
+    from spinefuse.service import extra_missing
+
+    extra_missing()
+    from spinefuse.service.serve import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    user_id = create_user(store, username, password, role, team)
+    typer.echo(f"user {username} ({role}, team {team}) created with id {user_id}")
+
+
 def main() -> None:
     """Console entry point."""
     # before numpy loads: spinefuse multiplies many small matrices, where OpenBLAS threads only

@@ -1,0 +1,1 @@
+"""The workstation's API, one router per resource."""
