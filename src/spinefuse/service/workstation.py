@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -611,7 +612,9 @@ class SegmentSummary(Record):
     lateral_bending_deg: float
     axial_rotation_deg: float
     intact_flexion_extension_deg: float | None
-    disc_pressure_mpa: float
+    disc_pressure_mpa: float | None = Field(
+        description="highest nucleus pressure; None: no nucleus"
+    )
     intact_disc_pressure_mpa: float | None
 
 
@@ -621,6 +624,12 @@ class MechanicsSummary(Record):
     segments: list[SegmentSummary]
     max_rod_stress_mpa: float | None
     min_rod_safety_factor: float | None
+
+
+def _peak(pressures: Iterable[float | None]) -> float | None:
+    """The highest of a segment's disc pressures (None where the disc has no nucleus)."""
+    known = [p for p in pressures if p is not None]
+    return max(known) if known else None
 
 
 def mechanics_summary(plan: SurgicalPlan, m: MechanicsResult) -> MechanicsSummary:
@@ -647,10 +656,10 @@ def mechanics_summary(plan: SurgicalPlan, m: MechanicsResult) -> MechanicsSummar
                 intact_flexion_extension_deg=(
                     intact.flexion_deg + intact.extension_deg if intact else None
                 ),
-                disc_pressure_mpa=max(seg.disc_pressure_mpa.values(), default=0.0),
-                intact_disc_pressure_mpa=(
-                    max(intact.disc_pressure_mpa.values(), default=0.0) if intact else None
-                ),
+                disc_pressure_mpa=_peak(seg.disc_pressure_mpa.values()),
+                intact_disc_pressure_mpa=_peak(intact.disc_pressure_mpa.values())
+                if intact
+                else None,
             )
         )
     return MechanicsSummary(
