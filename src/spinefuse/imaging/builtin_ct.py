@@ -1,0 +1,379 @@
+"""The built-in CT segmentation back-end: no trained weights, bone physics and anatomy only.
+
+1. The CT is brought to RAS axis order and, when its voxels are finer than ``working_mm``, to a
+   working grid of that voxel size (the analysis runs there; the labels come back to the
+   scan's own grid at the end).
+2. Bone by HU with the partial volume of the voxel (:mod:`spinefuse.imaging.bone`); metal
+   (screws, cages, prostheses) is kept out.
+3. The spinal canal is traced slice by slice (:mod:`spinefuse.imaging.canal`); the bodies'
+   centre line runs in front of it and the discs are the dark gaps along it
+   (:mod:`spinefuse.imaging.spine_column`).
+4. Each body between two discs seeds its vertebra; a watershed gives every arch to the body its
+   pedicles join, and ribs, ilia and femora to "not spine"
+   (:mod:`spinefuse.imaging.vertebra_split`).
+5. The levels are named from the anchors in view (sacrum and ilia, the lowest ribs, the iliac
+   crests) or from the level the case names (``lowest_in_view``), each name with its
+   confidence (:mod:`spinefuse.imaging.level_anchors`, :mod:`spinefuse.imaging.level_naming`).
+6. On the scan's own grid the bone is found again at its own voxel size and each bone voxel
+   takes the level of the working-grid voxel it lies in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from spinefuse.conventions import TOTALSEG_V2_VERTEBRAE
+from spinefuse.errors import LabelMapError, ParameterError
+from spinefuse.imaging import bone as bonelib
+from spinefuse.imaging import canal as canallib
+from spinefuse.imaging.labels import on_grid
+from spinefuse.imaging.level_anchors import find_anchors
+from spinefuse.imaging.level_naming import NAMEABLE, AnchorHit, name_levels, named
+from spinefuse.imaging.orientation import to_ras
+from spinefuse.imaging.resample import resample_to_spacing
+from spinefuse.imaging.segmentation import (
+    TOTALSEG_ID,
+    Anchor,
+    LevelFinding,
+    MessageCode,
+    Segmentation,
+    SegmentationMessage,
+    SegmentationReport,
+)
+from spinefuse.imaging.spine_column import Column, Disc, column, find_discs, fit_disc, profile
+from spinefuse.imaging.vertebra_split import Levels, remove_disc_tissue, split_levels
+from spinefuse.imaging.volume import Volume
+from spinefuse.records import Vec3
+
+F64 = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class BuiltinCTBackend:
+    """Weight-free segmentation of the vertebrae of a CT (see the module docstring).
+
+    ``lowest_in_view``: the name of the lowest vertebra the scan shows (fully or in part),
+    when the case knows it; it overrides the anchors. ``anchor``: a vertebra name and a world
+    point (RAS, mm) inside it, likewise. ``working_mm``: the least voxel size of the analysis
+    grid (finer scans are analysed at this size, labelled at their own). ``metal_hu`` and
+    ``metal_margin_mm``: metal threshold and the margin kept around metal."""
+
+    lowest_in_view: str | None = None
+    anchor: tuple[str, Vec3] | None = None
+    working_mm: float = 1.5
+    metal_hu: float = 2500.0
+    metal_margin_mm: float = 3.0
+
+    def segment(self, image: Volume) -> Segmentation:
+        if image.modality != "CT":
+            raise ParameterError(
+                f"{image.source or 'image'}: the built-in back-end reads CT Hounsfield units; "
+                f"this is {image.modality}: give a label map, or use TotalSegmentator "
+                "(segmentation: totalsegmentator) for MR"
+            )
+        for name in filter(None, [self.lowest_in_view, self.anchor[0] if self.anchor else None]):
+            if name not in NAMEABLE:
+                raise ParameterError(
+                    f"lowest_in_view/anchor {name!r}: use one of C1…C7, T1…T12, L1…L5 or S1"
+                )
+        if not 0.5 <= self.working_mm <= 4.0:
+            raise ParameterError(f"working_mm = {self.working_mm}: use 0.5-4 mm")
+        return _segment(image, self)
+
+
+def _patient(hu: NDArray[np.float32]) -> Mask:
+    """The patient's body: the largest connected region denser than -300 HU, its axial holes
+    (lungs, bowel gas) filled; the table and air are left out."""
+    dense = hu > -300.0
+    lab, n = ndimage.label(dense)
+    if n > 1:
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        dense = lab == int(np.argmax(sizes))
+    return bonelib.fill_in_planes(dense, 2)
+
+
+def _working(ras: Volume, working_mm: float) -> Volume:
+    """The image, denoised at its own voxel size (:func:`spinefuse.imaging.bone.denoise`:
+    noise is measured best before resampling correlates it), on the working grid (voxels no
+    finer than ``working_mm``)."""
+    hu, _ = bonelib.denoise(np.asarray(ras.array, dtype=np.float32))
+    smooth = replace(ras, array=hu)
+    target = np.maximum(ras.spacing, working_mm)
+    if np.allclose(target, ras.spacing, rtol=0.05):
+        return smooth
+    return resample_to_spacing(smooth, target, order=1)
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """What the working grid gave: the levels, the column, the metal mask and the grid."""
+
+    grid: Volume
+    levels: Levels
+    col: Column
+    discs: list[Disc]
+    bone: Mask
+    metal: Mask
+    lumen: Mask
+    hu: NDArray[np.float32]
+
+
+def _analyse(work: Volume, cfg: BuiltinCTBackend) -> _Analysis:
+    spacing = work.spacing
+    src = work.source or "CT"
+    hu_raw = np.asarray(work.array, dtype=np.float32)
+    hu = hu_raw
+    thr = bonelib.bone_thresholds(spacing, cfg.metal_hu)
+    if not (hu > thr.cortex_hu).any():
+        raise LabelMapError(
+            f"{src}: no voxel above {thr.cortex_hu:.0f} HU, the least a cortex reads at this "
+            "voxel size; is this a CT in Hounsfield units?"
+        )
+    metal = bonelib.metal_mask(hu_raw, spacing, cfg.metal_hu, cfg.metal_margin_mm)
+    cortex = bonelib.cortex_mask(hu, thr) & ~metal
+    filled = bonelib.enclosed(cortex)
+    body = _patient(hu)
+    cost, support = canallib.canal_cost(hu, cortex, filled, spacing, body)
+    trace = canallib.trace_canal(cost, support, spacing)
+    if trace is None or len(trace.slices) < 3:
+        raise LabelMapError(
+            f"{src}: no spinal canal found (no dark tube with a vertebral body in front of it "
+            "and arches around it in three or more slices); is the spine in the field of view?"
+        )
+    dark = (hu < canallib.CANAL_DARK_HU) & (hu > -250.0) & ~cortex
+    trace = canallib.refine_centres(trace, dark, spacing)
+    lumen = canallib.lumen(trace, dark, spacing)
+    filled = bonelib.enclosed(cortex, lumen, spacing)
+    col = column(trace, cortex, filled, spacing)
+    if col is None:
+        raise LabelMapError(f"{src}: no vertebral body found in front of the spinal canal")
+    bone = bonelib.bone_mask(hu, thr, spacing, lumen, metal)
+    prof = profile(col, hu, spacing)
+    frac = profile(col, bone.astype(np.float32), spacing)
+    discs = [fit_disc(d, col, bone, lumen, spacing) for d in find_discs(col, prof, frac)]
+    bone = remove_disc_tissue(discs, bone, hu, spacing, thr.trabecular_hu)
+    levels = split_levels(col, discs, bone, hu, spacing)
+    return _Analysis(
+        grid=work,
+        levels=levels,
+        col=col,
+        discs=discs,
+        bone=bone,
+        metal=metal,
+        lumen=lumen,
+        hu=hu,
+    )
+
+
+def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
+    ras = to_ras(image)
+    work = _working(ras, cfg.working_mm)
+    an = _analyse(work, cfg)
+    lv = an.levels
+    n = len(lv.bounds)
+    anchors = find_anchors(an.grid, lv, an.col)
+    if cfg.lowest_in_view is not None:
+        anchors.append(named("named_lowest", 0, cfg.lowest_in_view))
+    if cfg.anchor is not None:
+        anchors.append(_point_anchor(cfg.anchor, an))
+    naming = name_levels(n, anchors)
+    # labels on the working grid, then on the scan's own grid
+    lut = np.zeros(lv.other + 1, dtype=np.int32)
+    for k, name in enumerate(naming.names):
+        lut[k + 1] = TOTALSEG_ID[name]
+    work_labels = Volume(
+        array=lut[lv.regions], affine=an.grid.affine, modality="SEG", source="built-in CT"
+    )
+    work_bodies = Volume(
+        array=np.where(lv.bodies, lut[lv.regions], 0).astype(np.int32),
+        affine=an.grid.affine,
+        modality="SEG",
+        source="built-in CT bodies",
+    )
+    labels, bodies = _on_scan_grid(ras, work_labels, work_bodies, an, cfg)
+    labels = on_grid(labels, image, resample=True)
+    bodies = on_grid(bodies, image, resample=True)
+    report = _report(labels, bodies, naming, anchors, an)
+    return Segmentation(labels=labels, report=report, bodies=bodies)
+
+
+def _point_anchor(anchor: tuple[str, Vec3], an: _Analysis) -> AnchorHit:
+    name, point = anchor
+    ijk = np.rint(an.grid.world_to_voxel(np.asarray(point, dtype=float))).astype(int)
+    inside = bool(np.all((ijk >= 0) & (ijk < np.asarray(an.grid.shape))))
+    region = int(an.levels.regions[tuple(ijk)]) if inside else 0
+    if not 1 <= region <= len(an.levels.bounds):
+        raise ParameterError(
+            f"anchor {name} at {point}: the point is not inside a segmented vertebra; give a "
+            "point inside the vertebral body"
+        )
+    hit = named("named_point", region - 1, name)
+    return replace(hit, position=tuple(float(c) for c in point))  # type: ignore[arg-type]
+
+
+def _on_scan_grid(
+    ras: Volume, labels: Volume, bodies: Volume, an: _Analysis, cfg: BuiltinCTBackend
+) -> tuple[Volume, Volume]:
+    """The working-grid labels carried to the scan's own grid: bone found there at its own
+    voxel size (with the canal's lumen and the discs' tissue kept out, as on the working grid)
+    takes the level of the working voxel it lies in, or of the nearest labelled one within one
+    working voxel."""
+    import os
+    if labels.same_grid(ras):
+        thr = bonelib.bone_thresholds(ras.spacing, cfg.metal_hu)
+        keep = bonelib.peel(an.levels.regions > 0, an.hu, thr.edge_hu * float(os.environ.get("EDGEF", "1")), int(os.environ.get("PEEL", "1")))
+        return (
+            replace(labels, array=np.where(keep, labels.array, 0)),
+            replace(bodies, array=np.where(keep, bodies.array, 0)),
+        )
+    spacing = ras.spacing
+    # only the spine's box (with a margin) is worked on at full resolution
+    idx = np.argwhere(labels.array > 0)
+    lo_w, hi_w = idx.min(axis=0) - 2, idx.max(axis=0) + 3
+    corners = np.array(
+        [[a, b, c] for a in (lo_w[0], hi_w[0]) for b in (lo_w[1], hi_w[1]) for c in (lo_w[2], hi_w[2])],
+        dtype=float,
+    )
+    fine = ras.world_to_voxel(labels.voxel_to_world(corners))
+    lo = np.clip(np.floor(fine.min(axis=0)).astype(int), 0, None)
+    hi = np.minimum(np.ceil(fine.max(axis=0)).astype(int) + 1, ras.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    hu_raw = np.asarray(ras.array[box], dtype=np.float32)
+    hu, _ = bonelib.denoise(hu_raw)
+    sub_affine = ras.affine.copy()
+    sub_affine[:3, 3] = ras.voxel_to_world(lo.astype(float))
+    sub = Volume(array=np.zeros(hu.shape, dtype=np.int32), affine=sub_affine, modality="SEG")
+
+    def carried(mask: Mask) -> Mask:
+        vol = Volume(array=mask.astype(np.int32), affine=labels.affine, modality="SEG")
+        return on_grid(vol, sub, resample=True).array > 0
+
+    thr = bonelib.bone_thresholds(spacing, cfg.metal_hu)
+    metal = bonelib.metal_mask(hu_raw, spacing, cfg.metal_hu, cfg.metal_margin_mm)
+    bone = bonelib.bone_mask(hu, thr, spacing, carried(an.lumen), metal)
+    # the discs in this box's frame (voxel index x spacing): same axes, shifted origin
+    shift = (sub.world_to_voxel(an.grid.voxel_to_world(np.zeros(3))) * spacing)
+    discs = [replace(d, centre=d.centre + shift) for d in an.discs]
+    bone = remove_disc_tissue(discs, bone, hu, spacing, thr.trabecular_hu)
+    bone = bonelib.peel(bone, hu, thr.edge_hu * float(os.environ.get("EDGEF", "1")), int(os.environ.get("PEEL", "1")))
+    # grow the working labels by one working voxel so bone at their rim finds a level
+    dist, near_idx = ndimage.distance_transform_edt(
+        labels.array == 0, sampling=labels.spacing, return_indices=True
+    )
+    reach = float(labels.spacing.max()) * 1.01
+    grown = np.where(dist <= reach, labels.array[tuple(near_idx)], 0).astype(np.int32)
+    near_l = on_grid(replace(labels, array=grown), sub, resample=True).array
+    own_b = on_grid(bodies, sub, resample=True).array
+    fine_labels = np.where(bone & (near_l > 0), near_l, 0)
+    fine_bodies = np.where((own_b > 0) & (fine_labels == own_b), own_b, 0)
+    out_l = np.zeros(ras.shape, dtype=np.int32)
+    out_b = np.zeros(ras.shape, dtype=np.int32)
+    out_l[box] = fine_labels
+    out_b[box] = fine_bodies
+    return (
+        Volume(array=out_l, affine=ras.affine, modality="SEG", source=labels.source),
+        Volume(array=out_b, affine=ras.affine, modality="SEG", source=bodies.source),
+    )
+
+
+def _report(
+    labels: Volume,
+    bodies: Volume,
+    naming: object,
+    anchors: list[AnchorHit],
+    an: _Analysis,
+) -> SegmentationReport:
+    from spinefuse.imaging.level_naming import Naming
+
+    assert isinstance(naming, Naming)
+    arr, barr = labels.array, bodies.array
+    voxel_ml = float(np.prod(labels.spacing)) / 1000.0
+    ids = [TOTALSEG_ID[name] for name in naming.names]
+    counts = np.bincount(arr.ravel().clip(0), minlength=max(ids, default=0) + 1)
+    faces = [arr[0], arr[-1], arr[:, 0], arr[:, -1], arr[:, :, 0], arr[:, :, -1]]
+    edge = set(np.unique(np.concatenate([f.ravel() for f in faces])).tolist())
+    coms = ndimage.center_of_mass(np.ones(barr.shape), barr, ids) if ids else []
+    messages: list[SegmentationMessage] = [
+        SegmentationMessage(code=_code(code), level=level, text=text)
+        for code, level, text in naming.messages
+    ]
+    levels = []
+    for name, key, com in zip(naming.names, ids, coms, strict=True):
+        partial = key in edge
+        centroid = None
+        if np.all(np.isfinite(com)):
+            w = labels.voxel_to_world(np.asarray(com, dtype=float))
+            centroid = (float(w[0]), float(w[1]), float(w[2]))
+        levels.append(
+            LevelFinding(
+                name=name,
+                label_id=key,
+                confidence=naming.confidence,
+                partial=partial,
+                body_centroid=centroid,
+                volume_ml=float(counts[key]) * voxel_ml,
+            )
+        )
+        if partial:
+            messages.append(
+                SegmentationMessage(
+                    code="partial_level",
+                    level=name,
+                    text=f"{name} is cut by the edge of the scan: no screw may be planned in it",
+                )
+            )
+    if an.metal.any():
+        com = ndimage.center_of_mass(an.metal)
+        w = an.grid.voxel_to_world(np.asarray(com, dtype=float))
+        side = "right" if w[0] > float(np.median(an.col.points[:, 0])) else "left"
+        messages.append(
+            SegmentationMessage(
+                code="metal_in_view",
+                text=f"metal in view (centre of mass on the patient's {side}, "
+                f"{float(an.metal.sum()) * float(np.prod(an.grid.spacing)) / 1000:.0f} ml with "
+                "its margin); bone next to it is left out",
+            )
+        )
+    return SegmentationReport(
+        backend="builtin",
+        levels=tuple(levels),
+        naming_confidence=naming.confidence,
+        needs_anchor=naming.needs_anchor,
+        anchors=tuple(
+            Anchor(
+                kind=a.kind,
+                level=naming.names[a.index] if a.index < len(naming.names) else a.level,
+                position=a.position,
+                reliability=a.reliability,
+                detail=a.detail,
+            )
+            for a in anchors
+        ),
+        messages=tuple(messages),
+    )
+
+
+def _code(code: str) -> MessageCode:
+    allowed: tuple[MessageCode, ...] = (
+        "needs_named_anchor",
+        "anchors_disagree",
+        "transitional_anatomy",
+        "metal_in_view",
+        "partial_level",
+        "no_spine_found",
+        "levels_merged",
+        "labels_given",
+    )
+    for c in allowed:
+        if c == code:
+            return c
+    raise ValueError(code)
+
+
+__all__ = ["BuiltinCTBackend", "TOTALSEG_V2_VERTEBRAE"]
