@@ -157,7 +157,11 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend) -> _Analysis:
     prof = profile(col, hu, spacing)
     frac = profile(col, bone.astype(np.float32), spacing)
     discs = [fit_disc(d, col, bone, lumen, spacing) for d in find_discs(col, prof, frac)]
-    bone = remove_disc_tissue(discs, bone, hu, spacing, thr.trabecular_hu)
+    # the bodies' marrow inside a ring too broken to enclose it (noisy or osteoporotic scans);
+    # what this takes in of the discs goes with their tissue next
+    bone |= bonelib.star_fill(cortex | lumen, _slice_centres(col, spacing, hu.shape), spacing)
+    bone &= ~lumen & ~metal
+    bone = remove_disc_tissue(discs, bone, hu, spacing, thr.edge_hu)
     levels = split_levels(col, discs, bone, hu, spacing)
     return _Analysis(
         grid=work,
@@ -171,8 +175,34 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend) -> _Analysis:
     )
 
 
+def _slice_centres(col: Column, spacing: F64, shape: tuple[int, ...]) -> F64:
+    """The bodies' centre line where it crosses each slice (voxel coordinates, (n, 3))."""
+    z = col.points[:, 2] / spacing[2]
+    order = np.argsort(z)
+    zs = np.arange(int(np.ceil(z.min())), int(np.floor(z.max())) + 1)
+    zs = zs[(zs >= 0) & (zs < shape[2])]
+    x = np.interp(zs, z[order], col.points[order, 0] / spacing[0])
+    y = np.interp(zs, z[order], col.points[order, 1] / spacing[1])
+    return np.stack([x, y, zs.astype(float)], axis=1)
+
+
+def _crop_to_patient(ras: Volume) -> tuple[Volume, tuple[slice, ...]]:
+    """The image cropped to the box of its voxels denser than -300 HU (the patient and the
+    table; the air around them is left out), with that box."""
+    dense = np.asarray(ras.array) > -300
+    if not dense.any():
+        raise LabelMapError(f"{ras.source or 'CT'}: nothing denser than air; is this a CT?")
+    lo = np.array([np.flatnonzero(dense.any(axis=tuple(a for a in range(3) if a != k)))[0] for k in range(3)])
+    hi = np.array([np.flatnonzero(dense.any(axis=tuple(a for a in range(3) if a != k)))[-1] for k in range(3)]) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    affine = ras.affine.copy()
+    affine[:3, 3] = ras.voxel_to_world(lo.astype(float))
+    return replace(ras, array=np.asarray(ras.array)[box], affine=affine), box
+
+
 def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
-    ras = to_ras(image)
+    full = to_ras(image)
+    ras, crop = _crop_to_patient(full)
     work = _working(ras, cfg.working_mm)
     an = _analyse(work, cfg)
     lv = an.levels
@@ -197,10 +227,49 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
         source="built-in CT bodies",
     )
     labels, bodies = _on_scan_grid(ras, work_labels, work_bodies, an, cfg)
+    labels, bodies = _uncrop(labels, full, crop), _uncrop(bodies, full, crop)
+    cut = _cut_by_scan(labels, bodies)
     labels = on_grid(labels, image, resample=True)
     bodies = on_grid(bodies, image, resample=True)
-    report = _report(labels, bodies, naming, anchors, an)
+    report = _report(labels, bodies, naming, anchors, an, cut)
     return Segmentation(labels=labels, report=report, bodies=bodies)
+
+
+CUT_AREA_MM2 = 150.0
+"""Least area of a level on the scan's first or last axial slice for the scan to cut it (mm²;
+a cut through a body or an arch shows 300 mm² or more, the tip of a process less)."""
+
+
+BODY_CUT_MM2 = 60.0
+"""Least area of a body on a face of the scan for the scan to cut it (mm²; less is a spur or a
+voxel of partial volume)."""
+
+
+def _cut_by_scan(labels: Volume, bodies: Volume) -> set[int]:
+    """IDs of the levels the scan cuts (on an RAS-ordered grid): those whose body shows
+    :data:`BODY_CUT_MM2` or more on any face of the image, or that show :data:`CUT_AREA_MM2` or more on its first or last axial
+    slice. A transverse or spinous process cut at a side face leaves the body and pedicles
+    whole."""
+    out: set[int] = set()
+    sp = labels.spacing
+    for ax in range(3):
+        face_px = float(np.prod(np.delete(sp, ax)))
+        for end in (0, -1):
+            counts = np.bincount(np.take(bodies.array, end, axis=ax).ravel().clip(0))
+            out |= set(np.flatnonzero(counts * face_px >= BODY_CUT_MM2).tolist())
+    pixel = float(sp[0] * sp[1])
+    for end in (0, -1):
+        face = np.take(labels.array, end, axis=2).ravel()
+        counts = np.bincount(face.clip(0))
+        out |= set(np.flatnonzero(counts * pixel >= CUT_AREA_MM2).tolist())
+    return out - {0}
+
+
+def _uncrop(labels: Volume, full: Volume, crop: tuple[slice, ...]) -> Volume:
+    """A label map of the cropped box placed back on the full grid."""
+    out = np.zeros(full.shape, dtype=np.int32)
+    out[crop] = labels.array
+    return Volume(array=out, affine=full.affine, modality="SEG", source=labels.source)
 
 
 def _point_anchor(anchor: tuple[str, Vec3], an: _Analysis) -> AnchorHit:
@@ -224,14 +293,8 @@ def _on_scan_grid(
     voxel size (with the canal's lumen and the discs' tissue kept out, as on the working grid)
     takes the level of the working voxel it lies in, or of the nearest labelled one within one
     working voxel."""
-    import os
     if labels.same_grid(ras):
-        thr = bonelib.bone_thresholds(ras.spacing, cfg.metal_hu)
-        keep = bonelib.peel(an.levels.regions > 0, an.hu, thr.edge_hu * float(os.environ.get("EDGEF", "1")), int(os.environ.get("PEEL", "1")))
-        return (
-            replace(labels, array=np.where(keep, labels.array, 0)),
-            replace(bodies, array=np.where(keep, bodies.array, 0)),
-        )
+        return labels, bodies
     spacing = ras.spacing
     # only the spine's box (with a margin) is worked on at full resolution
     idx = np.argwhere(labels.array > 0)
@@ -260,8 +323,7 @@ def _on_scan_grid(
     # the discs in this box's frame (voxel index x spacing): same axes, shifted origin
     shift = (sub.world_to_voxel(an.grid.voxel_to_world(np.zeros(3))) * spacing)
     discs = [replace(d, centre=d.centre + shift) for d in an.discs]
-    bone = remove_disc_tissue(discs, bone, hu, spacing, thr.trabecular_hu)
-    bone = bonelib.peel(bone, hu, thr.edge_hu * float(os.environ.get("EDGEF", "1")), int(os.environ.get("PEEL", "1")))
+    bone = remove_disc_tissue(discs, bone, hu, spacing, thr.edge_hu)
     # grow the working labels by one working voxel so bone at their rim finds a level
     dist, near_idx = ndimage.distance_transform_edt(
         labels.array == 0, sampling=labels.spacing, return_indices=True
@@ -288,6 +350,7 @@ def _report(
     naming: object,
     anchors: list[AnchorHit],
     an: _Analysis,
+    cut: set[int],
 ) -> SegmentationReport:
     from spinefuse.imaging.level_naming import Naming
 
@@ -296,16 +359,17 @@ def _report(
     voxel_ml = float(np.prod(labels.spacing)) / 1000.0
     ids = [TOTALSEG_ID[name] for name in naming.names]
     counts = np.bincount(arr.ravel().clip(0), minlength=max(ids, default=0) + 1)
-    faces = [arr[0], arr[-1], arr[:, 0], arr[:, -1], arr[:, :, 0], arr[:, :, -1]]
-    edge = set(np.unique(np.concatenate([f.ravel() for f in faces])).tolist())
-    coms = ndimage.center_of_mass(np.ones(barr.shape), barr, ids) if ids else []
+    coms = [
+        ndimage.center_of_mass(barr == key) if (barr == key).any() else (np.nan,) * 3
+        for key in ids
+    ]
     messages: list[SegmentationMessage] = [
         SegmentationMessage(code=_code(code), level=level, text=text)
         for code, level, text in naming.messages
     ]
     levels = []
     for name, key, com in zip(naming.names, ids, coms, strict=True):
-        partial = key in edge
+        partial = key in cut
         centroid = None
         if np.all(np.isfinite(com)):
             w = labels.voxel_to_world(np.asarray(com, dtype=float))

@@ -36,6 +36,12 @@ SI_CONTACT_ML = 1.5
 to be the sacrum (ml; the auricular surfaces are 12-20 cm² each)."""
 ILIUM_MIN_ML = 40.0
 """Least volume of a "not spine" bone for it to be an iliac wing (ml; a rib is 10-40 ml)."""
+SIDE_MM = 10.0
+"""Least distance from the midline for a contact to count as left or right (mm)."""
+WING_MM = 40.0
+"""Least distance from the midline of an iliac wing's top (mm)."""
+RIB_CONTACT_MM3 = 30.0
+"""Least volume of a level within :data:`CONTACT_MM` of a rib for the rib to join it (mm³)."""
 RIB_REACH_MM = 60.0
 """Least lateral reach of a bone touching a vertebra for it to be a rib (mm from the body's
 centre line; lumbar transverse processes end within 50 mm)."""
@@ -56,21 +62,19 @@ def find_anchors(grid: Volume, levels: Levels, col: Column) -> list[AnchorHit]:
     _, _, u, _ = column_coordinates(col, idx * spacing)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     size_ml = np.bincount(cid, minlength=n_comp + 1) * voxel_ml
-    # per component: its side and how far it reaches laterally
-    side_sum = np.bincount(cid, weights=np.sign(u), minlength=n_comp + 1)
     reach = np.zeros(n_comp + 1)
     np.maximum.at(reach, cid, np.abs(u))
-    z_top = np.full(n_comp + 1, -np.inf)
-    np.maximum.at(z_top, cid, idx[:, 2] * spacing[2])
     z_low = np.full(n_comp + 1, np.inf)
     np.minimum.at(z_low, cid, idx[:, 2] * spacing[2])
-    # distance (mm) from every voxel to the nearest "not spine" bone, and which component
+    # the pelvis: large "not spine" bone reaching below the top of the lowest level
+    top_of_lowest = float(col.points[levels.bounds[0, 1], 2])
+    pelvic = (size_ml >= ILIUM_MIN_ML) & (z_low <= top_of_lowest)
+    pelvic[0] = False
+    # distance (mm) from every voxel to the nearest "not spine" bone, and its component
     dist, near_idx = ndimage.distance_transform_edt(~other, sampling=spacing, return_indices=True)
     near_comp = comp[tuple(near_idx)]
     hits: list[AnchorHit] = []
-    lowest_z = float(col.points[levels.bounds[0, 0], 2])
-    ilia = _ilia(size_ml, side_sum, z_low, lowest_z, levels, col)
-    sacrum = _sacrum(levels, col, spacing, dist, near_comp, ilia)
+    sacrum = _sacrum(levels, col, spacing, dist, pelvic[near_comp])
     if sacrum is not None:
         k, pos = sacrum
         hits.append(
@@ -82,10 +86,11 @@ def find_anchors(grid: Volume, levels: Levels, col: Column) -> list[AnchorHit]:
                 detail="joined to both ilia at the sacroiliac joints",
             )
         )
-    crest = _crest(ilia, z_top, col, levels)
+    on_pelvis = pelvic[cid]
+    crest = _crest(idx[on_pelvis], u[on_pelvis], spacing, col, levels)
     if crest is not None:
         hits.append(crest_hit(grid, crest, levels, col))
-    rib = _lowest_rib(levels, col, spacing, dist, near_comp, reach, ilia)
+    rib = _lowest_rib(levels, spacing, dist, near_comp, reach, pelvic)
     if rib is not None:
         k, pos = rib
         hits.append(
@@ -105,58 +110,45 @@ def _world(grid: Volume, ijk: F64) -> tuple[float, float, float]:
     return (float(w[0]), float(w[1]), float(w[2]))
 
 
-def _ilia(
-    size_ml: F64, side_sum: F64, z_low: F64, lowest_z: float, levels: Levels, col: Column
-) -> dict[int, int]:
-    """The largest "not spine" bone on each side (-1 left, +1 right) big enough to be an iliac
-    wing and reaching below the top of the lowest level in view: side -> component."""
-    top_of_lowest = float(col.points[levels.bounds[0, 1], 2])
-    out: dict[int, int] = {}
-    for side in (-1, 1):
-        ok = (size_ml >= ILIUM_MIN_ML) & (np.sign(side_sum) == side) & (z_low <= top_of_lowest)
-        ok[0] = False
-        if ok.any():
-            out[side] = int(np.argmax(np.where(ok, size_ml, -1.0)))
-    del lowest_z
-    return out
-
-
 def _sacrum(
-    levels: Levels,
-    col: Column,
-    spacing: F64,
-    dist: F64,
-    near_comp: NDArray[np.int32],
-    ilia: dict[int, int],
+    levels: Levels, col: Column, spacing: F64, dist: F64, near_pelvis: NDArray[np.bool_]
 ) -> tuple[int, F64] | None:
-    """(index, centroid voxel) of the highest level joined broadly to both ilia."""
-    if len(ilia) < 2:
-        return None
+    """(index, centroid voxel) of the highest level joined broadly to the pelvis on both
+    sides of the midline."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     best = None
     for k in range(len(levels.bounds)):  # a few levels
         mine = np.argwhere(levels.regions == k + 1)
         if len(mine) == 0:
             continue
-        d = dist[tuple(mine.T)]
-        c = near_comp[tuple(mine.T)]
-        touching = [((d <= CONTACT_MM) & (c == ilia[s])).sum() * voxel_ml for s in (-1, 1)]
-        if min(touching) >= SI_CONTACT_ML:
+        _, _, u, _ = column_coordinates(col, mine * spacing)
+        touch = (dist[tuple(mine.T)] <= CONTACT_MM) & near_pelvis[tuple(mine.T)]
+        sides = [(touch & (u < -SIDE_MM)).sum(), (touch & (u > SIDE_MM)).sum()]
+        if min(sides) * voxel_ml >= SI_CONTACT_ML:
             best = (k, mine.mean(axis=0))
     return best
 
 
-def _crest(ilia: dict[int, int], z_top: F64, col: Column, levels: Levels) -> float | None:
-    """Height (mm, grid frame) of the line through the tops of both iliac wings."""
-    if len(ilia) < 2:
+def _crest(
+    pelvis_idx: NDArray[np.int64], u: F64, spacing: F64, col: Column, levels: Levels
+) -> float | None:
+    """Height (mm, grid frame) of the line through the tops of both iliac wings: the highest
+    pelvic bone on each side, :data:`WING_MM` or more from the midline."""
+    if len(pelvis_idx) == 0:
         return None
-    tops = [float(z_top[c]) for c in ilia.values()]
-    if abs(tops[0] - tops[1]) > 25.0:  # one wing cut by the scan or not an ilium
+    z = pelvis_idx[:, 2] * spacing[2]
+    tops = []
+    for side in (-1, 1):
+        sel = side * u >= WING_MM
+        if not sel.any():
+            return None
+        tops.append(float(np.percentile(z[sel], 99.5)))
+    if abs(tops[0] - tops[1]) > 25.0:  # one wing cut by the scan, or tilted past reading
         return None
-    z = float(np.mean(tops))
-    if z > float(col.points[levels.bounds[-1, 1], 2]):
-        return None  # above the highest level in view: the crest is not in the spine's range
-    return z
+    height = float(np.mean(tops))
+    if height > float(col.points[levels.bounds[-1, 1], 2]) or height < float(col.points[0, 2]):
+        return None  # outside the levels in view
+    return height
 
 
 def crest_hit(grid: Volume, z: float, levels: Levels, col: Column) -> AnchorHit:
@@ -203,15 +195,13 @@ def _up(name: str) -> str:
 
 def _lowest_rib(
     levels: Levels,
-    col: Column,
     spacing: F64,
     dist: F64,
     near_comp: NDArray[np.int32],
     reach: F64,
-    ilia: dict[int, int],
+    pelvic: NDArray[np.bool_],
 ) -> tuple[int, F64] | None:
     """(index, centroid voxel) of the lowest level a rib touches, with a rib-free level below."""
-    ilium_ids = set(ilia.values())
     n = len(levels.bounds)
     has_rib = np.zeros(n, dtype=bool)
     where: dict[int, F64] = {}
@@ -219,17 +209,15 @@ def _lowest_rib(
         mine = np.argwhere(levels.regions == k + 1)
         if len(mine) == 0:
             continue
-        d = dist[tuple(mine.T)]
         c = near_comp[tuple(mine.T)]
-        touch = (d <= CONTACT_MM) & (reach[c] >= RIB_REACH_MM)
-        touch &= ~np.isin(c, list(ilium_ids))
-        if touch.sum() * float(np.prod(spacing)) >= 30.0:  # at least 30 mm³ of contact
+        touch = (dist[tuple(mine.T)] <= CONTACT_MM) & (reach[c] >= RIB_REACH_MM) & ~pelvic[c]
+        if touch.sum() * float(np.prod(spacing)) >= RIB_CONTACT_MM3:
             has_rib[k] = True
             where[k] = mine[touch].mean(axis=0)
     ribbed = np.flatnonzero(has_rib)
     if len(ribbed) == 0:
         return None
     k = int(ribbed[0])
-    if k == 0 or has_rib[:k].any():
+    if k == 0:
         return None  # nothing in view below it, so it may not be the lowest
     return k, where[k]

@@ -44,6 +44,8 @@ LAMINA_MM = 10.0
 """Depth of the lamina seeds behind the canal (mm)."""
 DISC_CLEAR_MM = 24.0
 """Radius about a disc's axis within which its tissue is cleared from the bone (mm)."""
+MIN_LEVEL_ML = 1.0
+"""Least bone volume of a level (ml); less is a sliver of a vertebra at the scan's edge."""
 CORE_MARGIN_MM = 3.0
 """Gap kept between a body's seed and the disc planes (mm)."""
 
@@ -164,10 +166,19 @@ def split_levels(
     away |= ends & (dist > CORE_RADIUS_MM * 2) & (np.abs(u) > CORE_RADIUS_MM * 2)
     away |= ~near
     seeds[tuple(ijk[away].T)] = other
-    import os
-    regions = watershed(-hu, markers=seeds, mask=bone, compactness=float(os.environ.get("COMPACT","0"))).astype(np.int32)
-    global DEBUG_SEEDS
-    DEBUG_SEEDS = seeds
+    regions = watershed(-hu, markers=seeds, mask=bone).astype(np.int32)
+    # a span that kept too little bone (a sliver at the scan's edge) is no level
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    counts = np.bincount(regions.ravel(), minlength=other + 1)[1 : n + 1] * voxel_ml
+    keep = np.flatnonzero(counts >= MIN_LEVEL_ML)
+    if len(keep) < n:
+        lut = np.zeros(other + 1, dtype=np.int32)
+        lut[keep + 1] = np.arange(1, len(keep) + 1)
+        lut[other] = len(keep) + 1
+        regions = lut[regions]
+        bounds = bounds[keep]
+        n = len(keep)
+        other = n + 1
     # the body: the part in front of the canal's anterior wall
     lab = regions[tuple(ijk.T)]
     in_body = (lab >= 1) & (lab <= n) & (v >= wall_v[idx])
