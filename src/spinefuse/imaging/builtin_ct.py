@@ -294,7 +294,11 @@ def _on_scan_grid(
     takes the level of the working voxel it lies in, or of the nearest labelled one within one
     working voxel."""
     if labels.same_grid(ras):
-        return labels, bodies
+        keep = bonelib.half_max_surface(labels.array > 0, an.hu, ras.spacing)
+        return (
+            replace(labels, array=np.where(keep, labels.array, 0)),
+            replace(bodies, array=np.where(keep, bodies.array, 0)),
+        )
     spacing = ras.spacing
     # only the spine's box (with a margin) is worked on at full resolution
     idx = np.argwhere(labels.array > 0)
@@ -324,6 +328,7 @@ def _on_scan_grid(
     shift = (sub.world_to_voxel(an.grid.voxel_to_world(np.zeros(3))) * spacing)
     discs = [replace(d, centre=d.centre + shift) for d in an.discs]
     bone = remove_disc_tissue(discs, bone, hu, spacing, thr.edge_hu)
+    bone = bonelib.half_max_surface(bone, hu, spacing)
     # grow the working labels by one working voxel so bone at their rim finds a level
     dist, near_idx = ndimage.distance_transform_edt(
         labels.array == 0, sampling=labels.spacing, return_indices=True

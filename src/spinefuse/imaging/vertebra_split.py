@@ -46,6 +46,9 @@ DISC_CLEAR_MM = 24.0
 """Radius about a disc's axis within which its tissue is cleared from the bone (mm)."""
 MIN_LEVEL_ML = 1.0
 """Least bone volume of a level (ml); less is a sliver of a vertebra at the scan's edge."""
+SPINOUS_FROM_MM = 12.0
+"""Least depth behind the canal's posterior wall of a spinous process seed (mm; deeper than
+the laminae of the level below)."""
 CORE_MARGIN_MM = 3.0
 """Gap kept between a body's seed and the disc planes (mm)."""
 
@@ -143,6 +146,8 @@ def split_levels(
     behind_canal = v - canal_v[idx]
     lamina = (behind_canal <= -LUMEN_HALF_MM) & (behind_canal >= -LUMEN_HALF_MM - LAMINA_MM)
     lamina &= np.abs(u) <= 12.0
+    # the spinous process: well behind the canal, on the midline
+    spinous = (behind_canal <= -LUMEN_HALF_MM - SPINOUS_FROM_MM) & (np.abs(u) <= 6.0)
     # signed distances to the disc planes that bound each level
     by_index = {d.index: d for d in kept}
     for k, (a, b) in enumerate(bounds):  # a few levels, each vectorised
@@ -159,6 +164,10 @@ def split_levels(
         else:
             upper = between
         sel |= near & (pedicle | lamina) & upper & (d_lo >= 0) & (d_hi >= 0)
+        # it hangs down from the lamina: from the lower fifth of its body to half a body below
+        if below is not None and above is not None:
+            lower = (frac >= -0.5) & (frac <= 0.2)
+            sel |= near & spinous & lower
         seeds[tuple(ijk[sel].T)] = k + 1
     away = near & ((np.abs(u) > LATERAL_LIMIT_MM) | (v > ANTERIOR_LIMIT_MM))
     # past the column's ends (the pelvis below the sacrum, ribs above) the bone is not spine
