@@ -146,6 +146,8 @@ def split_levels(
     behind_canal = v - canal_v[idx]
     lamina = (behind_canal <= -LUMEN_HALF_MM) & (behind_canal >= -LUMEN_HALF_MM - LAMINA_MM)
     lamina &= np.abs(u) <= 12.0
+    # the superior articular processes: lateral, just behind the pedicles
+    articular = (np.abs(u) >= 15.0) & (np.abs(u) <= 30.0) & (behind <= -3.0) & (behind >= -15.0)
     # the spinous process: well behind the canal, on the midline
     spinous = (behind_canal <= -LUMEN_HALF_MM - SPINOUS_FROM_MM) & (np.abs(u) <= 6.0)
     # signed distances to the disc planes that bound each level
@@ -164,6 +166,10 @@ def split_levels(
         else:
             upper = between
         sel |= near & (pedicle | lamina) & upper & (d_lo >= 0) & (d_hi >= 0)
+        # the superior articular processes rise beside the disc above, lateral to the
+        # inferior ones of the level above (not for the sacrum: its facets face a tilted disc)
+        if above is not None and below is not None:
+            sel |= near & articular & (d_hi >= -4.0) & (d_hi <= 6.0)
         # it hangs down from the lamina: from the lower fifth of its body to half a body below
         if below is not None and above is not None:
             lower = (frac >= -0.5) & (frac <= 0.2)
