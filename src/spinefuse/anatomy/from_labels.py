@@ -1103,7 +1103,7 @@ def geometry_from_case(case: Case) -> SpineGeometry | None:
     else:
         from spinefuse.imaging.segmentation import default_backend
 
-        labels = default_backend().segment(image)
+        labels = default_backend().segment(image).labels
         convention = "totalseg"
     geometry = geometry_from_labels(image, labels, convention)
     if image.modality != "CT":

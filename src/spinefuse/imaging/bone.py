@@ -52,12 +52,38 @@ def effective_voxel_mm(spacing: NDArray[np.float64]) -> float:
     return float(np.prod(np.asarray(spacing, dtype=float)) ** (1.0 / 3.0))
 
 
-def bone_thresholds(spacing: NDArray[np.float64], metal_hu: float = 2500.0) -> BoneThresholds:
+EDGE_STEP_HU = 1000.0
+"""HU step from air to soft tissue at the skin."""
+EDGE_TO_RESOLUTION = 0.7
+"""Resolution per mm of skin-edge width (the 90th percentile gradient across the skin of a
+sharp 3 mm scan gives a 4.4 mm wide edge)."""
+
+
+def resolution_mm(hu: F32, spacing: NDArray[np.float64]) -> float:
+    """The image's own resolution (mm): its voxel size, or more when the image is blurrier
+    than its grid (a scan resampled to finer voxels keeps the blur it had), read off the
+    skin's edge: :data:`EDGE_TO_RESOLUTION` x the air-to-tissue step over the 90th percentile
+    gradient (HU/mm) of voxels between -700 and -300 HU. Without a skin edge in view (a crop
+    inside the body), the voxel size."""
+    voxel = effective_voxel_mm(spacing)
+    edge = (hu > -700.0) & (hu < -300.0)
+    if edge.sum() < 500:
+        return voxel
+    grads = np.gradient(hu, *[float(s) for s in spacing])
+    mag = np.sqrt(sum(g[edge] ** 2 for g in grads))
+    width = EDGE_STEP_HU / max(float(np.percentile(mag, 90)), 1e-6)
+    return max(voxel, EDGE_TO_RESOLUTION * width)
+
+
+def bone_thresholds(
+    spacing: NDArray[np.float64], metal_hu: float = 2500.0, resolution: float | None = None
+) -> BoneThresholds:
     """Thresholds for the voxel size: the cortex seed halfway between soft tissue and what a
     cortex of :data:`CORTEX_MM` reads in one voxel (about 550 HU at 1 mm, 240 HU at 3 mm); the
     growth threshold above disc (80-110 HU) and below trabecular bone of a normal adult
-    (150-250 HU)."""
-    v = effective_voxel_mm(spacing)
+    (150-250 HU). ``resolution`` (mm, :func:`resolution_mm`) replaces the voxel size when
+    larger."""
+    v = max(effective_voxel_mm(spacing), resolution or 0.0)
     seen = SOFT_TISSUE_HU + (CORTEX_HU - SOFT_TISSUE_HU) * min(1.0, CORTEX_MM / v)
     cortex = SOFT_TISSUE_HU + 0.5 * (seen - SOFT_TISSUE_HU)
     cortex = max(cortex, 200.0)
@@ -273,22 +299,28 @@ EDGE_WINDOW_MM = 4.0
 """Width of the neighbourhood whose brightest voxel sets a surface voxel's half-maximum (mm)."""
 
 
-def surface_fraction(spacing: NDArray[np.float64]) -> float:
+def surface_fraction(spacing: NDArray[np.float64], resolution: float | None = None) -> float:
     """Where between soft tissue (0) and the local maximum (1) the bone's surface lies: one
     half for voxels up to 1.5 mm, falling to a fifth at 3 mm, where a surface voxel holding a
     third of bone still counts as bone."""
-    v = effective_voxel_mm(spacing)
+    v = max(effective_voxel_mm(spacing), resolution or 0.0)
     return float(np.clip(0.5 - 0.2 * (v - 1.5), 0.2, 0.5))
 
 
-def half_max_surface(bone: Mask, hu: F32, spacing: NDArray[np.float64], passes: int = 1) -> Mask:
+def half_max_surface(
+    bone: Mask,
+    hu: F32,
+    spacing: NDArray[np.float64],
+    resolution: float | None = None,
+    passes: int = 1,
+) -> Mask:
     """``bone`` with the voxels of its outer surface darker than the local edge level
     (:func:`surface_fraction` of the way from soft tissue to the brightest voxel within
     :data:`EDGE_WINDOW_MM`) taken off, ``passes`` voxels deep: the hysteresis grows the cortex
     past the half-maximum, where a segmentation puts the bone's surface, by about a voxel."""
     size = np.maximum(3, 2 * np.rint(EDGE_WINDOW_MM / 2 / np.asarray(spacing)).astype(int) + 1)
     local = ndimage.maximum_filter(hu, size=tuple(int(k) for k in size))
-    edge = SOFT_TISSUE_HU + surface_fraction(spacing) * (local - SOFT_TISSUE_HU)
+    edge = SOFT_TISSUE_HU + surface_fraction(spacing, resolution) * (local - SOFT_TISSUE_HU)
     out = bone.copy()
     st = ndimage.generate_binary_structure(3, 1)
     for _ in range(passes):

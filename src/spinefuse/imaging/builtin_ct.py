@@ -44,8 +44,9 @@ from spinefuse.imaging.segmentation import (
     SegmentationMessage,
     SegmentationReport,
 )
-from spinefuse.imaging.spine_column import Column, Disc, column, find_discs, fit_disc, profile
-from spinefuse.imaging.vertebra_split import Levels, remove_disc_tissue, split_levels
+from spinefuse.imaging.label_gate import cut_by_scan
+from spinefuse.imaging.spine_column import Column, Disc, column, find_discs, fit_disc, frame, profile
+from spinefuse.imaging.vertebra_split import Levels, merge_lowest, remove_disc_tissue, split_levels
 from spinefuse.imaging.volume import Volume
 from spinefuse.records import Vec3
 
@@ -98,13 +99,14 @@ def _patient(hu: NDArray[np.float32]) -> Mask:
     return bonelib.fill_in_planes(dense, 2)
 
 
-def _working(ras: Volume, working_mm: float) -> Volume:
+def _working(ras: Volume, working_mm: float, resolution: float) -> Volume:
     """The image, denoised at its own voxel size (:func:`spinefuse.imaging.bone.denoise`:
     noise is measured best before resampling correlates it), on the working grid (voxels no
-    finer than ``working_mm``)."""
+    finer than ``working_mm``, nor than the image's own ``resolution``: a scan
+    resampled finer than it was taken is analysed near its true resolution)."""
     hu, _ = bonelib.denoise(np.asarray(ras.array, dtype=np.float32))
     smooth = replace(ras, array=hu)
-    target = np.maximum(ras.spacing, working_mm)
+    target = np.maximum(ras.spacing, max(working_mm, resolution))
     if np.allclose(target, ras.spacing, rtol=0.05):
         return smooth
     return resample_to_spacing(smooth, target, order=1)
@@ -122,14 +124,15 @@ class _Analysis:
     metal: Mask
     lumen: Mask
     hu: NDArray[np.float32]
+    resolution: float
 
 
-def _analyse(work: Volume, cfg: BuiltinCTBackend) -> _Analysis:
+def _analyse(work: Volume, cfg: BuiltinCTBackend, resolution: float) -> _Analysis:
     spacing = work.spacing
     src = work.source or "CT"
     hu_raw = np.asarray(work.array, dtype=np.float32)
     hu = hu_raw
-    thr = bonelib.bone_thresholds(spacing, cfg.metal_hu)
+    thr = bonelib.bone_thresholds(spacing, cfg.metal_hu, resolution)
     if not (hu > thr.cortex_hu).any():
         raise LabelMapError(
             f"{src}: no voxel above {thr.cortex_hu:.0f} HU, the least a cortex reads at this "
@@ -172,6 +175,7 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend) -> _Analysis:
         metal=metal,
         lumen=lumen,
         hu=hu,
+        resolution=resolution,
     )
 
 
@@ -203,16 +207,21 @@ def _crop_to_patient(ras: Volume) -> tuple[Volume, tuple[slice, ...]]:
 def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
     full = to_ras(image)
     ras, crop = _crop_to_patient(full)
-    work = _working(ras, cfg.working_mm)
-    an = _analyse(work, cfg)
+    resolution = bonelib.resolution_mm(np.asarray(ras.array, dtype=np.float32), ras.spacing)
+    work = _working(ras, cfg.working_mm, resolution)
+    an = _analyse(work, cfg, resolution)
+    anchors = find_anchors(an.grid, an.levels, an.col)
+    sacral = [a.index for a in anchors if a.kind == "sacrum"]
+    if sacral and sacral[0] > 0:  # the sacrum's fused segments below S1 are one bone with it
+        an = replace(an, levels=merge_lowest(an.levels, sacral[0]))
+        anchors = [replace(a, index=max(0, a.index - sacral[0])) for a in anchors]
     lv = an.levels
     n = len(lv.bounds)
-    anchors = find_anchors(an.grid, lv, an.col)
     if cfg.lowest_in_view is not None:
         anchors.append(named("named_lowest", 0, cfg.lowest_in_view))
     if cfg.anchor is not None:
         anchors.append(_point_anchor(cfg.anchor, an))
-    naming = name_levels(n, anchors)
+    naming = name_levels(n, anchors, sizes=_body_sizes(an))
     # labels on the working grid, then on the scan's own grid
     lut = np.zeros(lv.other + 1, dtype=np.int32)
     for k, name in enumerate(naming.names):
@@ -228,41 +237,39 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
     )
     labels, bodies = _on_scan_grid(ras, work_labels, work_bodies, an, cfg)
     labels, bodies = _uncrop(labels, full, crop), _uncrop(bodies, full, crop)
-    cut = _cut_by_scan(labels, bodies)
+    cut = cut_by_scan(labels.array, bodies.array, labels.spacing)
     labels = on_grid(labels, image, resample=True)
     bodies = on_grid(bodies, image, resample=True)
     report = _report(labels, bodies, naming, anchors, an, cut)
     return Segmentation(labels=labels, report=report, bodies=bodies)
 
 
-CUT_AREA_MM2 = 150.0
-"""Least area of a level on the scan's first or last axial slice for the scan to cut it (mm²;
-a cut through a body or an arch shows 300 mm² or more, the tip of a process less)."""
-
-
-BODY_CUT_MM2 = 60.0
-"""Least area of a body on a face of the scan for the scan to cut it (mm²; less is a spur or a
-voxel of partial volume)."""
-
-
-def _cut_by_scan(labels: Volume, bodies: Volume) -> set[int]:
-    """IDs of the levels the scan cuts (on an RAS-ordered grid): those whose body shows
-    :data:`BODY_CUT_MM2` or more on any face of the image, or that show :data:`CUT_AREA_MM2` or more on its first or last axial
-    slice. A transverse or spinous process cut at a side face leaves the body and pedicles
-    whole."""
-    out: set[int] = set()
-    sp = labels.spacing
-    for ax in range(3):
-        face_px = float(np.prod(np.delete(sp, ax)))
-        for end in (0, -1):
-            counts = np.bincount(np.take(bodies.array, end, axis=ax).ravel().clip(0))
-            out |= set(np.flatnonzero(counts * face_px >= BODY_CUT_MM2).tolist())
-    pixel = float(sp[0] * sp[1])
-    for end in (0, -1):
-        face = np.take(labels.array, end, axis=2).ravel()
-        counts = np.bincount(face.clip(0))
-        out |= set(np.flatnonzero(counts * pixel >= CUT_AREA_MM2).tolist())
-    return out - {0}
+def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:
+    """Body width and depth (mm) of each level on the working grid, None for one the scan
+    cuts (its size is what the scan kept of it)."""
+    lv, grid = an.levels, an.grid
+    regions = lv.regions.copy()
+    regions[regions == lv.other] = 0
+    bodies = np.where(lv.bodies, regions, 0)
+    cut = cut_by_scan(regions, bodies, grid.spacing)
+    lat, ant = frame(an.col)
+    out: list[tuple[float, float] | None] = []
+    for k in range(len(lv.bounds)):
+        ijk = np.argwhere(bodies == k + 1)
+        if k + 1 in cut or len(ijk) < 10:
+            out.append(None)
+            continue
+        pts = ijk * grid.spacing
+        mid = int(np.clip(np.mean(lv.bounds[k]), 0, len(an.col.points) - 1))
+        rel = pts - pts.mean(axis=0)
+        u, v = rel @ lat[mid], rel @ ant[mid]
+        out.append(
+            (
+                float(np.percentile(u, 99) - np.percentile(u, 1)),
+                float(np.percentile(v, 99) - np.percentile(v, 1)),
+            )
+        )
+    return out
 
 
 def _uncrop(labels: Volume, full: Volume, crop: tuple[slice, ...]) -> Volume:
@@ -294,7 +301,7 @@ def _on_scan_grid(
     takes the level of the working voxel it lies in, or of the nearest labelled one within one
     working voxel."""
     if labels.same_grid(ras):
-        keep = bonelib.half_max_surface(labels.array > 0, an.hu, ras.spacing)
+        keep = bonelib.half_max_surface(labels.array > 0, an.hu, ras.spacing, an.resolution)
         return (
             replace(labels, array=np.where(keep, labels.array, 0)),
             replace(bodies, array=np.where(keep, bodies.array, 0)),
@@ -321,14 +328,14 @@ def _on_scan_grid(
         vol = Volume(array=mask.astype(np.int32), affine=labels.affine, modality="SEG")
         return on_grid(vol, sub, resample=True).array > 0
 
-    thr = bonelib.bone_thresholds(spacing, cfg.metal_hu)
+    thr = bonelib.bone_thresholds(spacing, cfg.metal_hu, an.resolution)
     metal = bonelib.metal_mask(hu_raw, spacing, cfg.metal_hu, cfg.metal_margin_mm)
     bone = bonelib.bone_mask(hu, thr, spacing, carried(an.lumen), metal)
     # the discs in this box's frame (voxel index x spacing): same axes, shifted origin
     shift = (sub.world_to_voxel(an.grid.voxel_to_world(np.zeros(3))) * spacing)
     discs = [replace(d, centre=d.centre + shift) for d in an.discs]
     bone = remove_disc_tissue(discs, bone, hu, spacing, thr.edge_hu)
-    bone = bonelib.half_max_surface(bone, hu, spacing)
+    bone = bonelib.half_max_surface(bone, hu, spacing, an.resolution)
     # grow the working labels by one working voxel so bone at their rim finds a level
     dist, near_idx = ndimage.distance_transform_edt(
         labels.array == 0, sampling=labels.spacing, return_indices=True

@@ -34,8 +34,10 @@ CONTACT_MM = 5.0
 SI_CONTACT_ML = 1.5
 """Least volume of a level lying within :data:`CONTACT_MM` of iliac bone on each side for it
 to be the sacrum (ml; the auricular surfaces are 12-20 cm² each)."""
-ILIUM_MIN_ML = 40.0
+ILIUM_MIN_ML = 60.0
 """Least volume of a "not spine" bone for it to be an iliac wing (ml; a rib is 10-40 ml)."""
+PELVIS_BELOW_MM = 40.0
+"""How far below the lowest level's middle iliac bone must reach (mm)."""
 SIDE_MM = 10.0
 """Least distance from the midline for a contact to count as left or right (mm)."""
 WING_MM = 40.0
@@ -66,9 +68,10 @@ def find_anchors(grid: Volume, levels: Levels, col: Column) -> list[AnchorHit]:
     np.maximum.at(reach, cid, np.abs(u))
     z_low = np.full(n_comp + 1, np.inf)
     np.minimum.at(z_low, cid, idx[:, 2] * spacing[2])
-    # the pelvis: large "not spine" bone reaching below the top of the lowest level
-    top_of_lowest = float(col.points[levels.bounds[0, 1], 2])
-    pelvic = (size_ml >= ILIUM_MIN_ML) & (z_low <= top_of_lowest)
+    # the pelvis: large "not spine" bone reaching well below the lowest level's middle (the
+    # ilia reach 10 cm or more below the sacrum's top; ribs end within a level or two)
+    mid_of_lowest = float(col.points[int(np.mean(levels.bounds[0])), 2])
+    pelvic = (size_ml >= ILIUM_MIN_ML) & (z_low <= mid_of_lowest - PELVIS_BELOW_MM)
     pelvic[0] = False
     # distance (mm) from every voxel to the nearest "not spine" bone, and its component
     dist, near_idx = ndimage.distance_transform_edt(~other, sampling=spacing, return_indices=True)

@@ -84,15 +84,61 @@ def named(kind: AnchorKind, index: int, name: str) -> AnchorHit:
     return AnchorHit(kind=kind, index=index, names={name: 1.0})
 
 
-def name_levels(n: int, anchors: list[AnchorHit], floor: float = 0.02) -> Naming:
+SIZE_SD_LOG = 0.12
+"""Spread of a body's width or depth about its level's adult mean, in log units, once the
+patient's overall size is allowed for (about 12 %)."""
+SCALE_SD_LOG = 0.12
+"""Spread of a patient's overall body size about the adult mean, in log units."""
+
+
+def size_log_likelihood(
+    hyps: np.ndarray, sizes: list[tuple[float, float] | None]
+) -> np.ndarray:
+    """Log-likelihood of each naming hypothesis (``hyps[h]`` = index in :data:`NAMEABLE` of
+    the lowest level) from the levels' body widths and depths (mm; None for a level the scan
+    cuts), against the adult means in ``data/vertebra_ranges.yaml`` with the patient's overall
+    size profiled out. A name outside the table costs two spreads per dimension."""
+    table = load_yaml("vertebra_ranges.yaml")
+    width, depth = table["body_width_mm"]["mean"], table["body_depth_mm"]["mean"]
+    out = np.zeros(len(hyps))
+    for h, b in enumerate(hyps):
+        logs, misses = [], 0
+        for i, wd in enumerate(sizes):
+            if wd is None:
+                continue
+            name = NAMEABLE[b - i]
+            if name not in width:
+                misses += 1
+                continue
+            logs += [np.log(wd[0] / width[name]), np.log(wd[1] / depth[name])]
+        if not logs:
+            out[h] = -2.0 * misses * 2.0
+            continue
+        r = np.asarray(logs)
+        # the overall scale that best explains the sizes, held to its own prior
+        k = SIZE_SD_LOG**2 / SCALE_SD_LOG**2
+        scale = r.sum() / (len(r) + k)
+        out[h] = -0.5 * (((r - scale) / SIZE_SD_LOG) ** 2).sum() - 0.5 * (scale / SCALE_SD_LOG) ** 2
+        out[h] -= 2.0 * misses * 2.0
+    return out
+
+
+def name_levels(
+    n: int,
+    anchors: list[AnchorHit],
+    floor: float = 0.02,
+    sizes: list[tuple[float, float] | None] | None = None,
+) -> Naming:
     """Name ``n`` levels from ``anchors`` (see the module docstring). ``floor`` is the least
     probability an anchor leaves to a level it does not name (anatomy varies beyond the
-    tabulated cases); a named level leaves none."""
+    tabulated cases); a named level leaves none. ``sizes`` (body width and depth per level,
+    mm) weigh the hypotheses by how well the bodies' sizes fit the adult means of the names
+    (:func:`size_log_likelihood`): weak evidence, never an anchor of its own."""
     if n <= 0:
         return Naming(names=(), confidence=0.0, needs_anchor=True)
     # hypothesis b: the lowest level is NAMEABLE[b]; level i is NAMEABLE[b - i]
     hyps = np.arange(n - 1, len(NAMEABLE))
-    logp = np.zeros(len(hyps))
+    logp = size_log_likelihood(hyps, sizes) if sizes is not None else np.zeros(len(hyps))
     for hit in anchors:
         certain = hit.kind in ("named_lowest", "named_point")
         for h, b in enumerate(hyps):
@@ -109,6 +155,8 @@ def name_levels(n: int, anchors: list[AnchorHit], floor: float = 0.02) -> Naming
     confidence = float(post[best])
     messages: list[tuple[str, str | None, str]] = []
     own = [a for a in anchors if a.kind in ("sacrum", "lowest_rib", "named_lowest", "named_point")]
+    if not own:  # sizes alone never make a naming sure
+        confidence = min(confidence, 0.5)
     user = any(a.kind in ("named_lowest", "named_point") for a in anchors)
     disagree = _disagreements(anchors, hyps, b)
     if disagree:
@@ -116,13 +164,14 @@ def name_levels(n: int, anchors: list[AnchorHit], floor: float = 0.02) -> Naming
     needs = not user and (not own or confidence < 0.8 or bool(disagree))
     if needs:
         seen = ", ".join(sorted({f"{a.kind} at {a.level}" for a in anchors})) or "none"
+        basis = "the bodies' sizes" if sizes is not None and not own else "the anchors"
         messages.append(
             (
                 "needs_named_anchor",
                 None,
-                f"the levels cannot be named from this scan alone (anchors in view: {seen}; "
-                f"best guess {names[0]} lowest, confidence {confidence:.2f}); name one level, "
-                "e.g. the lowest in view (lowest_in_view: L3), before planning",
+                f"the levels cannot be named from this scan alone (anchors in view: {seen}); "
+                f"best guess from {basis}: {names[0]} lowest, confidence {confidence:.2f}; name "
+                "one level, e.g. the lowest in view (lowest_in_view: L3), before planning",
             )
         )
     return Naming(names=names, confidence=confidence, needs_anchor=needs, messages=tuple(messages))

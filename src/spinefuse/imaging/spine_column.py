@@ -261,6 +261,15 @@ def find_discs(
             if h >= strong_dip_hu and np.abs(np.asarray(chosen) - k).min() >= 0.7 * usual:
                 chosen.append(int(k))
         chosen.sort()
+        # two discs closer than 0.6 of a level: the weaker is a break inside a body
+        strength = dip / max(float(np.max(dip[chosen])), 1.0) + gap
+        while len(chosen) > 2:
+            diffs = np.diff(chosen)
+            k = int(np.argmin(diffs))
+            if diffs[k] >= 0.6 * usual:
+                break
+            a, b = chosen[k], chosen[k + 1]
+            chosen.remove(a if strength[a] < strength[b] else b)
         # split levels that are twice the usual height at their deepest dip
         for a, b in zip(list(chosen[:-1]), list(chosen[1:]), strict=True):
             if b - a >= 1.6 * usual:

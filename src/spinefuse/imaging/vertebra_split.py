@@ -200,3 +200,20 @@ def split_levels(
     bodies = np.zeros(bone.shape, dtype=bool)
     bodies[tuple(ijk[in_body].T)] = True
     return Levels(regions=regions, bodies=bodies, bounds=bounds, other=other)
+
+
+def merge_lowest(levels: Levels, top: int) -> Levels:
+    """The levels with the lowest ``top`` + 1 (indices 0…``top``) merged into one: the
+    sacrum's segments below S1, which a remnant S1-S2 disc splits."""
+    n = len(levels.bounds)
+    lut = np.arange(levels.other + 1, dtype=np.int32)
+    lut[1 : top + 2] = 1
+    lut[top + 2 : n + 1] = np.arange(2, n - top + 1)
+    lut[levels.other] = n - top + 1
+    bounds = np.concatenate([[[levels.bounds[0, 0], levels.bounds[top, 1]]], levels.bounds[top + 1 :]])
+    return Levels(
+        regions=lut[levels.regions],
+        bodies=levels.bodies,
+        bounds=np.asarray(bounds, dtype=np.int64),
+        other=n - top + 1,
+    )
