@@ -30,6 +30,9 @@ BODY_DEPTH_MM = 15.0
 lower thoracic bodies are 25-40 mm deep, a long bone's cortex 3-8 mm)."""
 ARCH_GAP_MM = 30.0
 """Farthest the laminae or spinous process lie behind a point of the canal (mm)."""
+MIDLINE_MM = 60.0
+"""Farthest the canal lies from the middle of the body's axial section (mm; a severe scoliotic
+curve moves its apex 40-60 mm off the midline)."""
 NECK_MM = 2.5
 """Radius of the in-plane opening that separates the lumen from dark pockets joined to it
 through narrow gaps (mm)."""
@@ -107,6 +110,12 @@ def canal_cost(
     has_pedicles = (right <= PEDICLE_GAP_MM) & (left <= PEDICLE_GAP_MM)
     support = (0.45 * has_body + 0.25 * has_arch + 0.30 * has_pedicles).astype(np.float32)
     support *= dark
+    # the canal runs near the body's left-right middle (a hip joint or the pelvis far to the
+    # side can look like it)
+    xs = np.arange(hu.shape[0], dtype=float)[:, None, None]
+    count = body.sum(axis=(0, 1))
+    mid = (body * xs).sum(axis=(0, 1)) / np.maximum(count, 1)
+    support *= np.abs(xs - mid[None, None, :]) * sx <= MIDLINE_MM
     # the body carries the most weight: 0.45 alone, so support >= 0.45 means a body in front
     # prefer the middle of the tube: distance to the nearest wall, in-plane, up to 6 mm
     wall = np.minimum(np.minimum(ant, post), np.minimum(left, right))
@@ -130,7 +139,7 @@ def trace_canal(
     ``enter_cost``, so it covers only the slices where a canal is seen; between two slices it
     moves at most ``max_slope`` (mm per mm, left-right and front-back: a scoliotic curve tilts
     less than the sacrum's canal). Of the stretches it covers, the one with the most support
-    is the canal."""
+    (half as much again when it reaches the scan's top slice) is the canal."""
     nx, ny, nz = cost.shape
     kx = max(1, int(np.ceil(max_slope[0] * spacing[2] / spacing[0])))
     ky = max(1, int(np.ceil(max_slope[1] * spacing[2] / spacing[1])))
@@ -184,7 +193,11 @@ def trace_canal(
     zz = np.arange(nz)
     sup = np.zeros(nz)
     sup[covered] = support[path[covered, 0], path[covered, 1], zz[covered]]
-    totals = ndimage.sum_labels(sup, runs, np.arange(1, n + 1))
+    totals = np.asarray(ndimage.sum_labels(sup, runs, np.arange(1, n + 1)), dtype=float)
+    # the canal runs on up to the head: a stretch that reaches the scan's top slice is the
+    # canal rather than a tube-like space lower down (the pelvis, a hip joint)
+    tops = np.asarray(ndimage.maximum(zz, runs, np.arange(1, n + 1)), dtype=float)
+    totals *= np.where(tops >= nz - 3, 1.5, 1.0)
     best_run = int(np.argmax(totals)) + 1
     zs = zz[runs == best_run]
     return CanalTrace(slices=zs, centre=path[zs].astype(float), support=sup[zs])
