@@ -143,7 +143,8 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend, resolution: float) -> _Analysi
     filled = bonelib.enclosed(cortex)
     body = _patient(hu)
     cost, support = canallib.canal_cost(hu, cortex, filled, spacing, body)
-    trace = canallib.trace_canal(cost, support, spacing)
+    midline = float(np.argwhere(body)[:, 0].mean()) if body.any() else None
+    trace = canallib.trace_canal(cost, support, spacing, midline=midline)
     if trace is None or len(trace.slices) < 3:
         raise LabelMapError(
             f"{src}: no spinal canal found (no dark tube with a vertebral body in front of it "
@@ -221,7 +222,11 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
         anchors.append(named("named_lowest", 0, cfg.lowest_in_view))
     if cfg.anchor is not None:
         anchors.append(_point_anchor(cfg.anchor, an))
-    naming = name_levels(n, anchors, sizes=_body_sizes(an))
+    sizes = _body_sizes(an)
+    for a in anchors:  # the sacrum's alae are no body width
+        if a.kind == "sacrum" and a.index < len(sizes):
+            sizes[a.index] = None
+    naming = name_levels(n, anchors, sizes=sizes)
     # labels on the working grid, then on the scan's own grid
     lut = np.zeros(lv.other + 1, dtype=np.int32)
     for k, name in enumerate(naming.names):

@@ -30,9 +30,13 @@ BODY_DEPTH_MM = 15.0
 lower thoracic bodies are 25-40 mm deep, a long bone's cortex 3-8 mm)."""
 ARCH_GAP_MM = 30.0
 """Farthest the laminae or spinous process lie behind a point of the canal (mm)."""
+JOIN_GAP_MM = 30.0
+"""Longest stretch of slices without the canal across which two traced stretches join (mm)."""
+JOIN_STEP_MM = 15.0
+"""Largest in-plane jump across such a gap for the two stretches to be one canal (mm)."""
 MIDLINE_MM = 60.0
-"""Farthest the canal lies from the middle of the body's axial section (mm; a severe scoliotic
-curve moves its apex 40-60 mm off the midline)."""
+"""Farthest the canal lies to either side of the patient's middle (mm; the body's centroid
+over the whole scan; a severe scoliotic curve moves its apex 40-60 mm off the midline)."""
 NECK_MM = 2.5
 """Radius of the in-plane opening that separates the lumen from dark pockets joined to it
 through narrow gaps (mm)."""
@@ -110,12 +114,6 @@ def canal_cost(
     has_pedicles = (right <= PEDICLE_GAP_MM) & (left <= PEDICLE_GAP_MM)
     support = (0.45 * has_body + 0.25 * has_arch + 0.30 * has_pedicles).astype(np.float32)
     support *= dark
-    # the canal runs near the body's left-right middle (a hip joint or the pelvis far to the
-    # side can look like it)
-    xs = np.arange(hu.shape[0], dtype=float)[:, None, None]
-    count = body.sum(axis=(0, 1))
-    mid = (body * xs).sum(axis=(0, 1)) / np.maximum(count, 1)
-    support *= np.abs(xs - mid[None, None, :]) * sx <= MIDLINE_MM
     # the body carries the most weight: 0.45 alone, so support >= 0.45 means a body in front
     # prefer the middle of the tube: distance to the nearest wall, in-plane, up to 6 mm
     wall = np.minimum(np.minimum(ant, post), np.minimum(left, right))
@@ -131,6 +129,7 @@ def trace_canal(
     max_slope: tuple[float, float] = (0.6, 2.0),
     off_cost: float = 0.75,
     enter_cost: float = 2.0,
+    midline: float | None = None,
 ) -> CanalTrace | None:
     """The canal as the cheapest slice-to-slice path through ``cost`` (array axis 2 is the
     slice axis), or None when there is none.
@@ -139,7 +138,9 @@ def trace_canal(
     ``enter_cost``, so it covers only the slices where a canal is seen; between two slices it
     moves at most ``max_slope`` (mm per mm, left-right and front-back: a scoliotic curve tilts
     less than the sacrum's canal). Of the stretches it covers, the one with the most support
-    (half as much again when it reaches the scan's top slice) is the canal."""
+    (half as much again when it reaches the scan's top slice) is the canal; with the
+    patient's ``midline`` (voxel index along axis 0) a stretch more than :data:`MIDLINE_MM`
+    to its side is not (a hip joint, the pelvis)."""
     nx, ny, nz = cost.shape
     kx = max(1, int(np.ceil(max_slope[0] * spacing[2] / spacing[0])))
     ky = max(1, int(np.ceil(max_slope[1] * spacing[2] / spacing[1])))
@@ -193,14 +194,41 @@ def trace_canal(
     zz = np.arange(nz)
     sup = np.zeros(nz)
     sup[covered] = support[path[covered, 0], path[covered, 1], zz[covered]]
-    totals = np.asarray(ndimage.sum_labels(sup, runs, np.arange(1, n + 1)), dtype=float)
+    # stretches that follow on from each other (a short gap, the same place) are one canal
+    # crossing a few slices where it was not seen (metal, a stenosis)
+    centre = path.astype(float)
+    spans = ndimage.find_objects(runs)
+    chain = np.arange(1, n + 1)
+    gap_max = JOIN_GAP_MM / float(spacing[2])
+    for r in range(1, n):
+        a, b = spans[r - 1][0], spans[r][0]
+        gap = b.start - a.stop
+        jump = np.hypot(*((path[b.start] - path[a.stop - 1]) * spacing[:2]))
+        if gap <= gap_max and jump <= JOIN_STEP_MM:
+            chain[r] = chain[r - 1]
+            fill = np.arange(a.stop, b.start)
+            t = (fill - (a.stop - 1)) / max(b.start - (a.stop - 1), 1)
+            centre[fill] = (1 - t)[:, None] * path[a.stop - 1] + t[:, None] * path[b.start]
+    joined = np.zeros(nz, dtype=np.int64)
+    for r in range(1, n + 1):
+        sl = spans[r - 1][0]
+        joined[sl] = chain[r - 1]
+        if r < n and chain[r] == chain[r - 1]:
+            joined[sl.stop : spans[r][0].start] = chain[r - 1]
+    ids = np.unique(joined[joined > 0])
+    totals = np.array([sup[joined == c].sum() for c in ids])
     # the canal runs on up to the head: a stretch that reaches the scan's top slice is the
     # canal rather than a tube-like space lower down (the pelvis, a hip joint)
-    tops = np.asarray(ndimage.maximum(zz, runs, np.arange(1, n + 1)), dtype=float)
-    totals *= np.where(tops >= nz - 3, 1.5, 1.0)
-    best_run = int(np.argmax(totals)) + 1
-    zs = zz[runs == best_run]
-    return CanalTrace(slices=zs, centre=path[zs].astype(float), support=sup[zs])
+    tops = np.array([zz[joined == c].max() for c in ids])
+    totals = totals * np.where(tops >= nz - 3, 1.5, 1.0)
+    if midline is not None:
+        side = np.array([np.median(centre[joined == c, 0]) for c in ids])
+        totals = np.where(np.abs(side - midline) * spacing[0] <= MIDLINE_MM, totals, -1.0)
+        if totals.max() < 0:
+            return None
+    best = ids[int(np.argmax(totals))]
+    zs = zz[joined == best]
+    return CanalTrace(slices=zs, centre=centre[zs], support=sup[zs])
 
 
 def lumen(trace: CanalTrace, dark: Mask, spacing: F64, radius_mm: float = 14.0) -> Mask:

@@ -97,7 +97,8 @@ def size_log_likelihood(
     """Log-likelihood of each naming hypothesis (``hyps[h]`` = index in :data:`NAMEABLE` of
     the lowest level) from the levels' body widths and depths (mm; None for a level the scan
     cuts), against the adult means in ``data/vertebra_ranges.yaml`` with the patient's overall
-    size profiled out. A name outside the table costs two spreads per dimension."""
+    size profiled out. Each dimension counts at most two spreads, and a name outside the table
+    costs that much per dimension."""
     table = load_yaml("vertebra_ranges.yaml")
     width, depth = table["body_width_mm"]["mean"], table["body_depth_mm"]["mean"]
     out = np.zeros(len(hyps))
@@ -118,8 +119,10 @@ def size_log_likelihood(
         # the overall scale that best explains the sizes, held to its own prior
         k = SIZE_SD_LOG**2 / SCALE_SD_LOG**2
         scale = r.sum() / (len(r) + k)
-        out[h] = -0.5 * (((r - scale) / SIZE_SD_LOG) ** 2).sum() - 0.5 * (scale / SCALE_SD_LOG) ** 2
-        out[h] -= 2.0 * misses * 2.0
+        # each dimension counts at most two spreads: one odd body (a fracture, the sacrum's
+        # alae) must not outweigh an anchor
+        z2 = np.minimum(((r - scale) / SIZE_SD_LOG) ** 2, 4.0)
+        out[h] = -0.5 * z2.sum() - 0.5 * (scale / SCALE_SD_LOG) ** 2 - 2.0 * misses * 2.0
     return out
 
 
