@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from spinefuse.conventions import TOTALSEG_V2_VERTEBRAE
+from spinefuse.conventions import TOTALSEG_V2_SACRUM, TOTALSEG_V2_VERTEBRAE
 from spinefuse.errors import LabelMapError, ParameterError
 from spinefuse.imaging import bone as bonelib
 from spinefuse.imaging import canal as canallib
@@ -227,13 +227,25 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
         if a.kind == "sacrum" and a.index < len(sizes):
             sizes[a.index] = None
     naming = name_levels(n, anchors, sizes=sizes)
+    merged = [a for a in anchors if a.kind == "sacrum" and "may be one level" in a.detail]
+    if merged:  # L5 and S1 in one level: no name can be trusted until a person looks
+        naming = replace(
+            naming,
+            confidence=min(naming.confidence, 0.5),
+            needs_anchor=True,
+            messages=(
+                *naming.messages,
+                ("levels_merged", naming.names[0] if naming.names else None, merged[0].detail),
+            ),
+        )
     # labels on the working grid, then on the scan's own grid
     lut = np.zeros(lv.other + 1, dtype=np.int32)
     for k, name in enumerate(naming.names):
         lut[k + 1] = TOTALSEG_ID[name]
-    work_labels = Volume(
-        array=lut[lv.regions], affine=an.grid.affine, modality="SEG", source="built-in CT"
-    )
+    arr = lut[lv.regions]
+    if naming.names and naming.names[0] == "S1":
+        arr = _sacrum_below_s1(arr, an)
+    work_labels = Volume(array=arr, affine=an.grid.affine, modality="SEG", source="built-in CT")
     work_bodies = Volume(
         array=np.where(lv.bodies, lut[lv.regions], 0).astype(np.int32),
         affine=an.grid.affine,
@@ -247,6 +259,25 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
     bodies = on_grid(bodies, image, resample=True)
     report = _report(labels, bodies, naming, anchors, an, cut)
     return Segmentation(labels=labels, report=report, bodies=bodies)
+
+
+S1_SEGMENT_MM = 32.0
+"""Depth below the L5-S1 disc's mid-plane of the first sacral segment (mm; S1's body is about
+30 mm high); the sacrum below it is labelled sacrum (TotalSegmentator ID 25)."""
+
+
+def _sacrum_below_s1(arr: NDArray[np.int32], an: _Analysis) -> NDArray[np.int32]:
+    """The lowest level's bone more than :data:`S1_SEGMENT_MM` below the L5-S1 disc labelled
+    as the sacrum, so that S1 is the first sacral segment alone."""
+    top = int(an.levels.bounds[0, 1])
+    disc = next((d for d in an.discs if d.index == top), None)
+    if disc is None:
+        return arr
+    s1 = np.argwhere(arr == TOTALSEG_ID["S1"])
+    below = disc.signed(s1 * an.grid.spacing) < -(disc.height_mm / 2.0 + S1_SEGMENT_MM)
+    out = arr.copy()
+    out[tuple(s1[below].T)] = TOTALSEG_V2_SACRUM
+    return out
 
 
 def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:

@@ -38,6 +38,8 @@ ILIUM_MIN_ML = 60.0
 """Least volume of a "not spine" bone for it to be an iliac wing (ml; a rib is 10-40 ml)."""
 PELVIS_BELOW_MM = 40.0
 """How far below the lowest level's middle iliac bone must reach (mm)."""
+MERGED_RISE_MM = 10.0
+"""Most the sacrum level's upper disc lies above the top of its sacroiliac joints (mm)."""
 SIDE_MM = 10.0
 """Least distance from the midline for a contact to count as left or right (mm)."""
 WING_MM = 40.0
@@ -79,14 +81,25 @@ def find_anchors(grid: Volume, levels: Levels, col: Column) -> list[AnchorHit]:
     hits: list[AnchorHit] = []
     sacrum = _sacrum(levels, col, spacing, dist, pelvic[near_comp])
     if sacrum is not None:
-        k, pos = sacrum
+        k, pos, joint_top = sacrum
+        # the sacroiliac joints reach up to about the L5-S1 disc (its tilted plane meets the alae);
+        # a level whose upper disc lies well above them holds L5 as well (its disc was not found)
+        above = levels.bounds[k, 1]
+        rise = float(col.points[above, 2] - joint_top[2] * spacing[2])
+        merged = above < len(col.points) - 1 and rise > MERGED_RISE_MM
         hits.append(
             AnchorHit(
                 kind="sacrum",
                 index=k,
-                names=anchor_names("sacrum"),
+                names=anchor_names("sacrum") if not merged else {"S1": 0.5, "L5": 0.5},
                 position=_world(grid, pos),
-                detail="joined to both ilia at the sacroiliac joints",
+                detail="joined to both ilia at the sacroiliac joints"
+                + (
+                    f"; its top lies {rise:.0f} mm above the joints: L5 and S1 may be one "
+                    "level here (the L5-S1 disc not found)"
+                    if merged
+                    else ""
+                ),
             )
         )
     on_pelvis = pelvic[cid]
@@ -115,9 +128,9 @@ def _world(grid: Volume, ijk: F64) -> tuple[float, float, float]:
 
 def _sacrum(
     levels: Levels, col: Column, spacing: F64, dist: F64, near_pelvis: NDArray[np.bool_]
-) -> tuple[int, F64] | None:
-    """(index, centroid voxel) of the highest level joined broadly to the pelvis on both
-    sides of the midline."""
+) -> tuple[int, F64, F64] | None:
+    """(index, centroid voxel, highest contact voxel) of the highest level joined broadly to
+    the pelvis on both sides of the midline."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     best = None
     for k in range(len(levels.bounds)):  # a few levels
@@ -128,7 +141,9 @@ def _sacrum(
         touch = (dist[tuple(mine.T)] <= CONTACT_MM) & near_pelvis[tuple(mine.T)]
         sides = [(touch & (u < -SIDE_MM)).sum(), (touch & (u > SIDE_MM)).sum()]
         if min(sides) * voxel_ml >= SI_CONTACT_ML:
-            best = (k, mine.mean(axis=0))
+            # where the joints begin: the highest contact, for the merged-level check
+            top = mine[touch][np.argmax(mine[touch][:, 2])]
+            best = (k, mine.mean(axis=0), top)
     return best
 
 
