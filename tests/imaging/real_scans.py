@@ -86,13 +86,20 @@ def verse_centroids(data: Path, scan: Scan) -> dict[str, tuple[float, float, flo
     return read_verse_centroids(data / VERSE / "sub-verse004_seg-subreg_ctd.json", mask)
 
 
-def reoriented(scan: Scan, permutation: tuple[int, int, int], flips: tuple[bool, bool, bool]) -> Scan:
+def reoriented(
+    scan: Scan, permutation: tuple[int, int, int], flips: tuple[bool, bool, bool]
+) -> Scan:
     def r(v: Volume | None) -> Volume | None:
         return None if v is None else reorient(v, permutation, flips)
 
     ct, labels = reorient(scan.ct, permutation, flips), reorient(scan.labels, permutation, flips)
-    return replace(scan, name=f"{scan.name} reoriented {permutation} {flips}", ct=ct,
-                   labels=labels, bodies=r(scan.bodies))
+    return replace(
+        scan,
+        name=f"{scan.name} reoriented {permutation} {flips}",
+        ct=ct,
+        labels=labels,
+        bodies=r(scan.bodies),
+    )
 
 
 def resampled(scan: Scan, spacing_mm: float, crop_mm: float | None = None) -> Scan:
@@ -104,7 +111,9 @@ def resampled(scan: Scan, spacing_mm: float, crop_mm: float | None = None) -> Sc
     ct = resample_to_spacing(base.ct, spacing_mm, order=1)
     labels = on_grid(base.labels, ct, resample=True)
     bodies = None if base.bodies is None else on_grid(base.bodies, ct, resample=True)
-    return replace(base, name=f"{scan.name} at {spacing_mm:g} mm", ct=ct, labels=labels, bodies=bodies)
+    return replace(
+        base, name=f"{scan.name} at {spacing_mm:g} mm", ct=ct, labels=labels, bodies=bodies
+    )
 
 
 def cropped(
@@ -117,7 +126,9 @@ def cropped(
     ``lateral_mm`` either side of the labels' midline."""
     ct, labels = to_ras(scan.ct), to_ras(scan.labels)
     bodies = None if scan.bodies is None else to_ras(scan.bodies)
-    z = ct.voxel_to_world(np.stack([np.zeros(ct.shape[2]), np.zeros(ct.shape[2]), np.arange(ct.shape[2])], 1))[:, 2]
+    z = ct.voxel_to_world(
+        np.stack([np.zeros(ct.shape[2]), np.zeros(ct.shape[2]), np.arange(ct.shape[2])], 1)
+    )[:, 2]
     keep_z = np.ones(ct.shape[2], dtype=bool)
     if below_mm is not None:
         keep_z &= z >= below_mm
@@ -135,9 +146,17 @@ def cropped(
         aff[:3, 3] = v.voxel_to_world(np.array([xs[0], 0, zs[0]], dtype=float))
         return replace(v, array=np.ascontiguousarray(v.array[box]), affine=aff)
 
-    what = [f"z {below_mm}..{above_mm} mm" if below_mm or above_mm else "", f"±{lateral_mm} mm" if lateral_mm else ""]
-    return replace(scan, name=f"{scan.name} cropped {' '.join(w for w in what if w)}", ct=cut(ct),
-                   labels=cut(labels), bodies=None if bodies is None else cut(bodies))
+    what = [
+        f"z {below_mm}..{above_mm} mm" if below_mm or above_mm else "",
+        f"±{lateral_mm} mm" if lateral_mm else "",
+    ]
+    return replace(
+        scan,
+        name=f"{scan.name} cropped {' '.join(w for w in what if w)}",
+        ct=cut(ct),
+        labels=cut(labels),
+        bodies=None if bodies is None else cut(bodies),
+    )
 
 
 @dataclass(frozen=True)
@@ -163,10 +182,14 @@ class Score:
         return next(lv for lv in self.levels if lv.name == name)
 
     def covered_lumbar(self) -> tuple[LevelScore, ...]:
-        return tuple(lv for lv in self.levels if lv.fully_covered and lv.reference_name in LUMBAR[:-1])
+        return tuple(
+            lv for lv in self.levels if lv.fully_covered and lv.reference_name in LUMBAR[:-1]
+        )
 
 
-def reference_centroids(scan: Scan, data: Path | None = None) -> dict[str, tuple[float, float, float]]:
+def reference_centroids(
+    scan: Scan, data: Path | None = None
+) -> dict[str, tuple[float, float, float]]:
     """Body centroids of the reference (world, mm): from its body mask, else VerSe's file."""
     if scan.bodies is not None:
         out = {}
@@ -182,14 +205,18 @@ def reference_centroids(scan: Scan, data: Path | None = None) -> dict[str, tuple
     return {}
 
 
-def run(scan: Scan, backend: BuiltinCTBackend, data: Path | None = None) -> tuple[Segmentation, Score]:
+def run(
+    scan: Scan, backend: BuiltinCTBackend, data: Path | None = None
+) -> tuple[Segmentation, Score]:
     """Segment the scan and score it against its reference."""
     t0 = time.perf_counter()
     seg = backend.segment(scan.ct)
     seconds = time.perf_counter() - t0
     ours, ref = seg.labels.array, scan.labels.array
     ras_ref = to_ras(scan.labels)
-    ref_bodies = to_ras(scan.bodies).array if scan.bodies is not None else np.zeros(ras_ref.shape, np.int32)
+    ref_bodies = (
+        to_ras(scan.bodies).array if scan.bodies is not None else np.zeros(ras_ref.shape, np.int32)
+    )
     cut = cut_by_scan(ras_ref.array, ref_bodies, ras_ref.spacing)
     if scan.bodies is None:  # no body mask: a level the scan's first or last slice cuts
         cut |= cut_by_scan(ras_ref.array, np.zeros_like(ras_ref.array), ras_ref.spacing)

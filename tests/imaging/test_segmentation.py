@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from spinefuse.anatomy.from_labels import geometry_from_labels
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
-from spinefuse.errors import LabelMapError, LevelError, MissingDependencyError, ParameterError
+from spinefuse.errors import LabelMapError, MissingDependencyError, ParameterError
+from spinefuse.imaging.builtin_ct import BuiltinCTBackend
 from spinefuse.imaging.nifti import read_nifti
 from spinefuse.imaging.orientation import reorient
 from spinefuse.imaging.phantom import render_ct
-from spinefuse.imaging.builtin_ct import BuiltinCTBackend
 from spinefuse.imaging.segmentation import (
     LabelFileBackend,
     Segmentation,

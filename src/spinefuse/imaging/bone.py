@@ -70,7 +70,7 @@ def resolution_mm(hu: F32, spacing: NDArray[np.float64]) -> float:
     if edge.sum() < 500:
         return voxel
     grads = np.gradient(hu, *[float(s) for s in spacing])
-    mag = np.sqrt(sum(g[edge] ** 2 for g in grads))
+    mag = np.sqrt(np.sum(np.stack([np.asarray(g)[edge] ** 2 for g in grads]), axis=0))
     width = EDGE_STEP_HU / max(float(np.percentile(mag, 90)), 1e-6)
     return max(voxel, EDGE_TO_RESOLUTION * width)
 
@@ -195,10 +195,12 @@ def axial_marrow(wall: Mask, spacing: NDArray[np.float64]) -> Mask:
     or the sagittal outline is broken."""
     st = _plane_structure(2)
     # a thin noisy cortex leaves gaps of a voxel or two in the ring: close them first
-    closed = ndimage.binary_closing(wall, structure=st, iterations=2, border_value=0)
-    holes = np.asarray(ndimage.binary_fill_holes(closed, structure=st)) & ~closed
+    closed = np.asarray(
+        ndimage.binary_closing(wall, structure=st, iterations=2, border_value=0), dtype=bool
+    )
+    holes = np.asarray(ndimage.binary_fill_holes(closed, structure=st), dtype=bool) & ~closed
     if not holes.any():
-        return holes
+        return np.zeros(wall.shape, dtype=bool)
     depth = ndimage.distance_transform_edt(
         holes, sampling=(float(spacing[0]), float(spacing[1]), 1e4)
     )
@@ -207,7 +209,7 @@ def axial_marrow(wall: Mask, spacing: NDArray[np.float64]) -> Mask:
     np.maximum.at(deepest, lab[holes], depth[holes])
     keep = deepest >= AXIAL_HOLE_MM
     keep[0] = False
-    return np.asarray(keep[lab])
+    return np.asarray(keep[lab], dtype=bool)
 
 
 def bone_mask(

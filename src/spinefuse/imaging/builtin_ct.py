@@ -30,6 +30,7 @@ from spinefuse.conventions import TOTALSEG_V2_SACRUM, TOTALSEG_V2_VERTEBRAE
 from spinefuse.errors import LabelMapError, ParameterError
 from spinefuse.imaging import bone as bonelib
 from spinefuse.imaging import canal as canallib
+from spinefuse.imaging.label_gate import cut_by_scan
 from spinefuse.imaging.labels import on_grid
 from spinefuse.imaging.level_anchors import find_anchors
 from spinefuse.imaging.level_naming import NAMEABLE, AnchorHit, name_levels, named
@@ -44,8 +45,15 @@ from spinefuse.imaging.segmentation import (
     SegmentationMessage,
     SegmentationReport,
 )
-from spinefuse.imaging.label_gate import cut_by_scan
-from spinefuse.imaging.spine_column import Column, Disc, column, find_discs, fit_disc, frame, profile
+from spinefuse.imaging.spine_column import (
+    Column,
+    Disc,
+    column,
+    find_discs,
+    fit_disc,
+    frame,
+    profile,
+)
 from spinefuse.imaging.vertebra_split import Levels, merge_lowest, remove_disc_tissue, split_levels
 from spinefuse.imaging.volume import Volume
 from spinefuse.records import Vec3
@@ -197,8 +205,18 @@ def _crop_to_patient(ras: Volume) -> tuple[Volume, tuple[slice, ...]]:
     dense = np.asarray(ras.array) > -300
     if not dense.any():
         raise LabelMapError(f"{ras.source or 'CT'}: nothing denser than air; is this a CT?")
-    lo = np.array([np.flatnonzero(dense.any(axis=tuple(a for a in range(3) if a != k)))[0] for k in range(3)])
-    hi = np.array([np.flatnonzero(dense.any(axis=tuple(a for a in range(3) if a != k)))[-1] for k in range(3)]) + 1
+    lo = np.array(
+        [np.flatnonzero(dense.any(axis=tuple(a for a in range(3) if a != k)))[0] for k in range(3)]
+    )
+    hi = (
+        np.array(
+            [
+                np.flatnonzero(dense.any(axis=tuple(a for a in range(3) if a != k)))[-1]
+                for k in range(3)
+            ]
+        )
+        + 1
+    )
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     affine = ras.affine.copy()
     affine[:3, 3] = ras.voxel_to_world(lo.astype(float))
@@ -254,7 +272,7 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
     )
     labels, bodies = _on_scan_grid(ras, work_labels, work_bodies, an, cfg)
     labels, bodies = _uncrop(labels, full, crop), _uncrop(bodies, full, crop)
-    cut = cut_by_scan(labels.array, bodies.array, labels.spacing)
+    cut = cut_by_scan(_ids(labels), _ids(bodies), labels.spacing)
     labels = on_grid(labels, image, resample=True)
     bodies = on_grid(bodies, image, resample=True)
     report = _report(labels, bodies, naming, anchors, an, cut)
@@ -308,6 +326,11 @@ def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:
     return out
 
 
+def _ids(labels: Volume) -> NDArray[np.int32]:
+    """A label map's array as int32 IDs."""
+    return np.asarray(labels.array, dtype=np.int32)
+
+
 def _uncrop(labels: Volume, full: Volume, crop: tuple[slice, ...]) -> Volume:
     """A label map of the cropped box placed back on the full grid."""
     out = np.zeros(full.shape, dtype=np.int32)
@@ -337,17 +360,22 @@ def _on_scan_grid(
     takes the level of the working voxel it lies in, or of the nearest labelled one within one
     working voxel."""
     if labels.same_grid(ras):
-        keep = bonelib.half_max_surface(labels.array > 0, an.hu, ras.spacing, an.resolution)
+        keep = bonelib.half_max_surface(_ids(labels) > 0, an.hu, ras.spacing, an.resolution)
         return (
             replace(labels, array=np.where(keep, labels.array, 0)),
             replace(bodies, array=np.where(keep, bodies.array, 0)),
         )
     spacing = ras.spacing
     # only the spine's box (with a margin) is worked on at full resolution
-    idx = np.argwhere(labels.array > 0)
+    idx = np.argwhere(_ids(labels) > 0)
     lo_w, hi_w = idx.min(axis=0) - 2, idx.max(axis=0) + 3
     corners = np.array(
-        [[a, b, c] for a in (lo_w[0], hi_w[0]) for b in (lo_w[1], hi_w[1]) for c in (lo_w[2], hi_w[2])],
+        [
+            [a, b, c]
+            for a in (lo_w[0], hi_w[0])
+            for b in (lo_w[1], hi_w[1])
+            for c in (lo_w[2], hi_w[2])
+        ],
         dtype=float,
     )
     fine = ras.world_to_voxel(labels.voxel_to_world(corners))
@@ -362,13 +390,13 @@ def _on_scan_grid(
 
     def carried(mask: Mask) -> Mask:
         vol = Volume(array=mask.astype(np.int32), affine=labels.affine, modality="SEG")
-        return on_grid(vol, sub, resample=True).array > 0
+        return np.asarray(_ids(on_grid(vol, sub, resample=True)) > 0)
 
     thr = bonelib.bone_thresholds(spacing, cfg.metal_hu, an.resolution)
     metal = bonelib.metal_mask(hu_raw, spacing, cfg.metal_hu, cfg.metal_margin_mm)
     bone = bonelib.bone_mask(hu, thr, spacing, carried(an.lumen), metal)
     # the discs in this box's frame (voxel index x spacing): same axes, shifted origin
-    shift = (sub.world_to_voxel(an.grid.voxel_to_world(np.zeros(3))) * spacing)
+    shift = sub.world_to_voxel(an.grid.voxel_to_world(np.zeros(3))) * spacing
     discs = [replace(d, centre=d.centre + shift) for d in an.discs]
     bone = remove_disc_tissue(discs, bone, hu, spacing, thr.edge_hu)
     bone = bonelib.half_max_surface(bone, hu, spacing, an.resolution)
@@ -378,8 +406,8 @@ def _on_scan_grid(
     )
     reach = float(labels.spacing.max()) * 1.01
     grown = np.where(dist <= reach, labels.array[tuple(near_idx)], 0).astype(np.int32)
-    near_l = on_grid(replace(labels, array=grown), sub, resample=True).array
-    own_b = on_grid(bodies, sub, resample=True).array
+    near_l = _ids(on_grid(replace(labels, array=grown), sub, resample=True))
+    own_b = _ids(on_grid(bodies, sub, resample=True))
     fine_labels = np.where(bone & (near_l > 0), near_l, 0)
     fine_bodies = np.where((own_b > 0) & (fine_labels == own_b), own_b, 0)
     out_l = np.zeros(ras.shape, dtype=np.int32)
@@ -408,8 +436,7 @@ def _report(
     ids = [TOTALSEG_ID[name] for name in naming.names]
     counts = np.bincount(arr.ravel().clip(0), minlength=max(ids, default=0) + 1)
     coms = [
-        ndimage.center_of_mass(barr == key) if (barr == key).any() else (np.nan,) * 3
-        for key in ids
+        ndimage.center_of_mass(barr == key) if (barr == key).any() else (np.nan,) * 3 for key in ids
     ]
     messages: list[SegmentationMessage] = [
         SegmentationMessage(code=_code(code), level=level, text=text)

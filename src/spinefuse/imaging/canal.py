@@ -60,9 +60,7 @@ class CanalTrace:
         """Canal centre (in-plane voxel coordinates) at fractional slice positions ``z``,
         interpolated and held constant past the ends."""
         zq = np.asarray(z, dtype=float)
-        return np.stack(
-            [np.interp(zq, self.slices, self.centre[:, k]) for k in range(2)], axis=-1
-        )
+        return np.stack([np.interp(zq, self.slices, self.centre[:, k]) for k in range(2)], axis=-1)
 
 
 def _steps(mask: Mask, axis: int, forward: bool) -> NDArray[np.int64]:

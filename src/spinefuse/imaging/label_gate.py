@@ -200,12 +200,16 @@ def _size_check(check: CheckName, key: str, name: str, value: float | None, unit
         lo, hi = floor, mean * f
     elif not lo <= value <= hi:
         status = "needs_confirmation"
-        reason = f"{check} {value:.1f} {unit} is outside the adult {name} range {lo:.0f}-{hi:.0f} {unit}"
+        reason = (
+            f"{check} {value:.1f} {unit} is outside the adult {name} range {lo:.0f}-{hi:.0f} {unit}"
+        )
         if check == "height" and value < lo:
             reason += " (a fractured or wedged body?)"
     else:
         status, reason = "pass", ""
-    return GateCheck(check=check, status=status, value=value, low=lo, high=hi, unit=unit, reason=reason)
+    return GateCheck(
+        check=check, status=status, value=value, low=lo, high=hi, unit=unit, reason=reason
+    )
 
 
 def cut_by_scan(labels: NDArray[np.integer], bodies: NDArray[np.integer], spacing: F64) -> set[int]:
@@ -330,7 +334,9 @@ def gate_label_map(
         ):
             level_checks[k].append(_size_check(check, key, name, value, unit))  # type: ignore[arg-type]
     _components(arr, ids, names, spacing, voxel_ml, level_checks)
-    spacing_mm = _order_and_continuity(names, centroids, tang, dims, cut, ids, level_checks, global_checks)
+    spacing_mm = _order_and_continuity(
+        names, centroids, tang, dims, cut, ids, level_checks, global_checks
+    )
     _transitional(names, level_checks, global_checks)
     if image is not None and check_naming:
         _naming(labels, image, ids, names, level_checks, global_checks)
@@ -441,12 +447,14 @@ def _order_and_continuity(
                     GateCheck(
                         check="order",
                         status="fail",
-                        reason=f"{lower} lies above {upper} along the spine: the labels are swapped "
-                        "or misnamed",
+                        reason=f"{lower} lies above {upper} along the spine: the labels are "
+                        "swapped or misnamed",
                     )
                 )
         missing = vertebra_index(lower) - vertebra_index(upper) - 1
-        skipped = [v for v in VERTEBRAE[vertebra_index(upper) + 1 : vertebra_index(lower)] if v != "L6"]
+        skipped = [
+            v for v in VERTEBRAE[vertebra_index(upper) + 1 : vertebra_index(lower)] if v != "L6"
+        ]
         if missing > 0 and skipped:
             global_checks.append(
                 GateCheck(
@@ -462,8 +470,10 @@ def _order_and_continuity(
         disc = table["disc_height_mm"]["mean"].get(lower)
         if disc is None or ids[upper] in cut or ids[lower] in cut:
             continue
-        expected = 0.5 * (float(table["body_height_mm"]["mean"].get(upper, h_up))
-                          + float(table["body_height_mm"]["mean"].get(lower, h_lo))) + float(disc)
+        expected = 0.5 * (
+            float(table["body_height_mm"]["mean"].get(upper, h_up))
+            + float(table["body_height_mm"]["mean"].get(lower, h_lo))
+        ) + float(disc)
         if len(skipped) == 0 and dist > 1.6 * expected:
             global_checks.append(
                 GateCheck(
@@ -499,8 +509,10 @@ def _order_and_continuity(
                     low=lo,
                     high=hi,
                     unit="mm",
-                    reason="" if status == "pass" else
-                    f"{lower} to {upper} is {dist:.0f} mm; adjacent vertebrae are {lo:.0f}-{hi:.0f} mm apart",
+                    reason=""
+                    if status == "pass"
+                    else f"{lower} to {upper} is {dist:.0f} mm; adjacent vertebrae are "
+                    f"{lo:.0f}-{hi:.0f} mm apart",
                 )
             )
         # the bodies must not overlap along the spine by more than the endplates' curvature
@@ -513,13 +525,16 @@ def _order_and_continuity(
                     value=float(gap),
                     low=-OVERLAP_MM,
                     unit="mm",
-                    reason=f"the bodies of {lower} and {upper} overlap by {-gap:.0f} mm along the spine",
+                    reason=f"the bodies of {lower} and {upper} overlap by {-gap:.0f} mm along "
+                    "the spine",
                 )
             )
     return spacing_out
 
 
-def _transitional(names: list[str], checks: list[list[GateCheck]], global_checks: list[GateCheck]) -> None:
+def _transitional(
+    names: list[str], checks: list[list[GateCheck]], global_checks: list[GateCheck]
+) -> None:
     """Six lumbar vertebrae (an L6) need the surgeon's count."""
     if "L6" in names:
         k = names.index("L6")

@@ -183,14 +183,10 @@ def crest_hit(grid: Volume, z: float, levels: Levels, col: Column) -> AnchorHit:
         above = i + 1 < len(spans) and b - k <= near_disc
         below = i > 0 and k - a <= near_disc
         if above:  # on the disc between level i and the one above it
-            names = {
-                n: 0.5 * (table.get(n, 0.0) + table.get(_up(n), 0.0)) for n in NAMEABLE
-            }
+            names = {n: 0.5 * (table.get(n, 0.0) + table.get(_up(n), 0.0)) for n in NAMEABLE}
         elif below:
             i -= 1
-            names = {
-                n: 0.5 * (table.get(n, 0.0) + table.get(_up(n), 0.0)) for n in NAMEABLE
-            }
+            names = {n: 0.5 * (table.get(n, 0.0) + table.get(_up(n), 0.0)) for n in NAMEABLE}
         names = {n: p for n, p in names.items() if p > 0}
     else:
         i = int(np.argmin(np.abs(spans.mean(axis=1) - k)))

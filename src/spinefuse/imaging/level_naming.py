@@ -91,9 +91,7 @@ SCALE_SD_LOG = 0.12
 """Spread of a patient's overall body size about the adult mean, in log units."""
 
 
-def size_log_likelihood(
-    hyps: np.ndarray, sizes: list[tuple[float, float] | None]
-) -> np.ndarray:
+def size_log_likelihood(hyps: np.ndarray, sizes: list[tuple[float, float] | None]) -> np.ndarray:
     """Log-likelihood of each naming hypothesis (``hyps[h]`` = index in :data:`NAMEABLE` of
     the lowest level) from the levels' body widths and depths (mm; None for a level the scan
     cuts), against the adult means in ``data/vertebra_ranges.yaml`` with the patient's overall
@@ -153,15 +151,15 @@ def name_levels(
     post = np.exp(logp - logp.max())
     post /= post.sum()
     best = int(np.argmax(post))
-    b = int(hyps[best])
-    names = tuple(NAMEABLE[b - i] for i in range(n))
+    chosen = int(hyps[best])
+    names = tuple(NAMEABLE[chosen - i] for i in range(n))
     confidence = float(post[best])
     messages: list[tuple[str, str | None, str]] = []
     own = [a for a in anchors if a.kind in ("sacrum", "lowest_rib", "named_lowest", "named_point")]
     if not own:  # sizes alone never make a naming sure
         confidence = min(confidence, 0.5)
     user = any(a.kind in ("named_lowest", "named_point") for a in anchors)
-    disagree = _disagreements(anchors, hyps, b)
+    disagree = _disagreements(anchors, hyps, chosen)
     if disagree:
         messages.append(("anchors_disagree", None, disagree))
     needs = not user and (not own or confidence < 0.8 or bool(disagree))

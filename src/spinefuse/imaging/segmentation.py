@@ -142,7 +142,9 @@ def to_totalseg_ids(labels: Volume, convention: Convention) -> Volume:
     return replace(labels, array=lut[np.clip(labels.array, 0, None)])
 
 
-def report_from_labels(labels: Volume, backend: BackendName, confidence: float = 1.0) -> SegmentationReport:
+def report_from_labels(
+    labels: Volume, backend: BackendName, confidence: float = 1.0
+) -> SegmentationReport:
     """A report listing the levels of a TotalSegmentator-ID label map as given (names taken
     as they are: the quality gate, :mod:`spinefuse.imaging.label_gate`, checks them)."""
     arr = labels.array
@@ -263,7 +265,9 @@ class TotalSegmentatorBackend:
                     f"TotalSegmentator failed ({err}). " + OFFLINE_WEIGHTS_HELP.format(task=task)
                 ) from None
             labels = read_nifti(out, modality="SEG")
-        mapped = to_totalseg_ids(on_grid(labels, image, resample=True), task_convention(class_map[task]))  # pragma: no cover
+        mapped = to_totalseg_ids(
+            on_grid(labels, image, resample=True), task_convention(class_map[task])
+        )  # pragma: no cover
         report = report_from_labels(mapped, "totalsegmentator")  # pragma: no cover
         return Segmentation(labels=mapped, report=report)  # pragma: no cover
 

@@ -183,9 +183,7 @@ def frame(col: Column) -> tuple[F64, F64]:
     return lat, ant
 
 
-def profile(
-    col: Column, hu: NDArray[np.float32], spacing: F64, radius_mm: float = 9.0
-) -> F64:
+def profile(col: Column, hu: NDArray[np.float32], spacing: F64, radius_mm: float = 9.0) -> F64:
     """Median HU over a disc of ``radius_mm`` square to the column at each of its points."""
     lat, ant = frame(col)
     r = np.arange(-radius_mm, radius_mm + 1e-9, 1.5)
@@ -283,7 +281,12 @@ def find_discs(
                 chosen.append(int(k))
         chosen.sort()
     return [
-        Disc(index=int(k), centre=col.points[k], normal=col.tangents[k], depth_hu=float(max(dip[k], 1.0)))
+        Disc(
+            index=int(k),
+            centre=col.points[k],
+            normal=col.tangents[k],
+            depth_hu=float(max(dip[k], 1.0)),
+        )
         for k in chosen
     ]
 

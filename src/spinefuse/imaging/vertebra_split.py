@@ -65,9 +65,7 @@ class Levels:
     other: int
 
 
-def column_coordinates(
-    col: Column, points_mm: F64
-) -> tuple[NDArray[np.int64], F64, F64, F64]:
+def column_coordinates(col: Column, points_mm: F64) -> tuple[NDArray[np.int64], F64, F64, F64]:
     """For points (n, 3, mm): index of the nearest centre-line point, their distance to it
     (mm), and their lateral and anterior offsets from it (mm)."""
     tree = cKDTree(col.points)
@@ -155,8 +153,14 @@ def split_levels(
     for k, (a, b) in enumerate(bounds):  # a few levels, each vectorised
         below = by_index.get(int(a))
         above = by_index.get(int(b))
-        d_lo = below.signed(pts) - below.height_mm / 2 if below is not None else np.full(len(pts), 1e3)
-        d_hi = -above.signed(pts) - above.height_mm / 2 if above is not None else np.full(len(pts), 1e3)
+        d_lo = (
+            below.signed(pts) - below.height_mm / 2 if below is not None else np.full(len(pts), 1e3)
+        )
+        d_hi = (
+            -above.signed(pts) - above.height_mm / 2
+            if above is not None
+            else np.full(len(pts), 1e3)
+        )
         between = (d_lo >= CORE_MARGIN_MM) & (d_hi >= CORE_MARGIN_MM)
         sel = near & core & between
         # the pedicles and the lamina's root join the upper half of the body
@@ -210,7 +214,9 @@ def merge_lowest(levels: Levels, top: int) -> Levels:
     lut[1 : top + 2] = 1
     lut[top + 2 : n + 1] = np.arange(2, n - top + 1)
     lut[levels.other] = n - top + 1
-    bounds = np.concatenate([[[levels.bounds[0, 0], levels.bounds[top, 1]]], levels.bounds[top + 1 :]])
+    bounds = np.concatenate(
+        [[[levels.bounds[0, 0], levels.bounds[top, 1]]], levels.bounds[top + 1 :]]
+    )
     return Levels(
         regions=lut[levels.regions],
         bodies=levels.bodies,
