@@ -204,10 +204,12 @@ def test_case_without_label_map_uses_the_builtin_backend(sample_case_path: Path)
     no_labels = ct_study.model_copy(update={"label_map": None})
     built_in = geometry_from_case(case.model_copy(update={"imaging": [no_labels]}))
     assert with_labels is not None and built_in is not None
-    assert built_in.levels == with_labels.levels
-    for name in with_labels.levels:
+    # the phantom shows no sacrum, ribs or crests: the built-in names are a flagged guess
+    # (imaging/level_naming.py), so the levels are paired by position, head to pelvis
+    assert len(built_in.levels) == len(with_labels.levels)
+    for got, name in zip(built_in.levels, with_labels.levels, strict=True):
         ref = np.asarray(with_labels.vertebrae[name].centroid)
-        assert np.linalg.norm(np.asarray(built_in.vertebrae[name].centroid) - ref) < 2.0, name
+        assert np.linalg.norm(np.asarray(built_in.vertebrae[got].centroid) - ref) < 2.0, name
 
 
 def test_sample_dicom_series_reads_to_its_nifti(sample_case_path: Path) -> None:
