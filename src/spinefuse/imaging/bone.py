@@ -151,8 +151,8 @@ def enclosed(
     cortex: Mask, lumen: Mask | None = None, spacing: NDArray[np.float64] | None = None
 ) -> Mask:
     """The cortex with what it encloses: holes of sagittal (axis 0 normal) and coronal (axis 1
-    normal) planes and of the volume. Axial holes are left out: the arches enclose the spinal
-    canal in axial planes, and the ring apophyses enclose the disc; neither is bone.
+    normal) planes and of the volume. Plain axial holes are left out: the arches enclose the
+    spinal canal in axial planes, and the ring apophyses enclose the disc; neither is bone.
 
     With the canal's ``lumen`` known, the lumen serves as a wall while filling, a body cut by
     the first or last slice is closed there by a lid (that slice's bone closed over small

@@ -21,19 +21,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import get_args
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from spinefuse.conventions import TOTALSEG_V2_SACRUM, TOTALSEG_V2_VERTEBRAE
+from spinefuse.conventions import TOTALSEG_V2_SACRUM
 from spinefuse.errors import LabelMapError, ParameterError
 from spinefuse.imaging import bone as bonelib
 from spinefuse.imaging import canal as canallib
 from spinefuse.imaging.label_gate import cut_by_scan
 from spinefuse.imaging.labels import on_grid
 from spinefuse.imaging.level_anchors import find_anchors
-from spinefuse.imaging.level_naming import NAMEABLE, AnchorHit, name_levels, named
+from spinefuse.imaging.level_naming import NAMEABLE, AnchorHit, Naming, name_levels, named
 from spinefuse.imaging.orientation import to_ras
 from spinefuse.imaging.resample import resample_to_spacing
 from spinefuse.imaging.segmentation import (
@@ -423,14 +424,11 @@ def _on_scan_grid(
 def _report(
     labels: Volume,
     bodies: Volume,
-    naming: object,
+    naming: Naming,
     anchors: list[AnchorHit],
     an: _Analysis,
     cut: set[int],
 ) -> SegmentationReport:
-    from spinefuse.imaging.level_naming import Naming
-
-    assert isinstance(naming, Naming)
     arr, barr = labels.array, bodies.array
     voxel_ml = float(np.prod(labels.spacing)) / 1000.0
     ids = [TOTALSEG_ID[name] for name in naming.names]
@@ -439,7 +437,7 @@ def _report(
         ndimage.center_of_mass(barr == key) if (barr == key).any() else (np.nan,) * 3 for key in ids
     ]
     messages: list[SegmentationMessage] = [
-        SegmentationMessage(code=_code(code), level=level, text=text)
+        SegmentationMessage(code=_message_code(code), level=level, text=text)
         for code, level, text in naming.messages
     ]
     levels = []
@@ -498,21 +496,9 @@ def _report(
     )
 
 
-def _code(code: str) -> MessageCode:
-    allowed: tuple[MessageCode, ...] = (
-        "needs_named_anchor",
-        "anchors_disagree",
-        "transitional_anatomy",
-        "metal_in_view",
-        "partial_level",
-        "no_spine_found",
-        "levels_merged",
-        "labels_given",
-    )
-    for c in allowed:
-        if c == code:
-            return c
-    raise ValueError(code)
-
-
-__all__ = ["BuiltinCTBackend", "TOTALSEG_V2_VERTEBRAE"]
+def _message_code(code: str) -> MessageCode:
+    """The naming's message code as the report's Literal (naming only emits these)."""
+    allowed: tuple[MessageCode, ...] = get_args(MessageCode)
+    if code not in allowed:
+        raise ValueError(f"unknown segmentation message code {code!r}")
+    return code

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -26,7 +26,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import Field
 
-from spinefuse.conventions import TOTALSEG_V2_SACRUM, TOTALSEG_V2_VERTEBRAE, VERTEBRAE
+from spinefuse.conventions import TOTALSEG_V2_VERTEBRAE, VERTEBRAE
 from spinefuse.errors import LabelMapError, MissingDependencyError
 from spinefuse.imaging.labels import Convention, on_grid, read_label_map, vertebra_ids
 from spinefuse.imaging.volume import Volume
@@ -289,9 +289,6 @@ def task_convention(classes: Mapping[int, str]) -> dict[int, str]:
     return out
 
 
-BackendFactory = Callable[[], SegmentationBackend]
-
-
 def default_backend() -> SegmentationBackend:
     """TotalSegmentator when installed, else the built-in CT back-end."""
     if TotalSegmentatorBackend.available():
@@ -299,20 +296,3 @@ def default_backend() -> SegmentationBackend:
     from spinefuse.imaging.builtin_ct import BuiltinCTBackend
 
     return BuiltinCTBackend()
-
-
-__all__ = [
-    "TOTALSEG_V2_SACRUM",
-    "Anchor",
-    "LabelFileBackend",
-    "LevelFinding",
-    "Segmentation",
-    "SegmentationBackend",
-    "SegmentationMessage",
-    "SegmentationReport",
-    "TotalSegmentatorBackend",
-    "default_backend",
-    "report_from_labels",
-    "task_convention",
-    "to_totalseg_ids",
-]
