@@ -16,9 +16,9 @@ from pathlib import Path
 from spinefuse.anatomy.from_labels import geometry_from_labels
 from spinefuse.anatomy.phantom import render_ct
 from spinefuse.anatomy.template import VirtualPatientSpec, virtual_spine
+from spinefuse.imaging.builtin_ct import BuiltinCTBackend
 from spinefuse.imaging.labels import read_label_map
 from spinefuse.imaging.nifti import read_nifti
-from spinefuse.imaging.spine_threshold import ThresholdBackend
 from spinefuse.records import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def main(repeats: int = 3, spacing_mm: float = 0.8) -> dict[str, float | None]:
     example_s = _example_ct_s(repeats)
     ct, _ = render_ct(virtual_spine(VirtualPatientSpec()), spacing_mm=spacing_mm)
     t0 = time.perf_counter()
-    labels = ThresholdBackend().segment(ct)
+    labels = BuiltinCTBackend(lowest_in_view="S1").segment(ct).labels
     segment_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     geometry = geometry_from_labels(ct, labels, "totalseg")

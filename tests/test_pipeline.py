@@ -214,7 +214,16 @@ def test_the_built_in_segmentation_reaches_the_plan(sample_case_path: Path) -> N
     case = load_case(sample_case_path)
     ct = case.imaging[0].model_copy(update={"label_map": None})
     unlabelled: Case = case.model_copy(update={"imaging": [ct, *case.imaging[1:]]})
-    result = run(unlabelled, "plan", progress=False)
+    # the phantom shows no iliac crest or rib to name its levels: unnamed, nothing is planned
+    guessed = run(unlabelled, "plan", progress=False)
+    assert guessed.images is not None and guessed.images.unnamed
+    assert guessed.plan is None and guessed.skipped["plan"].code == "levels_unnamed"
+    assert guessed.geometry is not None and guessed.geometry.needs_confirmation
+    # named by the case (its lowest vertebra in view), the segmentation's labels are planned on
+    named = unlabelled.model_copy(
+        update={"segmentation": {"backend": "builtin", "options": {"lowest_in_view": "S1"}}}
+    )
+    result = run(Case.model_validate(named.model_dump(by_alias=True)), "plan", progress=False)
     assert result.images is not None and result.images.label_source == "builtin"
     assert result.plan is not None and result.plan.screws
     assert all(s.bone_fraction is not None for s in result.plan.screws)  # graded on its labels

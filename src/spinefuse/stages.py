@@ -63,6 +63,13 @@ def anatomy_stage(r: CaseResult) -> SpineGeometry | Skip:
             "the case has no CT or MR study: the anatomy is measured on one "
             "(X-ray landmark files give the 2-D measurements only)",
         )
+    if images.gate is not None and images.gate.status == "fail":
+        failed = [m.removeprefix("FAIL ") for m in images.gate.messages if m.startswith("FAIL")]
+        return Skip(
+            "gate_failed",
+            "the label map failed the quality gate, so nothing is measured on it: "
+            + "; ".join(failed),
+        )
     return measure_anatomy(images, heights=r.case.anatomy.body_heights)
 
 
@@ -100,6 +107,13 @@ def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
     if r.assessment is None:
         return Skip("no_assessment", "there is no assessment to plan from")
     images = _images(r)
+    if images.unnamed:
+        return Skip(
+            "levels_unnamed",
+            "the segmentation could not name the levels from the anatomy in view, so no "
+            "level is planned on; name the lowest vertebra in view in the case file "
+            "(segmentation: {options: {lowest_in_view: L5}}) and run again",
+        )
     try:
         plan = plan_surgery(r.case, r.geometry, r.assessment, images=images)
     except LevelCutError as err:

@@ -15,7 +15,7 @@ from spinefuse.anatomy.body_heights import report_heights
 from spinefuse.anatomy.from_labels import geometry_from_labels
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.anatomy.template import virtual_spine
-from spinefuse.case import Case, load_case, save_case
+from spinefuse.case import Case, Segmentation, load_case, save_case
 from spinefuse.cli import app
 from spinefuse.errors import LabelMapError
 from spinefuse.imaging.dicom import read_dicom_series
@@ -204,13 +204,17 @@ def test_case_without_label_map_uses_the_builtin_backend(sample_case_path: Path)
     ct_study = case.imaging[0]
     with_labels = _geometry(case.model_copy(update={"imaging": [ct_study]}))
     no_labels = ct_study.model_copy(update={"label_map": None})
-    built_in = _geometry(case.model_copy(update={"imaging": [no_labels]}))
+    # the phantom shows no iliac crest or rib: the case names its lowest vertebra in view
+    named = Segmentation(backend="builtin", options={"lowest_in_view": "S1"})
+    built_in = _geometry(case.model_copy(update={"imaging": [no_labels], "segmentation": named}))
     assert with_labels is not None and built_in is not None
     assert built_in.levels == with_labels.levels
     assert "builtin segmentation" in built_in.source_detail
     for name in with_labels.levels:
         ref = np.asarray(with_labels.vertebrae[name].centroid)
         assert np.linalg.norm(np.asarray(built_in.vertebrae[name].centroid) - ref) < 2.0, name
+    unnamed = _geometry(case.model_copy(update={"imaging": [no_labels]}))
+    assert unnamed is not None and "named by a guess" in unnamed.needs_confirmation[0]
 
 
 def test_sample_dicom_series_reads_to_its_nifti(sample_case_path: Path) -> None:

@@ -211,7 +211,10 @@ def measure_anatomy(images: Images, heights: HeightMethod = "edges") -> SpineGeo
         heights,
     )
     geometry = with_corridors(geometry, fields).model_copy(
-        update={"parameters": {**geometry.parameters, "body_heights": heights}}
+        update={
+            "parameters": {**geometry.parameters, "body_heights": heights},
+            "needs_confirmation": _to_confirm(images),
+        }
     )
     unresolved = [
         f"{name} {side}"
@@ -235,6 +238,21 @@ def measure_anatomy(images: Images, heights: HeightMethod = "edges") -> SpineGeo
     if images.volume.modality != "CT":
         return geometry
     return with_dural_sacs(images.volume, geometry)
+
+
+def _to_confirm(images: Images) -> list[str]:
+    """What the quality gate and the segmentation ask the surgeon to confirm."""
+    out = []
+    if images.segmentation is not None:
+        if images.segmentation.needs_anchor:
+            out.append(
+                "the levels are named by a guess: no sacrum, iliac crest or lowest rib in view "
+                "names them; confirm the lowest level (segmentation.options.lowest_in_view)"
+            )
+        out += [m.text for m in images.segmentation.messages if m.code != "partial_level"]
+    if images.gate is not None:
+        out += [m.split(" ", 1)[1] for m in images.gate.messages if m.startswith("CONFIRM")]
+    return list(dict.fromkeys(out))
 
 
 def _conv(convention: Convention) -> str:

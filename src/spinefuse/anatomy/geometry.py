@@ -243,6 +243,11 @@ class SpineGeometry(Record):
     notes: list[str] = Field(
         default_factory=list, description="measurements not made on this image, and why"
     )
+    needs_confirmation: list[str] = Field(
+        default_factory=list,
+        description="what the surgeon must confirm on the images before relying on this "
+        "anatomy: levels the quality gate doubts, names the segmentation guessed",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SpineGeometry:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from spinefuse.case import Case, ImagingStudy, Segmentation
 from spinefuse.errors import CaseError
 from spinefuse.imaging.labels import Convention
 from spinefuse.imaging.volume import Volume
 from spinefuse.imaging.xray_landmarks import XrayLandmarks
+
+if TYPE_CHECKING:
+    from spinefuse.imaging.label_gate import GateVerdict
+    from spinefuse.imaging.segmentation import SegmentationReport
 
 LabelSource = Literal["file", "builtin", "totalsegmentator"]
 
@@ -37,6 +41,13 @@ class Images:
     label_source: LabelSource | None = None
     label_detail: str = ""
     xrays: tuple[XrayLandmarks, ...] = ()
+    segmentation: SegmentationReport | None = None
+    gate: GateVerdict | None = None
+
+    @property
+    def unnamed(self) -> bool:
+        """The segmentation could not name the levels from anchors in view (a flagged guess)."""
+        return self.segmentation is not None and self.segmentation.needs_anchor
 
     @property
     def modality(self) -> str | None:
@@ -94,12 +105,16 @@ def _check_options(backend: LabelSource, options: Mapping[str, object]) -> None:
         )
 
 
-def _segment(volume: Volume, backend: LabelSource, options: Mapping[str, object]) -> Volume:
+def _segment(
+    volume: Volume, backend: LabelSource, options: Mapping[str, object]
+) -> tuple[Volume, SegmentationReport]:
     from spinefuse.imaging.segmentation import TotalSegmentatorBackend, builtin_backend
 
     if backend == "totalsegmentator":
-        return TotalSegmentatorBackend.from_options(dict(options)).segment(volume)
-    return builtin_backend(dict(options)).segment(volume)
+        seg = TotalSegmentatorBackend.from_options(dict(options)).segment(volume)
+    else:
+        seg = builtin_backend(dict(options)).segment(volume)
+    return seg.labels, seg.report
 
 
 def read_images(case: Case) -> Images:
@@ -118,15 +133,22 @@ def read_images(case: Case) -> Images:
     volume = read_volume(study)
     backend = _backend_name(study, case.segmentation)
     _check_options(backend, case.segmentation.options)
+    report = None
     if backend == "file":
         assert study.label_map is not None
         labels = read_label_map(study.label_map, reference=volume)
         convention = study_convention(study)
         detail = f"{study.label_map.name} ({_convention_name(convention)})"
     else:
-        labels = _segment(volume, backend, case.segmentation.options)
+        labels, report = _segment(volume, backend, case.segmentation.options)
         convention = "totalseg"
         detail = f"{backend} segmentation of {volume.source or 'the ' + study.modality}"
+    from spinefuse.imaging.label_gate import gate_label_map
+
+    # a label map file's names are checked against the CT's anatomy; a segmentation's naming
+    # is in its own report
+    check = backend == "file" and volume.modality == "CT" and case.segmentation.check_naming
+    gate = gate_label_map(labels, convention, image=volume if check else None, check_naming=check)
     return Images(
         study=study,
         volume=volume,
@@ -135,6 +157,8 @@ def read_images(case: Case) -> Images:
         label_source=backend,
         label_detail=detail,
         xrays=xrays,
+        segmentation=report,
+        gate=gate,
     )
 
 

@@ -291,6 +291,7 @@ def patient_context(r: CaseResult) -> dict[str, Any]:
         picture = spine3d.sagittal_view(r.geometry, r.plan, simple=True)
     return {
         "title": "Your back operation: what it is and what to expect",
+        "to_check": bool(r.geometry is not None and r.geometry.needs_confirmation),
         "case_id": case.id,
         "age": f"{case.patient.age_years:.0f}",
         "problems": problems,

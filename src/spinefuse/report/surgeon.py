@@ -570,4 +570,5 @@ def surgeon_context(r: CaseResult) -> dict[str, Any]:
             s.describe for s in STAGES if s.record is not None and r.record(s.name) is None
         ],
         "unfinished": not r.finished,
+        "confirm": list(r.geometry.needs_confirmation) if r.geometry is not None else [],
     }
