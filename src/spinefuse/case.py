@@ -201,6 +201,8 @@ class ImagingSeries(Record):
     weighting: MrWeighting | None = None
     plane: Plane | None = None
     description: str = ""
+    echo_time_ms: float | None = Field(default=None, gt=0, le=1000)
+    repetition_time_ms: float | None = Field(default=None, gt=0, le=20000)
 
     @model_validator(mode="after")
     def _source(self) -> ImagingSeries:

@@ -19,7 +19,14 @@ Diagnosis = Literal[
     "sagittal_deformity",
     "osteoporosis",
     "osteopenia",
+    "disc_herniation",
+    "disc_bulge",
+    "lateral_recess_stenosis",
+    "modic_change",
+    "facet_effusion",
 ]
+Zone = Literal["central", "subarticular", "foraminal", "extraforaminal"]
+FindingSide = Literal["left", "right", "bilateral"]
 Action = Literal["fuse", "decompress", "none", "refer"]
 
 
@@ -46,6 +53,81 @@ class Finding(Record):
     grade: str = ""
     evidence: list[str] = Field(default_factory=list, description="measurement statements")
     source: str = ""
+    zone: Zone | None = Field(default=None, description="axial zone of a herniation or stenosis")
+    side: FindingSide | None = None
+
+
+class NotMeasured(Record):
+    """A measurement the study does not allow, and why (a sequence missing, slices too thick,
+    a level cut by the field of view): refused, never guessed."""
+
+    name: str
+    level: str | None = None
+    reason: str
+
+
+Root = Literal["L1", "L2", "L3", "L4", "L5", "S1"]
+CompressionKind = Literal[
+    "disc_herniation",
+    "disc_bulge",
+    "central_stenosis",
+    "lateral_recess_stenosis",
+    "foraminal_stenosis",
+]
+
+
+class RootSide(Record):
+    """A nerve root on one side (``bilateral``: both)."""
+
+    root: Root
+    side: FindingSide
+
+
+class Compression(Record):
+    """A compression the imaging shows, the roots it affects by the root rules
+    (``data/nerve_roots.yaml``), and whether the examination supports it."""
+
+    kind: CompressionKind
+    level: str
+    zone: Zone | None = None
+    side: FindingSide
+    grade: str = ""
+    roots: list[RootSide] = Field(default_factory=list)
+    supported: bool = False
+    support: list[str] = Field(default_factory=list, description="the signs that point at it")
+
+
+class SymptomaticRoot(Record):
+    """A root the examination or history points at, and the compressions that explain it."""
+
+    root: Root
+    side: FindingSide
+    signs: list[str] = Field(default_factory=list)
+    explained: bool = False
+    explained_by: list[str] = Field(default_factory=list)
+
+
+class Concordance(Record):
+    """Imaging matched to the examination: each symptomatic root with what explains it, each
+    compression with what supports it, and the flags of what does not match."""
+
+    roots: list[SymptomaticRoot] = Field(default_factory=list)
+    compressions: list[Compression] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    source: str = ""
+
+    @property
+    def concordant(self) -> bool:
+        """Every symptomatic root explained and every compression supported (and some of each)."""
+        return (
+            bool(self.roots)
+            and all(r.explained for r in self.roots)
+            and all(c.supported for c in self.compressions)
+        )
+
+    def supported_at(self, segment: str) -> list[Compression]:
+        """The compressions at a segment that the examination supports."""
+        return [c for c in self.compressions if c.level == segment and c.supported]
 
 
 class SegmentRecommendation(Record):
@@ -67,6 +149,8 @@ class Assessment(Record):
     decompress_segments: list[str] = Field(default_factory=list)
     red_flags: list[str] = Field(default_factory=list)
     rationale: str = ""
+    not_measured: list[NotMeasured] = Field(default_factory=list)
+    concordance: Concordance | None = None
 
     def measurement(self, name: str, level: str | None = None) -> Measurement:
         """The first measurement of this name (and level), or KeyError."""

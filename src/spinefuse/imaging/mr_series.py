@@ -51,16 +51,19 @@ class MrImage:
     description: str = ""
     how: str = ""
     frame_uid: str | None = None
+    echo_time_ms: float | None = None
+    repetition_time_ms: float | None = None
 
     @property
     def thickness_mm(self) -> float:
         return float(self.volume.spacing.max())
 
     def extent_along(self, direction: NDArray[np.float64]) -> float:
-        """Voxel extent (mm) along a world direction: the resolution a measurement along it has."""
+        """Resolution (mm) along a world direction: the largest step any voxel axis makes along
+        it (the slice thickness along the slice normal, the pixel size in plane)."""
         d = np.asarray(direction, dtype=float)
         d = d / np.linalg.norm(d)
-        return float(np.abs(self.volume.affine[:3, :3].T @ d).sum())
+        return float(np.abs(self.volume.affine[:3, :3].T @ d).max())
 
     def label(self) -> str:
         """For messages: 'sagittal T2 (mr_sag_t2.nii.gz)'."""
@@ -243,13 +246,29 @@ def _from_case(entry: ImagingSeries) -> MrImage:
             else volume_plane(volume)
         )
         return MrImage(
-            volume, weighting, plane, entry.description or h.description, how, h.frame_uid
+            volume,
+            weighting,
+            plane,
+            entry.description or h.description,
+            how,
+            h.frame_uid,
+            entry.echo_time_ms or h.te_ms,
+            entry.repetition_time_ms or h.tr_ms,
         )
     assert entry.nifti is not None
     volume = read_nifti(entry.nifti, modality="MR")
     plane = entry.plane or volume_plane(volume)
     how = "weighting named in the case file" if entry.weighting else "weighting not given"
-    return MrImage(volume, entry.weighting, plane, entry.description, how, None)
+    return MrImage(
+        volume,
+        entry.weighting,
+        plane,
+        entry.description,
+        how,
+        None,
+        entry.echo_time_ms,
+        entry.repetition_time_ms,
+    )
 
 
 def _from_folder(folder: Path) -> tuple[list[MrImage], list[str]]:
@@ -283,7 +302,9 @@ def _from_folder(folder: Path) -> tuple[list[MrImage], list[str]]:
             continue
         flat = h.folder == folder
         volume = read_dicom_series(h.folder, series_uid=h.series_uid if flat else None)
-        images.append(MrImage(volume, weighting, plane, h.description, how, h.frame_uid))
+        images.append(
+            MrImage(volume, weighting, plane, h.description, how, h.frame_uid, h.te_ms, h.tr_ms)
+        )
     return images, passed
 
 
