@@ -168,14 +168,19 @@ class _Paint:
         b = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 2, 0, np.array(self.shape))
         if np.any(b <= a):
             return np.zeros(0, dtype=np.int64), np.zeros((0, 3))
-        grid = np.stack(
-            np.meshgrid(*[np.arange(a[d], b[d]) for d in range(3)], indexing="ij"), axis=-1
+        ii, jj, kk = (np.arange(a[d], b[d]) for d in range(3))
+        nx, ny, nz = self.shape
+        size = nx * ny * nz
+        flat = (ii[:, None, None] * (ny * nz) + jj[None, :, None] * nz + kk[None, None, :]).ravel()
+        idx = (np.arange(len(self.offsets))[:, None] * size + flat[None, :]).ravel()
+        rot, origin = self.affine[:3, :3], self.affine[:3, 3]
+        base = (
+            ii[:, None, None, None] * rot[:, 0]
+            + jj[None, :, None, None] * rot[:, 1]
+            + kk[None, None, :, None] * rot[:, 2]
+            + origin
         ).reshape(-1, 3)
-        flat = np.ravel_multi_index((grid[:, 0], grid[:, 1], grid[:, 2]), self.shape)
-        size = int(np.prod(self.shape))
-        idx = np.concatenate([k * size + flat for k in range(len(self.offsets))])
-        vox = np.concatenate([grid + np.array([0.0, 0.0, o]) for o in self.offsets])
-        world = vox @ self.affine[:3, :3].T + self.affine[:3, 3]
+        world = np.concatenate([base + o * rot[:, 2] for o in self.offsets])
         return idx.astype(np.int64), np.asarray(world, dtype=float)
 
     def set(self, idx: NDArray[np.int64], mask: Mask, tissue: str, structure: int | None) -> None:
@@ -241,8 +246,17 @@ def _paint_canal(paint: _Paint, g: SpineGeometry, path: MrPathology, canal_id: i
     for v in g.vertebrae.values():
         if v.canal is None:
             continue
-        idx, p = paint.near(vertebra_points(v), 4.0)
         f = v.frame()[:3, :3]
+        reach = np.array([0.5 * v.canal.width_mm, 0.5 * v.canal.ap_diameter_mm, 20.0]) + 2.0
+        box = np.asarray(v.canal.centre) + np.array(
+            [
+                f @ (reach * np.array([sx, sy, sz]))
+                for sx in (-1, 1)
+                for sy in (-1, 1)
+                for sz in (-1, 1)
+            ]
+        )
+        idx, p = paint.near(box, 1.0)
         q = (p - np.asarray(v.canal.centre)) @ f
         below_top = (p - np.asarray(v.superior.centre)) @ np.asarray(v.superior.normal) <= 0
         if v.inferior is not None:
@@ -319,7 +333,7 @@ def _paint_foramina(paint: _Paint, g: SpineGeometry, path: MrPathology) -> None:
             inside = (q[:, 0] / half_w) ** 4 + (q[:, 1] / half_d) ** 4 + (
                 q[:, 2] / half_h
             ) ** 4 <= 1
-            root_z = half_h - 2.0 - 2.5 - ROOT_RADIUS_MM
+            root_z = half_h - 2.0 - 3.5 - ROOT_RADIUS_MM
             grade = path.foraminal_lee.get(seg, {}).get(side, 0)
             ry, rz = (3.6, 1.2) if grade == 3 else (ROOT_RADIUS_MM, ROOT_RADIUS_MM)
             root = (((q[:, 1] - root_y) / ry) ** 2 + ((q[:, 2] - root_z) / rz) ** 2 <= 1.0) & (
@@ -340,8 +354,13 @@ def _paint_discs(
     for seg in g.discs:
         rot, c, h, up, low = _disc_frame(g, seg)
         a, b = low.body_width_mm / 2, low.body_depth_mm / 2
+        reach_z = 0.5 * h + (14.0 if seg in path.herniation else 3.0)
         pts = np.array(
-            [c + s * r * rot[:, k] for k, r in enumerate((a + 14, b + 14, h + 14)) for s in (-1, 1)]
+            [
+                c + s * r * rot[:, k]
+                for k, r in enumerate((a + 14, b + 14, reach_z))
+                for s in (-1, 1)
+            ]
         )
         idx, p = paint.near(pts, 1.0)
         # in plane about the lower body's axis (the disc fills the lower endplate, as on the CT
@@ -386,10 +405,10 @@ def _paint_discs(
                 + ((s_z + 2.0) / (0.5 * h + 3.0)) ** 2
             ) <= 1.0
             shape = neck | dome
-        else:  # sequestration: a free fragment, 2 mm clear of the margin, migrated caudally
-            dn = 0.5 * (e - 2.0)
+        else:  # sequestration: a free fragment, 3 mm clear of the margin, migrated caudally
+            dn = 0.5 * (e - 3.0)
             shape = (
-                (s_t / 5.0) ** 2 + ((s_n - 2.0 - dn) / dn) ** 2 + ((s_z + 0.5 * h + 4.0) / 4.0) ** 2
+                (s_t / 5.0) ** 2 + ((s_n - 3.0 - dn) / dn) ** 2 + ((s_z + 0.5 * h + 4.0) / 4.0) ** 2
             ) <= 1.0
         paint.set(idx, shape & (r > 0.9), nucleus, disc_id)
 
@@ -436,7 +455,9 @@ def _paint_recesses(
             [c + s * r * rot[:, k] for k, r in enumerate((pm + 6, b + 20, h + 6)) for s in (-1, 1)]
         )
         idx, p = paint.near(pts, 1.0)
-        q = (p - c) @ rot
+        f, base = body_frame(low)  # the disc's margin is the lower body's (as painted)
+        q = (p - base) @ f
+        q[:, 2] = (p - c) @ rot[:, 2]
         for side, depth in sides.items():
             lat = 1.0 if side == "right" else -1.0
             x = lat * q[:, 0]
@@ -460,7 +481,7 @@ def _paint_facet_fluid(paint: _Paint, g: SpineGeometry, path: MrPathology) -> No
             rel = p - joint
             across = rel @ n
             along = np.linalg.norm(rel - across[:, None] * n, axis=1)
-            paint.set(idx, (np.abs(across) <= width / 2) & (along <= 6.0), "joint_fluid", 0)
+            paint.set(idx, (np.abs(across) <= width / 2) & (along <= 4.0), "joint_fluid", 0)
 
 
 def _ids() -> tuple[dict[str, int], dict[str, int], int]:
@@ -510,7 +531,7 @@ def render_mr(
     pathology: MrPathology | None = None,
     *,
     sagittal_mm: float = 1.0,
-    axial_in_plane_mm: float = 0.7,
+    axial_in_plane_mm: float = 0.8,
     axial_thickness_mm: float = 4.0,
     axial_slices: int = 5,
     margin_mm: float = 12.0,

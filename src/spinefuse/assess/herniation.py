@@ -28,8 +28,6 @@ from spinefuse.assess.mr_levels import (
     source,
 )
 
-Z_STEP = 1.0
-
 
 @dataclass(frozen=True)
 class Displaced:
@@ -72,97 +70,94 @@ def _tangent_spread(xy: NDArray[np.float64], tangent: NDArray[np.float64]) -> fl
 
 
 def find_displaced(site: DiscSite, ol: Outline, ped: Pedicles | None) -> list[Displaced]:
-    """Every piece of disc material beyond the outline (a bulge is one piece)."""
+    """Every piece of disc material beyond the outline (a bulge is one piece), read on the
+    disc label's own voxels placed in the disc's frame."""
     crit = criteria("herniation")
+    labels = site.spine.labels
     key = site.spine.discs[site.segment]
-    h = ol.half_height
-    zs = np.arange(
-        -h - crit["sequestration_search_mm"], h + crit["sequestration_search_mm"] + 1e-9, Z_STEP
-    )
-    gx, gy = np.meshgrid(XS, YS, indexing="ij")
-    pts = site.world(gx[None], gy[None], zs[:, None, None] + 0 * gx[None])
-    disc = site.labels_at(pts) == key  # (z, x, y)
+    arr = np.asarray(labels.array)
+    ijk = np.argwhere(arr == key)
+    lo = np.maximum(ijk.min(axis=0) - 2, 0)
+    hi = np.minimum(ijk.max(axis=0) + 3, np.array(arr.shape))
+    local = (labels.voxel_to_world(ijk.astype(float)) - site.centre) @ site.rot
+    ix = np.clip(np.rint((local[:, 0] - XS[0]) / STEP_MM).astype(int), 0, len(XS) - 1)
+    iy = np.clip(np.rint((local[:, 1] - YS[0]) / STEP_MM).astype(int), 0, len(YS) - 1)
     tol = int(round(crit["tolerance_mm"] / STEP_MM))
-    inside = ndimage.binary_dilation(ol.mask, iterations=tol) if tol else ol.mask
-    outside_dist = ndimage.distance_transform_edt(~ol.mask) * STEP_MM  # mm from the outline
+    inside_mask = ndimage.binary_dilation(ol.mask, iterations=tol) if tol else ol.mask
+    outside_dist = np.asarray(ndimage.distance_transform_edt(~ol.mask)) * STEP_MM
     planes = disc_surfaces(site)
+    h = ol.half_height
+    x, y, z = local[:, 0], local[:, 1], local[:, 2]
     if planes is None:
-        top, bottom = np.full_like(gx, h), np.full_like(gx, -h)
+        top, bottom = np.full_like(x, h), np.full_like(x, -h)
     else:
-        top = planes[0][0] + planes[0][1] * gx + planes[0][2] * gy
-        bottom = planes[1][0] + planes[1][1] * gx + planes[1][2] * gy
-    z3 = zs[:, None, None]
-    in_space = (z3 <= top[None] + Z_STEP) & (z3 >= bottom[None] - Z_STEP)
-    behind = (gy <= ol.posterior_y)[None]
+        top = planes[0][0] + planes[0][1] * x + planes[0][2] * y
+        bottom = planes[1][0] + planes[1][1] * x + planes[1][2] * y
+    vz = float(np.abs(labels.affine[:3, :3].T @ site.rot[:, 2]).max())  # voxel step along z
+    in_space = (z <= top + vz) & (z >= bottom - vz)
+    inside = inside_mask[ix, iy]
     # beyond the disc space vertically, only what lies behind the bodies (migrated into the canal)
-    beyond = disc & ~inside[None] & (in_space | behind)
-    parent = disc & inside[None] & in_space
+    beyond = ~inside & (in_space | (y <= ol.posterior_y))
+    parent = inside & in_space
     if not beyond.any():
         return []
-    lab, n = ndimage.label(beyond, structure=np.ones((3, 3, 3)))
-    grown_parent = ndimage.binary_dilation(parent, structure=np.ones((3, 3, 3)), iterations=2)
-    mid_k = int(np.argmin(np.abs(zs)))
-    angle = np.degrees(np.arctan2(gy, gx))
+    shape = tuple(hi - lo)
+    grid_b = np.zeros(shape, dtype=bool)
+    grid_p = np.zeros(shape, dtype=bool)
+    rel = ijk - lo
+    grid_b[tuple(rel[beyond].T)] = True
+    grid_p[tuple(rel[parent].T)] = True
+    lab, n = ndimage.label(grid_b, structure=np.ones((3, 3, 3)))
+    grown = ndimage.binary_dilation(grid_p, structure=np.ones((3, 3, 3)))
+    comp = lab[tuple(rel.T)]
+    voxel = float(np.prod(labels.spacing))
+    angle = np.degrees(np.arctan2(y, x))
     pieces: list[Displaced] = []
     for k in range(1, n + 1):
-        piece = lab == k
-        if piece.sum() * STEP_MM * STEP_MM * Z_STEP < crit["min_volume_mm3"]:
+        sel = comp == k
+        if sel.sum() * voxel < crit["min_volume_mm3"]:
             continue
-        dist = outside_dist[piece.any(axis=0)]
-        extent = float(dist.max()) if dist.size else 0.0
-        foot = piece.any(axis=0)
-        section = piece[mid_k]
-        area = float(section.sum() * STEP_MM * STEP_MM)
-        bins = np.unique(np.floor(angle[foot] / 5.0))
-        circumference = len(bins) * 5.0 / 360.0
-        joined = bool((piece & grown_parent).any())
-        over = np.where(piece, z3 - top[None], -np.inf).max()
-        under = np.where(piece, bottom[None] - z3, -np.inf).max()
-        migration = float(max(over, under, 0.0))
-        xy = np.stack([gx[foot], gy[foot]], axis=1)
-        centre = xy.mean(axis=0)
-        # base: the piece where it meets the outline; dome: its widest parallel to the base
-        base_pts = xy[outside_dist[foot] <= crit["tolerance_mm"] + STEP_MM]
-        normal = centre / max(float(np.linalg.norm(centre)), 1e-6)
+        dist = outside_dist[ix[sel], iy[sel]]
+        extent = float(dist.max())
+        circumference = len(np.unique(np.floor(angle[sel] / 5.0))) * 5.0 / 360.0
+        joined = bool(grown[lab == k].any())
+        if circumference < crit["bulge_min_circumference"] and extent < crit["min_extent_mm"]:
+            continue
+        mid = sel & (np.abs(z) <= 0.5 * vz)
+        area = float(mid.sum() * voxel / vz)
+        migration = float(max((z[sel] - top[sel]).max(), (bottom[sel] - z[sel]).max(), 0.0))
+        xy = np.stack([x[sel], y[sel]], axis=1)
+        apex = xy[int(np.argmax(dist))]
+        base_pts = xy[dist <= crit["tolerance_mm"] + 1.0]
+        normal = apex / max(float(np.linalg.norm(apex)), 1e-6)
         if len(base_pts) >= 2:
             _, _, vt = np.linalg.svd(base_pts - base_pts.mean(axis=0), full_matrices=False)
             tangent = vt[0]
         else:
             tangent = np.array([-normal[1], normal[0]])
         base = _tangent_spread(base_pts, tangent) if joined else 0.0
-        far = xy[outside_dist[foot] >= 1.5]
-        dome = _tangent_spread(far, tangent)
-        if extent < crit["min_extent_mm"] and (
-            circumference < crit["bulge_min_circumference"] or not joined
-        ):
-            continue
+        dome = _tangent_spread(xy[dist >= crit["tolerance_mm"] + 1.5], tangent)
         if not joined:
             kind = "sequestration"
-        elif (
-            circumference >= crit["bulge_min_circumference"]
-            and extent <= crit["bulge_max_extent_mm"]
-        ):
+        elif circumference >= crit["bulge_min_circumference"]:
             kind = "bulge"
         elif dome > crit["extrusion_dome_ratio"] * base or migration > crit["migration_mm"]:
             kind = "extrusion"
         else:
             kind = "protrusion"
-        zone, side = (None, None) if kind == "bulge" else zone_of(float(centre[0]), ped)
-        pieces.append(
-            Displaced(
-                kind,
-                zone,
-                side,
-                extent,
-                area,
-                base,
-                dome,
-                migration,
-                circumference,
-                float(centre[0]),
-            )
+        # where it leaves the disc (its base); a free fragment where it lies
+        where = (
+            float(np.mean(base_pts[:, 0])) if joined and len(base_pts) else float(xy[:, 0].mean())
         )
-    return pieces
+        zone, side = (None, None) if kind == "bulge" else zone_of(where, ped)
+        pieces.append(
+            Displaced(kind, zone, side, extent, area, base, dome, migration, circumference, where)
+        )
+    bulges = [p for p in pieces if p.kind == "bulge"]
+    if bulges:  # the ends of a bulge's ring are the bulge, not herniations beside it
+        reach = max(b.extent_mm for b in bulges) + crit["tolerance_mm"]
+        pieces = [p for p in pieces if p.kind in ("bulge", "sequestration") or p.extent_mm > reach]
+    return sorted(pieces, key=lambda p: -p.extent_mm)
 
 
 def measure_herniation(

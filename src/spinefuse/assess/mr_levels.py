@@ -246,7 +246,20 @@ def outline(site: DiscSite, half_height: float) -> Outline | None:
             return None
         wall_k = max((k for k in back if k < front.max()), default=-1)
         wall = YS[wall_k + 1] if wall_k >= 0 else YS[0]
-        hits &= (YS >= wall - criteria("herniation")["wall_margin_mm"])[None, :]
+        margin = criteria("herniation")["wall_margin_mm"]
+        hits &= (YS >= wall - margin)[None, :]
+        # under the pedicles the roots of the arch join the body: there the posterior margin is
+        # the ellipse through the midline wall and the body's widest row
+        ahead = np.flatnonzero(column & (YS >= 0.0))
+        if len(ahead):
+            anterior = YS[ahead.max()]
+            cy, half_d = 0.5 * (anterior + wall), 0.5 * (anterior - wall)
+            row = hits[:, int(np.argmin(np.abs(YS - cy)))]
+            if row.any():
+                xs = XS[row]
+                cx, half_w = 0.5 * (xs.min() + xs.max()), 0.5 * (xs.max() - xs.min()) + STEP_MM
+                u = np.clip(1.0 - ((gx - cx) / half_w) ** 2, 0.0, 1.0)
+                hits &= gy >= cy - half_d * np.sqrt(u) - margin
         lab, _ = ndimage.label(hits)
         keep = np.unique(lab[centre & hits])
         keep = keep[keep > 0]

@@ -66,7 +66,7 @@ def measure_mr(mr: MrSeries | None) -> MrReading:
         height, m1, n1 = measure_height(site, mr, ol)
         parts = [
             (m1, n1),
-            measure_signal(site, mr, height),
+            measure_signal(site, mr, height, ol),
             measure_herniation(site, ol, ped),
             measure_central(site, mr, ol),
             measure_recesses(site, ol, ped),

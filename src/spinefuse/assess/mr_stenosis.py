@@ -321,7 +321,8 @@ def measure_foramina(
         ry, rz = gy[root], gz[root]
         cy, cz = float(ry.mean()), float(rz.mean())
         lost = 0
-        for dy, dz in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        without = []
+        for label, dy, dz in (("up", 0, 1), ("down", 0, -1), ("forward", 1, 0), ("back", -1, 0)):
             edge = 0.0
             while True:
                 yy, zz = cy + dy * edge, cz + dz * edge
@@ -339,13 +340,19 @@ def measure_foramina(
                     found = True
                     break
             lost += not found
+            if not found:
+                without.append(label)
         cov = np.cov(np.stack([ry, rz])) if root.sum() > 2 else np.eye(2)
         ev = np.sort(np.linalg.eigvalsh(cov))
         aspect = float(np.sqrt(max(ev[0], 1e-9) / max(ev[1], 1e-9)))
         grade = 0 if lost == 0 else 1 if lost < 4 else 2
         if grade == 2 and aspect < crit["deformed_aspect"]:
             grade = 3
-        text = f"perineural fat missing in {lost} of 4 directions; root aspect {aspect:.2f}"
+        text = (
+            f"perineural fat missing in {lost} of 4 directions"
+            + (f" ({', '.join(without)})" if without else "")
+            + f"; root aspect {aspect:.2f}"
+        )
         out.append(_lee(level, side, grade, text, lost, aspect))
     return out, []
 

@@ -108,16 +108,26 @@ def ratio_boundaries(te_ms: float, tr_ms: float) -> list[float]:
     ]
 
 
-def nucleus_signal(site: DiscSite, image: MrImage, height_mm: float) -> float | None:
-    """Mean signal of the disc's central region (the nucleus) on ``image``."""
+def nucleus_signal(
+    site: DiscSite, image: MrImage, height_mm: float, ol: Outline | None = None
+) -> float | None:
+    """Mean signal of the disc's central region (the nucleus) on ``image``: about the middle of
+    the disc-space outline (of the disc's own section without one), so that herniated material
+    does not move it."""
     frac = criteria("pfirrmann")["nucleus_fraction"]
     key = site.spine.discs[site.segment]
     mid = site.labels_at(site.section(0.0)) == key
     if mid.sum() < 20:
         return None
     gx, gy = np.meshgrid(XS, YS, indexing="ij")
-    cx, cy = 0.5 * (gx[mid].min() + gx[mid].max()), 0.5 * (gy[mid].min() + gy[mid].max())
-    wx, wy = gx[mid].max() - gx[mid].min(), gy[mid].max() - gy[mid].min()
+    region = mid if ol is None else ol.mask & mid
+    if region.sum() < 20:
+        region = mid
+    cx, cy = (
+        0.5 * (gx[region].min() + gx[region].max()),
+        0.5 * (gy[region].min() + gy[region].max()),
+    )
+    wx, wy = gx[region].max() - gx[region].min(), gy[region].max() - gy[region].min()
     sel = mid & (np.abs(gx - cx) <= frac * wx) & (np.abs(gy - cy) <= frac * wy)
     zs = np.linspace(-0.3, 0.3, 5) * 0.5 * height_mm
     pts = site.world(gx[sel][:, None], gy[sel][:, None], zs[None, :])
@@ -128,7 +138,7 @@ def nucleus_signal(site: DiscSite, image: MrImage, height_mm: float) -> float | 
 
 
 def measure_signal(
-    site: DiscSite, mr: MrSeries, height: DiscHeight | None
+    site: DiscSite, mr: MrSeries, height: DiscHeight | None, ol: Outline | None = None
 ) -> tuple[list[Measurement], list[NotMeasured]]:
     """The nucleus/CSF ratio on the best sagittal series and, on T2, the Pfirrmann grade."""
     crit = criteria("pfirrmann")
@@ -145,7 +155,7 @@ def measure_signal(
         reason = f"{image.label()} has {extent:.1f} mm voxels along the disc's axis"
         return [], [NotMeasured(name="disc_signal_ratio", level=level, reason=reason)]
     h = height.height_mm if height is not None else 8.0
-    nucleus = nucleus_signal(site, image, h)
+    nucleus = nucleus_signal(site, image, h, ol)
     weighting = image.weighting or "T2"
     csf = csf_reference(site, image.volume, weighting)
     if nucleus is None or csf is None or csf <= 0:
