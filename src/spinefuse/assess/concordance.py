@@ -6,7 +6,8 @@ segment U-L a central or subarticular compression (and central or lateral-recess
 the traversing root L, a foraminal or extraforaminal one (and foraminal stenosis) the exiting root
 U. A symptomatic root is explained when a compression affects it on its side; a compression is
 supported when a symptomatic root it affects is on its side, a tension sign on that side stretches
-that root, or (central stenosis) the patient has neurogenic claudication.
+that root (where no deficit on that side points at a root), or (central stenosis) the patient has
+neurogenic claudication.
 """
 
 from __future__ import annotations
@@ -180,7 +181,12 @@ def concordance(
             for sr in roots:
                 if sr.root == rs.root and _sides_meet(sr.side, rs.side):
                     support += sr.signs
-            if exam is not None:
+            # a tension sign supports a root it stretches only on a side where no deficit points
+            # at a root of its own (it is positive in an L5 and an S1 radiculopathy alike)
+            if exam is not None and not any(
+                _sides_meet(sr.side, rs.side) and any("history" not in g for g in sr.signs)
+                for sr in roots
+            ):
                 for sign, results in (
                     ("straight_leg_raise", exam.straight_leg_raise),
                     ("femoral_stretch", exam.femoral_stretch),
