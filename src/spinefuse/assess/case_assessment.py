@@ -16,7 +16,12 @@ from spinefuse.assess.concordance import concordance
 from spinefuse.assess.findings import findings as find
 from spinefuse.assess.indication import indicate
 from spinefuse.assess.measurements import measure_geometry, measure_landmarks
-from spinefuse.assess.mr_findings import merge_findings, mr_findings
+from spinefuse.assess.mr_findings import (
+    annotate_foramina,
+    merge_findings,
+    mr_findings,
+    mr_foramina,
+)
 from spinefuse.case import Case, ClinicalHistory, Examination, Patient
 from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
 from spinefuse.errors import CaseError, ImagingError
@@ -47,8 +52,12 @@ def _assemble(
     exam: Examination | None = None,
     not_measured: Sequence[NotMeasured] = (),
 ) -> Assessment:
-    found: list[Finding] = merge_findings(find(ms, patient), mr_findings(ms))
-    match = concordance(found, exam, history) if history is not None or exam is not None else None
+    found: list[Finding] = annotate_foramina(merge_findings(find(ms, patient), mr_findings(ms)), ms)
+    match = (
+        concordance(found, exam, history, mr_foramina(ms))
+        if history is not None or exam is not None
+        else None
+    )
     ind = indicate(found, history, patient, _segments(ms), instability_assessed, match, exam)
     fuse = ind.fuse_segments
     decompress = [

@@ -80,14 +80,26 @@ def affected_roots(
     return [RootSide(root=root, side=side)]
 
 
-def compressions(findings: Sequence[Finding]) -> list[Compression]:
-    """Every compression among the findings, with the roots it affects."""
+def compressions(
+    findings: Sequence[Finding], graded_foramina: dict[str, int] | None = None
+) -> list[Compression]:
+    """Every compression among the findings, with the roots it affects. A CT foraminal finding
+    at a level whose foramina the MR graded below a compression (``graded_foramina``: the
+    highest Lee grade per level) is none: the MR sees the root's fat."""
+    need = _rules()["compression"]["foraminal_lee_min_grade"]
+    graded = graded_foramina or {}
     out: list[Compression] = []
     seen: set[tuple[str, str, str | None, str]] = set()
     for f in findings:
         if f.level is None or "-" not in f.level:
             continue
         if f.diagnosis not in COMPRESSIVE:
+            continue
+        if (
+            f.diagnosis == "foraminal_stenosis"
+            and f.zone is None
+            and graded.get(f.level, need) < need
+        ):
             continue
         kind: CompressionKind = f.diagnosis  # type: ignore[assignment]
         # a CT foraminal finding names its side as its grade; central stenosis is bilateral
@@ -164,11 +176,14 @@ def _sides_meet(a: str, b: str) -> bool:
 
 
 def concordance(
-    findings: Sequence[Finding], exam: Examination | None, history: ClinicalHistory | None
+    findings: Sequence[Finding],
+    exam: Examination | None,
+    history: ClinicalHistory | None,
+    graded_foramina: dict[str, int] | None = None,
 ) -> Concordance | None:
     """The match of imaging and examination; None when there is neither a compression nor a
     symptomatic root to match."""
-    comps = compressions(findings)
+    comps = compressions(findings, graded_foramina)
     roots = symptomatic_roots(exam, history)
     if not comps and not roots:
         return None

@@ -217,3 +217,35 @@ def merge_findings(found: Sequence[Finding], mr: Sequence[Finding]) -> list[Find
             }
         )
     return out
+
+
+def mr_foramina(ms: Sequence[Measurement]) -> dict[str, int]:
+    """The highest MR Lee grade of each level whose foramina the MR graded."""
+    out: dict[str, int] = {}
+    for m in ms:
+        if m.name == "foraminal_lee_grade" and m.level is not None and m.detail.get("from") == "MR":
+            out[m.level] = max(out.get(m.level, 0), int(m.value))
+    return out
+
+
+def annotate_foramina(found: Sequence[Finding], ms: Sequence[Measurement]) -> list[Finding]:
+    """A CT foraminal finding (narrow heights) at a level whose foramina the MR graded with
+    their perineural fat preserved keeps its place, with the MR's reading beside it: the MR
+    sees the root and its fat, the CT only the bony heights."""
+    graded = mr_foramina(ms)
+    need = load_yaml("nerve_roots.yaml")["compression"]["foraminal_lee_min_grade"]
+    out = []
+    for f in found:
+        if (
+            f.diagnosis == "foraminal_stenosis"
+            and f.zone is None
+            and f.level in graded
+            and graded[f.level] < need
+        ):
+            note = (
+                f"MR: perineural fat kept around the roots (Lee grade at most {graded[f.level]}): "
+                "not a root compression"
+            )
+            f = f.model_copy(update={"evidence": [*f.evidence, note]})
+        out.append(f)
+    return out
