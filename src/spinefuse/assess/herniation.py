@@ -27,6 +27,7 @@ from spinefuse.assess.mr_levels import (
     method,
     source,
 )
+from spinefuse.imaging.mr_series import MrImage
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,21 @@ def find_displaced(site: DiscSite, ol: Outline, ped: Pedicles | None) -> list[Di
     return sorted(pieces, key=lambda p: -p.extent_mm)
 
 
+def too_coarse(site: DiscSite, labelled: MrImage, ap_mm: float, lateral_mm: float) -> str | None:
+    """Why the labelled series is too coarse in the disc's plane, or None."""
+    ap = labelled.extent_along(site.rot[:, 1])
+    lateral = labelled.extent_along(site.rot[:, 0])
+    if ap <= ap_mm and lateral <= lateral_mm:
+        return None
+    return (
+        f"the labels ({labelled.label()}) have {ap:.1f} mm voxels front to back and "
+        f"{lateral:.1f} mm side to side in the disc's plane; at most {ap_mm:g} and "
+        f"{lateral_mm:g} mm tell disc material beyond the disc space from the labels' edges"
+    )
+
+
 def measure_herniation(
-    site: DiscSite, ol: Outline | None, ped: Pedicles | None
+    site: DiscSite, ol: Outline | None, ped: Pedicles | None, labelled: MrImage | None = None
 ) -> tuple[list[Measurement], list[NotMeasured]]:
     """A measurement ``herniation_extent`` (mm) per displaced piece with its class, zone and
     side, and ``herniation_area`` (mm²) on the axial section through the disc."""
@@ -175,6 +189,11 @@ def measure_herniation(
     if ol is None:
         reason = "no disc-space outline: both neighbouring bodies must be labelled next to the disc"
         return [], [NotMeasured(name="herniation_extent", level=level, reason=reason)]
+    crit = criteria("herniation")
+    if labelled is not None:
+        coarse = too_coarse(site, labelled, crit["max_voxel_ap_mm"], crit["max_voxel_lateral_mm"])
+        if coarse is not None:
+            return [], [NotMeasured(name="herniation_extent", level=level, reason=coarse)]
     out: list[Measurement] = []
     missing: list[NotMeasured] = []
     for d in find_displaced(site, ol, ped):

@@ -67,9 +67,9 @@ def measure_mr(mr: MrSeries | None) -> MrReading:
         parts = [
             (m1, n1),
             measure_signal(site, mr, height, ol),
-            measure_herniation(site, ol, ped),
+            measure_herniation(site, ol, ped, mr.labelled_image),
             measure_central(site, mr, ol),
-            measure_recesses(site, ol, ped),
+            measure_recesses(site, ol, ped, mr.labelled_image),
             measure_foramina(site, mr, ol, ped),
             measure_modic(site, mr, ol),
             measure_effusion(site, mr, ol),

@@ -195,10 +195,18 @@ def _posterior_fat(
 
 
 def measure_recesses(
-    site: DiscSite, ol: Outline | None, ped: Pedicles | None
+    site: DiscSite, ol: Outline | None, ped: Pedicles | None, labelled: MrImage | None = None
 ) -> tuple[list[Measurement], list[NotMeasured]]:
     """The depth (mm) and grade of each lateral recess at the disc."""
     level = site.segment
+    limit = criteria("lateral_recess")["max_voxel_ap_mm"]
+    if labelled is not None and labelled.extent_along(site.rot[:, 1]) > limit:
+        reason = (
+            f"the labels ({labelled.label()}) have "
+            f"{labelled.extent_along(site.rot[:, 1]):.1f} mm voxels front to back; the recess's "
+            f"depth needs at most {limit:g} mm"
+        )
+        return [], [NotMeasured(name="lateral_recess_depth", level=level, reason=reason)]
     if ol is None or ped is None:
         reason = "the recess needs the disc-space outline and the pedicles in the labels"
         return [], [NotMeasured(name="lateral_recess_depth", level=level, reason=reason)]
