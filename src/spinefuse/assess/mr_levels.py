@@ -48,7 +48,10 @@ def source(block: str) -> str:
 
 
 def method(block: str) -> str:
-    return " ".join(str(criteria(block).get("method", "")).split())
+    """A measurement's method in one line, naming where the full method is."""
+    b = criteria(block)
+    text = str(b.get("summary") or " ".join(str(b.get("method", "")).split()))
+    return f"{text} (data/mr_criteria.yaml: {block})"
 
 
 @dataclass(frozen=True)

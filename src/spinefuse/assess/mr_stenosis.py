@@ -106,7 +106,7 @@ def measure_central(
             unit="mm2",
             level=level,
             normal_range=(crit["relative_mm2"], 400.0),
-            method=f"{how}: {method('dural_sac')}",
+            method=method("dural_sac"),
             source=source("dural_sac"),
             detail={"from": "MR", "outline": how},
         )
@@ -137,9 +137,13 @@ def measure_central(
             value=share,
             unit="",
             level=level,
-            method=f"on {image.label()}: {method('schizas')}",
+            method=method("schizas"),
             source=source("schizas"),
-            detail={"schizas": grade, "posterior_fat": "yes" if fat else "no"},
+            detail={
+                "schizas": grade,
+                "posterior_fat": "yes" if fat else "no",
+                "series": image.label(),
+            },
         )
     )
     return out, missing

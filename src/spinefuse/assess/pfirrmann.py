@@ -169,9 +169,14 @@ def measure_signal(
             value=ratio,
             unit="",
             level=level,
-            method=f"nucleus over CSF signal on {image.label()}: " + method("pfirrmann"),
+            method=method("pfirrmann"),
             source=source("pfirrmann"),
-            detail={"weighting": weighting, "nucleus": f"{nucleus:.1f}", "csf": f"{csf:.1f}"},
+            detail={
+                "weighting": weighting,
+                "series": image.label(),
+                "nucleus": f"{nucleus:.1f}",
+                "csf": f"{csf:.1f}",
+            },
         )
     ]
     if weighting != "T2":
