@@ -184,7 +184,9 @@ def indicate(
     for r in recs:
         if r.action == "fuse" and not (r.reasons and r.criteria_source):
             raise ParameterError(f"{r.segment}: fusion without a documented reason")
-    return Indication(recs, flags, _rationale(recs, flags, history, concordance))
+    # the mismatch joins the rationale when there was an examination to match
+    shown = concordance if exam is not None else None
+    return Indication(recs, flags, _rationale(recs, flags, history, shown))
 
 
 def _segment(
