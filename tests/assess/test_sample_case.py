@@ -80,3 +80,21 @@ def test_sample_mr_shows_her_herniation_concordant_with_her_l5_deficit(sample: P
     # the CT's dural sac and the MR's agree on an absolute stenosis at L4-L5
     assert a.measurement("dural_sac_area", "L4-L5").value < 75.0
     assert a.measurement("mr_dural_sac_area", "L4-L5").value < 75.0
+
+
+def test_on_an_mr_alone_no_ct_density_canal_measurement_runs(sample: Path) -> None:
+    case = load_case(sample)
+    mr_only = case.model_copy(
+        update={"imaging": [s for s in case.imaging if s.modality in ("MR", "XR")]}
+    )
+    result = run(mr_only, "assessment", progress=False)
+    assert result.geometry is not None and result.geometry.source == "mr"
+    assert all(d.canal is None for d in result.geometry.discs.values())  # no CT dural sac
+    a = result.assessment
+    assert a is not None
+    names = {m.name for m in a.measurements}
+    assert not names & {"dural_sac_area", "dural_sac_ap_diameter", "canal_ap_diameter"}
+    assert "mr_dural_sac_area" in names
+    stenosis = {(f.level, f.grade) for f in a.findings if f.diagnosis == "central_stenosis"}
+    assert stenosis == {("L4-L5", "absolute, Schizas C")}  # and none at S1
+    assert a.fuse_segments == ["L4-L5"]  # the films still show the instability
