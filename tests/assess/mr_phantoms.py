@@ -1,7 +1,8 @@
 """The synthetic MR phantom set: three virtual patients whose pathology covers every grade the MR
 measurements report (Pfirrmann I–V; bulge, protrusion, extrusion, sequestration in every zone;
 Schizas A–D; Lee 0–3; lateral recess grades 0–3; Modic 0–3; facet effusion), with the truth each
-grade is scored against."""
+grade is scored against. Drawn sizes sit inside their grade's band (a truth on a boundary between
+two grades is no truth at 1.2 mm voxels)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ SET: tuple[tuple[VirtualPatientSpec, MrPathology], ...] = (
             },
             schizas={"L2-L3": "D"},
             foraminal_lee={"L1-L2": {"right": 3}, "L4-L5": {"left": 1}, "L5-S1": {"left": 2}},
-            recess_depth_mm={"L2-L3": {"left": 2.0}},
+            recess_depth_mm={"L2-L3": {"left": 2.5}},
             modic={"L2 superior": 3, "L1 inferior": 1, "L5 inferior": 2},
             facet_effusion_mm={"L4-L5": {"left": 2.0, "right": 3.0}},
         ),
@@ -85,7 +86,7 @@ SET: tuple[tuple[VirtualPatientSpec, MrPathology], ...] = (
             },
             schizas={"L4-L5": "B"},
             foraminal_lee={"L3-L4": {"right": 1, "left": 3}, "L5-S1": {"right": 2}},
-            recess_depth_mm={"L3-L4": {"right": 3.5, "left": 1.0}},
+            recess_depth_mm={"L3-L4": {"right": 3.5, "left": 1.0}, "L5-S1": {"left": 2.5}},
             modic={"L4 superior": 1, "L3 inferior": 2, "L2 inferior": 3},
             facet_effusion_mm={"L1-L2": {"right": 2.0}},
         ),
