@@ -27,6 +27,7 @@ def test_sample_case_is_valid_and_complete(case_path: Path) -> None:
     roles = sorted((s.modality, s.role) for s in case.imaging)
     assert roles == [
         ("CT", "preop"),
+        ("MR", "preop"),
         ("XR", "extension"),
         ("XR", "flexion"),
         ("XR", "preop"),
@@ -38,6 +39,13 @@ def test_sample_case_is_valid_and_complete(case_path: Path) -> None:
     assert img.shape == lab.shape and np.allclose(img.affine, lab.affine)
     assert np.allclose(np.linalg.norm(img.affine[:3, :3], axis=0), [0.8, 0.8, 1.0])
     assert len(list((case_path.parent / "ct_dicom").glob("*.dcm"))) == img.shape[2]
+    mr = case.study("MR")
+    assert mr is not None and mr.label_map is not None and mr.label_convention == "totalspineseg"
+    kinds = sorted((s.plane, s.weighting) for s in mr.series)
+    assert kinds == [("axial", "T2")] * 5 + [("sagittal", "T1"), ("sagittal", "T2")]
+    sag = nib.load(mr.series[0].nifti)  # the label map lies on the sagittal grid
+    assert sag.shape == nib.load(mr.label_map).shape
+    assert case.examination is not None and case.examination.motor["left"]["L5"] == 4
 
 
 def test_dynamic_films_show_the_instability(case_path: Path) -> None:

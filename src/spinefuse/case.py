@@ -29,6 +29,27 @@ Sex = Literal["female", "male"]
 Smoking = Literal["never", "former", "current"]
 Diabetes = Literal["none", "non_insulin", "insulin"]
 Side3 = Literal["left", "right", "bilateral"]
+Side2 = Literal["left", "right"]
+MyotomeRoot = Literal["L2", "L3", "L4", "L5", "S1"]
+DermatomeRoot = Literal["L1", "L2", "L3", "L4", "L5", "S1"]
+Mrc = Annotated[int, Field(ge=0, le=5, description="MRC motor grade 0–5")]
+ReflexGrade = Literal["absent", "reduced", "normal", "brisk"]
+Reflex = Literal["patellar", "achilles"]
+TensionSign = Literal["positive", "negative"]
+RedFlag = Literal[
+    "saddle_anaesthesia",
+    "urinary_retention",
+    "faecal_incontinence",
+    "progressive_weakness",
+    "fever",
+    "weight_loss",
+    "cancer_history",
+    "trauma",
+    "night_pain",
+    "immunosuppression",
+]
+MrWeighting = Literal["T1", "T2", "STIR", "PD"]
+Plane = Literal["sagittal", "axial", "coronal"]
 ConservativeCare = Literal[
     "physiotherapy",
     "nsaids",
@@ -135,6 +156,32 @@ class NeurologicalDeficit(UserRecord):
     progressive: bool = False
 
 
+class Examination(UserRecord):
+    """The neurological examination of the legs, as recorded at the visit.
+
+    ``motor``: MRC grade (0–5) per side and lumbar myotome (L2 hip flexion, L3 knee extension,
+    L4 ankle dorsiflexion, L5 great-toe extension, S1 plantar flexion; a myotome not listed was
+    not recorded). ``sensory_loss``: the dermatomes with reduced or lost sensation, per side.
+    ``reflexes``: patellar (L4) and Achilles (S1) per side. ``straight_leg_raise`` and
+    ``femoral_stretch``: the tension signs per side. ``side``: the side of the leg symptoms.
+    ``red_flags``: signs that call for urgent work-up."""
+
+    side: Side3 | None = None
+    motor: dict[Side2, dict[MyotomeRoot, Mrc]] = Field(default_factory=dict)
+    sensory_loss: dict[Side2, list[DermatomeRoot]] = Field(default_factory=dict)
+    reflexes: dict[Reflex, dict[Side2, ReflexGrade]] = Field(default_factory=dict)
+    straight_leg_raise: dict[Side2, TensionSign] = Field(default_factory=dict)
+    femoral_stretch: dict[Side2, TensionSign] = Field(default_factory=dict)
+    red_flags: list[RedFlag] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Examination:
+        for side, roots in self.sensory_loss.items():
+            if len(set(roots)) != len(roots):
+                raise ValueError(f"sensory_loss.{side} lists a dermatome twice: {roots}")
+        return self
+
+
 class ClinicalHistory(UserRecord):
     """Symptoms, their duration, and the conservative care tried."""
 
@@ -169,19 +216,63 @@ class ClinicalHistory(UserRecord):
         return self
 
 
+class ImagingSeries(UserRecord):
+    """One series of an MR study: a DICOM series folder or a NIfTI file, with its weighting and
+    plane when the file does not say them (a NIfTI has no DICOM tags; the plane is read from the
+    orientation when not given)."""
+
+    dicom_dir: Path | None = None
+    nifti: Path | None = None
+    weighting: MrWeighting | None = None
+    plane: Plane | None = None
+    description: str = Field(default="", max_length=256)
+    echo_time_ms: float | None = Field(default=None, gt=0, le=1000)
+    repetition_time_ms: float | None = Field(default=None, gt=0, le=20000)
+
+    _path = field_validator("dicom_dir", "nifti", mode="before")(_check_path)
+
+    @model_validator(mode="after")
+    def _source(self) -> ImagingSeries:
+        if (self.dicom_dir is None) == (self.nifti is None):
+            raise ValueError("a series needs exactly one of dicom_dir or nifti")
+        return self
+
+
+LabelConvention = Literal[
+    "totalseg_v2",
+    "verse",
+    "custom",
+    "totalseg_mr",
+    "totalseg_vertebrae_mr",
+    "spineps",
+    "totalspineseg",
+]
+
+
 class ImagingStudy(UserRecord):
-    """One imaging study: a CT/MR volume (DICOM folder or NIfTI) or an X-ray landmark set."""
+    """One imaging study: a CT/MR volume (DICOM folder or NIfTI) or an X-ray landmark set.
+
+    An MR study may instead list its ``series`` (sagittal and axial T1 and T2, each a DICOM
+    folder or NIfTI), or name a ``dicom_dir`` holding one folder per series, chosen by their
+    DICOM tags. Its ``label_map`` lies on the grid of one of them."""
 
     modality: Literal["CT", "MR", "XR"]
     role: Literal["preop", "flexion", "extension", "postop"] = "preop"
     dicom_dir: Path | None = None
     nifti: Path | None = None
+    series: list[ImagingSeries] = Field(default_factory=list)
     label_map: Path | None = None
-    label_convention: Literal["totalseg_v2", "verse", "custom"] = "totalseg_v2"
+    label_convention: LabelConvention = "totalseg_v2"
     label_mapping: dict[int, str] | None = Field(
         default=None,
         max_length=256,
         description="label ID -> vertebra name, for label_convention 'custom'",
+    )
+    subregion_map: Path | None = Field(
+        default=None, description="SPINEPS's subregion mask (canal, cord) of the same run"
+    )
+    weighting: MrWeighting | None = Field(
+        default=None, description="an MR volume's weighting when its file does not say it"
     )
     landmarks: Path | None = Field(default=None, description="X-ray landmark CSV")
     orientation_confirmed: bool = Field(
@@ -191,16 +282,28 @@ class ImagingStudy(UserRecord):
         "could be swapped)",
     )
 
-    _path = field_validator("dicom_dir", "nifti", "label_map", "landmarks", mode="before")(
-        _check_path
-    )
+    _path = field_validator(
+        "dicom_dir", "nifti", "label_map", "subregion_map", "landmarks", mode="before"
+    )(_check_path)
 
     @model_validator(mode="after")
     def _sources(self) -> ImagingStudy:
-        if self.modality in ("CT", "MR"):
+        if self.series and self.modality != "MR":
+            raise ValueError("only an MR study lists series; a CT study has one volume")
+        if self.series and (self.dicom_dir is not None or self.nifti is not None):
+            raise ValueError(
+                "an MR study lists its series, or names one dicom_dir or nifti, not both"
+            )
+        if (self.weighting is not None) and (self.modality != "MR" or self.series):
+            raise ValueError(
+                "weighting belongs to an MR study's single volume (give each series its own)"
+            )
+        if self.subregion_map is not None and self.label_convention != "spineps":
+            raise ValueError("subregion_map is SPINEPS's second mask: set label_convention spineps")
+        if self.modality in ("CT", "MR") and not self.series:
             if (self.dicom_dir is None) == (self.nifti is None):
                 raise ValueError(f"a {self.modality} study needs exactly one of dicom_dir or nifti")
-        elif self.landmarks is None:
+        elif self.modality == "XR" and self.landmarks is None:
             raise ValueError("an XR study needs a landmarks file (CSV, see the README)")
         if self.label_convention == "custom" and not self.label_mapping:
             raise ValueError("label_convention 'custom' needs a label_mapping {id: vertebra}")
@@ -210,9 +313,14 @@ class ImagingStudy(UserRecord):
         return self
 
     def paths(self) -> dict[str, Path]:
-        """The file fields that are set, by field name."""
-        fields = ("dicom_dir", "nifti", "label_map", "landmarks")
-        return {f: p for f in fields if (p := getattr(self, f)) is not None}
+        """The file fields that are set, by field name (``series.1.nifti`` for a series')."""
+        fields = ("dicom_dir", "nifti", "label_map", "subregion_map", "landmarks")
+        out = {f: p for f in fields if (p := getattr(self, f)) is not None}
+        for i, s in enumerate(self.series):
+            for f in ("dicom_dir", "nifti"):
+                if (p := getattr(s, f)) is not None:
+                    out[f"series.{i}.{f}"] = p
+        return out
 
 
 class Preferences(UserRecord):
@@ -273,6 +381,7 @@ class Case(UserRecord):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     patient: Patient
     history: ClinicalHistory
+    examination: Examination | None = None
     imaging: list[ImagingStudy] = Field(default_factory=list, max_length=64)
     segmentation: Segmentation = Field(default_factory=Segmentation)
     anatomy: AnatomyOptions = Field(default_factory=AnatomyOptions)
@@ -323,17 +432,30 @@ def case_from_dict(
 
 
 def _resolve_paths(case: Case, base: Path, source: str = "case") -> Case:
+    def fix(p: Path, where: str) -> Path:
+        try:
+            return p if p.is_absolute() else (base / p).resolve()
+        except (RuntimeError, OSError):  # RuntimeError: Python 3.11's "Symlink loop"
+            raise CaseError(
+                f"{source}: {where} = '{p}': a symbolic link loop (the link points back at "
+                "itself); give the real file"
+            ) from None
+
     studies = []
     for i, s in enumerate(case.imaging):
-        fixed = {}
-        for f, p in s.paths().items():
-            try:
-                fixed[f] = p if p.is_absolute() else (base / p).resolve()
-            except (RuntimeError, OSError):  # RuntimeError: Python 3.11's "Symlink loop"
-                raise CaseError(
-                    f"{source}: imaging.{i}.{f} = '{p}': a symbolic link loop (the link points "
-                    "back at itself); give the real file"
-                ) from None
+        fixed: dict[str, Any] = {
+            f: fix(p, f"imaging.{i}.{f}") for f, p in s.paths().items() if "." not in f
+        }
+        fixed["series"] = [
+            r.model_copy(
+                update={
+                    f: fix(p, f"imaging.{i}.series.{k}.{f}")
+                    for f in ("dicom_dir", "nifti")
+                    if (p := getattr(r, f))
+                }
+            )
+            for k, r in enumerate(s.series)
+        ]
         studies.append(s.model_copy(update=fixed))
     return case.model_copy(update={"imaging": studies})
 
@@ -349,10 +471,11 @@ def save_case(case: Case, path: str | Path, relative_to: Path | None = None) -> 
     """Write a case as YAML; image paths are written relative to ``relative_to`` when given."""
     data = case.model_dump(mode="json", by_alias=True, exclude_defaults=False)
     if relative_to is not None:
-        for study in data["imaging"]:
-            for key in ("dicom_dir", "nifti", "label_map", "landmarks"):
-                if study.get(key):
-                    p = Path(study[key])
+        entries = [e for study in data["imaging"] for e in (study, *study.get("series", []))]
+        for entry in entries:
+            for key in ("dicom_dir", "nifti", "label_map", "subregion_map", "landmarks"):
+                if entry.get(key):
+                    p = Path(entry[key])
                     if p.is_absolute() and p.is_relative_to(relative_to):
-                        study[key] = str(p.relative_to(relative_to))
+                        entry[key] = str(p.relative_to(relative_to))
     return write_atomic(Path(path), yaml.safe_dump(data, sort_keys=False))

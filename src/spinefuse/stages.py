@@ -74,18 +74,20 @@ def anatomy_stage(r: CaseResult) -> SpineGeometry | Skip:
 
 
 def assessment_stage(r: CaseResult) -> Record | Skip:
-    """Measurements, findings, indication and levels (X-ray landmarks and/or the geometry)."""
+    """Measurements, findings, indication and levels (X-ray landmarks, the geometry and the MR
+    study's disc levels), matched to the examination."""
     from spinefuse.assess import assess_case
     from spinefuse.assess.case_assessment import NothingToMeasure
 
-    xrays = [x for x in _images(r).xrays if x.role != "postop"]
-    if not xrays and r.geometry is None:
+    images = _images(r)
+    xrays = [x for x in images.xrays if x.role != "postop"]
+    if not xrays and r.geometry is None and images.mr is None:
         return Skip(
             "nothing_to_assess",
             "no pre-operative X-ray landmark file and no CT/MR geometry to measure",
         )
     try:
-        return assess_case(r.case, r.geometry, xrays)
+        return assess_case(r.case, r.geometry, xrays, images.mr)
     except NothingToMeasure as err:
         return Skip("nothing_to_measure", str(err))
 

@@ -61,3 +61,40 @@ def test_pipeline_stage_uses_the_anatomy_record(sample: Path) -> None:
     assert a.measurement("dural_sac_area", "L4-L5").detail["from"] == "geometry (virtual)"
     bare = run(case.model_copy(update={"imaging": []}), "assessment", progress=False)
     assert bare.assessment is None and bare.skipped["assessment"].code == "nothing_to_assess"
+
+
+def test_sample_mr_shows_her_herniation_concordant_with_her_l5_deficit(sample: Path) -> None:
+    a = run(load_case(sample), "assessment", progress=False).assessment
+    assert a is not None
+    hern = [f for f in a.findings if f.diagnosis == "disc_herniation"]
+    assert [(f.level, f.zone, f.side) for f in hern] == [("L4-L5", "subarticular", "left")]
+    assert a.measurement("pfirrmann_grade", "L4-L5").detail["grade"] == "IV"
+    effusions = {f.side for f in a.findings if f.diagnosis == "facet_effusion"}
+    assert effusions == {"left", "right"}
+    c = a.concordance
+    assert c is not None and c.concordant and not c.flags
+    assert {(r.root, r.side) for r in c.roots} == {("L5", "left"), ("L5", "bilateral")}
+    rec = next(r for r in a.recommendations if r.segment == "L4-L5")
+    assert rec.action == "fuse" and "disc herniation" in " ".join(rec.reasons)
+    assert a.fuse_segments == ["L4-L5"] and a.decompress_segments == ["L4-L5"]
+    # the CT's dural sac and the MR's agree on an absolute stenosis at L4-L5
+    assert a.measurement("dural_sac_area", "L4-L5").value < 75.0
+    assert a.measurement("mr_dural_sac_area", "L4-L5").value < 75.0
+
+
+def test_on_an_mr_alone_no_ct_density_canal_measurement_runs(sample: Path) -> None:
+    case = load_case(sample)
+    mr_only = case.model_copy(
+        update={"imaging": [s for s in case.imaging if s.modality in ("MR", "XR")]}
+    )
+    result = run(mr_only, "assessment", progress=False)
+    assert result.geometry is not None and result.geometry.source == "mr"
+    assert all(d.canal is None for d in result.geometry.discs.values())  # no CT dural sac
+    a = result.assessment
+    assert a is not None
+    names = {m.name for m in a.measurements}
+    assert not names & {"dural_sac_area", "dural_sac_ap_diameter", "canal_ap_diameter"}
+    assert "mr_dural_sac_area" in names
+    stenosis = {(f.level, f.grade) for f in a.findings if f.diagnosis == "central_stenosis"}
+    assert stenosis == {("L4-L5", "absolute, Schizas C")}  # and none at S1
+    assert a.fuse_segments == ["L4-L5"]  # the films still show the instability

@@ -54,7 +54,8 @@ def test_surgeon_pdf_has_every_section_and_the_numbers(
     rendered: dict[str, Path], full_run: CaseResult
 ) -> None:
     pages = pdf_pages_text(rendered["report.pdf"])
-    assert 5 <= len(pages) <= 16
+    # the sample has CT, MR and X-rays: 17 pages, of which the methods and sources take three
+    assert 5 <= len(pages) <= 18
     text = re.sub(r"\s+", " ", " ".join(pages))
     for title in SURGEON_SECTIONS:
         assert title in text, title

@@ -26,7 +26,7 @@ F64 = NDArray[np.float64]
 TOTALSEG_ID = {name: label for label, name in TOTALSEG_V2_VERTEBRAE.items()}
 
 
-def _points(v: Vertebra) -> F64:
+def vertebra_points(v: Vertebra) -> F64:
     pts = [v.centroid, v.superior.anterior, v.superior.posterior]
     pts += [p for p in (v.superior.left, v.superior.right, v.spinous_tip, v.lamina_centre) if p]
     if v.inferior is not None:
@@ -48,14 +48,14 @@ def _spacing(spacing_mm: float | Sequence[float]) -> F64:
     return s
 
 
-def _segment_distance(p: F64, a: F64, b: F64) -> F64:
+def segment_distance(p: F64, a: F64, b: F64) -> F64:
     """Distance (mm) from points ``p`` (..., 3) to the segment a–b."""
     ab = b - a
     t = np.clip(((p - a) @ ab) / (ab @ ab), 0.0, 1.0)
     return np.asarray(np.linalg.norm(p - a - t[..., None] * ab, axis=-1), dtype=float)
 
 
-def _body_frame(v: Vertebra) -> tuple[F64, F64]:
+def body_frame(v: Vertebra) -> tuple[F64, F64]:
     """Rotation (columns x, y, z) and the inferior centre of the body's cylinder."""
     f = v.frame()[:3, :3]
     if v.inferior is not None:
@@ -66,11 +66,9 @@ def _body_frame(v: Vertebra) -> tuple[F64, F64]:
     return f, base
 
 
-def _body_masks(
-    v: Vertebra, p: F64, shell_mm: float
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+def body_masks(v: Vertebra, p: F64, shell_mm: float) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """(body, cortical shell) masks of points ``p`` (..., 3)."""
-    f, base = _body_frame(v)
+    f, base = body_frame(v)
     q = (p - base) @ f
     a, b = v.body_width_mm / 2, v.body_depth_mm / 2
     r = np.sqrt((q[..., 0] / a) ** 2 + (q[..., 1] / b) ** 2)
@@ -85,7 +83,7 @@ def _body_masks(
     return body, body & (depth < shell_mm)
 
 
-def _posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
+def posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
     """Pedicles, pars, lamina, spinous and transverse processes, articular processes."""
     f = v.frame()[:3, :3]
     mask = np.zeros(p.shape[:-1], dtype=bool)
@@ -111,13 +109,13 @@ def _posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
             lat = 1.0 if side == "right" else -1.0
             canal_half = (v.canal.width_mm / 2 if v.canal else 10.0) + 2.0
             pars_end = lam + lat * canal_half * f[:, 0]
-            mask |= _segment_distance(p, entry, pars_end) <= 4.5
-            mask |= _segment_distance(p, lam, pars_end) <= 4.0
+            mask |= segment_distance(p, entry, pars_end) <= 4.5
+            mask |= segment_distance(p, lam, pars_end) <= 4.0
         tip = v.transverse_tips.get(side)
         if tip is not None:
-            mask |= _segment_distance(p, entry, np.asarray(tip)) <= 3.0
+            mask |= segment_distance(p, entry, np.asarray(tip)) <= 3.0
     if lam is not None and v.spinous_tip is not None:
-        mask |= _segment_distance(p, lam, np.asarray(v.spinous_tip)) <= 3.5
+        mask |= segment_distance(p, lam, np.asarray(v.spinous_tip)) <= 3.5
     for name, facet in v.facets.items():
         c, n = np.asarray(facet.centre), np.asarray(facet.normal)
         root = (
@@ -125,7 +123,7 @@ def _posterior_mask(v: Vertebra, p: F64) -> NDArray[np.bool_]:
             if v.pedicles
             else c - 8 * n
         )
-        mask |= _segment_distance(p, c - 4.0 * n, root) <= 4.0
+        mask |= segment_distance(p, c - 4.0 * n, root) <= 4.0
     return mask
 
 
@@ -143,7 +141,7 @@ def render_ct(
         raise ParameterError(f"noise_hu = {noise_hu}: must be ≥ 0")
     tissue = dimensions()["bone_density"]
     verts = list(geometry.vertebrae.values())
-    allpts = np.concatenate([_points(v) for v in verts])
+    allpts = np.concatenate([vertebra_points(v) for v in verts])
     lo = allpts.min(axis=0) - margin_mm
     hi = allpts.max(axis=0) + margin_mm
     shape = tuple(int(n) for n in np.ceil((hi - lo) / spacing).astype(int) + 1)
@@ -170,7 +168,7 @@ def render_ct(
     for v in verts:
         if v.canal is None:
             continue
-        sl, p = grid(_points(v), 4.0)
+        sl, p = grid(vertebra_points(v), 4.0)
         f = v.frame()[:3, :3]
         q = (p - np.asarray(v.canal.centre)) @ f
         below_top = (p - np.asarray(v.superior.centre)) @ np.asarray(v.superior.normal) <= 0
@@ -196,7 +194,7 @@ def render_ct(
         )
         pad = max(lower.body_width_mm, upper.body_width_mm) / 2 + 2
         sl, p = grid(pts, pad)
-        f, base = _body_frame(lower)
+        f, base = body_frame(lower)
         q = (p - base) @ f
         r = (q[..., 0] / (lower.body_width_mm / 2)) ** 2 + (
             q[..., 1] / (lower.body_depth_mm / 2)
@@ -220,9 +218,9 @@ def render_ct(
             hu[sl][slab & sac & (r > 1.0)] = tissue["csf_hu"]
     # bone
     for v in verts:
-        sl, p = grid(_points(v), 4.0)
-        body, shell = _body_masks(v, p, tissue["cortical_thickness_mm"])
-        post = _posterior_mask(v, p) & ~body
+        sl, p = grid(vertebra_points(v), 4.0)
+        body, shell = body_masks(v, p, tissue["cortical_thickness_mm"])
+        post = posterior_mask(v, p) & ~body
         trab = v.trabecular_hu if v.trabecular_hu is not None else tissue["default_trabecular_hu"]
         block = hu[sl]
         block[body] = trab

@@ -20,9 +20,16 @@ Diagnosis = Literal[
     "osteoporosis",
     "osteopenia",
     "vertebral_fracture",
+    "disc_herniation",
+    "disc_bulge",
+    "lateral_recess_stenosis",
+    "modic_change",
+    "facet_effusion",
 ]
+Zone = Literal["central", "subarticular", "foraminal", "extraforaminal"]
+FindingSide = Literal["left", "right", "bilateral"]
 Action = Literal["fuse", "decompress", "none", "refer"]
-MeasurementName = Literal[
+CtMeasurementName = Literal[
     "lumbar_lordosis",
     "segmental_lordosis",
     "pelvic_incidence",
@@ -49,7 +56,23 @@ MeasurementName = Literal[
     "cobb_angle",
     "height_loss_percent",
 ]
-"""Every quantity the assessment measures (other stages and the exports read these names)."""
+"""Every quantity the assessment measures on CT and X-ray."""
+MrMeasurementName = Literal[
+    "mr_disc_height",
+    "disc_signal_ratio",
+    "pfirrmann_grade",
+    "herniation_extent",
+    "herniation_area",
+    "mr_dural_sac_area",
+    "sac_csf_share",
+    "lateral_recess_depth",
+    "foraminal_lee_grade",
+    "modic_type",
+    "facet_effusion_width",
+]
+"""Every quantity the assessment measures on MR."""
+MeasurementName = Literal[CtMeasurementName, MrMeasurementName]
+"""Every measurement name (other stages and the exports read these names)."""
 Severity = Literal["mild", "moderate", "severe"]
 SlipDirection = Literal["anterior", "posterior"]
 CurveType = Literal["N", "L", "T", "D"]
@@ -90,13 +113,87 @@ class Finding(Record):
     slip_direction: SlipDirection | None = Field(
         default=None, description="posterior: a retrolisthesis"
     )
-    side: Literal["left", "right", "bilateral"] | None = None
+    side: FindingSide | None = None
+    zone: Zone | None = Field(default=None, description="axial zone of a herniation or stenosis")
     curve_type: CurveType | None = Field(default=None, description="SRS-Schwab coronal type")
     modifiers: dict[str, SchwabModifier] = Field(
         default_factory=dict, description="SRS-Schwab sagittal modifiers (PI-LL, PT, SVA)"
     )
     instability: list[InstabilityKind] = Field(default_factory=list)
     osteophyte: bool = Field(default=False, description="an osteophyte narrows the canal")
+
+
+class NotMeasured(Record):
+    """A measurement the study does not allow, and why (a sequence missing, slices too thick,
+    a level cut by the field of view): refused, never guessed."""
+
+    name: str
+    level: str | None = None
+    reason: str
+
+
+Root = Literal["L1", "L2", "L3", "L4", "L5", "S1"]
+CompressionKind = Literal[
+    "disc_herniation",
+    "disc_bulge",
+    "central_stenosis",
+    "lateral_recess_stenosis",
+    "foraminal_stenosis",
+]
+
+
+class RootSide(Record):
+    """A nerve root on one side (``bilateral``: both)."""
+
+    root: Root
+    side: FindingSide
+
+
+class Compression(Record):
+    """A compression the imaging shows, the roots it affects by the root rules
+    (``data/nerve_roots.yaml``), and whether the examination supports it."""
+
+    kind: CompressionKind
+    level: str
+    zone: Zone | None = None
+    side: FindingSide
+    grade: str = ""
+    roots: list[RootSide] = Field(default_factory=list)
+    supported: bool = False
+    support: list[str] = Field(default_factory=list, description="the signs that point at it")
+
+
+class SymptomaticRoot(Record):
+    """A root the examination or history points at, and the compressions that explain it."""
+
+    root: Root
+    side: FindingSide
+    signs: list[str] = Field(default_factory=list)
+    explained: bool = False
+    explained_by: list[str] = Field(default_factory=list)
+
+
+class Concordance(Record):
+    """Imaging matched to the examination: each symptomatic root with what explains it, each
+    compression with what supports it, and the flags of what does not match."""
+
+    roots: list[SymptomaticRoot] = Field(default_factory=list)
+    compressions: list[Compression] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    source: str = ""
+
+    @property
+    def concordant(self) -> bool:
+        """Every symptomatic root explained and every compression supported (and some of each)."""
+        return (
+            bool(self.roots)
+            and all(r.explained for r in self.roots)
+            and all(c.supported for c in self.compressions)
+        )
+
+    def supported_at(self, segment: str) -> list[Compression]:
+        """The compressions at a segment that the examination supports."""
+        return [c for c in self.compressions if c.level == segment and c.supported]
 
 
 class SegmentRecommendation(Record):
@@ -121,6 +218,8 @@ class Assessment(Record):
     decompress_segments: list[str] = Field(default_factory=list)
     red_flags: list[str] = Field(default_factory=list)
     rationale: str = ""
+    not_measured: list[NotMeasured] = Field(default_factory=list)
+    concordance: Concordance | None = None
 
     def measurement(self, name: MeasurementName, level: str | None = None) -> Measurement:
         """The first measurement of this name (and level), or KeyError."""

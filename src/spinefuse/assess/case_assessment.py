@@ -11,13 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spinefuse.anatomy.geometry import SpineGeometry
-from spinefuse.assess.assessment import Assessment, Finding, Measurement
+from spinefuse.assess.assessment import Assessment, Finding, Measurement, NotMeasured
+from spinefuse.assess.concordance import concordance
 from spinefuse.assess.findings import findings as find
 from spinefuse.assess.indication import indicate
 from spinefuse.assess.measurements import measure_geometry, measure_landmarks
-from spinefuse.case import Case, ClinicalHistory, Patient
+from spinefuse.assess.mr_findings import (
+    annotate_foramina,
+    merge_findings,
+    mr_findings,
+    mr_foramina,
+)
+from spinefuse.case import Case, ClinicalHistory, Examination, Patient
 from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
 from spinefuse.errors import CaseError, ImagingError
+from spinefuse.imaging.mr_series import MrSeries
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
 
 
@@ -45,9 +53,16 @@ def _assemble(
     history: ClinicalHistory | None,
     patient: Patient | None,
     instability_assessed: bool,
+    exam: Examination | None = None,
+    not_measured: Sequence[NotMeasured] = (),
 ) -> Assessment:
-    found: list[Finding] = find(ms, patient)
-    ind = indicate(found, history, patient, _segments(ms), instability_assessed)
+    found: list[Finding] = annotate_foramina(merge_findings(find(ms, patient), mr_findings(ms)), ms)
+    match = (
+        concordance(found, exam, history, mr_foramina(ms))
+        if history is not None or exam is not None
+        else None
+    )
+    ind = indicate(found, history, patient, _segments(ms), instability_assessed, match, exam)
     fuse = ind.fuse_segments
     decompress = [r.segment for r in ind.recommendations if r.decompress]
     return Assessment(
@@ -58,6 +73,8 @@ def _assemble(
         decompress_segments=decompress,
         red_flags=ind.red_flags,
         rationale=ind.rationale,
+        not_measured=list(not_measured),
+        concordance=match,
     )
 
 
@@ -75,20 +92,30 @@ def assess_landmarks_sets(
     geometry: SpineGeometry | None = None,
     history: ClinicalHistory | None = None,
     patient: Patient | None = None,
+    mr: MrSeries | None = None,
+    exam: Examination | None = None,
 ) -> Assessment:
-    """Assess loaded landmark sets (and a geometry) for a patient (history may be None)."""
+    """Assess loaded landmark sets (and a geometry, and an MR study) for a patient (history may
+    be None)."""
+    from spinefuse.assess.mr_measurements import measure_mr
+
     xr = _tag(measure_landmarks(landmarks), "xray") if landmarks else []
     geo = _tag(measure_geometry(geometry), f"geometry ({geometry.source})") if geometry else []
-    ms = _merge(xr, geo)
+    reading = measure_mr(mr)
+    ms = _merge(xr, geo) + reading.measurements
     if not ms:
-        raise NothingToMeasure(
-            "nothing to measure: no X-ray landmark file, and the geometry holds no whole "
-            "vertebra or motion segment"
+        why = (
+            "the geometry holds no whole vertebra or motion segment"
             if geometry is not None
-            else "nothing to measure: no X-ray landmark file and no geometry"
+            else "no geometry"
         )
+        if mr is not None:
+            why += "; the MR: " + (
+                "; ".join(n.reason for n in reading.not_measured) or "no disc level measured"
+            )
+        raise NothingToMeasure(f"nothing to measure: no X-ray landmark file, and {why}")
     dynamic = any(m.name == "angulation_change" for m in ms)
-    return _assemble(ms, history, patient, dynamic)
+    return _assemble(ms, history, patient, dynamic, exam, reading.not_measured)
 
 
 def assess_landmarks(paths: Sequence[Path]) -> Assessment:
@@ -99,17 +126,21 @@ def assess_landmarks(paths: Sequence[Path]) -> Assessment:
 
 
 def assess_case(
-    case: Case, geometry: SpineGeometry | None, xrays: Sequence[XrayLandmarks] = ()
+    case: Case,
+    geometry: SpineGeometry | None,
+    xrays: Sequence[XrayLandmarks] = (),
+    mr: MrSeries | None = None,
 ) -> Assessment:
     """Assess a case: its pre-operative X-ray landmark sets (roles preop, flexion, extension;
-    read by the imaging stage) and the geometry from its CT/MR, with its clinical history."""
+    read by the imaging stage), the geometry from its CT/MR and its MR study's series (read by
+    the imaging stage), with its clinical history and examination."""
     landmarks = [lm for lm in xrays if lm.role != "postop"]
-    if not landmarks and geometry is None:
+    if not landmarks and geometry is None and mr is None:
         raise CaseError(
             f"case {case.id}: no X-ray landmark study and no geometry to assess; add an XR study "
             "with a landmarks file or a CT/MR study"
         )
-    a = assess_landmarks_sets(landmarks, geometry, case.history, case.patient)
+    a = assess_landmarks_sets(landmarks, geometry, case.history, case.patient, mr, case.examination)
     override = case.preferences.fuse_segments
     if override is not None:
         for seg in override:

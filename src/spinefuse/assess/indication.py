@@ -13,6 +13,11 @@ Rules (block ``indication`` of ``data/assessment_criteria.yaml`` and the blocks 
 * Stenosis with neurogenic symptoms and no mechanical reason: decompression alone (a stable
   grade I degenerative slip included, noting that dynamic films are needed when none were
   taken).
+* A disc herniation or lateral recess stenosis on MR counts as a compression to decompress only
+  when the examination supports it (the root it affects is symptomatic on its side:
+  :mod:`spinefuse.assess.concordance`); one the examination does not support is noted and not
+  operated on imaging alone, and the concordance flags say so, as they say a deficit that no
+  image explains. The examination's red flags join the history's.
 * Disc degeneration alone: no fusion (refer for evaluation when single-level discogenic pain
   has failed the longer conservative course); deformity (Cobb ≥ 30°, or a Schwab '++'
   modifier): refer to deformity surgery.
@@ -25,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from spinefuse.assess.assessment import Action, Finding, SegmentRecommendation
+from spinefuse.assess.assessment import Action, Concordance, Finding, SegmentRecommendation
 from spinefuse.assess.criteria import block, source
-from spinefuse.case import ClinicalHistory, Patient
+from spinefuse.case import ClinicalHistory, Examination, Patient
 from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
 from spinefuse.errors import ParameterError
 
@@ -48,11 +53,50 @@ class Indication:
         return [r.segment for r in self.recommendations if r.action == "fuse"]
 
 
-def red_flags(history: ClinicalHistory | None) -> list[str]:
+CAUDA_EQUINA_FLAGS = ("saddle_anaesthesia", "urinary_retention", "faecal_incontinence")
+SERIOUS_PATHOLOGY_FLAGS = (
+    "fever",
+    "weight_loss",
+    "cancer_history",
+    "trauma",
+    "night_pain",
+    "immunosuppression",
+)
+
+
+def cauda_equina(history: ClinicalHistory | None, exam: Examination | None) -> bool:
+    """Cauda equina signs in the history or on examination."""
+    signs = exam is not None and any(f in CAUDA_EQUINA_FLAGS for f in exam.red_flags)
+    return bool(signs or (history is not None and history.cauda_equina_signs))
+
+
+def red_flags(history: ClinicalHistory | None, exam: Examination | None = None) -> list[str]:
     """Signs that call for urgent assessment rather than elective planning."""
-    if history is None:
-        return []
     flags = []
+    if exam is not None:
+        seen = [f.replace("_", " ") for f in exam.red_flags if f in CAUDA_EQUINA_FLAGS]
+        if seen:
+            flags.append(
+                f"cauda equina signs on examination ({', '.join(seen)}): urgent surgical assessment"
+            )
+        if "progressive_weakness" in exam.red_flags:
+            flags.append("progressive weakness on examination")
+        serious = [f.replace("_", " ") for f in exam.red_flags if f in SERIOUS_PATHOLOGY_FLAGS]
+        if serious:
+            flags.append(
+                f"red flags of serious pathology ({', '.join(serious)}): exclude infection, "
+                "tumour and fracture before elective surgery"
+            )
+        severe = [
+            f"{root} MRC {mrc} ({side})"
+            for side, grades in exam.motor.items()
+            for root, mrc in grades.items()
+            if mrc <= MOTOR_SEVERE_MRC
+        ]
+        if severe:
+            flags.append(f"severe motor deficit on examination: {', '.join(severe)}")
+    if history is None:
+        return flags
     if history.cauda_equina_signs:
         flags.append("cauda equina signs: urgent surgical assessment")
     d = history.neurological_deficit
@@ -84,11 +128,13 @@ def indicate(
     patient: Patient | None,
     segments: Sequence[str],
     instability_assessed: bool,
+    concordance: Concordance | None = None,
+    exam: Examination | None = None,
 ) -> Indication:
     """A recommendation for every segment in ``segments`` (head to pelvis)."""
     crit = block("indication")
     src = source("indication")
-    flags = red_flags(history)
+    flags = red_flags(history, exam)
     at: dict[str, list[Finding]] = {s: [] for s in segments}
     for f in findings:
         if f.diagnosis in (
@@ -113,7 +159,9 @@ def indicate(
         or history.radiculopathy is not None
         or history.neurogenic_claudication
         or history.neurological_deficit is not None
+        or bool(concordance is not None and concordance.roots)
     )
+    cauda = cauda_equina(history, exam)
     # roots compressed centrally: at U-L the traversing root is L
     explained = {
         parse_segment(s)[1]
@@ -135,12 +183,16 @@ def indicate(
                 crit,
                 src,
                 explained,
+                concordance,
+                cauda,
             )
         )
     for r in recs:
         if r.action == "fuse" and not (r.reasons and r.criteria_source):
             raise ParameterError(f"{r.segment}: fusion without a documented reason")
-    return Indication(recs, flags, _rationale(recs, flags, history))
+    # the mismatch joins the rationale when there was an examination to match
+    shown = concordance if exam is not None else None
+    return Indication(recs, flags, _rationale(recs, flags, history, shown))
 
 
 def _segment(
@@ -155,6 +207,8 @@ def _segment(
     crit: dict[str, float],
     src: str,
     explained: set[str],
+    concordance: Concordance | None = None,
+    cauda: bool = False,
 ) -> SegmentRecommendation:
     dx = {f.diagnosis: f for f in here}
     slip = dx.get("degenerative_spondylolisthesis") or dx.get("isthmic_spondylolisthesis")
@@ -163,12 +217,30 @@ def _segment(
     unstable = dx.get("instability")
     compressed = [f for f in here if f.diagnosis == "central_stenosis"]
     notes: list[str] = []
+    supported = concordance.supported_at(seg) if concordance is not None else []
+    for f in here:
+        if f.diagnosis not in ("disc_herniation", "lateral_recess_stenosis"):
+            continue
+        match = [c for c in supported if c.kind == f.diagnosis and c.side in (f.side, "bilateral")]
+        if match:
+            compressed.append(
+                f.model_copy(
+                    update={"evidence": [*f.evidence, "concordant: " + "; ".join(match[0].support)]}
+                )
+            )
+        else:
+            notes.append(
+                f"{f.diagnosis.replace('_', ' ')} ({f.grade}) at {seg} is not supported by the "
+                "examination: not decompressed on imaging alone"
+            )
     foraminal = next((f for f in here if f.diagnosis == "foraminal_stenosis"), None)
     if foraminal is not None and history is not None:
         # the foramen of U-L lets out root U: decompress it only for that root's symptoms
         exiting = parse_segment(seg)[0]
         roots = {history.radiculopathy.root if history.radiculopathy else None}
         roots.add(history.neurological_deficit.root if history.neurological_deficit else None)
+        if concordance is not None:
+            roots.update(r.root for r in concordance.roots)
         if exiting in roots and exiting in explained:
             notes.append(
                 f"foraminal stenosis at {seg} reported, not decompressed on its own: the "
@@ -220,7 +292,7 @@ def _segment(
                 ],
             )
         return rec("none", notes or ["no structural finding at this segment"])
-    if history.cauda_equina_signs and compressed:
+    if (history.cauda_equina_signs or cauda) and compressed:
         return rec(
             "refer",
             [
@@ -318,11 +390,16 @@ def _segment(
 
 
 def _rationale(
-    recs: list[SegmentRecommendation], flags: list[str], history: ClinicalHistory | None
+    recs: list[SegmentRecommendation],
+    flags: list[str],
+    history: ClinicalHistory | None,
+    concordance: Concordance | None = None,
 ) -> str:
     parts = []
     if flags:
         parts.append("Red flags: " + "; ".join(flags) + ".")
+    if concordance is not None and concordance.flags:
+        parts.append("Imaging and examination do not match: " + "; ".join(concordance.flags) + ".")
     for action, words in (
         ("fuse", "Fusion indicated at"),
         ("decompress", "Decompression alone at"),

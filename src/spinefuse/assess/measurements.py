@@ -59,7 +59,9 @@ def measure_canal(g: SpineGeometry) -> list[Measurement]:
             )
         )
     for name, v in g.vertebrae.items():
-        if v.canal is None or v.partial:
+        # the bony canal is a CT measurement: an MR label map's canal hole is no bone edge (the
+        # MR measures the dural sac itself, assess.mr_stenosis)
+        if v.canal is None or v.partial or g.source == "mr":
             continue
         out.append(
             Measurement(

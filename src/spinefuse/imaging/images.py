@@ -1,9 +1,11 @@
 """The imaging stage: every image of a case read once, with its vertebra labels.
 
 :func:`read_images` reads the pre-operative CT (else MR) of a case, its label map (from the
-study's file or a segmentation back-end, chosen by the case's ``segmentation``) and every X-ray
-landmark file, and returns them as one in-memory :class:`Images` record that the anatomy,
-assessment, plan and report stages share. Nothing downstream opens an image file again.
+study's file or a segmentation back-end, chosen by the case's ``segmentation``), the
+pre-operative MR study's series (sagittal and axial T1 and T2, with its label map resolved into
+levels: :mod:`spinefuse.imaging.mr_series`) and every X-ray landmark file, and returns them as
+one in-memory :class:`Images` record that the anatomy, assessment, plan and report stages share.
+Nothing downstream opens an image file again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from spinefuse.case import Case, ImagingStudy, Segmentation
 from spinefuse.errors import CaseError
 from spinefuse.imaging.labels import Convention
+from spinefuse.imaging.mr_series import MrSeries
 from spinefuse.imaging.volume import Volume
 from spinefuse.imaging.xray_landmarks import XrayLandmarks
 
@@ -32,7 +35,9 @@ class Images:
 
     ``volume`` is the pre-operative CT (else MR) that the anatomy is measured on, ``labels`` its
     vertebra label map on the same grid with IDs of ``convention``, and ``label_source`` where
-    the labels came from. ``xrays`` are the X-ray landmark sets, each carrying its study's role."""
+    the labels came from. ``xrays`` are the X-ray landmark sets, each carrying its study's role.
+    ``mr`` is the pre-operative MR study's series with its spine labels (also when a CT is
+    the volume), None without an MR study."""
 
     study: ImagingStudy | None = None
     volume: Volume | None = None
@@ -41,6 +46,7 @@ class Images:
     label_source: LabelSource | None = None
     label_detail: str = ""
     xrays: tuple[XrayLandmarks, ...] = ()
+    mr: MrSeries | None = None
     segmentation: SegmentationReport | None = None
     gate: GateVerdict | None = None
 
@@ -97,6 +103,10 @@ def _backend_name(study: ImagingStudy, choice: Segmentation) -> LabelSource:
     return choice.backend
 
 
+LOWEST_IN_VIEW = "lowest_in_view"
+"""The segmentation option naming the lowest vertebra in view of a single-class label map."""
+
+
 def _check_options(backend: LabelSource, options: Mapping[str, object]) -> None:
     if backend == "file" and options:
         raise CaseError(
@@ -117,9 +127,31 @@ def _segment(
     return seg.labels, seg.report
 
 
+def _lowest_in_view(case: Case) -> str | None:
+    value = case.segmentation.options.get(LOWEST_IN_VIEW)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CaseError(
+            f"segmentation.options.{LOWEST_IN_VIEW} = {value!r}: name a vertebra, e.g. 'L3'"
+        )
+    return value
+
+
+def _single_class(study: ImagingStudy) -> bool:
+    """The study's label map gives every vertebra one ID (its levels are split and named)."""
+    from spinefuse.imaging.label_conventions import convention_entry
+
+    if study.label_map is None or study.label_convention == "custom":
+        return False
+    return "vertebrae_single_class" in convention_entry(study.label_convention)
+
+
 def read_images(case: Case) -> Images:
-    """Read every image of ``case`` once: the volume study with its labels and the X-rays."""
+    """Read every image of ``case`` once: the volume study with its labels, the MR study's
+    series and the X-rays."""
     from spinefuse.imaging.labels import read_label_map
+    from spinefuse.imaging.mr_series import read_mr_study
     from spinefuse.imaging.xray_landmarks import read_xray_landmarks
 
     xrays = tuple(
@@ -127,22 +159,47 @@ def read_images(case: Case) -> Images:
         for s in case.imaging
         if s.modality == "XR" and s.landmarks is not None
     )
+    options = {k: v for k, v in case.segmentation.options.items() if k != LOWEST_IN_VIEW}
+    lowest = _lowest_in_view(case)
+    mr_study = case.study("MR")
+    single_class = mr_study is not None and _single_class(mr_study)
+    mr = read_mr_study(mr_study, lowest if single_class else None) if mr_study else None
     study = volume_study(case)
     if study is None:
-        return Images(xrays=xrays)
-    volume = read_volume(study)
+        return Images(xrays=xrays, mr=mr)
     backend = _backend_name(study, case.segmentation)
-    _check_options(backend, case.segmentation.options)
+    _check_options(backend, options)
+    if lowest is not None and backend == "builtin":
+        options[LOWEST_IN_VIEW] = lowest  # the built-in segmentation names its levels from it
+    elif lowest is not None and not single_class:
+        raise CaseError(
+            f"segmentation.options.{LOWEST_IN_VIEW} = {lowest!r} names the lowest vertebra in "
+            "view for the built-in segmentation or a single-class MR label map (TotalSegmentator "
+            "total_mr), and this case has neither: remove the option"
+        )
     report = None
-    if backend == "file":
-        assert study.label_map is not None
-        labels = read_label_map(study.label_map, reference=volume)
-        convention = study_convention(study)
-        detail = f"{study.label_map.name} ({_convention_name(convention)})"
+    convention: Convention
+    if study.modality == "MR" and mr is not None:
+        labelled = mr.labelled_image
+        if mr.spine is not None and labelled is not None:
+            volume, labels = labelled.volume, mr.spine.labels
+            convention, backend, detail = mr.spine.mapping, "file", mr.spine.detail
+        else:
+            primary = mr.first("sagittal", "T2") or mr.images[0]
+            volume = primary.volume
+            labels, report = _segment(volume, backend, options)
+            convention, detail = "totalseg", f"{backend} segmentation of {primary.label()}"
     else:
-        labels, report = _segment(volume, backend, case.segmentation.options)
-        convention = "totalseg"
-        detail = f"{backend} segmentation of {volume.source or 'the ' + study.modality}"
+        volume = read_volume(study)
+        if backend == "file":
+            assert study.label_map is not None
+            labels = read_label_map(study.label_map, reference=volume)
+            convention = study_convention(study)
+            detail = f"{study.label_map.name} ({_convention_name(convention)})"
+        else:
+            labels, report = _segment(volume, backend, options)
+            convention = "totalseg"
+            detail = f"{backend} segmentation of {volume.source or 'the ' + study.modality}"
     from spinefuse.imaging.label_gate import gate_label_map
 
     # a label map file's names are checked against the CT's anatomy; a segmentation's naming
@@ -157,6 +214,7 @@ def read_images(case: Case) -> Images:
         label_source=backend,
         label_detail=detail,
         xrays=xrays,
+        mr=mr,
         segmentation=report,
         gate=gate,
     )

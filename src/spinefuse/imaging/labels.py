@@ -31,7 +31,16 @@ from spinefuse.imaging.orientation import axis_codes
 from spinefuse.imaging.volume import Volume
 from spinefuse.records import Vec3, write_atomic
 
-ConventionName = Literal["totalseg", "totalseg_v2", "verse", "custom"]
+ConventionName = Literal[
+    "totalseg",
+    "totalseg_v2",
+    "verse",
+    "custom",
+    "totalseg_mr",
+    "totalseg_vertebrae_mr",
+    "spineps",
+    "totalspineseg",
+]
 Convention = ConventionName | Mapping[int, str]
 
 
@@ -50,6 +59,10 @@ def convention_ids(convention: Convention) -> dict[int, str]:
         return dict(TOTALSEG_V2_VERTEBRAE)
     if convention == "verse":
         return dict(VERSE_VERTEBRAE)
+    from spinefuse.imaging.label_conventions import MR_CONVENTIONS, table_vertebrae
+
+    if convention in MR_CONVENTIONS:
+        return table_vertebrae(convention)
     raise LabelMapError(
         f"label convention {convention!r} is unknown: use 'totalseg', 'verse' or a mapping "
         "{id: vertebra}"

@@ -113,9 +113,65 @@ PROBLEMS = {
     "osteoporosis": "your bones are thinner and weaker than usual",
     "osteopenia": "your bones are a bit thinner than usual",
     "vertebral_fracture": "one of the bones of your back has partly collapsed (a fracture)",
+    "disc_herniation": "part of the soft cushion (the disc) between two bones has pushed out "
+    "and can press on a nerve",
+    "disc_bulge": "the soft cushion (the disc) between two bones bulges out a little all round",
+    "lateral_recess_stenosis": "the space beside the tunnel where a nerve runs down has become "
+    "too narrow",
 }
 
 RETROLISTHESIS = "one bone in your lower back has slipped a little backward over the one below it"
+
+NERVE_AREAS = {
+    "L1": "your groin",
+    "L2": "the front of your thigh",
+    "L3": "your knee",
+    "L4": "the inside of your lower leg",
+    "L5": "the top of your foot and your big toe",
+    "S1": "the side and the sole of your foot",
+}
+"""Where each lower-back nerve goes, in plain words (for the patient's report)."""
+
+
+def _side_words(side: str) -> str:
+    return "on both sides" if side == "bilateral" else f"on the {side} side"
+
+
+def nerve_sentences(r: CaseResult) -> list[str]:
+    """The nerves the scans show squeezed, and whether that matches what the doctor found when
+    testing the legs, in short plain sentences."""
+    a = r.assessment
+    if a is None or a.concordance is None:
+        return []
+    c = a.concordance
+    out: list[str] = []
+    for x in c.compressions:
+        for root in x.roots:
+            area = NERVE_AREAS.get(root.root, "your leg")
+            squeezed = (
+                f"The scan shows that the nerve called {root.root} is squeezed "
+                f"{_side_words(root.side)}. This nerve goes to {area}."
+            )
+            if x.supported:
+                out.append(
+                    squeezed + " The tests of your legs found the same. So the scan and "
+                    "the tests agree."
+                )
+            else:
+                out.append(
+                    squeezed + " But the tests of your legs do not show a problem with "
+                    "this nerve. Your surgeon will not operate for this alone."
+                )
+    for sr in c.roots:
+        if not sr.explained:
+            area = NERVE_AREAS.get(sr.root, "your leg")
+            out.append(
+                f"The tests of your legs show a problem with the nerve called {sr.root} "
+                f"{_side_words(sr.side)}. This nerve goes to {area}. The scans do not show "
+                "why. Your surgeon will look for the cause before any operation."
+            )
+    return list(dict.fromkeys(out))
+
 
 OPERATIONS = {
     "PLF": "The surgeon puts small screws into the bones and joins the screws with two rods, "
@@ -295,6 +351,7 @@ def patient_context(r: CaseResult) -> dict[str, Any]:
         "case_id": case.id,
         "age": f"{case.patient.age_years:.0f}",
         "problems": problems,
+        "nerves": nerve_sentences(r),
         "no_surgery": r.assessment is not None and r.plan is None,
         "operation": _operation(r.plan) if r.plan else None,
         "picture": picture,

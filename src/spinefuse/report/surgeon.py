@@ -424,6 +424,48 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "decompress": ", ".join(a.decompress_segments) or "none",
         "red_flags": a.red_flags,
         "rationale": a.rationale,
+        "concordance": _concordance(a),
+        "not_measured": [
+            {"name": words(n.name), "level": n.level or "", "reason": n.reason}
+            for n in a.not_measured
+        ],
+    }
+
+
+def _concordance(a: Assessment) -> dict[str, Any] | None:
+    """The roots and compressions of the assessment's concordance, and its picture."""
+    from spinefuse.report.root_map import root_map
+
+    c = a.concordance
+    if c is None:
+        return None
+    return {
+        "picture": root_map(c),
+        "concordant": c.concordant,
+        "roots": [
+            {
+                "root": r.root,
+                "side": r.side,
+                "signs": "; ".join(r.signs),
+                "explained": "yes" if r.explained else "no",
+                "by": "; ".join(r.explained_by) or "nothing on the imaging",
+            }
+            for r in c.roots
+        ],
+        "compressions": [
+            {
+                "kind": words(x.kind),
+                "level": x.level,
+                "where": " ".join(v for v in (x.zone, x.side) if v),
+                "grade": x.grade,
+                "roots": ", ".join(f"{r.root} {r.side}" for r in x.roots),
+                "supported": "yes" if x.supported else "no",
+                "support": "; ".join(x.support) or "no sign on examination",
+            }
+            for x in c.compressions
+        ],
+        "flags": c.flags,
+        "source": c.source,
     }
 
 

@@ -148,10 +148,12 @@ def level_matrix(
     levels = sorted({str(m.level) for m in chosen}, key=rank)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for m in chosen:
+        # a measurement per side (or endplate) is a row of its own
+        part = m.detail.get("side") or m.detail.get("endplate") or ""
         row = rows.setdefault(
-            (m.name, m.unit),
+            (m.name + part, m.unit),
             {
-                "name": words(m.name),
+                "name": words(m.name) + (f" ({part})" if part else ""),
                 "unit": {"deg": "°", "mm2": "mm²"}.get(m.unit, m.unit),
                 "normal": _normal(m),
                 "cells": {},
