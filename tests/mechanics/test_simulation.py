@@ -228,7 +228,17 @@ def test_a_cage_sits_in_compression_from_its_distraction() -> None:
     short = simulate(g, constructs=("cage:L4-L5:alif:11",))  # the space is ~13.6 mm
     snug = simulate(g, constructs=("cage:L4-L5:alif",))  # default: 1 mm taller than the space
     tall = simulate(g, constructs=("cage:L4-L5:alif:16",))
-    assert short.implants.cages[0].rest_force_n == 0.0
+    # a cage shorter than the space is seated on both endplates, not left floating: no
+    # distraction pre-load (only the contact's smoothing width, a few newtons) but it carries
+    # the compression from the first newton, and the record says the cage is short
+    seated = short.implants.cages[0]
+    assert seated.distraction_mm == 0.0
+    assert 0.0 < seated.rest_force_n < 0.1 * snug.implants.cages[0].rest_force_n
+    assert min(c.force_n for c in seated.by_direction.values()) > 50.0
+    assert any(
+        "cage at L4-L5" in n and "shorter than the imaged disc space" in n for n in short.notes
+    )
+    assert not any("shorter than the imaged disc space" in n for n in snug.notes)
     assert 50.0 < snug.implants.cages[0].rest_force_n < tall.implants.cages[0].rest_force_n
     assert snug.implants.cages[0].distraction_mm == pytest.approx(1.0)
     for key in MOTION_KEYS:

@@ -6,8 +6,13 @@ it, a rigid punch on an elastic half-space) with regularised Coulomb friction ac
 endplate (the cage's surface and teeth). The cage is sized taller than the disc space it fills:
 that distraction pre-compresses the contacts, so at rest the remaining annulus and the ligaments
 are in tension and the cage in compression, as after surgery — which is what lets a cage
-stabilise a segment in every plane. An integrated fixation (``cage-plate``) adds screws from the
-cage into both vertebral bodies, a linear spring in parallel.
+stabilise a segment in every plane. A cage is never left loose: one planned shorter than the
+imaged disc space at its footprint is seated on both endplates (the segment is closed onto it by
+compression across the pedicle screws, or settles onto it under the body's weight), so it
+carries load from the first step with no distraction pre-load. The pre-load may be kept only in
+part (``pretension``): the annulus and ligaments held stretched relax over the weeks of healing.
+An integrated fixation (``cage-plate``) adds screws from the cage into both vertebral bodies, a
+linear spring in parallel.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ class CageElements:
     friction: Arr  # (2·CAGE_POINTS,) friction coefficient
     tangential: Arr  # (2·CAGE_POINTS,) pre-sliding slip distance, mm
     area_mm2: float
-    distraction_mm: float
+    distraction_mm: float  # how much taller than the imaged disc space the cage is (>= 0)
+    seating_gap_mm: float  # how much shorter than that space a planned cage is (>= 0)
 
 
 def punch_stiffness(e_bone_mpa: float, area_mm2: float, nu: float) -> float:
@@ -55,13 +61,16 @@ def cage_elements(
     disc_height_front_back_mm: tuple[float, float],
     height_mm: float | None,
     bone_modulus_mpa: float,
+    pretension: float = 1.0,
 ) -> CageElements:
     """The contact elements of a cage (or a PLIF pair) of ``technique`` and ``material``.
 
     ``centre_local``: footprint centre in the disc frame (else the technique's typical AP
     position); ``disc_height_front_back_mm``: the disc's anterior and posterior heights, which
     give the space height under the cage; ``height_mm``: the cage height (else the space height
-    plus the data file's default distraction)."""
+    plus the data file's default distraction); ``pretension``: the share of the distraction
+    that pre-compresses the contacts (1 just after surgery; less once the stretched annulus and
+    ligaments have relaxed; 0 seats the cage at zero force)."""
     cp = parameters()["cage"]
     fp = cp["footprints"][technique]
     width = float(width_mm or fp["width_mm"])
@@ -83,7 +92,9 @@ def cage_elements(
     t = np.clip(0.5 + centre[1] / max(endplate_depth_mm, 1.0), 0.0, 1.0)
     space = float(back + t * (front - back))
     h = float(height_mm) if height_mm else space + value("cage", "default_distraction_mm")
-    distraction = h - space
+    # a cage shorter than the space is seated, not left floating: the segment closes onto it
+    distraction = max(h - space, 0.0)
+    gap = max(space - h, 0.0)
     k_one = 1.0 / (
         1.0 / (e_cage * area / max(h, 1.0)) + 2.0 / punch_stiffness(e_bone, area, nu)
     )  # the cage in series with both endplates
@@ -101,7 +112,7 @@ def cage_elements(
     k = np.concatenate(ks)
     c = p.copy()
     # the cage's lower face: distraction pushes the upper endplate's points inside it at rest
-    c[:, 2] = 0.5 * space + distraction
+    c[:, 2] = 0.5 * space + float(np.clip(pretension, 0.0, 1.0)) * distraction
     k_t = np.full(k.shape, value("cage", "presliding_slip_mm"))
     return CageElements(
         points=p,
@@ -111,6 +122,7 @@ def cage_elements(
         tangential=k_t,
         area_mm2=area * count,
         distraction_mm=distraction,
+        seating_gap_mm=gap,
     )
 
 

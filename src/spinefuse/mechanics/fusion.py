@@ -5,6 +5,13 @@
 region (interbody; posterolateral gutters) whose modulus is E_mature·φⁿ at bone fraction φ
 (fusion_fraction; 0 = graft with no stiffness, 1 = mature bone bridge), acting in parallel with
 the instrumented segment.
+
+The daily loads act on the segment weeks to months after surgery: a cage is seated on both
+endplates but its distraction pre-load has relaxed (``cage.healing_pretension`` of the data
+file), so the cage carries the body's loads and shields the graft inside it. A graft region's
+strain is the relative motion of its two ends divided by its height: for the interbody graft
+the disc space as the cage restored it (imaged height plus the cage's distraction); for each
+posterolateral graft the distance between the transverse processes it bridges.
 """
 
 from __future__ import annotations
@@ -86,7 +93,9 @@ def fused_segment_response(
         key=LUMBAR_SEGMENTS.index,
     )
     span = LUMBAR_SEGMENTS[LUMBAR_SEGMENTS.index(fused[0]) : LUMBAR_SEGMENTS.index(fused[-1]) + 1]
-    model = build_model(geos, cons, segments=span)
+    model = build_model(
+        geos, cons, segments=span, cage_pretension=value("cage", "healing_pretension")
+    )
     top = check_geometry(geometries[0])[0].split("-")[0]
     mom, fol = zip(*(_load_cases(g, top) for g in geometries), strict=True)
     moments = np.repeat(np.asarray(mom), k, axis=0)  # (n*k, 6, 3)
@@ -162,6 +171,8 @@ def fused_segment_response(
                 b = (bot_pt - frame[:3, 3]) @ frame[:3, :3]
                 h = float(np.linalg.norm(a - b))
                 e = (a - b) / h
+                if name == "interbody":  # the graft fills the disc space the cage restored
+                    h += float(arr.cage_distraction[i * k])
                 u = (r_mat @ a + trans[i, :, :, s]) - (r_rest @ a + rest_t[i, :, :, s])
                 ax = u @ e / h
                 sh = np.linalg.norm(u - (u @ e)[..., None] * e, axis=-1) / h

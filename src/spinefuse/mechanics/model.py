@@ -90,6 +90,7 @@ class SegmentArrays:
     screw_axis: Arr  # (B, 2, 2, 3) unit, into the bone
     cage_area: Arr  # (B,) total cage footprint mm² (0 = no cage)
     cage_distraction: Arr  # (B,) mm the cage is taller than the disc space it fills
+    cage_seating_gap: Arr  # (B,) mm a planned cage is shorter than that space (seated on it)
     prestress: Arr  # (B, 6) disc pre-stress balancing the intact ligaments' pre-tension at rest
     to_lower: Arr  # (B, 3, 3) disc-frame components -> lower-vertebra-frame components
 
@@ -474,12 +475,15 @@ def build_model(
     geometries: list[SpineGeometry],
     constructs: list[Construct],
     segments: tuple[str, ...] | None = None,
+    cage_pretension: float = 1.0,
 ) -> SpineModel:
     """The batched model of ``geometries[i]`` with ``constructs[i]`` applied.
 
     ``segments`` (contiguous) restricts the model to those motion segments, the vertebra below
     the lowest one held fixed: a shorter specimen, or enough where only they matter and the
-    loads are carried through each segment anyway (pure moments, follower load)."""
+    loads are carried through each segment anyway (pure moments, follower load).
+    ``cage_pretension``: share of each cage's distraction kept as a pre-load (1 just after
+    surgery, as in vitro; see :func:`~spinefuse.mechanics.cages.cage_elements`)."""
     if len(geometries) != len(constructs) or not geometries:
         raise GeometryError(
             "build_model needs one construct per geometry, "
@@ -520,7 +524,10 @@ def build_model(
     verts = {v: _vertebrae(geometries, v) for v in names}
     ref = reference_spine().geometry
     atlas = {v: _Atlas.build(ref.vertebra(v), verts[v]) for v in names}
-    arrays = tuple(_segment_arrays(seg, geometries, constructs, verts, atlas) for seg in modelled)
+    arrays = tuple(
+        _segment_arrays(seg, geometries, constructs, verts, atlas, cage_pretension)
+        for seg in modelled
+    )
     return SpineModel(segments=modelled, arrays=arrays, batch=len(geometries))
 
 
@@ -666,6 +673,7 @@ def _segment_arrays(
     cs: list[Construct],
     verts: dict[str, _Vert],
     atlas: dict[str, _Atlas],
+    cage_pretension: float = 1.0,
 ) -> SegmentArrays:
     up, low = parse_segment(seg)
     uv, lv = verts[up], verts[low]
@@ -716,6 +724,7 @@ def _segment_arrays(
     con_p[:, FACETS], con_c[:, FACETS], con_n[:, FACETS], con_k[:, FACETS] = fp, fc, fn, fk
     cage_area = np.zeros(b)
     cage_distraction = np.zeros(b)
+    cage_gap = np.zeros(b)
     bsh_p = np.zeros((b, len(BUSHINGS), 3))
     bsh_k = np.zeros((b, len(BUSHINGS), 6, 6))
     frame_inv = [(frame[s, :3, :3], frame[s, :3, 3]) for s in range(b)]
@@ -744,10 +753,12 @@ def _segment_arrays(
                 (float(front[s]), float(back[s])),
                 cage.height_mm,
                 float(e_bone_seg[s]),
+                cage_pretension,
             )
             con_p[s, CAGES], con_c[s, CAGES], con_k[s, CAGES] = el.points, el.planes, el.stiffness
             con_mu[s, CAGES], con_kt[s, CAGES] = el.friction, el.tangential
             cage_area[s], cage_distraction[s] = el.area_mm2, el.distraction_mm
+            cage_gap[s] = el.seating_gap_mm
             if cage.integrated_fixation:
                 ctr = el.points[:CAGE_POINTS].mean(0) * np.array([1.0, 1.0, 0.0])
                 bp, bk = integrated_fixation_stiffness(
@@ -891,6 +902,7 @@ def _segment_arrays(
         screw_axis=screw_axis,
         cage_area=cage_area,
         cage_distraction=cage_distraction,
+        cage_seating_gap=cage_gap,
         prestress=prestress,
         to_lower=to_lower,
     )

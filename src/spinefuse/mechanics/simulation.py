@@ -697,6 +697,14 @@ def simulate(
     cons = [Construct(), operated] if has_construct else [Construct()]
     notes: list[str] = []
     model = build_model(geos, cons, segments)
+    for arr in model.arrays:
+        gap = float(arr.cage_seating_gap[-1])
+        if gap > 0.0:
+            notes.append(
+                f"cage at {arr.segment}: {gap:.1f} mm shorter than the imaged disc space at its "
+                "footprint; seated on both endplates (the segment closed onto it, no "
+                "distraction pre-load) — a taller cage would restore the disc height"
+            )
     intact_model = model.rows([0])
     offset = (
         intact_follower_offsets(geos, np.full(len(geos), pre), segments, intact_model)

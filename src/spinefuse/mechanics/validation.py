@@ -305,10 +305,20 @@ fixed): rigid vertebrae joined, at every motion segment, by
   its material and diameter; interbody cages as compression-only contacts over their footprint
   (the cage in series with the bone under it) with regularised Coulomb friction across the
   endplates, sized taller than the disc space so the distraction pre-tensions annulus and
-  ligaments; an integrated cage fixation as screws from the cage into both bodies; an
-  interspinous spacer as a contact between the spinous processes; a ball-and-socket disc
-  replacement as a joint stiff in translation, free in rotation; a fusion mass as a bone beam
-  of modulus E·φ² in each graft region.
+  ligaments (a cage planned shorter than the space is seated on both endplates with no
+  pre-load, never left floating); an integrated cage fixation as screws from the cage into
+  both bodies; an interspinous spacer as a contact between the spinous processes; a
+  ball-and-socket disc replacement as a joint stiff in translation, free in rotation; a fusion
+  mass as a bone beam of modulus E·φ² in each graft region.
+
+The healing stage's fused segment (`fused_segment_response`) carries six daily load cases at
+eight fusion states, weeks to months after surgery: the cage's distraction pre-load has relaxed
+by then (the annulus and ligaments held stretched relax and remodel), so the cage is seated at
+zero force and carries the body's compression, strain-shielding the graft inside it. A graft's
+strain is the relative motion of its two ends over its height (the interbody graft: the disc
+space the cage restored; posterolateral: between the transverse processes): about 1-1.5 %
+interbody and 0.6-2 % posterolateral before any bone forms in the template TLIF and PLF, inside
+the Lacroix-Prendergast bone-forming band (stimulus below 1).
 
 Loads as in vitro: pure moments on the top vertebra fixed in the lab frame; a follower load
 along a path through guides on every vertebra, placed where the preload turns each segment
