@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from spinefuse.cohort.population import sample_population
+from spinefuse.cohort.population import BLOCK_PATIENTS, population_block, sample_population
 from spinefuse.cohort.spec import cohort_from_dict, load_cohort_spec
 from spinefuse.errors import CaseError
 
@@ -68,6 +68,24 @@ def test_population_matches_its_spec_and_is_seeded() -> None:
     assert r == pytest.approx(p.pelvic.correlation, abs=0.03)
     slipped = pop.diagnosis.isin(("degenerative_spondylolisthesis", "isthmic_spondylolisthesis"))
     assert (pop.slip_percent[~slipped] == 0).all() and (pop.slip_percent[slipped] > 0).all()
+
+
+def test_a_batch_draws_only_its_blocks_and_gets_the_same_patients() -> None:
+    """Issue 22: a patient is the same whatever slice of the population is drawn, and a batch
+    near the end of a ten-million patient cohort draws one block, not the whole population."""
+    p = cohort_from_dict(SPEC).population
+    whole = sample_population(p, 3 * BLOCK_PATIENTS, seed=3)
+    for start, n in [(0, 10), (BLOCK_PATIENTS - 5, 10), (2 * BLOCK_PATIENTS + 7, 100)]:
+        part = sample_population(p, n, seed=3, start=start)
+        pd.testing.assert_frame_equal(part, whole.iloc[start : start + n].reset_index(drop=True))
+    far = sample_population(p, 500, seed=3, start=9_999_500)
+    assert far.patient.tolist() == list(range(9_999_500, 10_000_000))
+    block = population_block(p, 3, 9_999_500 // BLOCK_PATIENTS)
+    offset = 9_999_500 % BLOCK_PATIENTS
+    assert far.age_years.tolist() == block.age_years.iloc[offset : offset + 500].tolist()
+    assert not far.age_years.equals(whole.age_years.iloc[:500])
+    with pytest.raises(ValueError, match="start >= 0"):
+        sample_population(p, 10, seed=3, start=-1)
 
 
 def test_covariates_carry_their_correlations() -> None:

@@ -93,14 +93,31 @@ def app_client(sqlite_store: Store) -> Iterator[tuple[TestClient, Users, Store]]
         yield client, users, sqlite_store
 
 
-SAMPLE_UPLOADS = (
-    ("ct.nii.gz", "nifti", "CT", "preop"),
-    ("ct_labels.nii.gz", "label_map", "CT", "preop"),
-    ("xray_lateral.csv", "xray_landmarks", "XR", "preop"),
-    ("xray_ap.csv", "xray_landmarks", "XR", "preop"),
-    ("xray_flexion.csv", "xray_landmarks", "XR", "flexion"),
-    ("xray_extension.csv", "xray_landmarks", "XR", "extension"),
+SAMPLE_UPLOADS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    ("ct.nii.gz", "nifti", "CT", "preop", {}),
+    ("ct_labels.nii.gz", "label_map", "CT", "preop", {}),
+    ("xray_lateral.csv", "xray_landmarks", "XR", "preop", {}),
+    ("xray_ap.csv", "xray_landmarks", "XR", "preop", {}),
+    ("xray_flexion.csv", "xray_landmarks", "XR", "flexion", {}),
+    ("xray_extension.csv", "xray_landmarks", "XR", "extension", {}),
 )
+
+
+def sample_mr_uploads(sample_case_path: Path) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    """The sample's MR study as a client uploads it: each series with its weighting, plane,
+    description and sequence times, then the label map with its convention."""
+    from spinefuse.case import load_case
+
+    mr = load_case(sample_case_path).study("MR")
+    assert mr is not None and mr.label_map is not None
+    out = []
+    for series in mr.series:
+        assert series.nifti is not None
+        form = series.model_dump(mode="json", exclude={"nifti", "dicom_dir"}, exclude_none=True)
+        out.append((series.nifti.name, "nifti", "MR", "preop", form))
+    convention = {"label_convention": mr.label_convention}
+    out.append((mr.label_map.name, "label_map", "MR", "preop", convention))
+    return out
 
 
 def sample_case_body(sample_case_path: Path) -> dict[str, Any]:
@@ -110,7 +127,17 @@ def sample_case_body(sample_case_path: Path) -> dict[str, Any]:
     case = load_case(sample_case_path)
     data = case.model_dump(mode="json", by_alias=True)
     return {
-        k: data[k] for k in ("id", "patient", "history", "segmentation", "preferences", "notes")
+        k: data[k]
+        for k in (
+            "id",
+            "patient",
+            "history",
+            "examination",
+            "segmentation",
+            "anatomy",
+            "preferences",
+            "notes",
+        )
     }
 
 
@@ -120,11 +147,11 @@ def upload_sample(client: Any, headers: dict[str, str], sample_case_path: Path) 
     assert r.status_code == 201, r.text
     pk = int(r.json()["id"])
     folder = sample_case_path.parent
-    for name, kind, modality, role in SAMPLE_UPLOADS:
+    for name, kind, modality, role, form in [*SAMPLE_UPLOADS, *sample_mr_uploads(sample_case_path)]:
         with open(folder / name, "rb") as fh:
             r = client.post(
                 f"/api/cases/{pk}/images",
-                data={"kind": kind, "modality": modality, "role": role},
+                data={"kind": kind, "modality": modality, "role": role, **form},
                 files={"file": (name, fh.read())},
                 headers=headers,
             )

@@ -177,8 +177,16 @@ def test_sample_patient_through_the_workstation(
     pk = upload_sample(client, h, sample_case_path)
     case = client.get(f"/api/cases/{pk}", headers=h).json()
     kinds = sorted(i["kind"] for i in case["images"])
-    assert kinds == ["label_map", "nifti"] + ["xray_landmarks"] * 4
-    assert [s["modality"] for s in case["record"]["imaging"]] == ["CT", "XR", "XR", "XR", "XR"]
+    assert kinds == ["label_map"] * 2 + ["nifti"] * 8 + ["xray_landmarks"] * 4
+    studies = case["record"]["imaging"]
+    assert [s["modality"] for s in studies] == ["CT", "MR", "XR", "XR", "XR", "XR"]
+    # the MR study is its seven series (sagittal T2 and T1, five axial T2) and its label map
+    mr = studies[1]
+    assert mr["label_convention"] == "totalspineseg" and "label_map" in mr
+    assert [(x["plane"], x["weighting"]) for x in mr["series"]] == [
+        ("sagittal", "T2"),
+        ("sagittal", "T1"),
+    ] + [("axial", "T2")] * 5
 
     # the image view: the volume and labels as NIfTI on the same grid, the 3-D surfaces
     ct = nib.load(sample_case_path.parent / "ct.nii.gz")
@@ -417,6 +425,70 @@ def test_uploads_checked_and_deidentified(app_client: Any, sample_case_path: Pat
         )
         assert ds.PatientIdentityRemoved == "YES"
         assert b"MRN-12345" not in f.read_bytes()
+
+
+def test_mr_series_uploads_make_one_mr_study(app_client: Any, sample_case_path: Path) -> None:
+    """An MR volume uploaded with its weighting is a series of the case's MR study, linked for
+    a run under a name from its plane, weighting and segment; series details on anything else,
+    or a convention on a volume, are refused with the reason."""
+    from spinefuse.service.files import FileStore
+    from spinefuse.service.store.models import CaseRow
+    from spinefuse.service.workstation import case_for_run
+
+    client, users, store = app_client
+    h = users.surgeon
+    pk = client.post("/api/cases", json=sample_case_body(sample_case_path), headers=h).json()["id"]
+    folder = sample_case_path.parent
+    ax = (folder / "mr_ax_t2_L4L5.nii.gz").read_bytes()
+
+    def up(data: dict[str, Any], blob: bytes = ax) -> Any:
+        return client.post(
+            f"/api/cases/{pk}/images", data=data, files={"file": ("x.nii.gz", blob)}, headers=h
+        )
+
+    ct_series = up({"kind": "nifti", "modality": "CT", "weighting": "T2"})
+    assert ct_series.status_code == 422 and "MR volume" in ct_series.text
+    no_weighting = up({"kind": "nifti", "modality": "MR", "plane": "axial"})
+    assert no_weighting.status_code == 422 and "weighting" in no_weighting.text
+    volume_convention = up({"kind": "nifti", "modality": "MR", "label_convention": "verse"})
+    assert volume_convention.status_code == 422 and "label map" in volume_convention.text
+    assert up({"kind": "nifti", "modality": "MR", "weighting": "T9"}).status_code == 422
+
+    for desc in ("axial T2 L4-L5", "axial T2 L4-L5", "axial T2 upper"):
+        r = up(
+            {
+                "kind": "nifti",
+                "modality": "MR",
+                "weighting": "T2",
+                "plane": "axial",
+                "description": desc,
+                "echo_time_ms": "90",
+            }
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["details"] == {
+            "weighting": "T2",
+            "plane": "axial",
+            "description": desc,
+            "echo_time_ms": 90.0,
+        }
+    labels = (folder / "mr_labels.nii.gz").read_bytes()
+    r = up({"kind": "label_map", "modality": "MR", "label_convention": "totalspineseg"}, labels)
+    assert r.status_code == 201 and r.json()["details"] == {"label_convention": "totalspineseg"}
+
+    with store.session() as s:
+        row = s.get(CaseRow, pk)
+        assert row is not None
+        case = case_for_run(s, row, FileStore(store.files_dir), store.files_dir / "probe")
+    (mr,) = case.imaging
+    assert mr.modality == "MR" and mr.label_convention == "totalspineseg"
+    assert [x.nifti.name for x in mr.series if x.nifti] == [
+        "mr_ax_t2_L4L5.nii.gz",
+        "mr_ax_t2_L4L5_2.nii.gz",
+        "mr_ax_t2.nii.gz",
+    ]
+    assert mr.series[0].echo_time_ms == 90.0 and mr.label_map is not None
+    assert mr.label_map.name == "mr_labels.nii.gz"
 
 
 def test_upload_size_limit(sqlite_store: Any, sample_case_path: Path) -> None:

@@ -4,8 +4,10 @@ Every covariate the healing and outcome models read is drawn here, with the corr
 population spec: diabetes rises with age and BMI (logistic, its intercept solved on the spec's
 age and BMI distributions so the prevalence is the spec's), ASA class rises with age, diabetes
 and BMI (proportional odds, cut points solved likewise so the class shares are the spec's), and
-bone density falls with age. The whole population is drawn at once from the spec's seed (a batch
-keeps its rows), so a patient is the same person whatever the batch.
+bone density falls with age. The population is drawn in blocks of :data:`BLOCK_PATIENTS`, each
+from its own generator keyed on the spec's seed and the block's index, so a patient is the same
+person whatever the batch, and a batch draws only the blocks its rows lie in (a ten-million
+patient cohort never holds its whole population in memory).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ SEGMENT_ORDER = ("L4-L5", "L5-S1", "L3-L4", "L2-L3")
 """The segments a virtual patient's fusion covers, in the order levels are added (the index
 segment of degenerative disease is L4-L5)."""
 STENOTIC = ("degenerative_spondylolisthesis", "stenosis")
+BLOCK_PATIENTS = 4096
+"""Patients per block of the population; block ``k`` is drawn from ``default_rng([seed, k])``."""
 
 
 def _normal(rng: np.random.Generator, d: Normal, n: int) -> FloatArray:
@@ -90,14 +94,29 @@ def _calibration(pop_json: str) -> tuple[float, tuple[float, float, float]]:
     return float(a0), (cuts[0], cuts[1], cuts[2])
 
 
-def sample_population(pop: Population, n: int, seed: int) -> pd.DataFrame:
-    """``n`` virtual patients as a table, one row each, the same for the same seed.
+def sample_population(pop: Population, n: int, seed: int, start: int = 0) -> pd.DataFrame:
+    """The virtual patients ``start`` to ``start + n - 1`` as a table, one row each, the same
+    patient for the same seed and index whatever ``start`` and ``n`` are.
 
     Columns: patient, age_years, sex, height_cm, weight_kg, bmi, smoking, diabetes, asa_class,
     depression, preop_opioid_use, workers_compensation, revision, levels, diagnosis, stenosis,
     pelvic_incidence_deg, lumbar_lordosis_deg, trabecular_hu, slip_percent, baseline_odi,
     back_pain_nrs, leg_pain_nrs."""
-    rng = np.random.default_rng(seed)
+    if n < 0 or start < 0:
+        raise ValueError(f"patients {start} to {start + n - 1}: give start >= 0 and n >= 0")
+    first, last = start // BLOCK_PATIENTS, (start + max(n, 1) - 1) // BLOCK_PATIENTS
+    blocks = [population_block(pop, seed, k) for k in range(first, last + 1)]
+    offset = start - first * BLOCK_PATIENTS
+    table = pd.concat(blocks, ignore_index=True).iloc[offset : offset + n]
+    table.insert(0, "patient", np.arange(start, start + n))
+    return table.reset_index(drop=True)
+
+
+def population_block(pop: Population, seed: int, block: int) -> pd.DataFrame:
+    """Block ``block`` of the population (:data:`BLOCK_PATIENTS` rows, no ``patient`` column),
+    drawn from its own generator."""
+    n = BLOCK_PATIENTS
+    rng = np.random.default_rng([seed, block])
     female = rng.random(n) < pop.female_fraction
     h_mean = np.where(female, pop.height_cm.female[0], pop.height_cm.male[0])
     h_sd = np.where(female, pop.height_cm.female[1], pop.height_cm.male[1])
@@ -139,7 +158,6 @@ def sample_population(pop: Population, n: int, seed: int) -> pd.DataFrame:
     leg = np.where(diagnosis == "discogenic", np.clip(leg - 3.0, 0.0, 10.0), leg)
     return pd.DataFrame(
         {
-            "patient": np.arange(n),
             "age_years": age,
             "sex": np.where(female, "female", "male"),
             "height_cm": np.round(height, 1),

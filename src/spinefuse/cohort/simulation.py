@@ -1,8 +1,9 @@
 """One cohort batch: the batch's virtual patients, with the arm's forced choices applied.
 
-Every batch draws the whole population from the spec's seed and keeps its own rows, so a patient
-is the same person whatever the batch size, the executor or the order batches finish in; that is
-what makes a resumed or distributed run identical to an uninterrupted local one.
+Every batch draws only its own rows of the population (the blocks they lie in, each from the
+spec's seed and the block's index), so a patient is the same person whatever the batch size, the
+executor or the order batches finish in; that is what makes a resumed or distributed run
+identical to an uninterrupted local one.
 
 Each virtual patient goes through the stages a real one does, with the same per-patient
 functions: the healing stage's ``biology_row`` and ``heal_batch`` (members from the spec's seed
@@ -33,10 +34,6 @@ def _spec(spec_json: str) -> CohortSpec:
     return CohortSpec.model_validate_json(spec_json)
 
 
-@lru_cache(maxsize=4)
-def _population(spec_json: str) -> pd.DataFrame:
-    spec = _spec(spec_json)
-    return sample_population(spec.population, spec.size, spec.seed)
 
 
 def arm_of(spec: CohortSpec, name: str) -> Arm:
@@ -48,7 +45,7 @@ def batch_patients(batch: Batch) -> pd.DataFrame:
     """The patients of ``batch`` (one row each) as they enter its arm."""
     spec = _spec(batch.spec_json)
     arm = arm_of(spec, batch.arm)
-    rows = _population(batch.spec_json).iloc[batch.start : batch.stop].copy()
+    rows = sample_population(spec.population, batch.stop - batch.start, spec.seed, batch.start)
     if arm.smoking is not None:
         rows["smoking"] = arm.smoking
     rows.insert(0, "arm", arm.name)

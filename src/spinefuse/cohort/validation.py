@@ -165,7 +165,7 @@ def synthetic_cohort(
 
 def _population_biology(n: int) -> pd.DataFrame:
     pop = Population.model_validate(default_population())
-    people = sample_population(pop, COHORT_SIZE, COHORT_SEED).iloc[:n]
+    people = sample_population(pop, n, COHORT_SEED)
     return pd.DataFrame(
         {
             "case_id": [f"virtual-{i}" for i in people["patient"]],

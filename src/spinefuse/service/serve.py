@@ -3,6 +3,7 @@ patient a laptop installation starts on."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import tempfile
@@ -42,7 +43,7 @@ def seed_sample(store: Store) -> tuple[str | None, str | None]:
     from spinefuse.case import load_case
     from spinefuse.sample import SAMPLE_ID, write_sample_case
     from spinefuse.service.files import FileStore, UploadLimits
-    from spinefuse.service.workstation import run_folder
+    from spinefuse.service.workstation import run_folder, study_uploads
 
     made: tuple[str | None, str | None] = (None, None)
     with store.session() as s:
@@ -69,15 +70,8 @@ def seed_sample(store: Store) -> tuple[str | None, str | None]:
             s.add(row)
             s.flush()
             for study in case.imaging:
-                for field, p in study.paths().items():
-                    kind = {
-                        "nifti": "nifti",
-                        "label_map": "label_map",
-                        "landmarks": "xray_landmarks",
-                    }.get(field)
-                    if kind is None:
-                        continue
-                    sha, size = files.ingest(Path(p).read_bytes(), kind, UploadLimits())  # type: ignore[arg-type]
+                for kind, file, details in study_uploads(study):
+                    sha, size = files.ingest(file.read_bytes(), kind, UploadLimits())  # type: ignore[arg-type]
                     if s.get(StoredFile, sha) is None:
                         s.add(StoredFile(sha256=sha, kind=kind, size=size))
                         s.flush()
@@ -88,6 +82,7 @@ def seed_sample(store: Store) -> tuple[str | None, str | None]:
                             modality=study.modality,
                             role=study.role,
                             sha256=sha,
+                            details=json.dumps(details, sort_keys=True),
                             created_by=user.id,
                         )
                     )

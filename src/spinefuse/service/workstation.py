@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -56,39 +57,89 @@ class WorkstationError(SpinefuseError, ValueError):
 
 
 # --- a case's studies from its stored images --------------------------------------------------
-def studies_of(s: Session, case_pk: int) -> list[tuple[dict[str, Any], dict[str, tuple[str, str]]]]:
-    """The case's imaging studies as (study fields, {path field: (sha256, kind)}): the newest CT
-    (else MR) volume with the newest confirmed label map (else the newest uploaded one), and one
-    study per X-ray landmark file."""
+@dataclass(frozen=True)
+class StoredStudy:
+    """A study of the case as its stored images make it: the study's fields (modality, role,
+    label convention), its path fields as (sha256, kind), and an MR study's series, each as
+    (series fields, (sha256, kind))."""
+
+    fields: dict[str, Any]
+    files: dict[str, tuple[str, str]]
+    series: tuple[tuple[dict[str, Any], tuple[str, str]], ...] = ()
+
+    def hashes(self) -> list[tuple[str, str]]:
+        """Every (path field, sha256) of the study, its series' files as ``series``."""
+        out = [(f, sha) for f, (sha, _k) in sorted(self.files.items())]
+        return out + [("series", sha) for _d, (sha, _k) in self.series]
+
+
+def _volume_field_of(kind: str) -> str:
+    return "nifti" if kind == "nifti" else "dicom_dir"
+
+
+def _details(image: CaseImage) -> dict[str, Any]:
+    return dict(json.loads(image.details or "{}"))
+
+
+def studies_of(s: Session, case_pk: int) -> list[StoredStudy]:
+    """The case's imaging studies from its stored images: the newest CT volume with its newest
+    label map; the MR study (its series, every MR volume uploaded with a weighting, in upload
+    order, else the newest MR volume) with its newest label map; one study per X-ray landmark
+    file. The label map the surgeon confirmed replaces the uploaded one of the first volume
+    study (the CT, else the MR)."""
     images = s.scalars(
         select(CaseImage).where(CaseImage.case_pk == case_pk).order_by(CaseImage.id)
     ).all()
-    out: list[tuple[dict[str, Any], dict[str, tuple[str, str]]]] = []
-    volume = next(
-        (i for i in reversed(images) if i.kind in ("nifti", "dicom_zip") and i.role == "preop"),
-        None,
-    )
-    if volume is not None:
-        files = {("nifti" if volume.kind == "nifti" else "dicom_dir"): (volume.sha256, volume.kind)}
-        confirmed = latest_labels(s, case_pk)
+    volumes = [i for i in images if i.kind in ("nifti", "dicom_zip") and i.role == "preop"]
+    out: list[StoredStudy] = []
+    for modality in ("CT", "MR"):
+        mine = [i for i in volumes if i.modality == modality]
+        if not mine:
+            continue
+        fields: dict[str, Any] = {"modality": modality, "role": "preop"}
+        files: dict[str, tuple[str, str]] = {}
+        series = tuple(
+            (_details(i), (i.sha256, i.kind)) for i in mine if _details(i).get("weighting")
+        )
+        if modality == "CT" or not series:
+            newest = mine[-1]
+            files[_volume_field_of(newest.kind)] = (newest.sha256, newest.kind)
+            series = ()
+        lab = next(
+            (i for i in reversed(images) if i.kind == "label_map" and i.modality == modality),
+            None,
+        )
+        confirmed = latest_labels(s, case_pk) if not out else None
         if confirmed is not None:
             files["label_map"] = (confirmed.sha256, "label_map")
-        else:
-            lab = next(
-                (
-                    i
-                    for i in reversed(images)
-                    if i.kind == "label_map" and i.modality == volume.modality
-                ),
-                None,
-            )
-            if lab is not None:
-                files["label_map"] = (lab.sha256, "label_map")
-        out.append(({"modality": volume.modality, "role": "preop"}, files))
+            fields.update(_confirmed_details(s, images, confirmed))
+        elif lab is not None:
+            files["label_map"] = (lab.sha256, "label_map")
+            fields.update(_details(lab))
+        out.append(StoredStudy(fields, files, series))
     for i in images:
         if i.kind == "xray_landmarks":
-            out.append(({"modality": "XR", "role": i.role}, {"landmarks": (i.sha256, i.kind)}))
+            out.append(
+                StoredStudy({"modality": "XR", "role": i.role}, {"landmarks": (i.sha256, i.kind)})
+            )
     return out
+
+
+def _confirmed_details(
+    s: Session, images: Iterable[CaseImage], confirmed: LabelVersion
+) -> dict[str, Any]:
+    """The details (the label convention) of the uploaded label map a confirmed version was
+    edited from, through any earlier versions: an edit keeps its source's IDs."""
+    uploads = {i.sha256: i for i in images if i.kind == "label_map"}
+    versions = {
+        v.sha256: v
+        for v in s.scalars(select(LabelVersion).where(LabelVersion.case_pk == confirmed.case_pk))
+    }
+    source, seen = confirmed.source_sha256, set()
+    while source not in uploads and source in versions and source not in seen:
+        seen.add(source)
+        source = versions[source].source_sha256
+    return _details(uploads[source]) if source in uploads else {}
 
 
 def latest_labels(s: Session, case_pk: int) -> LabelVersion | None:
@@ -102,29 +153,88 @@ def latest_labels(s: Session, case_pk: int) -> LabelVersion | None:
 
 
 INPUT_NAMES = {"nifti": "{m}.nii.gz", "dicom_dir": "{m}_dicom", "label_map": "{m}_labels.nii.gz"}
+PLANE_NAMES = {"sagittal": "sag", "axial": "ax", "coronal": "cor"}
+SEGMENT_IN_TEXT = re.compile(r"\b([LTS]\d{1,2})-([LTS]\d{1,2})\b")
+
+
+def series_name(details: dict[str, Any], kind: str, taken: set[str]) -> str:
+    """A series' input name from its plane, weighting and the segment its description names
+    (``mr_sag_t2.nii.gz``, ``mr_ax_t2_L4L5.nii.gz``; ``_2``, ``_3`` … where two would clash),
+    so a run's records name no upload."""
+    stem = f"mr_{PLANE_NAMES.get(str(details.get('plane')), 'series')}"
+    stem += f"_{str(details['weighting']).lower()}"
+    m = SEGMENT_IN_TEXT.search(str(details.get("description", "")))
+    if m:
+        stem += f"_{m.group(1)}{m.group(2)}"
+    suffix = ".nii.gz" if kind == "nifti" else "_dicom"
+    name, n = f"{stem}{suffix}", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}{suffix}"
+    taken.add(name)
+    return name
+
+
+def study_uploads(study: ImagingStudy) -> list[tuple[str, Path, dict[str, Any]]]:
+    """A case file's study as the uploads that make it again: (kind, file, details), the
+    inverse of :func:`studies_of` (NIfTI volumes, label maps, MR series, X-ray landmarks)."""
+    out: list[tuple[str, Path, dict[str, Any]]] = []
+    if study.nifti is not None:
+        out.append(("nifti", study.nifti, {}))
+    for series in study.series:
+        if series.nifti is not None:
+            details = series.model_dump(exclude={"nifti", "dicom_dir"}, exclude_defaults=True)
+            out.append(("nifti", series.nifti, details))
+    if study.label_map is not None:
+        convention = study.label_convention
+        out.append(
+            (
+                "label_map",
+                study.label_map,
+                {} if convention == "totalseg_v2" else {"label_convention": convention},
+            )
+        )
+    if study.landmarks is not None:
+        out.append(("xray_landmarks", study.landmarks, {}))
+    return out
+
+
+def _link(folder: Path, name: str, target: Path) -> Path:
+    link = folder / name
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(target, link)
+    return link
 
 
 def case_for_run(s: Session, row: CaseRow, files: FileStore, folder: Path) -> Case:
     """The case with its studies' files linked into ``folder`` under fixed names
-    (``ct.nii.gz``, ``ct_labels.nii.gz``, ``ct_dicom/``, ``xray_<role>_<n>.csv``), so the records
-    name no upload and no store path."""
+    (``ct.nii.gz``, ``ct_labels.nii.gz``, ``ct_dicom/``, ``mr_sag_t2.nii.gz`` …,
+    ``xray_<role>_<n>.csv``), so the records name no upload and no store path."""
     folder.mkdir(parents=True, exist_ok=True)
     case = Case.model_validate_json(row.record)
     studies: list[ImagingStudy] = []
     n_xr = 0
-    for fields, paths in studies_of(s, row.id):
-        update: dict[str, Any] = dict(fields)
-        for field, (sha, kind) in paths.items():
+    taken: set[str] = set()
+    for study in studies_of(s, row.id):
+        update: dict[str, Any] = dict(study.fields)
+        for field, (sha, kind) in study.files.items():
             if field == "landmarks":
                 n_xr += 1
-                name = f"xray_{fields['role']}_{n_xr}.csv"
+                name = f"xray_{study.fields['role']}_{n_xr}.csv"
             else:
-                name = INPUT_NAMES[field].format(m=str(fields["modality"]).lower())
-            link = folder / name
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            os.symlink(files.path(sha, kind), link)
-            update[field] = link
+                name = INPUT_NAMES[field].format(m=str(study.fields["modality"]).lower())
+            update[field] = _link(folder, name, files.path(sha, kind))
+        if study.series:
+            update["series"] = [
+                {
+                    **details,
+                    _volume_field_of(kind): _link(
+                        folder, series_name(details, kind, taken), files.path(sha, kind)
+                    ),
+                }
+                for details, (sha, kind) in study.series
+            ]
         studies.append(ImagingStudy.model_validate(update))
     return case.model_copy(update={"imaging": studies})
 

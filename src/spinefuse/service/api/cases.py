@@ -14,7 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from spinefuse.case import ClinicalHistory, Patient, Preferences, Segmentation
+from spinefuse.case import (
+    MAX_NOTES_CHARS,
+    AnatomyOptions,
+    ClinicalHistory,
+    Examination,
+    LabelConvention,
+    MrWeighting,
+    Patient,
+    Plane,
+    Preferences,
+    Segmentation,
+)
 from spinefuse.errors import SpinefuseError
 from spinefuse.service.api.access import Id, audit, case_of, workstation
 from spinefuse.service.auth import Principal, db_session, require
@@ -48,9 +59,11 @@ class CaseIn(BaseModel):
     )
     patient: Patient
     history: ClinicalHistory
+    examination: Examination | None = None
     segmentation: Segmentation = Field(default_factory=Segmentation)
+    anatomy: AnatomyOptions = Field(default_factory=AnatomyOptions)
     preferences: Preferences = Field(default_factory=Preferences)
-    notes: str = Field(default="", max_length=5000)
+    notes: str = Field(default="", max_length=MAX_NOTES_CHARS)
 
 
 class ImageOut(BaseModel):
@@ -59,6 +72,9 @@ class ImageOut(BaseModel):
     modality: str
     role: str
     sha256: str
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="MR series details or a label map's convention"
+    )
 
 
 class CaseOut(BaseModel):
@@ -76,8 +92,16 @@ def _case_out(s: Session, row: CaseRow) -> CaseOut:
     lv = latest_labels(s, row.id)
     record = json.loads(row.record)
     record["imaging"] = [
-        {**fields, **{k: f"{sha[:12]}…" for k, (sha, _kind) in paths.items()}}
-        for fields, paths in studies_of(s, row.id)
+        {
+            **st.fields,
+            **{k: f"{sha[:12]}…" for k, (sha, _kind) in st.files.items()},
+            **(
+                {"series": [{**d, "file": f"{sha[:12]}…"} for d, (sha, _k) in st.series]}
+                if st.series
+                else {}
+            ),
+        }
+        for st in studies_of(s, row.id)
     ]
     n_runs = len(s.scalars(select(RunRow.id).where(RunRow.case_pk == row.id)).all())
     return CaseOut(
@@ -85,7 +109,14 @@ def _case_out(s: Session, row: CaseRow) -> CaseOut:
         case_id=row.case_id,
         record=record,
         images=[
-            ImageOut(id=i.id, kind=i.kind, modality=i.modality, role=i.role, sha256=i.sha256)
+            ImageOut(
+                id=i.id,
+                kind=i.kind,
+                modality=i.modality,
+                role=i.role,
+                sha256=i.sha256,
+                details=json.loads(i.details or "{}"),
+            )
             for i in images
         ],
         labels_confirmed=lv.version if lv is not None else None,
@@ -119,7 +150,9 @@ def create_case(
         id=body.id,
         patient=body.patient,
         history=body.history,
+        examination=body.examination,
         segmentation=body.segmentation,
+        anatomy=body.anatomy,
         preferences=body.preferences,
         notes=body.notes,
     )
@@ -151,11 +184,23 @@ async def upload_image(
     file: UploadFile = File(description="the file (a DICOM series as a zip of its folder)"),
     modality: Literal["CT", "MR", "XR"] = Form("CT"),
     role: Literal["preop", "flexion", "extension", "postop"] = Form("preop"),
+    weighting: MrWeighting | None = Form(
+        None, description="an MR series' weighting: the volume joins the MR study's series"
+    ),
+    plane: Plane | None = Form(None, description="an MR series' plane (else read from it)"),
+    description: str = Form("", max_length=256, description="an MR series' description"),
+    echo_time_ms: float | None = Form(None, gt=0, le=1000),
+    repetition_time_ms: float | None = Form(None, gt=0, le=20000),
+    label_convention: LabelConvention | None = Form(
+        None, description="a label map's ID convention (default totalseg_v2)"
+    ),
     p: Principal = Depends(require("write_case")),
     s: Session = Depends(db_session, scope="function"),
     ws: Any = Depends(workstation),
 ) -> ImageOut:
-    """Upload an image of the case: checked, de-identified and kept by its content hash."""
+    """Upload an image of the case: checked, de-identified and kept by its content hash. An MR
+    volume uploaded with its ``weighting`` (and plane, description, sequence times) is one
+    series of the case's MR study; a label map may name its ``label_convention``."""
     case_of(s, p, case_pk)
     limit = ws.limits.max_upload
     data = await file.read(limit + 1)
@@ -163,6 +208,24 @@ async def upload_image(
         modality = "XR"
     elif modality == "XR":
         raise HTTPException(422, f"a {kind} is a CT or MR image: set modality CT or MR")
+    series = {
+        "weighting": weighting,
+        "plane": plane,
+        "description": description,
+        "echo_time_ms": echo_time_ms,
+        "repetition_time_ms": repetition_time_ms,
+    }
+    details: dict[str, Any] = {k: v for k, v in series.items() if v not in (None, "")}
+    if details and (modality != "MR" or kind not in ("nifti", "dicom_zip") or weighting is None):
+        raise HTTPException(
+            422,
+            f"{', '.join(details)}: series details belong to an MR volume (kind nifti or "
+            "dicom_zip, modality MR) and need its weighting",
+        )
+    if label_convention is not None:
+        if kind != "label_map":
+            raise HTTPException(422, "label_convention belongs to a label map (kind label_map)")
+        details["label_convention"] = label_convention
     try:
         sha, size = ws.files.ingest(data, kind, ws.limits)
     except UploadError as err:
@@ -172,12 +235,18 @@ async def upload_image(
         s.add(StoredFile(sha256=sha, kind=kind, size=size))
         s.flush()
     img = CaseImage(
-        case_pk=case_pk, kind=kind, modality=modality, role=role, sha256=sha, created_by=p.user_id
+        case_pk=case_pk,
+        kind=kind,
+        modality=modality,
+        role=role,
+        sha256=sha,
+        details=json.dumps(details, sort_keys=True),
+        created_by=p.user_id,
     )
     s.add(img)
     s.flush()
     audit(s, p, "image_uploaded", f"case:{case_pk}", kind=kind, sha256=sha)
-    return ImageOut(id=img.id, kind=kind, modality=modality, role=role, sha256=sha)
+    return ImageOut(id=img.id, kind=kind, modality=modality, role=role, sha256=sha, details=details)
 
 
 def _images(s: Session, row: CaseRow, ws: Any) -> Any:
@@ -197,10 +266,7 @@ def _viewer_file(s: Session, row: CaseRow, which: Literal["volume", "labels"], w
     from spinefuse.imaging.nifti import write_nifti
 
     key = "-".join(
-        sha
-        for _f, paths in studies_of(s, row.id)
-        for field, (sha, _k) in sorted(paths.items())
-        if field != "landmarks"
+        sha for st in studies_of(s, row.id) for field, sha in st.hashes() if field != "landmarks"
     )
     if not key:
         raise HTTPException(409, "the case has no CT or MR yet")
@@ -319,10 +385,7 @@ def confirm_labels(
     except WorkstationError as err:
         raise HTTPException(422, str(err)) from None
     source = next(
-        sha
-        for _f, paths in studies_of(s, case_pk)
-        for field, (sha, _k) in paths.items()
-        if field == "label_map"
+        sha for st in studies_of(s, case_pk) for field, sha in st.hashes() if field == "label_map"
     )
     img = nib.Nifti1Image(arr.astype(np.int16), images.labels.affine)
     img.header.set_xyzt_units("mm")

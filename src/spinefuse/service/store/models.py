@@ -108,6 +108,9 @@ class CaseImage(Base):
     modality: Mapped[str] = mapped_column(String(4))
     role: Mapped[str] = mapped_column(String(20))
     sha256: Mapped[str] = mapped_column(ForeignKey("files.sha256"))
+    details: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    """JSON: an MR series' weighting, plane, description and sequence times, or a label map's
+    convention (``label_convention``)."""
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
