@@ -145,3 +145,64 @@ def test_a_scan_without_a_lumbar_segment_says_what_could_not_run(shared_data: Pa
     assert "no whole vertebra or motion segment" in result.skipped["assessment"].text
     assert result.skipped["mechanics"].code == "no_motion_segment"
     assert result.forecast is not None and not result.forecast.fusion_planned
+
+
+def test_the_example_ct_without_labels_gives_no_plan_on_doubted_anatomy(shared_data: Path) -> None:
+    """The example CT with no label map (the built-in segmentation): with the label map no
+    fusion is indicated; the built-in labels must not produce one from wrong anatomy. Today its
+    S1 takes in the sacral alae (the gate doubts its width), the slip read off it looks like
+    Meyerding II at L5-S1, and the plan that would rest on S1 is withheld with the reason
+    (was: a TLIF at L5-S1 with screws in L5 alone and no rods)."""
+    study = {"nifti": str(shared_data / TS / "example_ct.nii.gz")}
+    result = run(_case(study), "plan", progress=False)
+    assert result.images is not None and result.images.label_source == "builtin"
+    assert result.plan is None
+    skip = result.skipped["plan"]
+    assert skip.code in ("levels_unconfirmed", "no_fusion_indicated", "levels_unnamed"), skip
+    if skip.code == "levels_unconfirmed":
+        assert "S1" in skip.text and "confirm" in skip.text
+        assert result.geometry is not None
+        assert any(n.startswith("S1 ") for n in result.geometry.needs_confirmation)
+
+
+def test_a_doubted_automatic_level_stops_the_plan_a_named_file_does_not(
+    sample_case_path: Path,
+) -> None:
+    """The rule itself on the sample patient: the same gate doubt on L5 stops the L4-L5 plan
+    when the labels are the built-in segmentation's, and only flags it when they are a file
+    the case gives (someone made and named them)."""
+    import dataclasses
+
+    from spinefuse.case import load_case
+    from spinefuse.stages import doubted_levels
+
+    case = load_case(sample_case_path)
+    planned = run(case, "plan", progress=False)
+    assert planned.images is not None and planned.images.gate is not None and planned.plan
+    gate = planned.images.gate
+    doubt = (
+        gate.level("L5")
+        .checks[0]
+        .model_copy(
+            update={"check": "width", "status": "needs_confirmation", "reason": "width 94 mm"}
+        )
+    )
+    l5 = gate.level("L5").model_copy(
+        update={"status": "needs_confirmation", "checks": (doubt, *gate.level("L5").checks[1:])}
+    )
+    doubted_gate = gate.model_copy(
+        update={"levels": tuple(l5 if lv.name == "L5" else lv for lv in gate.levels)}
+    )
+    automatic = dataclasses.replace(planned.images, gate=doubted_gate, label_source="builtin")
+    assert doubted_levels(automatic, planned.plan) == {"L5": ["width 94 mm"]}
+    stopped = run(case, "plan", progress=False, given={"imaging": automatic})
+    assert stopped.plan is None and stopped.skipped["plan"].code == "levels_unconfirmed"
+    assert "L5: width 94 mm" in stopped.skipped["plan"].text
+    from_file = dataclasses.replace(planned.images, gate=doubted_gate)
+    assert doubted_levels(from_file, planned.plan) == {}
+    # a doubt away from the fused levels does not hold the plan back
+    l1 = gate.level("L1").model_copy(update={"status": "needs_confirmation", "checks": (doubt,)})
+    far = gate.model_copy(
+        update={"levels": tuple(l1 if lv.name == "L1" else lv for lv in gate.levels)}
+    )
+    assert doubted_levels(dataclasses.replace(automatic, gate=far), planned.plan) == {}

@@ -122,7 +122,53 @@ def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
         return Skip("level_cut", str(err))
     if plan is None:
         return Skip("no_fusion_indicated", "no fusion is indicated: " + r.assessment.rationale)
+    doubted = doubted_levels(images, plan)
+    if doubted:
+        said = "; ".join(f"{name}: {', '.join(why)}" for name, why in doubted.items())
+        return Skip(
+            "levels_unconfirmed",
+            f"the plan ({', '.join(plan.fuse_segments)}) would rest on "
+            f"{', '.join(doubted)}, which the label-map quality gate doubts in labels the "
+            f"{images.label_source} segmentation made ({said}); the measurements there may "
+            "come from wrong anatomy, so nothing is planned until the labels are confirmed: "
+            "check and confirm them in the workstation, or give the case a label map "
+            "(imaging: label_map) and run again",
+        )
     return plan
+
+
+AUTOMATIC_LABELS = ("builtin", "totalsegmentator")
+"""Label sources no person has looked at: a doubt of the quality gate there stops the plan."""
+
+
+def doubted_levels(images: Images, plan: SurgicalPlan) -> dict[str, list[str]]:
+    """The vertebrae a plan instruments or fuses whose automatic labels the quality gate
+    doubts (a size, spacing, order, continuity, piece or naming check asks for confirmation;
+    a level the scan cuts is handled by the planner), with the gate's reasons."""
+    from spinefuse.conventions import parse_segment
+
+    if images.label_source not in AUTOMATIC_LABELS or images.gate is None:
+        return {}
+    order = [lv.name for lv in images.gate.levels]
+    involved: set[str] = set()
+    for seg in plan.fuse_segments:
+        up, low = parse_segment(seg)
+        if up in order and low in order:
+            i, j = sorted((order.index(up), order.index(low)))
+            involved.update(order[i : j + 1])
+        involved.update((up, low))
+    out: dict[str, list[str]] = {}
+    for lv in images.gate.levels:
+        if lv.name not in involved or lv.status != "needs_confirmation":
+            continue
+        why = [
+            c.reason or c.check
+            for c in lv.checks
+            if c.status == "needs_confirmation" and c.check != "field_of_view"
+        ]
+        if why:
+            out[lv.name] = why
+    return out
 
 
 def mechanics_stage(r: CaseResult) -> Record | Skip:

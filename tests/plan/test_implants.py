@@ -54,6 +54,40 @@ def test_cage_height_restores_the_healthy_neighbour_without_over_distraction(mak
     assert plif.count == 2 and 2 * plif.width_mm + 4.0 <= 0.9 * g.vertebra("L5").superior.width_mm
 
 
+def test_an_anterior_cage_is_as_tall_as_the_space_it_sits_in(make_assessment):
+    """A TLIF cage placed in the anterior third of a lordotic disc meets the taller space
+    there: never shorter than the disc at its footprint (seated on both endplates, no note of a
+    short cage from the mechanics), and a space no stocked cage fills is warned about."""
+    from spinefuse.mechanics import simulate
+    from spinefuse.plan.surgical_plan import SurgicalPlan
+
+    base = virtual_spine()
+    disc = base.disc("L4-L5")
+    wedge = disc.model_copy(
+        update={"anterior_height_mm": 14.0, "middle_height_mm": 10.5, "posterior_height_mm": 7.0}
+    )
+    g = base.model_copy(update={"discs": {**base.discs, "L4-L5": wedge}})
+    a = make_assessment()
+    cp = plan_cage(g, a, "L4-L5", "TLIF", ["L4-L5"], CAT, RULES)
+    bottom = g.vertebra("L5").superior
+    shift = 0.4 * (min(g.vertebra("L4").inferior.depth_mm, bottom.depth_mm) - cp.cage.depth_mm)
+    space = 7.0 + (0.5 + shift / bottom.depth_mm) * 7.0
+    assert space > 11.0  # well above the middle height
+    assert space <= cp.cage.height_mm < space + 1.01  # the next stocked height up
+    assert any("at the cage's footprint" in r for r in cp.reasons)
+    plan = SurgicalPlan(fuse_segments=["L4-L5"], technique="TLIF", approach="open", cages=[cp.cage])
+    notes = simulate(g, plan).notes
+    assert not any("shorter than the imaged disc space" in n for n in notes), notes
+    # a space taller than any stocked TLIF cage: planned as the tallest, and said so
+    huge = wedge.model_copy(update={"anterior_height_mm": 40.0, "posterior_height_mm": 20.0})
+    g2 = base.model_copy(update={"discs": {**base.discs, "L4-L5": huge}})
+    tall = plan_cage(g2, a, "L4-L5", "TLIF", ["L4-L5"], CAT, RULES)
+    assert tall.cage.height_mm == max(CAT.cage_line("TLIF").heights_mm)
+    assert any(
+        "shorter than the" in w and "disc space at its footprint" in w for w in tall.warnings
+    )
+
+
 def test_subsidence_warning_from_endplate_hu(spine, make_assessment):
     lower = spine.vertebra("L5")
     weak = lower.model_copy(update={"superior": lower.superior.model_copy(update={"hu": 100.0})})

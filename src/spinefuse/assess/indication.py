@@ -168,25 +168,20 @@ def indicate(
         for s, fs in at.items()
         if any(f.diagnosis == "central_stenosis" for f in fs)
     }
-    recs = []
-    for seg in segments:
-        recs.append(
-            _segment(
-                seg,
-                at[seg],
-                deformity,
-                history,
-                patient,
-                neural,
-                flags,
-                instability_assessed,
-                crit,
-                src,
-                explained,
-                concordance,
-                cauda,
-            )
-        )
+    ctx = _Context(
+        deformity=deformity,
+        history=history,
+        patient=patient,
+        neural=neural,
+        flags=flags,
+        instability_assessed=instability_assessed,
+        crit=crit,
+        src=src,
+        explained=explained,
+        concordance=concordance,
+        cauda=cauda,
+    )
+    recs = [_segment(seg, at[seg], ctx) for seg in segments]
     for r in recs:
         if r.action == "fuse" and not (r.reasons and r.criteria_source):
             raise ParameterError(f"{r.segment}: fusion without a documented reason")
@@ -195,81 +190,40 @@ def indicate(
     return Indication(recs, flags, _rationale(recs, flags, history, shown))
 
 
-def _segment(
-    seg: str,
-    here: list[Finding],
-    deformity: list[Finding],
-    history: ClinicalHistory | None,
-    patient: Patient | None,
-    neural: bool,
-    flags: list[str],
-    instability_assessed: bool,
-    crit: dict[str, float],
-    src: str,
-    explained: set[str],
-    concordance: Concordance | None = None,
-    cauda: bool = False,
-) -> SegmentRecommendation:
+@dataclass(frozen=True)
+class _Context:
+    """What every segment's decision shares: the patient, the red flags, the criteria."""
+
+    deformity: list[Finding]
+    history: ClinicalHistory | None
+    patient: Patient | None
+    neural: bool
+    flags: list[str]
+    instability_assessed: bool
+    crit: dict[str, float]
+    src: str
+    explained: set[str]
+    """Roots compressed centrally where they traverse (root L at U-L)."""
+    concordance: Concordance | None
+    cauda: bool
+
+
+def _segment(seg: str, here: list[Finding], ctx: _Context) -> SegmentRecommendation:
+    """The recommendation at one segment from its findings: what compresses a root there, the
+    mechanical reason to fuse, then the clinical gates."""
     dx = {f.diagnosis: f for f in here}
     slip = dx.get("degenerative_spondylolisthesis") or dx.get("isthmic_spondylolisthesis")
     if slip is not None and slip.slip_direction == "posterior":
         slip = None
     unstable = dx.get("instability")
-    compressed = [f for f in here if f.diagnosis == "central_stenosis"]
-    notes: list[str] = []
-    supported = concordance.supported_at(seg) if concordance is not None else []
-    for f in here:
-        if f.diagnosis not in ("disc_herniation", "lateral_recess_stenosis"):
-            continue
-        match = [c for c in supported if c.kind == f.diagnosis and c.side in (f.side, "bilateral")]
-        if match:
-            compressed.append(
-                f.model_copy(
-                    update={"evidence": [*f.evidence, "concordant: " + "; ".join(match[0].support)]}
-                )
-            )
-        else:
-            notes.append(
-                f"{f.diagnosis.replace('_', ' ')} ({f.grade}) at {seg} is not supported by the "
-                "examination: not decompressed on imaging alone"
-            )
-    foraminal = next((f for f in here if f.diagnosis == "foraminal_stenosis"), None)
-    if foraminal is not None and history is not None:
-        # the foramen of U-L lets out root U: decompress it only for that root's symptoms
-        exiting = parse_segment(seg)[0]
-        roots = {history.radiculopathy.root if history.radiculopathy else None}
-        roots.add(history.neurological_deficit.root if history.neurological_deficit else None)
-        if concordance is not None:
-            roots.update(r.root for r in concordance.roots)
-        if exiting in roots and exiting in explained:
-            notes.append(
-                f"foraminal stenosis at {seg} reported, not decompressed on its own: the "
-                f"{exiting} symptoms are explained by central stenosis where {exiting} traverses"
-            )
-        elif exiting in roots:
-            compressed.append(
-                foraminal.model_copy(
-                    update={"evidence": [*foraminal.evidence, f"concordant {exiting} symptoms"]}
-                )
-            )
-    mechanical: list[str] = []
-    if slip is not None and unstable is not None:
-        mechanical.append(
-            f"{slip.diagnosis.replace('_', ' ')} Meyerding {slip.grade} with {unstable.grade} "
-            f"instability ({'; '.join(unstable.evidence)})"
-        )
-    if slip is not None and (slip.meyerding or 1) >= 2:
-        mechanical.append(f"spondylolisthesis Meyerding {slip.grade} (≥ II)")
-    if slip is not None and slip.diagnosis == "isthmic_spondylolisthesis" and not mechanical:
-        mechanical.append(f"isthmic spondylolisthesis Meyerding {slip.grade}")
-    if unstable is not None and slip is None:
-        mechanical.append(f"{unstable.grade} instability ({'; '.join(unstable.evidence)})")
+    compressed, notes = _compressions(seg, here, ctx)
+    mechanical = _mechanical_reasons(slip, unstable)
     stenosis_text = [
         f"{f.diagnosis.replace('_', ' ')} ({f.grade}) at {f.level}" for f in compressed
     ]
 
     def rec(
-        action: Action, reasons: list[str], source_: str = src, decompress: bool = False
+        action: Action, reasons: list[str], source_: str = ctx.src, decompress: bool = False
     ) -> SegmentRecommendation:
         return SegmentRecommendation(
             segment=seg,
@@ -279,7 +233,8 @@ def _segment(
             decompress=decompress,
         )
 
-    in_curve = [f for f in deformity if seg in _segment_of(f.level) or f.level == "L1-S1"]
+    history = ctx.history
+    in_curve = [f for f in ctx.deformity if seg in _segment_of(f.level) or f.level == "L1-S1"]
     if history is None:
         if mechanical or compressed:
             return rec(
@@ -292,7 +247,7 @@ def _segment(
                 ],
             )
         return rec("none", notes or ["no structural finding at this segment"])
-    if (history.cauda_equina_signs or cauda) and compressed:
+    if (history.cauda_equina_signs or ctx.cauda) and compressed:
         return rec(
             "refer",
             [
@@ -313,57 +268,16 @@ def _segment(
             source("schwab"),
         )
     if not mechanical and not compressed:
-        ddd = dx.get("degenerative_disc_disease")
-        if ddd is not None:
-            months = history.conservative_care_months
-            modalities = len(history.conservative_care)
-            if (
-                history.back_pain
-                and months >= crit["discogenic_min_months"]
-                and modalities >= crit["discogenic_min_modalities"]
-            ):
-                return rec(
-                    "refer",
-                    [
-                        f"degenerative disc disease ({ddd.grade}) with back pain "
-                        f"after {months:g} months and {modalities} modalities: "
-                        "evaluate for discogenic pain; fusion not indicated by "
-                        "imaging alone"
-                    ],
-                )
-            return rec(
-                "none",
-                [
-                    f"degenerative disc disease ({ddd.grade}) without instability: "
-                    "fusion not indicated"
-                ],
-            )
-        return rec("none", notes or ["no structural finding at this segment"])
-    # something is treatable here: check the clinical gates
-    holds: list[str] = []
-    waived = bool(flags)
-    months = history.conservative_care_months
-    if not waived and months < crit["conservative_care_min_months"]:
-        holds.append(
-            f"conservative care {months:g} months < {crit['conservative_care_min_months']:g}"
-            " months: continue non-operative care first"
-        )
-    worst = max(history.back_pain_nrs, history.leg_pain_nrs)
-    if not waived and 0 < worst < crit["pain_nrs_min"]:
-        holds.append(f"pain NRS {worst:g} < {crit['pain_nrs_min']:g}: symptoms mild")
-    if mechanical and not history.back_pain and not neural:
-        holds.append("no back or leg symptoms to attribute to the segment")
-    if compressed and not mechanical and not neural:
-        holds.append(
-            "stenosis without leg pain, claudication or deficit: decompression not indicated"
-        )
+        action, reasons = _nothing_to_treat(dx.get("degenerative_disc_disease"), history, ctx)
+        return rec(action, reasons or notes or ["no structural finding at this segment"])
+    holds = _clinical_holds(history, ctx, bool(mechanical), bool(compressed))
     if holds:
         return rec("none", [*mechanical, *stenosis_text, *holds])
     if mechanical:
         reasons = [*mechanical]
         if compressed:
             reasons.append("decompression of " + "; ".join(stenosis_text))
-        if patient is not None and patient.smoking == "current":
+        if ctx.patient is not None and ctx.patient.smoking == "current":
             return rec(
                 "refer",
                 [
@@ -372,8 +286,8 @@ def _segment(
                     "status; refer for cessation, then re-assess",
                 ],
             )
-        if waived:
-            reasons.append("red flag: " + "; ".join(flags))
+        if ctx.flags:
+            reasons.append("red flag: " + "; ".join(ctx.flags))
         return rec("fuse", reasons + notes, decompress=bool(compressed))
     reasons = [*stenosis_text, "neurogenic symptoms: decompression"]
     if slip is not None:
@@ -382,11 +296,126 @@ def _segment(
             "alone (stable DS: 60 % of surgeons decompress alone)"
             + (
                 ""
-                if instability_assessed
+                if ctx.instability_assessed
                 else "; no flexion/extension films: obtain them before ruling fusion out"
             )
         )
     return rec("decompress", reasons + notes, decompress=True)
+
+
+def _compressions(seg: str, here: list[Finding], ctx: _Context) -> tuple[list[Finding], list[str]]:
+    """The compressions to decompress at ``seg`` (central stenosis; a herniation or lateral
+    recess stenosis the examination supports; foraminal stenosis with its exiting root's
+    symptoms not explained centrally), and notes on those left alone."""
+    compressed = [f for f in here if f.diagnosis == "central_stenosis"]
+    notes: list[str] = []
+    supported = ctx.concordance.supported_at(seg) if ctx.concordance is not None else []
+    for f in here:
+        if f.diagnosis not in ("disc_herniation", "lateral_recess_stenosis"):
+            continue
+        match = [c for c in supported if c.kind == f.diagnosis and c.side in (f.side, "bilateral")]
+        if match:
+            compressed.append(
+                f.model_copy(
+                    update={"evidence": [*f.evidence, "concordant: " + "; ".join(match[0].support)]}
+                )
+            )
+        else:
+            notes.append(
+                f"{f.diagnosis.replace('_', ' ')} ({f.grade}) at {seg} is not supported by the "
+                "examination: not decompressed on imaging alone"
+            )
+    foraminal = next((f for f in here if f.diagnosis == "foraminal_stenosis"), None)
+    history = ctx.history
+    if foraminal is not None and history is not None:
+        # the foramen of U-L lets out root U: decompress it only for that root's symptoms
+        exiting = parse_segment(seg)[0]
+        roots = {history.radiculopathy.root if history.radiculopathy else None}
+        roots.add(history.neurological_deficit.root if history.neurological_deficit else None)
+        if ctx.concordance is not None:
+            roots.update(r.root for r in ctx.concordance.roots)
+        if exiting in roots and exiting in ctx.explained:
+            notes.append(
+                f"foraminal stenosis at {seg} reported, not decompressed on its own: the "
+                f"{exiting} symptoms are explained by central stenosis where {exiting} traverses"
+            )
+        elif exiting in roots:
+            compressed.append(
+                foraminal.model_copy(
+                    update={"evidence": [*foraminal.evidence, f"concordant {exiting} symptoms"]}
+                )
+            )
+    return compressed, notes
+
+
+def _mechanical_reasons(slip: Finding | None, unstable: Finding | None) -> list[str]:
+    """The mechanical reasons to fuse: a slip with instability, Meyerding ≥ II, an isthmic
+    slip, or instability alone."""
+    mechanical: list[str] = []
+    if slip is not None and unstable is not None:
+        mechanical.append(
+            f"{slip.diagnosis.replace('_', ' ')} Meyerding {slip.grade} with {unstable.grade} "
+            f"instability ({'; '.join(unstable.evidence)})"
+        )
+    if slip is not None and (slip.meyerding or 1) >= 2:
+        mechanical.append(f"spondylolisthesis Meyerding {slip.grade} (≥ II)")
+    if slip is not None and slip.diagnosis == "isthmic_spondylolisthesis" and not mechanical:
+        mechanical.append(f"isthmic spondylolisthesis Meyerding {slip.grade}")
+    if unstable is not None and slip is None:
+        mechanical.append(f"{unstable.grade} instability ({'; '.join(unstable.evidence)})")
+    return mechanical
+
+
+def _nothing_to_treat(
+    ddd: Finding | None, history: ClinicalHistory, ctx: _Context
+) -> tuple[Action, list[str]]:
+    """No mechanical reason and no compression: degenerative disc disease is referred for
+    discogenic evaluation after the longer conservative course, else no surgery (no reasons:
+    the caller states there is no structural finding)."""
+    if ddd is None:
+        return "none", []
+    months = history.conservative_care_months
+    modalities = len(history.conservative_care)
+    if (
+        history.back_pain
+        and months >= ctx.crit["discogenic_min_months"]
+        and modalities >= ctx.crit["discogenic_min_modalities"]
+    ):
+        return "refer", [
+            f"degenerative disc disease ({ddd.grade}) with back pain "
+            f"after {months:g} months and {modalities} modalities: "
+            "evaluate for discogenic pain; fusion not indicated by "
+            "imaging alone"
+        ]
+    return "none", [
+        f"degenerative disc disease ({ddd.grade}) without instability: fusion not indicated"
+    ]
+
+
+def _clinical_holds(
+    history: ClinicalHistory, ctx: _Context, mechanical: bool, compressed: bool
+) -> list[str]:
+    """What holds a treatable segment back: conservative care too short or symptoms mild
+    (both waived by a red flag), or no symptoms to attribute to it."""
+    holds: list[str] = []
+    waived = bool(ctx.flags)
+    months = history.conservative_care_months
+    crit = ctx.crit
+    if not waived and months < crit["conservative_care_min_months"]:
+        holds.append(
+            f"conservative care {months:g} months < {crit['conservative_care_min_months']:g}"
+            " months: continue non-operative care first"
+        )
+    worst = max(history.back_pain_nrs, history.leg_pain_nrs)
+    if not waived and 0 < worst < crit["pain_nrs_min"]:
+        holds.append(f"pain NRS {worst:g} < {crit['pain_nrs_min']:g}: symptoms mild")
+    if mechanical and not history.back_pain and not ctx.neural:
+        holds.append("no back or leg symptoms to attribute to the segment")
+    if compressed and not mechanical and not ctx.neural:
+        holds.append(
+            "stenosis without leg pain, claudication or deficit: decompression not indicated"
+        )
+    return holds
 
 
 def _rationale(

@@ -182,6 +182,78 @@ def simulate(
     n = table.patients
     dt_days = params.dt_days if dt_days is None else dt_days
     deviates = np.asarray(deviates, dtype=float)
+    if compromised_share is None:
+        compromised_share = np.full(n, params.compromised_bed_share)
+    osteogenic = np.asarray(osteogenic, dtype=float)
+    regions = np.asarray(regions, dtype=bool)
+    trabecular_hu = np.asarray(trabecular_hu, dtype=float)
+    compromised_share = np.asarray(compromised_share, dtype=float)
+    _check_inputs(
+        n,
+        osteogenic,
+        regions,
+        trabecular_hu,
+        rod_material,
+        params,
+        deviates,
+        months,
+        rule,
+        dt_days,
+        compromised_share,
+    )
+    members = deviates.shape[1]
+    draw = _draw_members(
+        table,
+        osteogenic,
+        regions,
+        trabecular_hu,
+        rod_material,
+        params,
+        deviates,
+        compromised_share,
+    )
+    days = int(round(months * DAYS_PER_MONTH))
+    steps = int(np.ceil(days / dt_days))
+    sample_months = np.arange(0.0, np.floor(months) + 1.0)
+    sample_steps = np.minimum(np.round(sample_months * DAYS_PER_MONTH / dt_days), steps).astype(int)
+    out = _Samples.empty(n * members, sample_months.size)
+    fusion_day = _advance(table, draw, params, rule, dt_days, steps, sample_steps, out)
+
+    def per_patient(a: FloatArray) -> FloatArray:
+        return a.reshape((n, members) + a.shape[1:])
+
+    return EnsembleRun(
+        months_axis=sample_months,
+        regions=regions,
+        bone=per_patient(out.bone),
+        fusion_fraction=per_patient(out.ff),
+        stiffness_nmm_per_rad=per_patient(out.k),
+        motion_deg=per_patient(out.motion),
+        rod_stress_mpa=per_patient(out.stress),
+        subsidence_mm=per_patient(out.sub),
+        rod_damage=per_patient(out.damage),
+        fused=out.fused.reshape((n, members, sample_months.size)),
+        fusion_day=per_patient(fusion_day),
+        members=members,
+        months=float(months),
+        segments=table.segments,
+    )
+
+
+def _check_inputs(
+    n: int,
+    osteogenic: FloatArray,
+    regions: NDArray[np.bool_],
+    trabecular_hu: FloatArray,
+    rod_material: Sequence[str],
+    params: HealingParameters,
+    deviates: FloatArray,
+    months: float,
+    rule: str,
+    dt_days: float,
+    compromised_share: FloatArray,
+) -> None:
+    """Every input's shape and range, each refused with what is needed."""
     if rule not in RULES:
         raise ParameterError(f"rule = {rule!r} is unknown; use one of {RULES}")
     if deviates.ndim != 3 or deviates.shape[0] != n or deviates.shape[2] != len(DEVIATES):
@@ -191,9 +263,6 @@ def simulate(
             "deviates per patient of the fusion response"
         )
     members = deviates.shape[1]
-    if compromised_share is None:
-        compromised_share = np.full(n, params.compromised_bed_share)
-    compromised_share = np.asarray(compromised_share, dtype=float)
     if compromised_share.shape != (n,) or np.any((compromised_share < 0) | (compromised_share > 1)):
         raise ParameterError(
             f"compromised_share has shape {compromised_share.shape}; need ({n},) shares in 0-1"
@@ -203,9 +272,6 @@ def simulate(
             f"members = {members}, months = {months}, dt_days = {dt_days}: need members >= 1, "
             "months > 0 and 0 < dt_days <= 5"
         )
-    osteogenic = np.asarray(osteogenic, dtype=float)
-    regions = np.asarray(regions, dtype=bool)
-    trabecular_hu = np.asarray(trabecular_hu, dtype=float)
     if osteogenic.shape != (n,) or trabecular_hu.shape != (n,) or len(rod_material) != n:
         raise ParameterError(
             f"biology for {osteogenic.shape} / {trabecular_hu.shape} / {len(rod_material)} "
@@ -220,6 +286,35 @@ def simulate(
         if m not in params.rods:
             raise ParameterError(f"rod material {m!r} is unknown; use one of {sorted(params.rods)}")
 
+
+@dataclass(frozen=True)
+class _Members:
+    """Every member's draws, one row per (patient, member): the patient row it belongs to,
+    its load and fatigue-life factors, grafted regions and their stiffness shares and
+    bone-forming rates, final subsidence (mm) and rod material."""
+
+    pidx: NDArray[np.intp]
+    load: FloatArray
+    life_factor: FloatArray
+    present: NDArray[np.bool_]
+    share: FloatArray
+    rate: FloatArray
+    sub_final: FloatArray
+    material_masks: dict[str, NDArray[np.bool_]]
+
+
+def _draw_members(
+    table: ResponseTable,
+    osteogenic: FloatArray,
+    regions: NDArray[np.bool_],
+    trabecular_hu: FloatArray,
+    rod_material: Sequence[str],
+    params: HealingParameters,
+    deviates: FloatArray,
+    compromised_share: FloatArray,
+) -> _Members:
+    """The members' biology, load, endplate strength and fatigue life from their deviates."""
+    n, members = deviates.shape[:2]
     # Each patient's members carry that patient's own deviates (from its run seed and case id),
     # so the same patient in another arm or batch meets the same members: comparisons between
     # arms are paired, and a patient's answer does not depend on the batch.
@@ -238,32 +333,70 @@ def simulate(
     share = params.region_stiffness_share[None, :] * present
     share = share / share.sum(axis=1, keepdims=True)
     rate = bio[:, None] * params.region_bed_factor[None, :]  # (N, R)
-    strain_factor = params.region_strain_factor[None, :, None]  # (1, R, 1)
-
     # Subsidence: the standing cage pressure before any bone forms, raised to the daily peak.
     at0 = table.at(pidx, np.zeros(size))
     cage_peak = at0[:, _CAGE, _STANDING] * params.peak_load_factor * load
     p_yield = endplate_yield_pressure(trabecular_hu[pidx], params) * yield_noise
     sub_final = np.where(cage_peak > 0, final_settlement_mm(cage_peak, p_yield, params), 0.0)
     materials = np.asarray(rod_material)[pidx]
-    material_masks = {m: materials == m for m in set(rod_material)}
+    return _Members(
+        pidx=pidx,
+        load=load,
+        life_factor=life_factor,
+        present=present,
+        share=share,
+        rate=rate,
+        sub_final=sub_final,
+        material_masks={m: materials == m for m in set(rod_material)},
+    )
 
-    days = int(round(months * DAYS_PER_MONTH))
-    steps = int(np.ceil(days / dt_days))
-    cycles = cycle_schedule(steps * dt_days, params, dt_days)
-    sample_months = np.arange(0.0, np.floor(months) + 1.0)
-    sample_steps = np.minimum(np.round(sample_months * DAYS_PER_MONTH / dt_days), steps).astype(int)
-    samples = sample_months.size
-    out_bone = np.empty((size, samples, len(REGIONS)))
-    out_ff = np.empty((size, samples))
-    out_k = np.empty((size, samples))
-    out_motion = np.empty((size, samples))
-    out_stress = np.empty((size, samples))
-    out_sub = np.empty((size, samples))
-    out_damage = np.empty((size, samples))
-    out_fused = np.empty((size, samples), dtype=bool)
+
+@dataclass(frozen=True)
+class _Samples:
+    """The monthly samples of every member (rows) being filled in."""
+
+    bone: FloatArray
+    ff: FloatArray
+    k: FloatArray
+    motion: FloatArray
+    stress: FloatArray
+    sub: FloatArray
+    damage: FloatArray
+    fused: NDArray[np.bool_]
+
+    @classmethod
+    def empty(cls, size: int, samples: int) -> _Samples:
+        return cls(
+            bone=np.empty((size, samples, len(REGIONS))),
+            ff=np.empty((size, samples)),
+            k=np.empty((size, samples)),
+            motion=np.empty((size, samples)),
+            stress=np.empty((size, samples)),
+            sub=np.empty((size, samples)),
+            damage=np.empty((size, samples)),
+            fused=np.empty((size, samples), dtype=bool),
+        )
+
+
+def _advance(
+    table: ResponseTable,
+    draw: _Members,
+    params: HealingParameters,
+    rule: str,
+    dt_days: float,
+    steps: int,
+    sample_steps: NDArray[np.intp],
+    out: _Samples,
+) -> FloatArray:
+    """Advance every member day by day (steps of ``dt_days``): the fusion state sets the graft's
+    mechanics, its stimulus the tissue fractions, the rods' stress their fatigue damage; the
+    monthly samples go into ``out``. Returns each member's fusion day (inf: not fused)."""
+    pidx, load, present, share = draw.pidx, draw.load, draw.present, draw.share
+    size = pidx.size
+    samples = sample_steps.size
     fusion_day = np.full(size, np.inf)
-
+    cycles = cycle_schedule(steps * dt_days, params, dt_days)
+    strain_factor = params.region_strain_factor[None, :, None]  # (1, R, 1)
     # The fields the daily step reads, packed once: flexion and extension rotation, then graft
     # strain, fluid velocity and rod stress of every load case.
     nc = len(LOAD_CASES)
@@ -292,19 +425,19 @@ def simulate(
         bridged = (bone >= bridging) & present
         fused = (bridged[:, 0] | bridged[:, 1]) & (motion <= threshold)
         fusion_day = np.where(fused & ~np.isfinite(fusion_day), t, fusion_day)
-        sub = settlement_at(sub_final, t, params)
+        sub = settlement_at(draw.sub_final, t, params)
         strain_c = np.abs(resp[:, 2 : 2 + nc])
         velocity_c = np.abs(resp[:, 2 + nc : 2 + 2 * nc])
         stress = resp[:, 2 + 2 * nc :] * load[:, None]
         while sample_i < samples and sample_steps[sample_i] == step:
-            out_bone[:, sample_i] = bone
-            out_ff[:, sample_i] = ff
-            out_k[:, sample_i] = table.stiffness_at(pidx, ff)
-            out_motion[:, sample_i] = motion
-            out_stress[:, sample_i] = stress.max(axis=1)
-            out_sub[:, sample_i] = sub
-            out_damage[:, sample_i] = damage
-            out_fused[:, sample_i] = fused
+            out.bone[:, sample_i] = bone
+            out.ff[:, sample_i] = ff
+            out.k[:, sample_i] = table.stiffness_at(pidx, ff)
+            out.motion[:, sample_i] = motion
+            out.stress[:, sample_i] = stress.max(axis=1)
+            out.sub[:, sample_i] = sub
+            out.damage[:, sample_i] = damage
+            out.fused[:, sample_i] = fused
             sample_i += 1
         if step == steps:
             break
@@ -319,30 +452,11 @@ def simulate(
         else:
             e = daily_stimulus(strain, w, params.stimulus_exponent)
             mu = claes_heigele_membership(e, -params.ch_pressure_per_strain_mpa * e, params)
-        osteo = rate * np.exp(-sub / params.subsidence_scale_mm)[:, None]
+        osteo = draw.rate * np.exp(-sub / params.subsidence_scale_mm)[:, None]
         f = step_fractions(f, mu, osteo, params, dt_days)
         modulus += relax * (mixture_modulus(f, params) - modulus)
-        for m, mask in material_masks.items():
+        for m, mask in draw.material_masks.items():
             damage[mask] += dt_days * damage_per_day(
-                stress[mask], w, params.rods[m], life_factor[mask]
+                stress[mask], w, params.rods[m], draw.life_factor[mask]
             )
-
-    def per_patient(a: FloatArray) -> FloatArray:
-        return a.reshape((n, members) + a.shape[1:])
-
-    return EnsembleRun(
-        months_axis=sample_months,
-        regions=regions,
-        bone=per_patient(out_bone),
-        fusion_fraction=per_patient(out_ff),
-        stiffness_nmm_per_rad=per_patient(out_k),
-        motion_deg=per_patient(out_motion),
-        rod_stress_mpa=per_patient(out_stress),
-        subsidence_mm=per_patient(out_sub),
-        rod_damage=per_patient(out_damage),
-        fused=out_fused.reshape((n, members, samples)),
-        fusion_day=per_patient(fusion_day),
-        members=members,
-        months=float(months),
-        segments=table.segments,
-    )
+    return fusion_day

@@ -347,13 +347,59 @@ def forecast(
     intervals = complication_intervals(frame, probs)
     if recalibration is not None:
         assumptions.append(f"risks and stay recalibrated to the registry {recalibration.source}")
-        for name, (lo, hi) in list(intervals.items()):
-            if name not in GIVEN:
-                intervals[name] = (
-                    recalibration.recalibrate(name, lo),
-                    recalibration.recalibrate(name, hi),
-                )
+        intervals = _recalibrated(intervals, recalibration)
     stay_factor = 1.0 if recalibration is None else recalibration.stay_factor()
+    risks = _risks(frame, probs, intervals, nonunion)
+    periop = _perioperative(frame, probs, site, stay_factor)
+    row = forecast_batch(frame, recalibration).iloc[0]
+    summary = {k: round(float(row[k]), 5) for k in BATCH_COLUMNS}
+    summary["baseline_odi"] = float(frame["baseline_odi"].iloc[0])
+    summary["odi_mcid_points"] = pro_models()["odi"].mcid
+    dx_name = str(frame["diagnosis"].iloc[0])
+    return Forecast(
+        case_id=case.id,
+        fusion_planned=True,
+        message=(
+            f"{plan.technique} {plan.approach} fusion of {', '.join(plan.fuse_segments)} for "
+            f"{dx_name.replace('_', ' ')}: forecast for the {site} length-of-stay profile"
+        ),
+        site=site,
+        segments=list(plan.fuse_segments),
+        technique=plan.technique,
+        approach=plan.approach,
+        diagnosis=dx_name,
+        nonunion_source="healing",
+        assumptions=assumptions,
+        summary=summary,
+        risks=risks,
+        perioperative=periop,
+        pro=_pro_trajectories(frame, probs),
+        pathway=recovery_pathway(case, plan, frame.iloc[0], nonunion),
+    )
+
+
+def _recalibrated(
+    intervals: dict[str, tuple[FloatArray, FloatArray]], recalibration: RegistryReport
+) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """The risks' intervals moved to a site's registry (the given non-union left as it is)."""
+    return {
+        name: (
+            (lo, hi)
+            if name in GIVEN
+            else (recalibration.recalibrate(name, lo), recalibration.recalibrate(name, hi))
+        )
+        for name, (lo, hi) in intervals.items()
+    }
+
+
+def _risks(
+    frame: pd.DataFrame,
+    probs: dict[str, FloatArray],
+    intervals: dict[str, tuple[FloatArray, FloatArray]],
+    nonunion: float,
+) -> list[RiskForecast]:
+    """Each complication's risk with its interval, average and drivers; non-union as the
+    healing stage gave it; adjacent-segment disease at 10 years from the 5-year risk."""
     models = complication_models()
     risks = []
     for name in OUTCOMES:
@@ -410,6 +456,14 @@ def forecast(
             drivers=_drivers(models["asd_5y"].drivers(frame, probs)),
         )
     )
+    return risks
+
+
+def _perioperative(
+    frame: pd.DataFrame, probs: dict[str, FloatArray], site: str, stay_factor: float
+) -> list[QuantityForecast]:
+    """Blood loss, operating time and the stay (scaled to the site's registry) with their
+    5-95 % ranges and drivers."""
     periop = []
     for name, model in perioperative_models(site).items():
         d = model.design(frame, probs)
@@ -427,31 +481,7 @@ def forecast(
                 drivers=_drivers(model.drivers(frame, probs)),
             )
         )
-    row = forecast_batch(frame, recalibration).iloc[0]
-    summary = {k: round(float(row[k]), 5) for k in BATCH_COLUMNS}
-    summary["baseline_odi"] = float(frame["baseline_odi"].iloc[0])
-    summary["odi_mcid_points"] = pro_models()["odi"].mcid
-    dx_name = str(frame["diagnosis"].iloc[0])
-    return Forecast(
-        case_id=case.id,
-        fusion_planned=True,
-        message=(
-            f"{plan.technique} {plan.approach} fusion of {', '.join(plan.fuse_segments)} for "
-            f"{dx_name.replace('_', ' ')}: forecast for the {site} length-of-stay profile"
-        ),
-        site=site,
-        segments=list(plan.fuse_segments),
-        technique=plan.technique,
-        approach=plan.approach,
-        diagnosis=dx_name,
-        nonunion_source="healing",
-        assumptions=assumptions,
-        summary=summary,
-        risks=risks,
-        perioperative=periop,
-        pro=_pro_trajectories(frame, probs),
-        pathway=recovery_pathway(case, plan, frame.iloc[0], nonunion),
-    )
+    return periop
 
 
 class OdiUpdate(Record):

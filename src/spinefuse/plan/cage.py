@@ -145,23 +145,43 @@ def plan_cage(
         + f" within {fp:.0%} of the endplate ({width_lim / fp:.0f} × {depth_lim / fp:.0f} mm)"
     )
 
-    # Height: the tallest stocked height not over the target (no over-distraction).
+    # Centre: TLIF in the anterior third, LLIF/ALIF slightly anterior, PLIF centred.
+    c = np.asarray(disc.centre)
+    ant = np.asarray(bottom.anterior) - np.asarray(bottom.posterior)
+    ant /= np.linalg.norm(ant)
+    spare = max(min(top.depth_mm, bottom.depth_mm) - depth, 0.0)
+    shift = {"TLIF": 0.4, "ALIF": 0.25, "LLIF": 0.25}.get(technique, 0.0) * spare
+    centre = c + shift * ant
+    # the disc space under the cage: linear from the posterior to the anterior height
+    along = float(np.clip(0.5 + shift / max(bottom.depth_mm, 1.0), 0.0, 1.0))
+    space = disc.posterior_height_mm + along * (disc.anterior_height_mm - disc.posterior_height_mm)
+
+    # Height: the tallest stocked height not over the target (no over-distraction), and never
+    # shorter than the space it sits in (a cage that does not touch both endplates is loose).
     t = cage_targets(geometry, assessment, segment, fused, rules)
     heights = [h for h in line.heights_mm if h <= t.height_mm + 0.5]
     height = heights[-1] if heights else line.heights_mm[0]
+    floor = max(disc.posterior_height_mm, space)
     height = max(
-        height, min((h for h in line.heights_mm if h >= disc.posterior_height_mm), default=height)
+        height,
+        min((h for h in line.heights_mm if h >= floor - 0.05), default=max(line.heights_mm)),
     )
     reasons.append(
         f"{segment} cage height {height:g} mm toward {t.height_reason}; present middle height "
-        f"{disc.middle_height_mm:.1f} mm"
+        f"{disc.middle_height_mm:.1f} mm, {space:.1f} mm at the cage's footprint"
     )
-    over = height - t.height_mm
+    if height < space - 0.05:
+        warnings.append(
+            f"{segment}: the tallest stocked {technique} cage ({height:g} mm) is shorter than "
+            f"the {space:.1f} mm disc space at its footprint: it is seated with no distraction"
+        )
+    over = height - max(t.height_mm, space)
     sub = rules.cage_subsidence_risk
     if over > 1.0:
         warnings.append(
-            f"{segment}: {height:g} mm cage distracts {over:.1f} mm past the target "
-            f"(subsidence odds × {sub.over_distraction_odds_ratio_per_mm:g} per mm)"
+            f"{segment}: {height:g} mm cage distracts {over:.1f} mm past "
+            + ("the target " if t.height_mm >= space else "the present disc space ")
+            + f"(subsidence odds × {sub.over_distraction_odds_ratio_per_mm:g} per mm)"
         )
     lordosis = min(line.lordosis_deg, key=lambda a: abs(a - t.lordosis_deg))
     reasons.append(f"{segment} cage lordosis {lordosis:g}°: {t.lordosis_reason}")
@@ -190,13 +210,6 @@ def plan_cage(
             "the cage on the apophyseal ring"
         )
 
-    # Centre: TLIF in the anterior third, LLIF/ALIF slightly anterior, PLIF centred.
-    c = np.asarray(disc.centre)
-    ant = np.asarray(bottom.anterior) - np.asarray(bottom.posterior)
-    ant /= np.linalg.norm(ant)
-    spare = max(min(top.depth_mm, bottom.depth_mm) - depth, 0.0)
-    shift = {"TLIF": 0.4, "ALIF": 0.25, "LLIF": 0.25}.get(technique, 0.0) * spare
-    centre = c + shift * ant
     z = np.asarray(bottom.normal)
     y = ant - z * (ant @ z)
     y /= np.linalg.norm(y)
