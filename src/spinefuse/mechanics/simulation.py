@@ -309,14 +309,26 @@ def hybrid_moments(
     segments: tuple[str, ...] | None = None,
     follower_offset: Arr | None = None,
     steps: Arr | None = None,
+    model: SpineModel | None = None,
 ) -> tuple[Arr, DirectionResponse]:
     """Moments (N·m, (n, 6)) under which each spine's total rotation equals ``target_rad``
     (n, 6) — the hybrid (displacement-matched) and displacement protocols — found by secant
-    steps on the moment magnitude; and the response at those moments."""
+    steps on the moment magnitude; and the response at those moments. ``model``: the already
+    built model of these spines and constructs."""
+    if model is None:
+        model = build_model(geometries, constructs, segments)
 
     def run(m: Arr) -> DirectionResponse:
         return direction_response(
-            geometries, constructs, m, preload_n, steps, True, segments, follower_offset
+            geometries,
+            constructs,
+            m,
+            preload_n,
+            steps,
+            True,
+            segments,
+            follower_offset,
+            model=model,
         )
 
     m0 = np.full(target_rad.shape, float(moment_nm))
@@ -722,6 +734,7 @@ def simulate(
                 True,
                 segments,
                 None if offset is None else offset[:1],
+                model=intact_model,
             )
             target = intact.total_rotation_rad
             _, op = hybrid_moments(
@@ -733,6 +746,7 @@ def simulate(
                 segments=segments,
                 follower_offset=None if offset is None else offset[-1:],
                 steps=steps,
+                model=model.rows([1]),
             )
             notes.append("hybrid: operated moments matched to the intact total rotation")
             res_i, res_o, io, oo = intact, op, 0, 0
@@ -748,6 +762,7 @@ def simulate(
                 segments=segments,
                 follower_offset=offset,
                 steps=steps,
+                model=model,
             )
             notes.append(
                 f"displacement: every spine loaded until its total rotation is {rotation_deg} deg"
