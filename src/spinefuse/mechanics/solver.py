@@ -393,6 +393,26 @@ def _stack(arrays: list[SegmentArrays]) -> SegmentArrays:
     return SegmentArrays(**vals)
 
 
+def prepared_arrays(
+    model: SpineModel, spine: NDArray[np.int64]
+) -> tuple[SegmentArrays, _Columns]:
+    """All segments of the model's spines ``spine`` (one per case) stacked segment-major (row =
+    s·N + case), with the unused columns dropped and the implants locked at rest. The
+    preparation depends on the spines only, so it is done once per spine and model (and kept
+    with the model) and then repeated for the cases."""
+    uniq, inv = np.unique(np.asarray(spine, dtype=np.int64), return_inverse=True)
+    key = uniq.tobytes()
+    hit = model.prepared.get(key)
+    if hit is None:
+        b = _stack([_gather(x, uniq) for x in model.arrays])
+        cols = _columns(b)
+        b = _lock_at_rest(_select(b, cols), cols)
+        hit = model.prepared[key] = (b, cols)
+    b, cols = hit
+    rows = (np.arange(len(model.arrays))[:, None] * len(uniq) + inv.reshape(-1)[None, :]).ravel()
+    return _gather(b, rows), cols
+
+
 def solve(
     model: SpineModel,
     loads: Loads,
@@ -426,10 +446,7 @@ def solve(
     f_path = np.concatenate([[0.0], pre, np.full(len(mom), 1.0 if has_follower else 0.0)])
     m_path = np.concatenate([[0.0], np.zeros(len(pre)), mom])
     preload_index = len(pre)
-    a = _stack([_gather(x, loads.spine) for x in model.arrays])
-    cols = _columns(a)
-    a = _select(a, cols)
-    a = _lock_at_rest(a, cols)
+    a, cols = prepared_arrays(model, loads.spine)
     moment_world = np.tile(loads.moment_world, (ns, 1))
     follower = np.tile(loads.follower_n, ns)
     if loads.follower_offset is None:
