@@ -223,7 +223,6 @@ def test_a_plan_with_a_cage_reports_cage_pressure(plan_factory: PlanFactory) -> 
     assert len(r.implants.screws) == 4
 
 
-
 def test_the_memo_reuses_the_intact_spine_and_changes_no_number(
     plan_factory: PlanFactory,
 ) -> None:
@@ -243,6 +242,7 @@ def test_the_memo_reuses_the_intact_spine_and_changes_no_number(
     assert second.segments["L5-S1"].flexion_deg < 0.5 * first.segments["L5-S1"].flexion_deg
     with pytest.raises(ParameterError, match="another geometry"):
         simulate(g.model_copy(), one, protocol="hybrid", memo=memo)
+
 
 def test_a_cage_sits_in_compression_from_its_distraction() -> None:
     g = reference_geometry()

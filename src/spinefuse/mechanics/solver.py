@@ -393,9 +393,7 @@ def _stack(arrays: list[SegmentArrays]) -> SegmentArrays:
     return SegmentArrays(**vals)
 
 
-def prepared_arrays(
-    model: SpineModel, spine: NDArray[np.int64]
-) -> tuple[SegmentArrays, _Columns]:
+def prepared_arrays(model: SpineModel, spine: NDArray[np.int64]) -> tuple[SegmentArrays, _Columns]:
     """All segments of the model's spines ``spine`` (one per case) stacked segment-major (row =
     s·N + case), with the unused columns dropped and the implants locked at rest. The
     preparation depends on the spines only, so it is done once per spine and model (and kept
