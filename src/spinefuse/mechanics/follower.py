@@ -23,6 +23,7 @@ from spinefuse.mechanics.rotations import skew
 from spinefuse.mechanics.solver import (
     Loads,
     Solution,
+    _fixed,
     follower_wrench,
     prepared_arrays,
     segment_wrench,
@@ -52,7 +53,7 @@ def _sensitivity(model: SpineModel, force: Arr, offset: Arr, sol: Solution) -> A
     rot = np.swapaxes(sol.state_rotation, 0, 1).reshape(-1, 3, 3)
     t = np.swapaxes(sol.preload_translation, 0, 1).reshape(-1, 3)
     off_rows = np.swapaxes(offset, 0, 1).reshape(-1, 2)
-    _, jac, _ = segment_wrench(a, rot, t, cols=cols)
+    _, jac, _ = segment_wrench(a, rot, t, cols=cols, fixed=_fixed(a, cols))
     _, jfol = follower_wrench(a, rot, t, f_rows, off_rows)
     h = a.disc_height
     ra = np.einsum("nij,nj->ni", rot, np.column_stack([off_rows, 0.5 * h]))
