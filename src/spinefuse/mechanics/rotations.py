@@ -35,7 +35,7 @@ def exp_so3(w: Arr) -> Arr:
     safe = np.where(small, 1.0, th)
     a = np.where(small, 1.0 - th**2 / 6.0, np.sin(safe) / safe)
     b = np.where(small, 0.5 - th**2 / 24.0, (1.0 - np.cos(safe)) / safe**2)
-    out = a * k + b * _outer_minus_norm(w, th2)
+    out: Arr = a * k + b * _outer_minus_norm(w, th2)
     out.reshape(*w.shape[:-1], 9)[..., ::4] += 1.0
     return out
 

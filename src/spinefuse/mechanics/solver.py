@@ -428,7 +428,7 @@ def _rest_state(a: SegmentArrays, cols: _Columns) -> tuple[Arr, Arr]:
         ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (np.abs(w[:, 3:]).max(1) < FORCE_TOL_N)
         if ok.all():
             return rot, t
-        dx = np.linalg.solve(jac, -w[..., None])[..., 0]
+        dx = np.asarray(np.linalg.solve(jac, -w[..., None])[..., 0], dtype=np.float64)
         sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(_norm(dx[:, :3]), 1e-30))
         st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(_norm(dx[:, 3:]), 1e-30))
         sc = np.minimum(sr, st)[:, None]
@@ -568,8 +568,8 @@ def solve(
             if ok.all():
                 break
             total_iter += 1
-            dx = np.linalg.solve(jac, -w[..., None])[..., 0]
-            dth, dt = np.asarray(dx[:, :3], dtype=float), dx[:, 3:]
+            dx = np.asarray(np.linalg.solve(jac, -w[..., None])[..., 0], dtype=np.float64)
+            dth, dt = dx[:, :3], dx[:, 3:]
             sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(_norm(dth), 1e-30))
             st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(_norm(dt), 1e-30))
             sc = np.minimum(sr, st)
