@@ -15,6 +15,7 @@ posture), then the moments ramped with the preload held.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -244,18 +245,27 @@ def segment_wrench(
     fixed: _Fixed | None = None,
 ) -> tuple[Arr, Arr, dict[str, Arr]]:
     """Internal wrench on the upper vertebra (N, 6) = (moment about the disc centre, force),
-    its Jacobian (N, 6, 6) w.r.t. (δθ, δt), and element outputs. ``a`` may be a full segment
-    (columns selected here) or one already reduced by :func:`_select` with its ``cols``;
-    ``fixed`` the solve's constants of ``a`` (:func:`_fixed`)."""
+    its Jacobian (N, 6, 6) w.r.t. (δθ, δt) (zeros without ``jacobian``), and element outputs.
+    ``a`` may be a full segment (columns selected here) or one already reduced by
+    :func:`_select` with its ``cols``; ``fixed`` the solve's constants of ``a``
+    (:func:`_fixed`)."""
     if cols is None:
         cols = _columns(a)
         a = _select(a, cols)
     if fixed is None:
         fixed = _fixed(a, cols)
+    w, out, tangent = _wrench(a, rot, t, cols, fixed)
+    return w, tangent() if jacobian else np.zeros((rot.shape[0], 6, 6)), out
+
+
+def _wrench(
+    a: SegmentArrays, rot: Arr, t: Arr, cols: _Columns, fixed: _Fixed
+) -> tuple[Arr, dict[str, Arr], Callable[[], Arr]]:
+    """:func:`segment_wrench`'s wrench and outputs, with its Jacobian as a function to call
+    only where it is needed (not where the iterate has converged)."""
     n = rot.shape[0]
     nl, nc = fixed.n_lig, fixed.n_con
     w = a.prestress.copy()
-    jac = np.zeros((n, 6, 6))
     theta = log_so3(rot)
     r_all = fixed.points @ np.swapaxes(rot, 1, 2)
     r_l, r_c, r_b = r_all[:, :nl], r_all[:, nl : nl + nc], r_all[:, nl + nc :]
@@ -296,26 +306,6 @@ def segment_wrench(
     w[:, :3] -= rs[:, None] * m
     w[:, 3:5] -= k_sh[:, None] * t[:, :2]
     w[:, 5] += f_ax
-    jinv = left_jacobian_inv(theta) if jacobian else None
-    if jacobian:
-        assert jinv is not None
-        jac[:, :3, :3] -= (rs[:, None] * dm)[:, :, None] * jinv
-        dpre = (kdv[:, None, :] @ g6[:, nl + fr])[:, 0]  # d(cage force)/dX
-        dpre[:, 5] -= dfc * df_ax
-        jac[:, :3, :] -= ((rs * ds)[:, None] * dm_ds)[:, :, None] * dpre[:, None, :]
-        jac[:, 3:5, :] -= ((fixed.k_sh * ds)[:, None] * t[:, :2])[:, :, None] * dpre[:, None, :]
-        c = np.concatenate([df_l * fixed.lig_inv_l0 - f_l / length, a.con_k * dv_c], axis=1)
-        jac -= np.swapaxes(g6 * c[..., None], 1, 2) @ g6
-        beta = f_l / length
-        sbr = skew((beta[:, None, :] @ r_l)[:, 0])
-        jac[:, :3, 3:] -= sbr
-        jac[:, 3:, :3] += sbr
-        jac.reshape(n, 36)[:, _DIAG_T] -= (beta.sum(1) + k_sh)[:, None]
-        jac[:, 5, 5] += k_sh - df_ax
-        # Σ r (β r + f)ᵀ - tr(·) I: the ligaments' β-terms and every point force's lever
-        y = fmag[..., None] * e
-        y[:, :nl] += beta[..., None] * r_l
-        _add_lever(jac, np.swapaxes(r_lc, 1, 2) @ y)
     # --- friction across the cage's footprint (tangent to its plane, z in the disc frame) ---
     if cols.friction:
         rf = r_c[:, fr]
@@ -329,7 +319,45 @@ def segment_wrench(
         w[:, 1] += mf[:, 2, 0]
         w[:, 2] += mf[:, 0, 1] - mf[:, 1, 0]
         w[:, 3:5] += ft.sum(1)
-        if jacobian:
+    # --- bushings: rods on screws, fusion masses, fixation, joints (linear 6x6) -----------
+    nk = a.bsh_k.shape[1]
+    wp = np.zeros((n, nk, 6))
+    if nk:
+        q = np.empty((n, nk, 6))
+        q[..., :3] = theta[:, None, :]
+        q[..., 3:] = r_b + t[:, None, :] - a.bsh_p
+        q -= a.bsh_q0
+        wp = -(a.bsh_k @ q[..., None])[..., 0]
+        rbt = np.swapaxes(r_b, 1, 2)  # (N, 3, K)
+        mb = rbt @ wp[..., 3:]  # Σ r·fᵀ
+        w += wp.sum(1)
+        w[:, 0] += mb[:, 1, 2] - mb[:, 2, 1]
+        w[:, 1] += mb[:, 2, 0] - mb[:, 0, 2]
+        w[:, 2] += mb[:, 0, 1] - mb[:, 1, 0]
+
+    def tangent() -> Arr:
+        jac = np.zeros((n, 6, 6))
+        jinv = left_jacobian_inv(theta)
+        # disc
+        jac[:, :3, :3] -= (rs[:, None] * dm)[:, :, None] * jinv
+        dpre = (kdv[:, None, :] @ g6[:, nl + fr])[:, 0]  # d(cage force)/dX
+        dpre[:, 5] -= dfc * df_ax
+        jac[:, :3, :] -= ((rs * ds)[:, None] * dm_ds)[:, :, None] * dpre[:, None, :]
+        jac[:, 3:5, :] -= ((fixed.k_sh * ds)[:, None] * t[:, :2])[:, :, None] * dpre[:, None, :]
+        # point elements
+        c = np.concatenate([df_l * fixed.lig_inv_l0 - f_l / length, a.con_k * dv_c], axis=1)
+        jac -= np.swapaxes(g6 * c[..., None], 1, 2) @ g6
+        beta = f_l / length
+        sbr = skew((beta[:, None, :] @ r_l)[:, 0])
+        jac[:, :3, 3:] -= sbr
+        jac[:, 3:, :3] += sbr
+        jac.reshape(n, 36)[:, _DIAG_T] -= (beta.sum(1) + k_sh)[:, None]
+        jac[:, 5, 5] += k_sh - df_ax
+        # Σ r (β r + f)ᵀ - tr(·) I: the ligaments' β-terms and every point force's lever
+        y = fmag[..., None] * e
+        y[:, :nl] += beta[..., None] * r_l
+        _add_lever(jac, np.swapaxes(r_lc, 1, 2) @ y)
+        if cols.friction:
             # d(ft)/dX (N, C, 2, 6): through the contact force and through the slip
             dn_dx = g6[:, nl + fr] * kdv[..., None]
             dft = dft_dn[..., None] * dn_dx[:, :, None, :]
@@ -347,23 +375,7 @@ def segment_wrench(
             lever = np.zeros((n, 3, 3))
             lever[..., :2] = mf
             _add_lever(jac, lever)
-    # --- bushings: rods on screws, fusion masses, fixation, joints (linear 6x6) -----------
-    nk = a.bsh_k.shape[1]
-    wp = np.zeros((n, nk, 6))
-    if nk:
-        q = np.empty((n, nk, 6))
-        q[..., :3] = theta[:, None, :]
-        q[..., 3:] = r_b + t[:, None, :] - a.bsh_p
-        q -= a.bsh_q0
-        wp = -(a.bsh_k @ q[..., None])[..., 0]
-        rbt = np.swapaxes(r_b, 1, 2)  # (N, 3, K)
-        mb = rbt @ wp[..., 3:]  # Σ r·fᵀ
-        w += wp.sum(1)
-        w[:, 0] += mb[:, 1, 2] - mb[:, 2, 1]
-        w[:, 1] += mb[:, 2, 0] - mb[:, 0, 2]
-        w[:, 2] += mb[:, 0, 1] - mb[:, 1, 0]
-        if jacobian:
-            assert jinv is not None
+        if nk:
             # d(bushing wrench)/dX = -K·[[J⁻¹, 0], [-[r]×, I]] per bushing
             dwp = np.empty((n, nk, 6, 6))
             dwp[..., :3] = fixed.bsh_kd @ skew(r_b) - fixed.bsh_kr @ jinv[:, None]
@@ -373,19 +385,18 @@ def segment_wrench(
             jac[:, 0, :] += rd[:, 1, 2] - rd[:, 2, 1]
             jac[:, 1, :] += rd[:, 2, 0] - rd[:, 0, 2]
             jac[:, 2, :] += rd[:, 0, 1] - rd[:, 1, 0]
-            _add_lever(jac, mb)
-    return (
-        w,
-        jac,
-        {
-            "disc_force": fc,
-            "facet_left": sums[:, 1],
-            "facet_right": sums[:, 2],
-            "cage": cage_n,
-            "spacer": sums[:, 3],
-            "bushing": wp,
-        },
-    )
+            _add_lever(jac, mb.copy())
+        return jac
+
+    out = {
+        "disc_force": fc,
+        "facet_left": sums[:, 1],
+        "facet_right": sums[:, 2],
+        "cage": cage_n,
+        "spacer": sums[:, 3],
+        "bushing": wp,
+    }
+    return w, out, tangent
 
 
 def follower_wrench(
@@ -424,10 +435,11 @@ def _rest_state(a: SegmentArrays, cols: _Columns) -> tuple[Arr, Arr]:
     t = np.zeros((n, 3))
     fixed = _fixed(a, cols)
     for _ in range(MAX_ITER):
-        w, jac, _ = segment_wrench(a, rot, t, cols=cols, fixed=fixed)
+        w, _, tangent = _wrench(a, rot, t, cols, fixed)
         ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (np.abs(w[:, 3:]).max(1) < FORCE_TOL_N)
         if ok.all():
             return rot, t
+        jac = tangent()
         dx = np.asarray(np.linalg.solve(jac, -w[..., None])[..., 0], dtype=np.float64)
         sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(_norm(dx[:, :3]), 1e-30))
         st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(_norm(dx[:, 3:]), 1e-30))
@@ -549,7 +561,7 @@ def solve(
             rot, t = exp_so3(sc_pred * d_rot) @ rot, t + sc_pred * (t - prev[1])
         f_now = lam_f * follower
         for _ in range(MAX_ITER):
-            w, jac, out = segment_wrench(a, rot, t, cols=cols, fixed=fixed)
+            w, out, tangent = _wrench(a, rot, t, cols, fixed)
             if lam_m > 0:
                 rs = rot.reshape(ns, n, 3, 3)
                 rd = np.empty_like(r0)
@@ -558,16 +570,17 @@ def solve(
                     rd[k] = rg @ r0[k]
                     rg = rd[k] @ rs[k] @ np.swapaxes(r0[k], 1, 2)
                 w[:, :3] += lam_m * (moment_world[:, None, :] @ rd.reshape(-1, 3, 3))[:, 0]
+            jf = None
             if lam_f > 0:
                 wf, jf = follower_wrench(a, rot, t, f_now, offset)
                 w = w + wf
-                jac = jac + jf
             ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (
                 np.abs(w[:, 3:]).max(1) < FORCE_TOL_N
             )
             if ok.all():
                 break
             total_iter += 1
+            jac = tangent() if jf is None else tangent() + jf
             dx = np.asarray(np.linalg.solve(jac, -w[..., None])[..., 0], dtype=np.float64)
             dth, dt = dx[:, :3], dx[:, 3:]
             sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(_norm(dth), 1e-30))
