@@ -541,6 +541,7 @@ def solve(
     else:
         offset = np.swapaxes(loads.follower_offset, 0, 1).reshape(ns * n, 2)
     r0 = a.frame[:, :3, :3].reshape(ns, n, 3, 3)
+    r0t = np.ascontiguousarray(np.swapaxes(r0, 2, 3))
     rot = np.repeat(np.eye(3)[None], ns * n, 0)
     t = np.zeros((ns * n, 3))
     rot_hist = np.zeros((len(f_path), n, ns, 3))
@@ -565,10 +566,9 @@ def solve(
             if lam_m > 0:
                 rs = rot.reshape(ns, n, 3, 3)
                 rd = np.empty_like(r0)
-                rg = np.repeat(np.eye(3)[None], n, 0)
-                for k in range(ns - 1, -1, -1):
-                    rd[k] = rg @ r0[k]
-                    rg = rd[k] @ rs[k] @ np.swapaxes(r0[k], 1, 2)
+                rd[ns - 1] = r0[ns - 1]
+                for k in range(ns - 2, -1, -1):
+                    rd[k] = rd[k + 1] @ rs[k + 1] @ r0t[k + 1] @ r0[k]
                 w[:, :3] += lam_m * (moment_world[:, None, :] @ rd.reshape(-1, 3, 3))[:, 0]
             jf = None
             if lam_f > 0:
