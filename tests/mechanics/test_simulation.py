@@ -14,7 +14,7 @@ from spinefuse.conventions import DIRECTIONS
 from spinefuse.errors import ParameterError
 from spinefuse.mechanics import MechanicsResult, simulate
 from spinefuse.mechanics.reference import reference_geometry
-from spinefuse.mechanics.simulation import rod_loads
+from spinefuse.mechanics.simulation import SpineMemo, rod_loads
 
 from .conftest import PlanFactory
 
@@ -221,6 +221,27 @@ def test_a_plan_with_a_cage_reports_cage_pressure(plan_factory: PlanFactory) -> 
     assert 0.05 < cage.pressure_mpa < 5.0
     assert set(cage.by_direction) == DIRS
     assert len(r.implants.screws) == 4
+
+
+def test_the_memo_reuses_the_intact_spine_and_changes_no_number(
+    plan_factory: PlanFactory,
+) -> None:
+    """A plan editor's second plan on the same spine: the intact response and follower paths
+    come from the memo, and every number is the one a fresh simulation gives."""
+    g = reference_geometry()
+    memo = SpineMemo(g)
+    one, two = plan_factory(g, ["L4-L5"]), plan_factory(g, ["L4-L5", "L5-S1"], "PLF")
+    first = simulate(g, one, protocol="hybrid", memo=memo)
+    found = dict(memo._found)
+    assert {k[0] for k in found} == {"intact", "follower path"}
+    second = simulate(g, two, protocol="hybrid", memo=memo)
+    assert all(memo._found[k] is v for k, v in found.items())  # reused, not found again
+    assert first == simulate(g, one, protocol="hybrid")
+    assert second == simulate(g, two, protocol="hybrid")
+    assert second.intact == first.intact
+    assert second.segments["L5-S1"].flexion_deg < 0.5 * first.segments["L5-S1"].flexion_deg
+    with pytest.raises(ParameterError, match="another geometry"):
+        simulate(g.model_copy(), one, protocol="hybrid", memo=memo)
 
 
 def test_a_cage_sits_in_compression_from_its_distraction() -> None:

@@ -23,12 +23,9 @@ from spinefuse.mechanics.rotations import skew
 from spinefuse.mechanics.solver import (
     Loads,
     Solution,
-    _columns,
-    _gather,
-    _lock_at_rest,
-    _select,
-    _stack,
+    _fixed,
     follower_wrench,
+    prepared_arrays,
     segment_wrench,
     solve,
 )
@@ -51,14 +48,12 @@ def _turn(model: SpineModel, force: Arr, offset: Arr) -> tuple[Arr, Solution]:
 def _sensitivity(model: SpineModel, force: Arr, offset: Arr, sol: Solution) -> Arr:
     """d(rotation about x, y)/d(offset y, x) (n, S, 2) from the tangent at the preloaded state."""
     n, ns = model.batch, len(model.segments)
-    a = _stack([_gather(x, np.arange(n)) for x in model.arrays])
-    cols = _columns(a)
-    a = _lock_at_rest(_select(a, cols), cols)
+    a, cols = prepared_arrays(model, np.arange(n))
     f_rows = np.tile(force, ns)
     rot = np.swapaxes(sol.state_rotation, 0, 1).reshape(-1, 3, 3)
     t = np.swapaxes(sol.preload_translation, 0, 1).reshape(-1, 3)
     off_rows = np.swapaxes(offset, 0, 1).reshape(-1, 2)
-    _, jac, _ = segment_wrench(a, rot, t, cols=cols)
+    _, jac, _ = segment_wrench(a, rot, t, cols=cols, fixed=_fixed(a, cols))
     _, jfol = follower_wrench(a, rot, t, f_rows, off_rows)
     h = a.disc_height
     ra = np.einsum("nij,nj->ni", rot, np.column_stack([off_rows, 0.5 * h]))

@@ -13,7 +13,7 @@ per-spine work is reading the landmarks; the geometry is then mapped for all spi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,9 @@ class SpineModel:
     segments: tuple[str, ...]
     arrays: tuple[SegmentArrays, ...]
     batch: int
+    # the solver's load-independent preparation of these arrays (rows of the spines solved,
+    # the columns in use, the implants' unloaded state), kept for the model's next solve
+    prepared: dict[bytes, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def segment(self, name: str) -> SegmentArrays:
         return self.arrays[self.segments.index(name)]

@@ -19,36 +19,52 @@ def skew(v: Arr) -> Arr:
     return m
 
 
+def _outer_minus_norm(w: Arr, th2: Arr) -> Arr:
+    """``[w]×² = w·wᵀ − |w|²·I``; (..., 3) -> (..., 3, 3)."""
+    kk = w[..., :, None] * w[..., None, :]
+    kk.reshape(*w.shape[:-1], 9)[..., ::4] -= th2[..., None]
+    return kk
+
+
 def exp_so3(w: Arr) -> Arr:
     """Rotation matrices of rotation vectors (rad), Rodrigues' formula; (..., 3) -> (..., 3, 3)."""
-    th = np.linalg.norm(w, axis=-1)[..., None, None]
+    th2 = (w * w).sum(-1)
+    th = np.sqrt(th2)[..., None, None]
     k = skew(w)
     small = th < 1e-8
     safe = np.where(small, 1.0, th)
     a = np.where(small, 1.0 - th**2 / 6.0, np.sin(safe) / safe)
     b = np.where(small, 0.5 - th**2 / 24.0, (1.0 - np.cos(safe)) / safe**2)
-    return np.asarray(np.eye(3) + a * k + b * (k @ k))
+    out: Arr = a * k + b * _outer_minus_norm(w, th2)
+    out.reshape(*w.shape[:-1], 9)[..., ::4] += 1.0
+    return out
 
 
 def log_so3(r: Arr) -> Arr:
     """Rotation vectors (rad) of rotation matrices (angles below π); (..., 3, 3) -> (..., 3)."""
-    v = 0.5 * np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0],
-                        r[..., 1, 0] - r[..., 0, 1]], -1)  # fmt: skip
-    s = np.linalg.norm(v, axis=-1)
-    c = 0.5 * (np.trace(r, axis1=-2, axis2=-1) - 1.0)
+    v = np.empty(r.shape[:-1])
+    np.subtract(r[..., 2, 1], r[..., 1, 2], out=v[..., 0])
+    np.subtract(r[..., 0, 2], r[..., 2, 0], out=v[..., 1])
+    np.subtract(r[..., 1, 0], r[..., 0, 1], out=v[..., 2])
+    v *= 0.5
+    s = np.sqrt((v * v).sum(-1))
+    c = 0.5 * (r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2] - 1.0)
     th = np.arctan2(s, c)
-    factor = np.where(s < 1e-10, 1.0 + th**2 / 6.0, th / np.where(s < 1e-10, 1.0, s))
+    small = s < 1e-10
+    factor = np.where(small, 1.0 + th**2 / 6.0, th / np.where(small, 1.0, s))
     return np.asarray(v * factor[..., None])
 
 
 def left_jacobian_inv(w: Arr) -> Arr:
     """``J_l⁻¹(θ)``: maps a small spatial rotation increment to the change of the rotation
     vector, ``θ(exp(δ)·R) ≈ θ + J_l⁻¹ δ``; (..., 3) -> (..., 3, 3)."""
-    th = np.linalg.norm(w, axis=-1)[..., None, None]
-    k = skew(w)
+    th2 = (w * w).sum(-1)
+    th = np.sqrt(th2)[..., None, None]
     small = th < 1e-4
     safe = np.where(small, 1.0, th)
     c = np.where(
         small, 1.0 / 12.0, 1.0 / safe**2 - (1.0 + np.cos(safe)) / (2.0 * safe * np.sin(safe))
     )
-    return np.asarray(np.eye(3) - 0.5 * k + c * (k @ k))
+    out = c * _outer_minus_norm(w, th2) - 0.5 * skew(w)
+    out.reshape(*w.shape[:-1], 9)[..., ::4] += 1.0
+    return out

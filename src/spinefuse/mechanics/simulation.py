@@ -8,8 +8,10 @@ distraction) or, under a follower load, the preloaded posture.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from spinefuse.plan.surgical_plan import SurgicalPlan
 
 Arr = NDArray[np.float64]
+T = TypeVar("T")
 N_DIR = len(DIRECTIONS)
 _AXIS = np.array([d.axis for d in DIRECTIONS])
 _SIGN = np.array([d.sign * MOTION_AXIS_SIGN[d.axis] for d in DIRECTIONS], dtype=float)
@@ -81,6 +84,32 @@ class DirectionResponse:
     def total_rotation_rad(self) -> Arr:
         """Sum over the segments, (n, 6)."""
         return np.asarray(self.rotation_rad.sum(axis=2))
+
+
+@dataclass
+class SpineMemo:
+    """What :func:`simulate` finds for one spine whatever is planned on it — the intact spine's
+    response and its optimised follower paths — kept so that simulating the next plan on the
+    same geometry (a plan editor's edits) reuses it. A result is reused only for the very
+    inputs it was found with (protocol moment, preload, load steps, specimen span), so a
+    simulation with the memo gives the numbers one without it gives."""
+
+    geometry: SpineGeometry
+    size: int = 16
+    _found: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def recall(self, key: Hashable, find: Callable[[], T]) -> T:
+        """The result stored under ``key``, found (and stored) on first use."""
+        with self._lock:
+            if key in self._found:
+                return self._found[key]  # type: ignore[no-any-return]
+        found = find()
+        with self._lock:
+            self._found[key] = found
+            while len(self._found) > self.size:
+                self._found.pop(next(iter(self._found)))
+        return found
 
 
 def _main_motion(rot: Arr) -> Arr:
@@ -309,14 +338,26 @@ def hybrid_moments(
     segments: tuple[str, ...] | None = None,
     follower_offset: Arr | None = None,
     steps: Arr | None = None,
+    model: SpineModel | None = None,
 ) -> tuple[Arr, DirectionResponse]:
     """Moments (N·m, (n, 6)) under which each spine's total rotation equals ``target_rad``
     (n, 6) — the hybrid (displacement-matched) and displacement protocols — found by secant
-    steps on the moment magnitude; and the response at those moments."""
+    steps on the moment magnitude; and the response at those moments. ``model``: the already
+    built model of these spines and constructs."""
+    if model is None:
+        model = build_model(geometries, constructs, segments)
 
     def run(m: Arr) -> DirectionResponse:
         return direction_response(
-            geometries, constructs, m, preload_n, steps, True, segments, follower_offset
+            geometries,
+            constructs,
+            m,
+            preload_n,
+            steps,
+            True,
+            segments,
+            follower_offset,
+            model=model,
         )
 
     m0 = np.full(target_rad.shape, float(moment_nm))
@@ -655,6 +696,7 @@ def simulate(
     rotation_deg: float | None = None,
     rod_material: str | None = None,
     rod_diameter_mm: float | None = None,
+    memo: SpineMemo | None = None,
 ) -> MechanicsResult:
     """Simulate the spine intact and, with a plan or construct specs, operated.
 
@@ -666,7 +708,14 @@ def simulate(
     ``rotation_deg``). ``moments_nm`` adds the load–rotation curve at those moments (the
     largest is the protocol's moment); ``span`` models a shorter specimen (its lowest vertebra
     fixed); ``posture`` adds an in vivo load case (standing, sitting, prone, lifting). Relaxed
-    standing is always added."""
+    standing is always added. ``memo``: the intact results of earlier simulations of this
+    geometry, reused and added to (:class:`SpineMemo`; the numbers are the same without it)."""
+    if memo is not None and memo.geometry is not geometry:
+        raise ParameterError("simulate: the memo belongs to another geometry; give its own")
+
+    def recall(key: Hashable, find: Callable[[], T]) -> T:
+        return find() if memo is None else memo.recall(key, find)
+
     top_moment = moment_nm
     steps: Arr | None = None
     wanted: NDArray[np.intp] | None = None
@@ -706,22 +755,33 @@ def simulate(
                 "distraction pre-load) — a taller cage would restore the disc height"
             )
     intact_model = model.rows([0])
-    offset = (
-        intact_follower_offsets(geos, np.full(len(geos), pre), segments, intact_model)
-        if pre > 0
-        else None
-    )
+
+    def follower_path(force_n: float) -> Arr:
+        """The intact spine's optimised follower path under ``force_n``, for every spine."""
+        path = recall(
+            ("follower path", force_n, segments),
+            lambda: intact_follower_offsets(
+                [geometry], np.full(1, force_n), segments, intact_model
+            ),
+        )
+        return np.repeat(path, len(geos), axis=0)
+
+    offset = follower_path(pre) if pre > 0 else None
     if proto in ("hybrid", "displacement") and (has_construct or proto == "displacement"):
         if proto == "hybrid":
-            intact = direction_response(
-                [geometry],
-                [Construct()],
-                moment,
-                pre,
-                steps,
-                True,
-                segments,
-                None if offset is None else offset[:1],
+            intact = recall(
+                ("intact", moment, pre, None if steps is None else steps.tobytes(), segments),
+                lambda: direction_response(
+                    [geometry],
+                    [Construct()],
+                    moment,
+                    pre,
+                    steps,
+                    True,
+                    segments,
+                    None if offset is None else offset[:1],
+                    model=intact_model,
+                ),
             )
             target = intact.total_rotation_rad
             _, op = hybrid_moments(
@@ -733,6 +793,7 @@ def simulate(
                 segments=segments,
                 follower_offset=None if offset is None else offset[-1:],
                 steps=steps,
+                model=model.rows([1]),
             )
             notes.append("hybrid: operated moments matched to the intact total rotation")
             res_i, res_o, io, oo = intact, op, 0, 0
@@ -748,6 +809,7 @@ def simulate(
                 segments=segments,
                 follower_offset=offset,
                 steps=steps,
+                model=model,
             )
             notes.append(
                 f"displacement: every spine loaded until its total rotation is {rotation_deg} deg"
@@ -773,7 +835,9 @@ def simulate(
     )
     # relaxed standing, always
     f_stand = standing_follower_n()
-    stand, smodel = standing_response(geos, cons, segments=segments, model=model)
+    stand, smodel = standing_response(
+        geos, cons, f_stand, follower_path(f_stand), segments=segments, model=model
+    )
     area = np.stack([a.disc_area for a in smodel.arrays], axis=1)
     p0 = np.stack([a.disc_p0 for a in smodel.arrays], axis=1)
     kp = value("calibrated_pressure_factor")

@@ -15,6 +15,7 @@ posture), then the moments ramped with the preload held.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -109,9 +110,31 @@ def _cross(a: Arr, b: Arr) -> Arr:
     return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
+def _norm(x: Arr) -> Arr:
+    """Euclidean norm along the last axis."""
+    return np.asarray(np.sqrt((x * x).sum(-1)))
+
+
+def _cross_into(out: Arr, a: Arr, b: Arr) -> None:
+    """``out[...] = a × b`` along the last axis, written into ``out`` (a view may be given)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    np.subtract(a1 * b2, a2 * b1, out=out[..., 0])
+    np.subtract(a2 * b0, a0 * b2, out=out[..., 1])
+    np.subtract(a0 * b1, a1 * b0, out=out[..., 2])
+
+
+def _add_lever(jac: Arr, m: Arr) -> None:
+    """Add Σ [f]×[r]× = Σ (r·fᵀ − (f·r)·I) to the rotation block, given ``m`` = Σ r·fᵀ (N, 3, 3)
+    (changed in place)."""
+    tr = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    m.reshape(-1, 9)[:, ::4] -= tr[:, None]
+    jac[:, :3, :3] += m
+
+
 def _rotate(rot: Arr, p: Arr) -> Arr:
     """Rotate points p (M, P, 3) by rot (M, 3, 3)."""
-    return np.asarray(np.einsum("mij,mpj->mpi", rot, p))
+    return np.asarray(p @ np.swapaxes(rot, 1, 2))
 
 
 @dataclass(frozen=True)
@@ -164,153 +187,216 @@ def _select(a: SegmentArrays, cols: _Columns) -> SegmentArrays:
     )
 
 
+@dataclass(frozen=True)
+class _Fixed:
+    """What a solve's Newton iterations share: per-row constants of its segment arrays and the
+    disc constants of the data file (read once per solve, not per iteration)."""
+
+    points: Arr  # (N, L+C+K, 3) ligament insertions, contact points, bushing points (upper)
+    n_lig: int
+    n_con: int
+    cage_cols: NDArray[np.int64]  # kept contact columns that are cage points
+    force_masks: Arr  # (C, 4) sums contact forces into cage, left facet, right facet, spacer
+    con_cn: Arr  # (N, C) plane point · normal
+    lig_inv_l0: Arr  # (N, L)
+    k0_ax: Arr  # (N,) disc axial stiffness
+    k2_ax: Arr  # (N,)
+    k_sh: Arr  # (N,) disc shear stiffness before preload stiffening
+    bsh_kr: Arr  # (N, K, 6, 3) the bushings' stiffness columns of rotation
+    bsh_kd: Arr  # (N, K, 6, 3) and of displacement
+    preload: tuple[float, float, float]  # a, f0, b of the preload stiffening
+    neutral_ratio: float
+    width_ratio: float
+
+
+def _fixed(a: SegmentArrays, cols: _Columns) -> _Fixed:
+    p = parameters()
+    disc = p["disc"]
+    ps = disc["preload_stiffening"]
+    masks = np.column_stack([cols.cage, cols.facet_left, cols.facet_right, cols.spacer])
+    return _Fixed(
+        points=np.concatenate([a.lig_a, a.con_p, a.bsh_p], axis=1),
+        n_lig=a.lig_a.shape[1],
+        n_con=a.con_p.shape[1],
+        cage_cols=np.flatnonzero(cols.cage),
+        force_masks=masks.astype(float),
+        con_cn=(a.con_c * a.con_n).sum(-1),
+        lig_inv_l0=1.0 / a.lig_l0,
+        k0_ax=float(disc["axial_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale,
+        k2_ax=float(disc["axial_stiffening_n_per_mm2"]["value"]) * a.disc_axial_scale,
+        k_sh=float(disc["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale,
+        bsh_kr=np.ascontiguousarray(a.bsh_k[..., :3]),
+        bsh_kd=np.ascontiguousarray(a.bsh_k[..., 3:]),
+        preload=(float(ps["a"]), float(ps["f0_n"]), float(ps["b"])),
+        neutral_ratio=float(p["calibrated_neutral_stiffness_ratio"]["value"]),
+        width_ratio=float(disc["transition_width_ratio"]["value"]),
+    )
+
+
+_DIAG_T = np.array([21, 28, 35])  # the translational diagonal of a flattened 6x6
+
+
 def segment_wrench(
-    a: SegmentArrays, rot: Arr, t: Arr, jacobian: bool = True, cols: _Columns | None = None
+    a: SegmentArrays,
+    rot: Arr,
+    t: Arr,
+    jacobian: bool = True,
+    cols: _Columns | None = None,
+    fixed: _Fixed | None = None,
 ) -> tuple[Arr, Arr, dict[str, Arr]]:
     """Internal wrench on the upper vertebra (N, 6) = (moment about the disc centre, force),
-    its Jacobian (N, 6, 6) w.r.t. (δθ, δt), and element outputs. ``a`` may be a full segment
-    (columns selected here) or one already reduced by :func:`_select` with its ``cols``."""
+    its Jacobian (N, 6, 6) w.r.t. (δθ, δt) (zeros without ``jacobian``), and element outputs.
+    ``a`` may be a full segment (columns selected here) or one already reduced by
+    :func:`_select` with its ``cols``; ``fixed`` the solve's constants of ``a``
+    (:func:`_fixed`)."""
     if cols is None:
         cols = _columns(a)
         a = _select(a, cols)
-    p = parameters()["disc"]
+    if fixed is None:
+        fixed = _fixed(a, cols)
+    w, out, tangent = _wrench(a, rot, t, cols, fixed)
+    return w, tangent() if jacobian else np.zeros((rot.shape[0], 6, 6)), out
+
+
+def _wrench(
+    a: SegmentArrays, rot: Arr, t: Arr, cols: _Columns, fixed: _Fixed
+) -> tuple[Arr, dict[str, Arr], Callable[[], Arr]]:
+    """:func:`segment_wrench`'s wrench and outputs, with its Jacobian as a function to call
+    only where it is needed (not where the iterate has converged)."""
     n = rot.shape[0]
+    nl, nc = fixed.n_lig, fixed.n_con
     w = a.prestress.copy()
-    jac = np.zeros((n, 6, 6))
-    eye = np.eye(3)
     theta = log_so3(rot)
+    r_all = fixed.points @ np.swapaxes(rot, 1, 2)
+    r_l, r_c, r_b = r_all[:, :nl], r_all[:, nl : nl + nc], r_all[:, nl + nc :]
+    r_lc = r_all[:, : nl + nc]
     # --- contacts (normal part): facets, cages, spacer -------------------------------------
-    r_c = _rotate(rot, a.con_p)
-    x_c = r_c + t[:, None, :]
-    gap = ((x_c - a.con_c) * a.con_n).sum(-1)
+    gap = ((r_c + t[:, None, :]) * a.con_n).sum(-1) - fixed.con_cn
     v_c, dv_c = smooth_ramp(-gap, a.con_w)
     f_c = a.con_k * v_c  # normal force, along +n on the upper body
-    u_cn = _cross(r_c, a.con_n)
-    # dN/dX = -k·v'·(r×n, n)
-    dn_dx = np.concatenate([u_cn, a.con_n], axis=-1) * (-(a.con_k * dv_c))[..., None]
-    # --- disc ------------------------------------------------------------------------------
-    # compression law stiffening with load; the same preload factor stiffens the disc's
-    # neutral-zone bending and its shear (Gardner-Morse & Stokes 2004: all diagonal terms)
-    k0_ax = float(p["axial_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale
-    k2_ax = float(p["axial_stiffening_n_per_mm2"]["value"]) * a.disc_axial_scale
-    f_ax, df_ax = disc_axial_law(-t[:, 2], k0_ax, k2_ax)
-    fc, dfc = smooth_ramp(f_ax, 1.0)
-    cage_n = (f_c * cols.cage).sum(1)
-    ps = p["preload_stiffening"]
-    s, ds = preload_factor(fc + cage_n, float(ps["a"]), float(ps["f0_n"]), float(ps["b"]))
-    m, dm, dm_ds = disc_moment_law(
-        theta,
-        a.disc_k_lin,
-        a.disc_theta_t,
-        float(parameters()["calibrated_neutral_stiffness_ratio"]["value"]),
-        float(p["transition_width_ratio"]["value"]),
-        s,
-    )
-    k_sh = float(p["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale * s
-    rs = a.disc_rot_scale
-    w[:, :3] -= rs[:, None] * m
-    w[:, 3] -= k_sh * t[:, 0]
-    w[:, 4] -= k_sh * t[:, 1]
-    w[:, 5] += f_ax
-    if jacobian:
-        jac[:, :3, :3] -= (rs[:, None] * dm)[:, :, None] * left_jacobian_inv(theta)
-        dpre = (dn_dx * cols.cage[None, :, None]).sum(1)
-        dpre[:, 5] -= dfc * df_ax
-        jac[:, :3, :] -= (rs * ds)[:, None, None] * dm_ds[:, :, None] * dpre[:, None, :]
-        k_sh_ds = float(p["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale * ds
-        jac[:, 3, :] -= (k_sh_ds * t[:, 0])[:, None] * dpre
-        jac[:, 4, :] -= (k_sh_ds * t[:, 1])[:, None] * dpre
-        jac[:, 3, 3] -= k_sh
-        jac[:, 4, 4] -= k_sh
-        jac[:, 5, 5] -= df_ax
+    sums = f_c @ fixed.force_masks  # cage, facet left, facet right, spacer
+    cage_n = sums[:, 0]
     # --- point elements: ligaments (lines) and contact normals ------------------------------
     # Each has a force f = φ·e at a point r (from the disc centre) on the upper vertebra and a
     # point stiffness df/dr = -(β·I + c·e·eᵀ). With G = (r×e, e) per point, the wrench is
     # Σ φ·G and the tangent -Σ c·G·Gᵀ plus the geometric terms of β and of the forces.
-    r_l = _rotate(rot, a.lig_a)
     d = r_l + t[:, None, :] - a.lig_b
-    length = np.linalg.norm(d, axis=-1)
-    e_l = d / length[..., None]
-    f_l, df_l = blankevoort(length / a.lig_l0 - 1.0, a.lig_k, a.lig_et)
-    u_l = _cross(r_l, e_l)
+    length = np.sqrt((d * d).sum(-1))
+    f_l, df_l = blankevoort(length * fixed.lig_inv_l0 - 1.0, a.lig_k, a.lig_et)
+    g6 = np.empty((n, nl + nc, 6))  # G of every point
+    e = g6[..., 3:]
+    e[:, :nl] = d / length[..., None]
+    e[:, nl:] = a.con_n
+    _cross_into(g6[..., :3], r_lc, e)
     fmag = np.concatenate([-f_l, f_c], axis=1)  # force along e
-    g6 = np.concatenate(
-        [np.concatenate([u_l, u_cn], axis=1), np.concatenate([e_l, a.con_n], axis=1)], axis=2
-    )  # (N, P, 6)
-    w += np.einsum("np,npk->nk", fmag, g6)
-    if jacobian:
-        c = np.concatenate([df_l / a.lig_l0 - f_l / length, a.con_k * dv_c], axis=1)
-        jac -= np.swapaxes(g6 * c[..., None], 1, 2) @ g6
-        beta = f_l / length
-        sb = beta.sum(1)
-        br = np.einsum("np,npi->ni", beta, r_l)
-        jac[:, 3:, 3:] -= sb[:, None, None] * eye
-        sbr = skew(br)
-        jac[:, :3, 3:] -= sbr
-        jac[:, 3:, :3] += sbr
-        rr = np.swapaxes(r_l * beta[..., None], 1, 2) @ r_l
-        brr = (beta * (r_l * r_l).sum(-1)).sum(1)
-        jac[:, :3, :3] += rr - brr[:, None, None] * eye
-        r_all = np.concatenate([r_l, r_c], axis=1)
-        force = fmag[..., None] * g6[..., 3:]
-        rf = np.swapaxes(r_all, 1, 2) @ force
-        jac[:, :3, :3] += rf - np.trace(rf, axis1=1, axis2=2)[:, None, None] * eye
+    w += (fmag[:, None, :] @ g6)[:, 0]
+    fr = fixed.cage_cols
+    kdv = -(a.con_k[:, fr] * dv_c[:, fr])  # dN/dX = -k·v'·(r×n, n) of the cage points
+    # --- disc ------------------------------------------------------------------------------
+    # compression law stiffening with load; the same preload factor stiffens the disc's
+    # neutral-zone bending and its shear (Gardner-Morse & Stokes 2004: all diagonal terms)
+    f_ax, df_ax = disc_axial_law(-t[:, 2], fixed.k0_ax, fixed.k2_ax)
+    fc, dfc = smooth_ramp(f_ax, 1.0)
+    s, ds = preload_factor(fc + cage_n, *fixed.preload)
+    m, dm, dm_ds = disc_moment_law(
+        theta, a.disc_k_lin, a.disc_theta_t, fixed.neutral_ratio, fixed.width_ratio, s
+    )
+    k_sh = fixed.k_sh * s
+    rs = a.disc_rot_scale
+    w[:, :3] -= rs[:, None] * m
+    w[:, 3:5] -= k_sh[:, None] * t[:, :2]
+    w[:, 5] += f_ax
     # --- friction across the cage's footprint (tangent to its plane, z in the disc frame) ---
     if cols.friction:
-        fr = np.flatnonzero(cols.cage)
         rf = r_c[:, fr]
-        slip = (rf + t[:, None, :] - a.con_p[:, fr])[..., :2]
-        nf = f_c[:, fr]
+        slip = rf[..., :2] + t[:, None, :2] - a.con_p[:, fr, :2]
         ft, dft_du, dft_dn = friction(
-            slip, nf[..., None], a.con_mu[:, fr, None], a.con_kt[:, fr, None]
-        )  # con_kt holds the pre-sliding slip distance of friction contacts
-        ff = np.concatenate([ft, np.zeros_like(nf)[..., None]], axis=-1)  # (N, C, 3)
-        w[:, :3] += _cross(rf, ff).sum(1)
-        w[:, 3:] += ff.sum(1)
-        if jacobian:
-            du = np.zeros((*rf.shape[:2], 2, 6))  # d slip / dX
-            sk = skew(rf)
-            du[..., :, :3] = -sk[..., :2, :]
-            du[..., 0, 3] = du[..., 1, 4] = 1.0
-            dff = np.zeros((*rf.shape[:2], 3, 6))
-            dff[..., :2, :] = dft_du[..., None] * du + dft_dn[..., None] * dn_dx[:, fr, None, :]
-            jac[:, 3:, :] += dff.sum(1)
-            jac[:, :3, :] += np.einsum("ncij,ncjk->nik", sk, dff)
-            jac[:, :3, :3] += np.einsum("ncij,ncjk->nik", skew(ff), sk)
+            slip, f_c[:, fr, None], a.con_mu[:, fr, None], a.con_kt[:, fr, None]
+        )  # con_kt holds the pre-sliding slip distance of friction contacts; ft (N, C, 2)
+        rft = np.swapaxes(rf, 1, 2)  # (N, 3, C)
+        mf = rft @ ft  # Σ r·fᵀ (N, 3, 2)
+        w[:, 0] -= mf[:, 2, 1]
+        w[:, 1] += mf[:, 2, 0]
+        w[:, 2] += mf[:, 0, 1] - mf[:, 1, 0]
+        w[:, 3:5] += ft.sum(1)
     # --- bushings: rods on screws, fusion masses, fixation, joints (linear 6x6) -----------
     nk = a.bsh_k.shape[1]
     wp = np.zeros((n, nk, 6))
     if nk:
-        r_b = _rotate(rot, a.bsh_p)
-        u_b = r_b + t[:, None, :] - a.bsh_p
-        q = np.concatenate([np.repeat(theta[:, None, :], nk, 1), u_b], axis=-1) - a.bsh_q0
-        wp = -np.einsum("nkij,nkj->nki", a.bsh_k, q)
-        w[:, :3] += wp[..., :3].sum(1) + _cross(r_b, wp[..., 3:]).sum(1)
-        w[:, 3:] += wp[..., 3:].sum(1)
-        if jacobian:
-            dq = np.zeros((n, nk, 6, 6))
-            dq[:, :, :3, :3] = left_jacobian_inv(theta)[:, None]
-            rbx = skew(r_b)
-            dq[:, :, 3:, :3] = -rbx
-            dq[:, :, 3:, 3:] = eye
-            dwp = -np.einsum("nkij,nkjm->nkim", a.bsh_k, dq)
-            jac[:, :3, :] += dwp[:, :, :3, :].sum(1) + np.einsum(
-                "nkij,nkjm->nim", rbx, dwp[:, :, 3:, :]
-            )
-            jac[:, 3:, :] += dwp[:, :, 3:, :].sum(1)
-            jac[:, :3, :3] += np.einsum("nkij,nkjm->nim", skew(wp[..., 3:]), rbx)
-    return (
-        w,
-        jac,
-        {
-            "disc_force": fc,
-            "facet_left": (f_c * cols.facet_left).sum(1),
-            "facet_right": (f_c * cols.facet_right).sum(1),
-            "cage": cage_n,
-            "spacer": (f_c * cols.spacer).sum(1),
-            "bushing": wp,
-        },
-    )
+        q = np.empty((n, nk, 6))
+        q[..., :3] = theta[:, None, :]
+        q[..., 3:] = r_b + t[:, None, :] - a.bsh_p
+        q -= a.bsh_q0
+        wp = -(a.bsh_k @ q[..., None])[..., 0]
+        rbt = np.swapaxes(r_b, 1, 2)  # (N, 3, K)
+        mb = rbt @ wp[..., 3:]  # Σ r·fᵀ
+        w += wp.sum(1)
+        w[:, 0] += mb[:, 1, 2] - mb[:, 2, 1]
+        w[:, 1] += mb[:, 2, 0] - mb[:, 0, 2]
+        w[:, 2] += mb[:, 0, 1] - mb[:, 1, 0]
+
+    def tangent() -> Arr:
+        jac = np.zeros((n, 6, 6))
+        jinv = left_jacobian_inv(theta)
+        # disc
+        jac[:, :3, :3] -= (rs[:, None] * dm)[:, :, None] * jinv
+        dpre = (kdv[:, None, :] @ g6[:, nl + fr])[:, 0]  # d(cage force)/dX
+        dpre[:, 5] -= dfc * df_ax
+        jac[:, :3, :] -= ((rs * ds)[:, None] * dm_ds)[:, :, None] * dpre[:, None, :]
+        jac[:, 3:5, :] -= ((fixed.k_sh * ds)[:, None] * t[:, :2])[:, :, None] * dpre[:, None, :]
+        # point elements
+        c = np.concatenate([df_l * fixed.lig_inv_l0 - f_l / length, a.con_k * dv_c], axis=1)
+        jac -= np.swapaxes(g6 * c[..., None], 1, 2) @ g6
+        beta = f_l / length
+        sbr = skew((beta[:, None, :] @ r_l)[:, 0])
+        jac[:, :3, 3:] -= sbr
+        jac[:, 3:, :3] += sbr
+        jac.reshape(n, 36)[:, _DIAG_T] -= (beta.sum(1) + k_sh)[:, None]
+        jac[:, 5, 5] += k_sh - df_ax
+        # Σ r (β r + f)ᵀ - tr(·) I: the ligaments' β-terms and every point force's lever
+        y = fmag[..., None] * e
+        y[:, :nl] += beta[..., None] * r_l
+        _add_lever(jac, np.swapaxes(r_lc, 1, 2) @ y)
+        if cols.friction:
+            # d(ft)/dX (N, C, 2, 6): through the contact force and through the slip
+            dn_dx = g6[:, nl + fr] * kdv[..., None]
+            dft = dft_dn[..., None] * dn_dx[:, :, None, :]
+            dft[..., 0, 1] += dft_du[..., 0] * rf[..., 2]
+            dft[..., 0, 2] -= dft_du[..., 0] * rf[..., 1]
+            dft[..., 0, 3] += dft_du[..., 0]
+            dft[..., 1, 0] -= dft_du[..., 1] * rf[..., 2]
+            dft[..., 1, 2] += dft_du[..., 1] * rf[..., 0]
+            dft[..., 1, 4] += dft_du[..., 1]
+            rd = (rft @ dft.reshape(n, -1, 12)).reshape(n, 3, 2, 6)  # Σ r_i·dft_j
+            jac[:, 3:5, :] += dft.sum(1)
+            jac[:, 0, :] -= rd[:, 2, 1]
+            jac[:, 1, :] += rd[:, 2, 0]
+            jac[:, 2, :] += rd[:, 0, 1] - rd[:, 1, 0]
+            lever = np.zeros((n, 3, 3))
+            lever[..., :2] = mf
+            _add_lever(jac, lever)
+        if nk:
+            # d(bushing wrench)/dX = -K·[[J⁻¹, 0], [-[r]×, I]] per bushing
+            dwp = np.empty((n, nk, 6, 6))
+            dwp[..., :3] = fixed.bsh_kd @ skew(r_b) - fixed.bsh_kr @ jinv[:, None]
+            dwp[..., 3:] = -fixed.bsh_kd
+            jac += dwp.sum(1)
+            rd = (rbt @ dwp[:, :, 3:, :].reshape(n, nk, 18)).reshape(n, 3, 3, 6)
+            jac[:, 0, :] += rd[:, 1, 2] - rd[:, 2, 1]
+            jac[:, 1, :] += rd[:, 2, 0] - rd[:, 0, 2]
+            jac[:, 2, :] += rd[:, 0, 1] - rd[:, 1, 0]
+            _add_lever(jac, mb.copy())
+        return jac
+
+    out = {
+        "disc_force": fc,
+        "facet_left": sums[:, 1],
+        "facet_right": sums[:, 2],
+        "cage": cage_n,
+        "spacer": sums[:, 3],
+        "bushing": wp,
+    }
+    return w, out, tangent
 
 
 def follower_wrench(
@@ -324,9 +410,9 @@ def follower_wrench(
     h = a.disc_height
     pa = np.column_stack([offset, 0.5 * h])
     pb = np.column_stack([offset, -0.5 * h])
-    ra = np.einsum("nij,nj->ni", rot, pa)
+    ra = (rot @ pa[:, :, None])[..., 0]
     d = ra + t - pb
-    length = np.linalg.norm(d, axis=1)
+    length = np.sqrt((d * d).sum(1))
     e = d / length[:, None]
     f = -force_n[:, None] * e
     out = np.concatenate([_cross(ra, f), f], axis=1)
@@ -347,14 +433,16 @@ def _rest_state(a: SegmentArrays, cols: _Columns) -> tuple[Arr, Arr]:
     n = a.frame.shape[0]
     rot = np.repeat(np.eye(3)[None], n, 0)
     t = np.zeros((n, 3))
+    fixed = _fixed(a, cols)
     for _ in range(MAX_ITER):
-        w, jac, _ = segment_wrench(a, rot, t, cols=cols)
+        w, _, tangent = _wrench(a, rot, t, cols, fixed)
         ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (np.abs(w[:, 3:]).max(1) < FORCE_TOL_N)
         if ok.all():
             return rot, t
-        dx = np.linalg.solve(jac, -w[..., None])[..., 0]
-        sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(np.linalg.norm(dx[:, :3], axis=1), 1e-30))
-        st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(np.linalg.norm(dx[:, 3:], axis=1), 1e-30))
+        jac = tangent()
+        dx = np.asarray(np.linalg.solve(jac, -w[..., None])[..., 0], dtype=np.float64)
+        sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(_norm(dx[:, :3]), 1e-30))
+        st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(_norm(dx[:, 3:]), 1e-30))
         sc = np.minimum(sr, st)[:, None]
         rot = exp_so3(dx[:, :3] * sc) @ rot
         t = t + dx[:, 3:] * sc
@@ -393,6 +481,24 @@ def _stack(arrays: list[SegmentArrays]) -> SegmentArrays:
     return SegmentArrays(**vals)
 
 
+def prepared_arrays(model: SpineModel, spine: NDArray[np.int64]) -> tuple[SegmentArrays, _Columns]:
+    """All segments of the model's spines ``spine`` (one per case) stacked segment-major (row =
+    s·N + case), with the unused columns dropped and the implants locked at rest. The
+    preparation depends on the spines only, so it is done once per spine and model (and kept
+    with the model) and then repeated for the cases."""
+    uniq, inv = np.unique(np.asarray(spine, dtype=np.int64), return_inverse=True)
+    key = uniq.tobytes()
+    hit = model.prepared.get(key)
+    if hit is None:
+        b = _stack([_gather(x, uniq) for x in model.arrays])
+        cols = _columns(b)
+        b = _lock_at_rest(_select(b, cols), cols)
+        hit = model.prepared[key] = (b, cols)
+    b, cols = hit
+    rows = (np.arange(len(model.arrays))[:, None] * len(uniq) + inv.reshape(-1)[None, :]).ravel()
+    return _gather(b, rows), cols
+
+
 def solve(
     model: SpineModel,
     loads: Loads,
@@ -426,10 +532,8 @@ def solve(
     f_path = np.concatenate([[0.0], pre, np.full(len(mom), 1.0 if has_follower else 0.0)])
     m_path = np.concatenate([[0.0], np.zeros(len(pre)), mom])
     preload_index = len(pre)
-    a = _stack([_gather(x, loads.spine) for x in model.arrays])
-    cols = _columns(a)
-    a = _select(a, cols)
-    a = _lock_at_rest(a, cols)
+    a, cols = prepared_arrays(model, loads.spine)
+    fixed = _fixed(a, cols)
     moment_world = np.tile(loads.moment_world, (ns, 1))
     follower = np.tile(loads.follower_n, ns)
     if loads.follower_offset is None:
@@ -437,6 +541,7 @@ def solve(
     else:
         offset = np.swapaxes(loads.follower_offset, 0, 1).reshape(ns * n, 2)
     r0 = a.frame[:, :3, :3].reshape(ns, n, 3, 3)
+    r0t = np.ascontiguousarray(np.swapaxes(r0, 2, 3))
     rot = np.repeat(np.eye(3)[None], ns * n, 0)
     t = np.zeros((ns * n, 3))
     rot_hist = np.zeros((len(f_path), n, ns, 3))
@@ -457,29 +562,29 @@ def solve(
             rot, t = exp_so3(sc_pred * d_rot) @ rot, t + sc_pred * (t - prev[1])
         f_now = lam_f * follower
         for _ in range(MAX_ITER):
-            w, jac, out = segment_wrench(a, rot, t, cols=cols)
+            w, out, tangent = _wrench(a, rot, t, cols, fixed)
             if lam_m > 0:
                 rs = rot.reshape(ns, n, 3, 3)
                 rd = np.empty_like(r0)
-                rg = np.repeat(np.eye(3)[None], n, 0)
-                for k in range(ns - 1, -1, -1):
-                    rd[k] = rg @ r0[k]
-                    rg = rd[k] @ rs[k] @ np.swapaxes(r0[k], 1, 2)
-                w[:, :3] += lam_m * np.einsum("nji,nj->ni", rd.reshape(-1, 3, 3), moment_world)
+                rd[ns - 1] = r0[ns - 1]
+                for k in range(ns - 2, -1, -1):
+                    rd[k] = rd[k + 1] @ rs[k + 1] @ r0t[k + 1] @ r0[k]
+                w[:, :3] += lam_m * (moment_world[:, None, :] @ rd.reshape(-1, 3, 3))[:, 0]
+            jf = None
             if lam_f > 0:
                 wf, jf = follower_wrench(a, rot, t, f_now, offset)
                 w = w + wf
-                jac = jac + jf
             ok = (np.abs(w[:, :3]).max(1) < MOMENT_TOL_NMM) & (
                 np.abs(w[:, 3:]).max(1) < FORCE_TOL_N
             )
             if ok.all():
                 break
             total_iter += 1
-            dx = np.linalg.solve(jac, -w[..., None])[..., 0]
-            dth, dt = np.asarray(dx[:, :3], dtype=float), dx[:, 3:]
-            sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(np.linalg.norm(dth, axis=1), 1e-30))
-            st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(np.linalg.norm(dt, axis=1), 1e-30))
+            jac = tangent() if jf is None else tangent() + jf
+            dx = np.asarray(np.linalg.solve(jac, -w[..., None])[..., 0], dtype=np.float64)
+            dth, dt = dx[:, :3], dx[:, 3:]
+            sr = np.minimum(1.0, MAX_ROT_STEP / np.maximum(_norm(dth), 1e-30))
+            st = np.minimum(1.0, MAX_DISP_STEP / np.maximum(_norm(dt), 1e-30))
             sc = np.minimum(sr, st)
             rot = exp_so3(dth * sc[:, None]) @ rot
             t = t + dt * sc[:, None]

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from spinefuse.assess.assessment import Assessment
     from spinefuse.imaging.images import Images
     from spinefuse.mechanics.result import MechanicsResult
+    from spinefuse.mechanics.simulation import SpineMemo
     from spinefuse.pipeline import StageName
     from spinefuse.plan.surgical_plan import SurgicalPlan
 
@@ -537,13 +538,15 @@ def apply_level_edits(images: Images, edits: list[LevelEdit]) -> np.ndarray[Any,
 @dataclass
 class PlanningContext:
     """What the plan editor needs of a case, read once and kept: the labelled images, geometry
-    and assessment of its newest finished run."""
+    and assessment of its newest finished run, and what the mechanics found for its intact
+    spine (the same for every plan, so found once)."""
 
     run_id: int
     case: Case
     images: Images
     geometry: SpineGeometry
     assessment: Assessment | None
+    memo: SpineMemo | None = None
 
 
 class Workbench:
@@ -560,6 +563,7 @@ class Workbench:
         from spinefuse.anatomy.geometry import SpineGeometry
         from spinefuse.assess.assessment import Assessment
         from spinefuse.imaging.images import read_images
+        from spinefuse.mechanics.simulation import SpineMemo
 
         rr = s.scalar(
             select(RunRow)
@@ -580,14 +584,16 @@ class Workbench:
             r.stage: r.record for r in s.scalars(select(RunRecord).where(RunRecord.run_id == rr.id))
         }
         case = Case.model_validate_json((Path(rr.folder) / "out" / "case.json").read_text())
+        geometry = SpineGeometry.model_validate_json(recs["anatomy"])
         ctx = PlanningContext(
             run_id=rr.id,
             case=case,
             images=read_images(case),
-            geometry=SpineGeometry.model_validate_json(recs["anatomy"]),
+            geometry=geometry,
             assessment=Assessment.model_validate_json(recs["assessment"])
             if "assessment" in recs
             else None,
+            memo=SpineMemo(geometry),
         )
         with self._lock:
             self._cache[rr.id] = ctx
@@ -675,7 +681,8 @@ class Workbench:
         """The mechanics stage's simulation of the plan (hybrid protocol). The model sees the
         plan only through its construct (decompressions, cages, screw heads and lengths, rods),
         so an edit that leaves the construct as it was (a screw's trajectory or diameter) reuses
-        the last result for that construct: the same inputs, the same numbers."""
+        the last result for that construct: the same inputs, the same numbers. The intact
+        spine's response, the same for every plan, is found once per context (its memo)."""
         from spinefuse.mechanics import simulate
         from spinefuse.mechanics.constructs import plan_construct
 
@@ -685,7 +692,7 @@ class Workbench:
             if hit is not None:
                 self._mechanics.move_to_end(key)
                 return hit
-        result = simulate(ctx.geometry, plan, protocol="hybrid")
+        result = simulate(ctx.geometry, plan, protocol="hybrid", memo=ctx.memo)
         with self._lock:
             self._mechanics[key] = result
             while len(self._mechanics) > 256:
