@@ -51,8 +51,8 @@ from spinefuse.imaging.spine_column import (
     Disc,
     column,
     find_discs,
-    fit_disc,
     frame,
+    orient_disc,
     profile,
 )
 from spinefuse.imaging.vertebra_split import Levels, merge_lowest, remove_disc_tissue, split_levels
@@ -149,7 +149,9 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend, resolution: float) -> _Analysi
         )
     metal = bonelib.metal_mask(hu_raw, spacing, cfg.metal_hu, cfg.metal_margin_mm)
     cortex = bonelib.cortex_mask(hu, thr) & ~metal
-    filled = bonelib.enclosed(cortex)
+    # the bodies' marrow, also where their cortical ring is broken (osteoporotic, noisy or
+    # coarse scans): what the canal needs in front of it
+    filled = bonelib.enclosed(cortex) | bonelib.axial_marrow(cortex, spacing)
     body = _patient(hu)
     cost, support = canallib.canal_cost(hu, cortex, filled, spacing, body)
     midline = float(np.argwhere(body)[:, 0].mean()) if body.any() else None
@@ -163,13 +165,13 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend, resolution: float) -> _Analysi
     trace = canallib.refine_centres(trace, dark, spacing)
     lumen = canallib.lumen(trace, dark, spacing)
     filled = bonelib.enclosed(cortex, lumen, spacing)
-    col = column(trace, cortex, filled, spacing)
+    col = column(trace, cortex, filled | bonelib.body_extent(hu, thr), spacing)
     if col is None:
         raise LabelMapError(f"{src}: no vertebral body found in front of the spinal canal")
     bone = bonelib.bone_mask(hu, thr, spacing, lumen, metal)
     prof = profile(col, hu, spacing)
     frac = profile(col, bone.astype(np.float32), spacing)
-    discs = [fit_disc(d, col, bone, lumen, spacing) for d in find_discs(col, prof, frac)]
+    discs = [orient_disc(d, col, hu, spacing) for d in find_discs(col, prof, frac)]
     # the bodies' marrow inside a ring too broken to enclose it (noisy or osteoporotic scans);
     # what this takes in of the discs goes with their tissue next
     bone |= bonelib.star_fill(cortex | lumen, _slice_centres(col, spacing, hu.shape), spacing)
@@ -300,8 +302,8 @@ def _sacrum_below_s1(arr: NDArray[np.int32], an: _Analysis) -> NDArray[np.int32]
 
 
 def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:
-    """Body width and depth (mm) of each level on the working grid, None for one the scan
-    cuts (its size is what the scan kept of it)."""
+    """Body width (in its front half) and depth (mm) of each level on the working grid, None
+    for one the scan cuts (its size is what the scan kept of it)."""
     lv, grid = an.levels, an.grid
     regions = lv.regions.copy()
     regions[regions == lv.other] = 0
@@ -318,9 +320,12 @@ def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:
         mid = int(np.clip(np.mean(lv.bounds[k]), 0, len(an.col.points) - 1))
         rel = pts - pts.mean(axis=0)
         u, v = rel @ lat[mid], rel @ ant[mid]
+        # the width in the body's front half: behind it the roots of the pedicles and the
+        # transverse processes (L5's spring from the body) widen it
+        front = u[v >= 0.0] if (v >= 0.0).sum() >= 10 else u
         out.append(
             (
-                float(np.percentile(u, 99) - np.percentile(u, 1)),
+                float(np.percentile(front, 99) - np.percentile(front, 1)),
                 float(np.percentile(v, 99) - np.percentile(v, 1)),
             )
         )
