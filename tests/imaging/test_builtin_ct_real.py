@@ -110,7 +110,7 @@ def test_cropped_example_keeps_its_names(example: Scan, shared_data: Path) -> No
 
 @pytest.mark.parametrize(
     "spacing_mm, below_target",
-    [(2.0, {"L1": 0.78}), (1.0, {"L5": 0.83, "L1": 0.80})],
+    [(2.0, {"L1": 0.79}), (1.0, {"L5": 0.83, "L1": 0.80})],
     ids=["2mm", "1mm"],
 )
 def test_resampled_example_is_named_from_its_anchors(
@@ -119,7 +119,7 @@ def test_resampled_example_is_named_from_its_anchors(
     """The 3 mm example resampled finer (2 mm; 1 mm within 90 mm of the midline): the blur of
     the 3 mm scan stays, yet the L5-S1 disc is found along the bodies below the canal's end
     and the levels are named from the anchors as on the native scan. L2-L4 reach the Dice
-    target (measured 0.87-0.89); L5 0.853 at 2 mm and 0.848 at 1 mm, L1 0.80 and 0.82 (held
+    target (measured 0.87-0.89); L5 0.853 at 2 mm and 0.848 at 1 mm, L1 0.81 and 0.82 (held
     below the target); body centroids within 1.5 mm."""
     scan = resampled(example, spacing_mm, crop_mm=90.0 if spacing_mm < 1.5 else None)
     seg, s = run(scan, BuiltinCTBackend(), shared_data)

@@ -414,7 +414,12 @@ def _on_scan_grid(
     grown = np.where(dist <= reach, labels.array[tuple(near_idx)], 0).astype(np.int32)
     near_l = _ids(on_grid(replace(labels, array=grown), sub, resample=True))
     own_b = _ids(on_grid(bodies, sub, resample=True))
-    fine_labels = np.where(bone & (near_l > 0), near_l, 0)
+    # inside a level on the working grid (every neighbour of the same level) the bone is
+    # taken as found there: the marrow of a low-density body that the fine grid's noise
+    # leaves out of its bone mask, filled from the body's centre on the working grid
+    lab = _ids(labels)
+    inner = (lab > 0) & (ndimage.minimum_filter(lab, size=3) == ndimage.maximum_filter(lab, size=3))
+    fine_labels = np.where((bone | carried(inner)) & (near_l > 0), near_l, 0)
     fine_bodies = np.where((own_b > 0) & (fine_labels == own_b), own_b, 0)
     out_l = np.zeros(ras.shape, dtype=np.int32)
     out_b = np.zeros(ras.shape, dtype=np.int32)
