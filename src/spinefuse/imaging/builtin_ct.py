@@ -367,9 +367,11 @@ def _on_scan_grid(
     working voxel."""
     if labels.same_grid(ras):
         keep = bonelib.half_max_surface(_ids(labels) > 0, an.hu, ras.spacing, an.resolution)
+        same = _fill_cavities(np.where(keep, _ids(labels), 0))
+        own_b = _ids(bodies)
         return (
-            replace(labels, array=np.where(keep, labels.array, 0)),
-            replace(bodies, array=np.where(keep, bodies.array, 0)),
+            replace(labels, array=same),
+            replace(bodies, array=np.where((own_b > 0) & (same == own_b), own_b, 0)),
         )
     spacing = ras.spacing
     # only the spine's box (with a margin) is worked on at full resolution
@@ -419,7 +421,7 @@ def _on_scan_grid(
     # leaves out of its bone mask, filled from the body's centre on the working grid
     lab = _ids(labels)
     inner = (lab > 0) & (ndimage.minimum_filter(lab, size=3) == ndimage.maximum_filter(lab, size=3))
-    fine_labels = np.where((bone | carried(inner)) & (near_l > 0), near_l, 0)
+    fine_labels = _fill_cavities(np.where((bone | carried(inner)) & (near_l > 0), near_l, 0))
     fine_bodies = np.where((own_b > 0) & (fine_labels == own_b), own_b, 0)
     out_l = np.zeros(ras.shape, dtype=np.int32)
     out_b = np.zeros(ras.shape, dtype=np.int32)
@@ -429,6 +431,21 @@ def _on_scan_grid(
         Volume(array=out_l, affine=ras.affine, modality="SEG", source=labels.source),
         Volume(array=out_b, affine=ras.affine, modality="SEG", source=bodies.source),
     )
+
+
+def _fill_cavities(labels: NDArray[np.int32]) -> NDArray[np.int32]:
+    """Each level's holes in sagittal and coronal planes (unlabelled voxels it encloses there)
+    filled with that level: the fatty or low-density marrow inside a body reads darker than
+    the bone threshold. Axial planes are left out: there the arch encloses the canal."""
+    out = labels.copy()
+    for key, obj in enumerate(ndimage.find_objects(labels), start=1):
+        if obj is None:
+            continue
+        own = labels[obj] == key
+        filled = bonelib.fill_in_planes(own, 0) | bonelib.fill_in_planes(own, 1)
+        holes = filled & (labels[obj] == 0)
+        out[obj][holes] = key
+    return out
 
 
 def _report(
