@@ -448,6 +448,20 @@ def _fill_cavities(labels: NDArray[np.int32]) -> NDArray[np.int32]:
     return out
 
 
+def _centroids(labels: NDArray[np.int32], ids: list[int]) -> list[tuple[float, ...]]:
+    """Voxel centroid of each label in ``ids`` (NaN for one absent), in one pass."""
+    ijk = np.nonzero(labels)
+    keys = labels[ijk]
+    size = max([*ids, int(keys.max()) if len(keys) else 0]) + 1
+    count = np.bincount(keys, minlength=size).astype(float)
+    sums = [np.bincount(keys, weights=axis.astype(float), minlength=size) for axis in ijk]
+    out: list[tuple[float, ...]] = []
+    for key in ids:
+        n = count[key]
+        out.append(tuple(float(s[key] / n) for s in sums) if n > 0 else (np.nan,) * 3)
+    return out
+
+
 def _report(
     labels: Volume,
     bodies: Volume,
@@ -460,9 +474,7 @@ def _report(
     voxel_ml = float(np.prod(labels.spacing)) / 1000.0
     ids = [TOTALSEG_ID[name] for name in naming.names]
     counts = np.bincount(arr.ravel().clip(0), minlength=max(ids, default=0) + 1)
-    coms = [
-        ndimage.center_of_mass(barr == key) if (barr == key).any() else (np.nan,) * 3 for key in ids
-    ]
+    coms = _centroids(np.asarray(barr, dtype=np.int32), ids)
     messages: list[SegmentationMessage] = [
         SegmentationMessage(code=_message_code(code), level=level, text=text)
         for code, level, text in naming.messages
