@@ -96,6 +96,24 @@ def bone_thresholds(
     )
 
 
+LOW_MARROW_HU = 100.0
+"""Least HU of the marrow of a low-density (osteopenic) body as a 3 mm voxel reads it
+(90-150 HU), above most muscle and fat in front of the spine (-100-60 HU)."""
+
+
+def body_extent(hu: F32, thresholds: BoneThresholds) -> Mask:
+    """Bone with the low-density marrow joined to it (above :data:`LOW_MARROW_HU` and
+    connected to a cortex seed): how deep a body reaches in front of the canal, where a
+    broken cortical ring encloses too little of it; too generous for the bone itself (the
+    discs read 80-110 HU)."""
+    return np.asarray(
+        apply_hysteresis_threshold(
+            hu, min(LOW_MARROW_HU, thresholds.grow_hu), thresholds.cortex_hu
+        ),
+        dtype=bool,
+    )
+
+
 def noise_hu(hu: F32) -> float:
     """Image noise (HU): the median local standard deviation (3-voxel windows) over voxels of
     soft-tissue density."""

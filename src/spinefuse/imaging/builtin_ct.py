@@ -51,8 +51,8 @@ from spinefuse.imaging.spine_column import (
     Disc,
     column,
     find_discs,
-    fit_disc,
     frame,
+    orient_disc,
     profile,
 )
 from spinefuse.imaging.vertebra_split import Levels, merge_lowest, remove_disc_tissue, split_levels
@@ -149,7 +149,9 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend, resolution: float) -> _Analysi
         )
     metal = bonelib.metal_mask(hu_raw, spacing, cfg.metal_hu, cfg.metal_margin_mm)
     cortex = bonelib.cortex_mask(hu, thr) & ~metal
-    filled = bonelib.enclosed(cortex)
+    # the bodies' marrow, also where their cortical ring is broken (osteoporotic, noisy or
+    # coarse scans): what the canal needs in front of it
+    filled = bonelib.enclosed(cortex) | bonelib.axial_marrow(cortex, spacing)
     body = _patient(hu)
     cost, support = canallib.canal_cost(hu, cortex, filled, spacing, body)
     midline = float(np.argwhere(body)[:, 0].mean()) if body.any() else None
@@ -163,13 +165,13 @@ def _analyse(work: Volume, cfg: BuiltinCTBackend, resolution: float) -> _Analysi
     trace = canallib.refine_centres(trace, dark, spacing)
     lumen = canallib.lumen(trace, dark, spacing)
     filled = bonelib.enclosed(cortex, lumen, spacing)
-    col = column(trace, cortex, filled, spacing)
+    col = column(trace, cortex, filled | bonelib.body_extent(hu, thr), spacing)
     if col is None:
         raise LabelMapError(f"{src}: no vertebral body found in front of the spinal canal")
     bone = bonelib.bone_mask(hu, thr, spacing, lumen, metal)
     prof = profile(col, hu, spacing)
     frac = profile(col, bone.astype(np.float32), spacing)
-    discs = [fit_disc(d, col, bone, lumen, spacing) for d in find_discs(col, prof, frac)]
+    discs = [orient_disc(d, col, hu, spacing) for d in find_discs(col, prof, frac)]
     # the bodies' marrow inside a ring too broken to enclose it (noisy or osteoporotic scans);
     # what this takes in of the discs goes with their tissue next
     bone |= bonelib.star_fill(cortex | lumen, _slice_centres(col, spacing, hu.shape), spacing)
@@ -300,8 +302,8 @@ def _sacrum_below_s1(arr: NDArray[np.int32], an: _Analysis) -> NDArray[np.int32]
 
 
 def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:
-    """Body width and depth (mm) of each level on the working grid, None for one the scan
-    cuts (its size is what the scan kept of it)."""
+    """Body width (in its front half) and depth (mm) of each level on the working grid, None
+    for one the scan cuts (its size is what the scan kept of it)."""
     lv, grid = an.levels, an.grid
     regions = lv.regions.copy()
     regions[regions == lv.other] = 0
@@ -318,9 +320,12 @@ def _body_sizes(an: _Analysis) -> list[tuple[float, float] | None]:
         mid = int(np.clip(np.mean(lv.bounds[k]), 0, len(an.col.points) - 1))
         rel = pts - pts.mean(axis=0)
         u, v = rel @ lat[mid], rel @ ant[mid]
+        # the width in the body's front half: behind it the roots of the pedicles and the
+        # transverse processes (L5's spring from the body) widen it
+        front = u[v >= 0.0] if (v >= 0.0).sum() >= 10 else u
         out.append(
             (
-                float(np.percentile(u, 99) - np.percentile(u, 1)),
+                float(np.percentile(front, 99) - np.percentile(front, 1)),
                 float(np.percentile(v, 99) - np.percentile(v, 1)),
             )
         )
@@ -362,9 +367,11 @@ def _on_scan_grid(
     working voxel."""
     if labels.same_grid(ras):
         keep = bonelib.half_max_surface(_ids(labels) > 0, an.hu, ras.spacing, an.resolution)
+        same = _fill_cavities(np.where(keep, _ids(labels), 0))
+        own_b = _ids(bodies)
         return (
-            replace(labels, array=np.where(keep, labels.array, 0)),
-            replace(bodies, array=np.where(keep, bodies.array, 0)),
+            replace(labels, array=same),
+            replace(bodies, array=np.where((own_b > 0) & (same == own_b), own_b, 0)),
         )
     spacing = ras.spacing
     # only the spine's box (with a margin) is worked on at full resolution
@@ -409,7 +416,12 @@ def _on_scan_grid(
     grown = np.where(dist <= reach, labels.array[tuple(near_idx)], 0).astype(np.int32)
     near_l = _ids(on_grid(replace(labels, array=grown), sub, resample=True))
     own_b = _ids(on_grid(bodies, sub, resample=True))
-    fine_labels = np.where(bone & (near_l > 0), near_l, 0)
+    # inside a level on the working grid (every neighbour of the same level) the bone is
+    # taken as found there: the marrow of a low-density body that the fine grid's noise
+    # leaves out of its bone mask, filled from the body's centre on the working grid
+    lab = _ids(labels)
+    inner = (lab > 0) & (ndimage.minimum_filter(lab, size=3) == ndimage.maximum_filter(lab, size=3))
+    fine_labels = _fill_cavities(np.where((bone | carried(inner)) & (near_l > 0), near_l, 0))
     fine_bodies = np.where((own_b > 0) & (fine_labels == own_b), own_b, 0)
     out_l = np.zeros(ras.shape, dtype=np.int32)
     out_b = np.zeros(ras.shape, dtype=np.int32)
@@ -419,6 +431,35 @@ def _on_scan_grid(
         Volume(array=out_l, affine=ras.affine, modality="SEG", source=labels.source),
         Volume(array=out_b, affine=ras.affine, modality="SEG", source=bodies.source),
     )
+
+
+def _fill_cavities(labels: NDArray[np.int32]) -> NDArray[np.int32]:
+    """Each level's holes in sagittal and coronal planes (unlabelled voxels it encloses there)
+    filled with that level: the fatty or low-density marrow inside a body reads darker than
+    the bone threshold. Axial planes are left out: there the arch encloses the canal."""
+    out = labels.copy()
+    for key, obj in enumerate(ndimage.find_objects(labels), start=1):
+        if obj is None:
+            continue
+        own = labels[obj] == key
+        filled = bonelib.fill_in_planes(own, 0) | bonelib.fill_in_planes(own, 1)
+        holes = filled & (labels[obj] == 0)
+        out[obj][holes] = key
+    return out
+
+
+def _centroids(labels: NDArray[np.int32], ids: list[int]) -> list[tuple[float, ...]]:
+    """Voxel centroid of each label in ``ids`` (NaN for one absent), in one pass."""
+    ijk = np.nonzero(labels)
+    keys = labels[ijk]
+    size = max([*ids, int(keys.max()) if len(keys) else 0]) + 1
+    count = np.bincount(keys, minlength=size).astype(float)
+    sums = [np.bincount(keys, weights=axis.astype(float), minlength=size) for axis in ijk]
+    out: list[tuple[float, ...]] = []
+    for key in ids:
+        n = count[key]
+        out.append(tuple(float(s[key] / n) for s in sums) if n > 0 else (np.nan,) * 3)
+    return out
 
 
 def _report(
@@ -433,9 +474,7 @@ def _report(
     voxel_ml = float(np.prod(labels.spacing)) / 1000.0
     ids = [TOTALSEG_ID[name] for name in naming.names]
     counts = np.bincount(arr.ravel().clip(0), minlength=max(ids, default=0) + 1)
-    coms = [
-        ndimage.center_of_mass(barr == key) if (barr == key).any() else (np.nan,) * 3 for key in ids
-    ]
+    coms = _centroids(np.asarray(barr, dtype=np.int32), ids)
     messages: list[SegmentationMessage] = [
         SegmentationMessage(code=_message_code(code), level=level, text=text)
         for code, level, text in naming.messages

@@ -47,6 +47,8 @@ class Column:
     tangents: F64
     canal: F64
     wall_mm: F64
+    """Distance from the canal's centre to the bodies' posterior wall, square to the
+    column (mm)."""
     measured: NDArray[np.bool_]
     """Points whose body centre was seen (False where interpolated or extrapolated)."""
 
@@ -122,12 +124,14 @@ def column(
     spacing: F64,
     extend_mm: float = 40.0,
     smooth_mm: float = 10.0,
+    follow_mm: float = 60.0,
 ) -> Column | None:
     """The bodies' centre line: the canal's centre line moved forward by the body's offset
     from it (a robust running median of the slices where a body was seen, then smoothed),
-    resampled every :data:`STEP_MM` and extended past the canal's ends by ``extend_mm`` along
-    the canal's end tangents (the canal fades in the sacrum before the bodies do), clipped to
-    the grid; None when no body was seen."""
+    resampled every :data:`STEP_MM`, extended past the canal's upper end by ``extend_mm``
+    along its end tangent and past its lower end by ``follow_mm`` along the bone of the
+    bodies (:func:`_follow_bodies`: the canal fades in the sacrum before the bodies do, and
+    the sacrum turns backwards from L5), clipped to the grid; None when no body was seen."""
     body, canal, wall, seen = body_line(trace, bone, filled, spacing)
     if seen.sum() < 2:
         return None
@@ -151,7 +155,7 @@ def column(
     t_hi = cl[-1] - cl[max(0, len(cl) - 1 - n_end)]
     t_lo /= max(float(np.linalg.norm(t_lo)), 1e-9)
     t_hi /= max(float(np.linalg.norm(t_hi)), 1e-9)
-    q = np.arange(-extend_mm, s[-1] + extend_mm + 1e-9, STEP_MM)
+    q = np.arange(-follow_mm, s[-1] + extend_mm + 1e-9, STEP_MM)
     cpts = np.stack([np.interp(q, s, cl[:, k]) for k in range(3)], axis=1)
     lo, hi = q < 0, q > s[-1]
     cpts[lo] = cl[0] + q[lo, None] * t_lo
@@ -160,26 +164,164 @@ def column(
     pts = cpts.copy()
     pts[:, :2] += off
     w = np.interp(q, s, wall_f)
+    # below the canal's lowest slice the bodies are followed rather than the canal's end
+    # tangent: the lumbosacral angle turns the sacrum backwards, and where the canal's trace
+    # ends (within L5 or at the L5-S1 disc) its tangent says nothing of it
+    first = int(np.flatnonzero(~lo)[0])
+    followed = np.arange(len(q)) < first
+    if first > 0:
+        pts[:first], cpts[:first], w[:first] = _follow_bodies(
+            pts, cpts, w, first, bone | filled, spacing
+        )
     top = np.asarray(bone.shape, dtype=float) * spacing
     inside = np.all((pts >= 0) & (pts <= top - spacing), axis=1)
     inside &= np.all((cpts >= 0) & (cpts <= top - spacing), axis=1)
-    pts, cpts, w = pts[inside], cpts[inside], w[inside]
+    pts, cpts, w, followed = pts[inside], cpts[inside], w[inside], followed[inside]
     if len(pts) < 3:
         return None
     tang = np.gradient(pts, axis=0)
     tang /= np.maximum(np.linalg.norm(tang, axis=1, keepdims=True), 1e-9)
+    # the wall was found straight forward (axis 1) in the canal's slices: its distance
+    # square to the column is that times the cosine of the column's tilt
+    _, ant = _frame_of(tang)
+    w = np.where(followed, w, w * np.abs(ant[:, 1]))
     zs_seen = z[seen]
     measured = (pts[:, 2] >= zs_seen.min()) & (pts[:, 2] <= zs_seen.max())
     return Column(points=pts, tangents=tang, canal=cpts, wall_mm=w, measured=measured)
 
 
+TRACK_RADIUS_MM = 15.0
+"""Radius of the plane square to the column in which the bone below the canal's end is
+followed (mm; inside the S1 body's half width, short of the laminae behind the canal)."""
+TRACK_PULL = 0.5
+"""Share of the way to the bone's centroid the followed line moves at each step."""
+TRACK_MIN_SHARE = 0.2
+"""Least share of the plane that must be bone for the line to follow it (a disc space or the
+soft tissue past the last body is crossed straight)."""
+TRACK_TURN = 0.2
+"""Weight of the last step in the followed line's new direction (the rest: the old one)."""
+TRACK_MAX_SHIFT = 0.4
+"""Most the followed line moves sideways per mm along it (mm/mm; about 22 degrees)."""
+TRACK_MAX_TURN_DEG = 30.0
+"""Most the followed line turns from the column's direction at the canal's end (deg; the
+lumbosacral angle between L5's axis and the sacrum's is 15-35 degrees)."""
+
+
+def _unit(v: F64) -> F64:
+    return np.asarray(v / max(float(np.linalg.norm(v)), 1e-9), dtype=float)
+
+
+def square_axes(d: F64) -> tuple[F64, F64]:
+    """Lateral (toward axis 0) and anterior unit vectors square to unit ``d`` (pointing
+    cranially), as :func:`frame` makes them."""
+    lat = _unit(np.array([1.0, 0.0, 0.0]) - d[0] * d)
+    return lat, np.cross(d, lat)
+
+
+def _follow_bodies(
+    pts: F64, cpts: F64, walls: F64, first: int, bone: Mask, spacing: F64
+) -> tuple[F64, F64, F64]:
+    """The column's ``first`` points below ``pts[first]`` (caudal of the canal's end) laid
+    along the bone: each step of :data:`STEP_MM` goes on in the line's direction and moves
+    :data:`TRACK_PULL` of the way to the centroid of the bone in the plane square to it
+    (within :data:`TRACK_RADIUS_MM`), when that plane holds bone; the direction turns toward
+    the step taken, by at most :data:`TRACK_MAX_TURN_DEG` in all. The canal beside each point
+    is found behind it (:func:`_canal_behind`), or where it is not seen keeps its offset from
+    the body in the line's own frame. Returns (body points, canal points, distance from the
+    canal's centre to the body's posterior wall), caudal first."""
+    n_end = min(15, len(pts) - first - 1)
+    d = _unit(pts[first + n_end] - pts[first])  # cranial
+    start_d = d
+    lat0, ant0 = square_axes(d)
+    rel = cpts[first] - pts[first]
+    o_lat, o_ant, o_t = rel @ lat0, rel @ ant0, rel @ d
+    r = np.arange(-TRACK_RADIUS_MM, TRACK_RADIUS_MM + 1e-9, 1.5)
+    u, v = np.meshgrid(r, r, indexing="ij")
+    keep = u**2 + v**2 <= TRACK_RADIUS_MM**2
+    u, v = u[keep], v[keep]
+    field = bone.astype(np.float32)
+    body = np.empty((first, 3))
+    canal = np.empty((first, 3))
+    ants = np.empty((first, 3))
+    p = pts[first].astype(float)
+    for k in range(first - 1, -1, -1):  # one small plane per mm of column
+        q = p - d * STEP_MM
+        lat, ant = square_axes(d)
+        plane = q[None, :] + u[:, None] * lat[None, :] + v[:, None] * ant[None, :]
+        vals = ndimage.map_coordinates(field, (plane / spacing).T, order=1, mode="constant")
+        if vals.mean() >= TRACK_MIN_SHARE:
+            w = vals / vals.sum()
+            shift = TRACK_PULL * np.array([w @ u, w @ v])
+            shift *= min(1.0, TRACK_MAX_SHIFT * STEP_MM / max(float(np.hypot(*shift)), 1e-9))
+            q = q + shift[0] * lat + shift[1] * ant
+        turned = _unit((1.0 - TRACK_TURN) * d + TRACK_TURN * _unit(p - q))
+        if float(turned @ start_d) >= np.cos(np.radians(TRACK_MAX_TURN_DEG)):
+            d = turned
+        p = q
+        body[k] = p
+        lat, ant = square_axes(d)
+        ants[k] = ant
+        canal[k] = p + o_lat * lat + o_ant * ant + o_t * d
+    wall = np.full(first, float(walls[first]))
+    depth, half = _canal_behind(body, ants, field, spacing)
+    seen = np.isfinite(depth)
+    if seen.sum() >= 3:
+        at = np.arange(first)
+        window = min(9, int(seen.sum()) | 1)
+        dep = np.interp(
+            at, at[seen], ndimage.median_filter(depth[seen], size=window, mode="nearest")
+        )
+        hal = np.interp(
+            at, at[seen], ndimage.median_filter(half[seen], size=window, mode="nearest")
+        )
+        canal = body - dep[:, None] * ants
+        wall = hal
+    return body, canal, wall
+
+
+CANAL_FROM_MM = 8.0
+"""Least distance behind a body's centre of its posterior wall (mm; half the shallowest
+body's depth less a margin for a centre line off the middle)."""
+CANAL_AP_MM = (4.0, 25.0)
+"""Least and most front-back width of the canal's lumen between the body and the arch (mm)."""
+
+
+def _canal_behind(
+    points: F64, ants: F64, bone: NDArray[np.float32], spacing: F64
+) -> tuple[F64, F64]:
+    """For body points (n, 3, mm) and their anterior unit vectors: how far behind each the
+    canal's centre lies and half the canal's front-back width (mm), read along the ray
+    backwards: the first gap of the bone at least :data:`CANAL_FROM_MM` behind the point that
+    bone closes again (the lamina) after a width within :data:`CANAL_AP_MM`; NaN where no
+    such gap is seen."""
+    s = np.arange(0.0, 60.0, 0.75)
+    ray = points[:, None, :] - s[None, :, None] * ants[:, None, :]
+    vals = ndimage.map_coordinates(bone, (ray / spacing).reshape(-1, 3).T, order=1, mode="constant")
+    solid = vals.reshape(len(points), len(s)) >= 0.5
+    n = len(s)
+    idx = np.arange(n)[None, :]
+    after = idx >= int(np.ceil(CANAL_FROM_MM / 0.75))
+    gap = ~solid & after & np.roll(solid, 1, axis=1)  # bone just before: the posterior wall
+    start = np.where(gap.any(axis=1), gap.argmax(axis=1), n)
+    closes = solid & (idx > start[:, None])
+    stop = np.where(closes.any(axis=1), closes.argmax(axis=1), n)
+    width = (stop - start) * 0.75
+    ok = (start < n) & (stop < n) & (width >= CANAL_AP_MM[0]) & (width <= CANAL_AP_MM[1])
+    centre = 0.5 * (start + stop) * 0.75
+    return np.where(ok, centre, np.nan), np.where(ok, width / 2.0, np.nan)
+
+
 def frame(col: Column) -> tuple[F64, F64]:
     """Unit lateral (toward the grid's axis 0) and anterior vectors square to the tangent at
     each point of the column, (n, 3) each."""
+    return _frame_of(col.tangents)
+
+
+def _frame_of(tangents: F64) -> tuple[F64, F64]:
     x = np.array([1.0, 0.0, 0.0])
-    lat = x[None, :] - (col.tangents @ x)[:, None] * col.tangents
+    lat = x[None, :] - (tangents @ x)[:, None] * tangents
     lat /= np.linalg.norm(lat, axis=1, keepdims=True)
-    ant = np.cross(col.tangents, lat)
+    ant = np.cross(tangents, lat)
     return lat, ant
 
 
@@ -291,52 +433,115 @@ def find_discs(
     ]
 
 
-DISC_RADIUS_MM = 12.0
-"""Radius about the column within which a disc's voxels are gathered (mm; inside the
-smallest body's outline)."""
 MAX_DISC_MM = 14.0
 """Thickest slab taken for a disc (mm; adult lumbar discs are 6-13 mm high)."""
 MAX_TILT_DEG = 35.0
 """Largest angle between a disc's fitted normal and the column's tangent (deg)."""
 
 
-def fit_disc(disc: Disc, col: Column, bone: Mask, lumen: Mask, spacing: F64) -> Disc:
-    """The disc's mid-plane fitted to its voxels: those that are not bone within
-    :data:`DISC_RADIUS_MM` of the column's line and 12 mm of the first guess, in the connected
-    piece nearest it. Its normal is their direction of least spread (a disc is a thin slab),
-    its centre their centroid, its height sqrt(12 x that variance). Where the bone runs through
-    the disc (a bridged or filled disc) or the piece is no slab (thicker than
-    :data:`MAX_DISC_MM`, or tilted past :data:`MAX_TILT_DEG`, or off the first guess by more
-    than a third of the gathering depth), the first guess stays, square to the column. The
-    canal's ``lumen`` is never disc."""
-    centre, normal = disc.centre, disc.normal
-    half = 24.0
-    lo = np.maximum(np.floor((centre - half) / spacing).astype(int), 0)
-    hi = np.minimum(np.ceil((centre + half) / spacing).astype(int) + 1, bone.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    axes = [np.arange(a, b) * spacing[k] for k, (a, b) in enumerate(zip(lo, hi, strict=True))]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
-    rel = grid - centre
-    t = rel @ normal
-    radial = np.linalg.norm(rel - t[..., None] * normal, axis=-1)
-    soft = ~bone[box] & ~lumen[box] & (np.abs(t) <= 12.0) & (radial <= DISC_RADIUS_MM)
-    labelled, n = ndimage.label(soft)
-    if n == 0:
+SLAB_RADIUS_MM = 15.0
+"""Radius of the cross-section over which a disc's plane is sought (mm; inside the smallest
+lumbar body's half depth, 15-17 mm)."""
+SLAB_HALF_MM = 16.0
+"""Half the length along the column over which a disc's profile is read (mm)."""
+SLAB_STEP_DEG = 4.0
+"""Angular step of the disc normals tried (deg)."""
+SLAB_SHIFT_MM = 6.0
+"""Farthest the disc's mid-plane may lie from the first guess along the column (mm)."""
+
+
+def _slab_profiles(
+    rel: F64, vals: F64, normals: F64
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean value of the samples (``rel`` offsets from the first guess, mm; ``vals``) in
+    1 mm slabs along each normal, within :data:`SLAB_RADIUS_MM` of the axis and
+    :data:`SLAB_HALF_MM` of the first guess: (normals, bins) profiles, smoothed over a mm,
+    and each bin's dip below the lower of its two shoulders (the brightest bin 3-12 mm to
+    either side)."""
+    nb = int(2 * SLAB_HALF_MM) + 1
+    tn = rel @ normals.T
+    radial2 = np.sum(rel**2, axis=1)[:, None] - tn**2
+    inside = (radial2 <= SLAB_RADIUS_MM**2) & (np.abs(tn) <= SLAB_HALF_MM)
+    bins = np.rint(tn + SLAB_HALF_MM).astype(np.int64) + nb * np.arange(len(normals))[None, :]
+    flat = bins[inside]
+    weights = np.broadcast_to(vals[:, None], tn.shape)[inside]
+    total = np.bincount(flat, weights=weights, minlength=nb * len(normals))
+    count = np.bincount(flat, minlength=nb * len(normals))
+    prof = (total / np.maximum(count, 1)).reshape(len(normals), nb)
+    prof = ndimage.gaussian_filter1d(prof, 1.0, axis=1, mode="nearest")
+    offs = np.arange(3, 13)
+    idx = np.arange(nb)[:, None]
+    lo_i, hi_i = idx - offs[None, :], idx + offs[None, :]
+    left = np.where(lo_i >= 0, prof[:, np.clip(lo_i, 0, nb - 1)], -np.inf).max(axis=2)
+    right = np.where(hi_i < nb, prof[:, np.clip(hi_i, 0, nb - 1)], -np.inf).max(axis=2)
+    dip = np.minimum(left, right) - prof
+    dip[:, np.abs(np.arange(nb) - SLAB_HALF_MM) > SLAB_SHIFT_MM] = -np.inf
+    return prof, dip
+
+
+def _normals_about(n: F64, max_deg: float, step_deg: float) -> F64:
+    """Unit normals within ``max_deg`` of unit ``n``, on a grid of ``step_deg`` tilts."""
+    e1, e2 = square_axes(n)
+    g = np.tan(np.radians(np.arange(-max_deg, max_deg + 1e-9, step_deg)))
+    a, b = (x.ravel() for x in np.meshgrid(g, g, indexing="ij"))
+    ok = a**2 + b**2 <= np.tan(np.radians(max_deg)) ** 2 + 1e-9
+    out = n[None, :] + a[ok, None] * e1[None, :] + b[ok, None] * e2[None, :]
+    return np.asarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=float)
+
+
+def orient_disc(
+    disc: Disc,
+    col: Column,
+    hu: NDArray[np.float32],
+    spacing: F64,
+    max_tilt_deg: float = MAX_TILT_DEG,
+) -> Disc:
+    """The disc's mid-plane as the darkest slab through it: for each normal within
+    ``max_tilt_deg`` of the column's tangent, the mean HU of the cross-section (radius
+    :data:`SLAB_RADIUS_MM`) every mm along that normal; the normal whose profile dips deepest
+    below its two shoulders (the endplates and the bodies beyond, 3-12 mm either side) is the
+    disc's, the dip's bottom its centre (within :data:`SLAB_SHIFT_MM` of the first guess), and
+    the width of the dip at half its depth its height. A plane tilted off the disc's mixes
+    the endplates into every slab, so its dip is shallower. The HU are sampled on a grid of
+    about a mm by linear interpolation, so the answer does not depend on the voxel size.
+    Searched every :data:`SLAB_STEP_DEG` x 2, then every :data:`SLAB_STEP_DEG` / 2 about the
+    best; the first guess stays where no dip is found."""
+    n0 = _unit(disc.normal)
+    e1, e2 = square_axes(n0)
+    reach = SLAB_HALF_MM + SLAB_RADIUS_MM * np.tan(np.radians(max_tilt_deg + SLAB_STEP_DEG))
+    r = np.arange(-SLAB_RADIUS_MM, SLAB_RADIUS_MM + 1e-9, 1.5)
+    t = np.arange(-reach, reach + 1e-9, 1.0)
+    u, v, w = np.meshgrid(r, r, t, indexing="ij")
+    keep = u**2 + v**2 <= (SLAB_RADIUS_MM + 1.0) ** 2
+    u, v, w = u[keep], v[keep], w[keep]
+    rel = u[:, None] * e1 + v[:, None] * e2 + w[:, None] * n0
+    vals = ndimage.map_coordinates(
+        hu, ((disc.centre + rel) / spacing).T, order=1, mode="nearest"
+    ).astype(float)
+    coarse = _normals_about(n0, max_tilt_deg, 2.0 * SLAB_STEP_DEG)
+    _, dip = _slab_profiles(rel, vals, coarse)
+    k = int(np.argmax(dip.max(axis=1)))
+    fine = _normals_about(coarse[k], 2.0 * SLAB_STEP_DEG, 0.5 * SLAB_STEP_DEG)
+    fine = fine[fine @ n0 >= np.cos(np.radians(max_tilt_deg)) - 1e-9]
+    if len(fine) == 0:
+        fine = coarse[k : k + 1]
+    prof, dip = _slab_profiles(rel, vals, fine)
+    best, bin_ = np.unravel_index(int(np.argmax(dip)), dip.shape)
+    k, j = int(best), int(bin_)
+    depth = float(dip[k, j])
+    if not np.isfinite(depth) or depth <= 0:
         return disc
-    pts_all = grid[labelled > 0]
-    lab_all = labelled[labelled > 0]
-    nearest = lab_all[int(np.argmin(np.linalg.norm(pts_all - centre, axis=1)))]
-    pts = pts_all[lab_all == nearest]
-    if len(pts) * float(np.prod(spacing)) < 150.0:  # under 0.15 ml: no disc space to fit
-        return disc
-    mean = pts.mean(axis=0)
-    vals, vecs = np.linalg.eigh(np.cov((pts - mean).T))
-    height = float(np.sqrt(12.0 * max(vals[0], 0.0)))
-    nrm = vecs[:, 0] if vecs[:, 0] @ normal >= 0 else -vecs[:, 0]
-    tilt = np.degrees(np.arccos(np.clip(nrm @ normal, -1.0, 1.0)))
-    if height > MAX_DISC_MM or tilt > MAX_TILT_DEG or abs((mean - centre) @ normal) > 4.0:
-        return disc
-    k = int(np.argmin(np.linalg.norm(col.points - mean, axis=1)))
+    nrm, row = fine[k], prof[k]
+    level = row[j] + 0.5 * depth
+    below = row < level
+    lo_j = j - int(np.argmin(below[j::-1])) if not below[j::-1].all() else 0
+    hi_j = j + int(np.argmin(below[j:])) if not below[j:].all() else len(row)
+    height = float(np.clip(hi_j - lo_j - 1, 2.0, MAX_DISC_MM))
+    centre = disc.centre + (j - SLAB_HALF_MM) * nrm
     return Disc(
-        index=k, centre=mean, normal=nrm, depth_hu=disc.depth_hu, height_mm=max(height, 2.0)
+        index=int(np.argmin(np.linalg.norm(col.points - centre, axis=1))),
+        centre=centre,
+        normal=nrm,
+        depth_hu=max(depth, 1.0),
+        height_mm=height,
     )

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.segmentation import watershed
 
-from spinefuse.imaging.spine_column import STEP_MM, Column, Disc, frame
+from spinefuse.imaging.spine_column import STEP_MM, Column, Disc, frame, square_axes
 
 F64 = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -34,7 +35,11 @@ ANTERIOR_LIMIT_MM = 32.0
 """Bone farther in front of the centre line is not spine (mm): a body is 30-40 mm deep, so its
 front wall lies 15-20 mm in front of the centre; anterior osteophytes add a few mm."""
 CORE_RADIUS_MM = 11.0
-"""Radius of a body's seed about the centre line (mm), well inside the smallest body."""
+"""Front-back half-axis of a body's seed about the centre line (mm), well inside the
+shallowest body (T9, 28 mm deep)."""
+CORE_LATERAL_MM = 16.0
+"""Lateral half-axis of a body's seed (mm; T9 is 33 mm wide, L5 50 mm): a seed across most
+of the body keeps the level above or below from flooding its sides through the disc's rim."""
 PEDICLE_DEPTH_MM = 10.0
 """Depth of the pedicle seeds behind the body's posterior wall (mm; pedicles are 10-20 mm long
 from the wall to the base of the lamina)."""
@@ -77,6 +82,17 @@ def column_coordinates(col: Column, points_mm: F64) -> tuple[NDArray[np.int64], 
     return np.asarray(idx, dtype=np.int64), np.asarray(dist, dtype=float), u, v
 
 
+def _canal_coordinates(
+    col: Column, points_mm: F64, lat: F64, ant: F64
+) -> tuple[NDArray[np.int64], F64, F64]:
+    """For points (n, 3, mm): index of the nearest point of the canal's centre line, and
+    their lateral and anterior offsets from it (mm, in the column's frame there)."""
+    _, idx = cKDTree(col.canal).query(points_mm, k=1)
+    idx = np.asarray(idx, dtype=np.int64)
+    rel = points_mm - col.canal[idx]
+    return idx, np.einsum("ij,ij->i", rel, lat[idx]), np.einsum("ij,ij->i", rel, ant[idx])
+
+
 def level_bounds(
     col: Column, discs: list[Disc], min_mm: float = 8.0, min_end_mm: float = 2.0
 ) -> NDArray[np.int64]:
@@ -93,25 +109,117 @@ def level_bounds(
     return np.asarray(spans, dtype=np.int64).reshape(-1, 2)
 
 
+ENDPLATE_REACH_MM = 10.0
+"""Farthest from a disc's mid-plane its endplates are sought (mm; half the thickest adult
+disc, 13-14 mm at the centre of a biconvex L4-L5 disc, and a margin)."""
+
+
+ENDPLATE_HU = 130.0
+"""Least HU of an endplate's brightest point along a line across the disc (bone, above the
+disc's 60-110 HU, as a 3 mm voxel still reads a 1 mm endplate)."""
+ENDPLATE_CONTRAST_HU = 50.0
+"""Least rise from the disc to its endplate along a line across it (HU)."""
+
+
+def _endplates(d: Disc, hu: NDArray[np.float32], spacing: F64) -> tuple[F64, F64, F64, F64]:
+    """The two endplates across a disc, column by column: on a grid of lines parallel to the
+    disc's normal (every mm, within :data:`DISC_CLEAR_MM` of its axis), from the darkest
+    point within 3 mm of the mid-plane out to where the HU (smoothed over a mm along the
+    line) first rise half the way to the brightest point on that side (an endplate: at
+    least :data:`ENDPLATE_HU` and :data:`ENDPLATE_CONTRAST_HU` above the disc), within
+    :data:`ENDPLATE_REACH_MM`: the surface at half maximum, whatever the voxel size.
+    Returns the grid's in-plane axes (mm), and the lower and upper endplate offsets (mm along
+    the normal, (n, n) each; NaN where the line meets no bone on that side: past the
+    bodies' rims)."""
+    e1, e2 = square_axes(d.normal)
+    r = np.arange(-DISC_CLEAR_MM, DISC_CLEAR_MM + 1e-9, 1.0)
+    t = np.arange(-ENDPLATE_REACH_MM, ENDPLATE_REACH_MM + 1e-9, 0.5)
+    uu, vv, tt = np.meshgrid(r, r, t, indexing="ij")
+    pts = d.centre + uu[..., None] * e1 + vv[..., None] * e2 + tt[..., None] * d.normal
+    vals = ndimage.map_coordinates(
+        hu, (pts / spacing).reshape(-1, 3).T, order=1, mode="nearest"
+    ).reshape(tt.shape)
+    vals = ndimage.gaussian_filter1d(vals, 2.0, axis=2, mode="nearest")  # 1 mm
+    near = np.abs(t) <= 3.0
+    start = np.argmin(np.where(near[None, None, :], vals, np.inf), axis=2)
+    floor = np.take_along_axis(vals, start[..., None], axis=2)
+    k = np.arange(len(t))[None, None, :]
+    sides = []
+    for side in (k > start[..., None], k < start[..., None]):
+        peak = np.where(side, vals, -np.inf).max(axis=2, keepdims=True)
+        # an endplate: bone-bright, well above the disc; its surface at half the way up
+        plate = (peak >= ENDPLATE_HU) & (peak - floor >= ENDPLATE_CONTRAST_HU)
+        rising = side & (vals >= 0.5 * (floor + peak)) & plate
+        sides.append(rising)
+    up, down = sides
+    hi_k = np.where(up.any(axis=2), up.argmax(axis=2), -1)
+    lo_k = np.where(down.any(axis=2), len(t) - 1 - np.flip(down, axis=2).argmax(axis=2), -1)
+    hi = np.where(hi_k >= 0, t[np.clip(hi_k, 0, None)] - 0.25, np.nan)
+    lo = np.where(lo_k >= 0, t[np.clip(lo_k, 0, None)] + 0.25, np.nan)
+    return r, r, lo, hi
+
+
 def remove_disc_tissue(
     discs: list[Disc], bone: Mask, hu: NDArray[np.float32], spacing: F64, below_hu: float
 ) -> Mask:
-    """``bone`` without the discs: in each disc's slab (its fitted height), within
-    :data:`DISC_CLEAR_MM` of its axis, voxels darker than ``below_hu`` are disc, not bone (the
-    cortex's hole filling and partial volume with the endplates pull some in)."""
+    """``bone`` without the discs: voxels darker than ``below_hu`` between a disc's two
+    endplates (found line by line across the disc, :func:`_endplates`, so a biconvex disc
+    between concave endplates is cleared to its full height at the middle), within
+    :data:`DISC_CLEAR_MM` of its axis; where a line meets no endplate (past the bodies'
+    rims), within the disc's fitted slab. The cortex's hole filling and partial volume with
+    the endplates pull disc tissue into the bone."""
     out = bone.copy()
     for d in discs:  # a few discs, each vectorised over its box
-        half = DISC_CLEAR_MM + 5.0
+        ru, rv, lo_t, hi_t = _endplates(d, hu, spacing)
+        half = DISC_CLEAR_MM + ENDPLATE_REACH_MM
         lo = np.maximum(np.floor((d.centre - half) / spacing).astype(int), 0)
         hi = np.minimum(np.ceil((d.centre + half) / spacing).astype(int) + 1, bone.shape)
         box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
         axes = [np.arange(a, b) * spacing[k] for k, (a, b) in enumerate(zip(lo, hi, strict=True))]
-        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
-        t = (grid - d.centre) @ d.normal
-        radial = np.linalg.norm(grid - d.centre - t[..., None] * d.normal, axis=-1)
-        slab = (np.abs(t) <= d.height_mm / 2.0) & (radial <= DISC_CLEAR_MM)
-        out[box] &= ~(slab & (hu[box] < below_hu))
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1) - d.centre
+        e1, e2 = square_axes(d.normal)
+        t = grid @ d.normal
+        u, v = grid @ e1, grid @ e2
+        radial = np.hypot(u, v)
+        iu = np.clip(np.rint(u - ru[0]).astype(int), 0, len(ru) - 1)
+        iv = np.clip(np.rint(v - rv[0]).astype(int), 0, len(rv) - 1)
+        a, b = lo_t[iu, iv], hi_t[iu, iv]
+        bounded = np.isfinite(a) & np.isfinite(b)
+        between = np.where(bounded, (t > a) & (t < b), np.abs(t) <= d.height_mm / 2.0)
+        disc = between & (radial <= DISC_CLEAR_MM)
+        out[box] &= ~(disc & (hu[box] < below_hu))
     return out
+
+
+WALL_RAY_MM = 30.0
+"""Farthest in front of the canal's centre its body's posterior wall is sought (mm; the
+canal's half depth, 7-10 mm, and a margin for a centre line off the middle)."""
+WALL_MIN_MM = 4.0
+"""Least distance from the canal's centre to the posterior wall (mm; a narrowed canal)."""
+
+
+def posterior_wall(col: Column, ant: F64, bone: Mask, spacing: F64) -> F64:
+    """Distance from the canal's centre to its body's posterior wall at each column point
+    (mm): the first bone (half a voxel's share or more, read by linear interpolation) on the
+    ray forward from the canal's centre, between :data:`WALL_MIN_MM` and :data:`WALL_RAY_MM`,
+    a running median over 9 mm along the column; the column's own estimate (from the cortex
+    alone, which a broken posterior cortex lets run deep into the body) where no ray meets
+    bone."""
+    step = 0.5
+    s = np.arange(0.0, WALL_RAY_MM + 1e-9, step)
+    ray = col.canal[:, None, :] + s[None, :, None] * ant[:, None, :]
+    vals = ndimage.map_coordinates(
+        bone.astype(np.float32), (ray / spacing).reshape(-1, 3).T, order=1, mode="constant"
+    ).reshape(len(col.points), len(s))
+    solid = (vals >= 0.5) & (s[None, :] >= WALL_MIN_MM)
+    found = solid.any(axis=1)
+    wall = np.where(found, s[np.argmax(solid, axis=1)], np.nan)
+    if found.sum() < 3:
+        return np.asarray(col.wall_mm, dtype=float)
+    k = np.arange(len(wall))
+    filled = np.interp(k, k[found], wall[found])
+    smooth = ndimage.median_filter(filled, size=int(round(9.0 / STEP_MM)) | 1, mode="nearest")
+    return np.asarray(np.where(found, smooth, col.wall_mm), dtype=float)
 
 
 def split_levels(
@@ -129,13 +237,22 @@ def split_levels(
     ijk = np.argwhere(bone)
     pts = ijk * spacing
     idx, dist, u, v = column_coordinates(col, pts)
-    near = dist <= REACH_MM
-    seeds = np.zeros(bone.shape, dtype=np.int32)
-    core = np.hypot(u, v) <= CORE_RADIUS_MM
     lat, ant = frame(col)
-    wall_pts = col.canal + col.wall_mm[:, None] * np.array([0.0, 1.0, 0.0])
+    wall_pts = col.canal + col.wall_mm[:, None] * ant
     wall_v = np.einsum("ij,ij->i", wall_pts - col.points, ant)
     canal_v = np.einsum("ij,ij->i", col.canal - col.points, ant)
+    canal_u = np.einsum("ij,ij->i", col.canal - col.points, lat)
+    # bone behind the bodies takes its place along the column from the canal it surrounds:
+    # where the column bends (the sacrum), the nearest body point of an arch may lie levels
+    # away from the canal point beside it
+    ic, uc, vc = _canal_coordinates(col, pts, lat, ant)
+    arch = vc < col.wall_mm[ic]
+    idx = np.where(arch, ic, idx)
+    u = np.where(arch, uc + canal_u[ic], u)
+    v = np.where(arch, vc + canal_v[ic], v)
+    near = dist <= REACH_MM
+    seeds = np.zeros(bone.shape, dtype=np.int32)
+    core = (u / CORE_LATERAL_MM) ** 2 + (v / CORE_RADIUS_MM) ** 2 <= 1.0
     behind = v - wall_v[idx]
     # the pedicles: just behind the body's posterior wall, either side of the canal
     pedicle = (behind <= 0.0) & (behind >= -PEDICLE_DEPTH_MM) & (np.abs(u) >= 5.0)
@@ -148,18 +265,22 @@ def split_levels(
     articular = (np.abs(u) >= 15.0) & (np.abs(u) <= 30.0) & (behind <= -3.0) & (behind >= -15.0)
     # the spinous process: well behind the canal, on the midline
     spinous = (behind_canal <= -LUMEN_HALF_MM - SPINOUS_FROM_MM) & (np.abs(u) <= 6.0)
-    # signed distances to the disc planes that bound each level
+    # signed distances to the disc planes that bound each level; behind the bodies'
+    # posterior wall a disc's plane is carried on square to the column from where it meets
+    # the wall (a tilted disc's plane, L5-S1's above all, would rise through the arches of
+    # the level above it)
+    wall_at = wall_pts[idx]
+    along = np.einsum("ij,ij->i", pts - wall_at, col.tangents[idx])
+    at = np.where((behind < 0.0)[:, None], wall_at + along[:, None] * col.tangents[idx], pts)
     by_index = {d.index: d for d in kept}
     for k, (a, b) in enumerate(bounds):  # a few levels, each vectorised
         below = by_index.get(int(a))
         above = by_index.get(int(b))
         d_lo = (
-            below.signed(pts) - below.height_mm / 2 if below is not None else np.full(len(pts), 1e3)
+            below.signed(at) - below.height_mm / 2 if below is not None else np.full(len(pts), 1e3)
         )
         d_hi = (
-            -above.signed(pts) - above.height_mm / 2
-            if above is not None
-            else np.full(len(pts), 1e3)
+            -above.signed(at) - above.height_mm / 2 if above is not None else np.full(len(pts), 1e3)
         )
         between = (d_lo >= CORE_MARGIN_MM) & (d_hi >= CORE_MARGIN_MM)
         sel = near & core & between
@@ -171,8 +292,8 @@ def split_levels(
             upper = between
         sel |= near & (pedicle | lamina) & upper & (d_lo >= 0) & (d_hi >= 0)
         # the superior articular processes rise beside the disc above, lateral to the
-        # inferior ones of the level above (not for the sacrum: its facets face a tilted disc)
-        if above is not None and below is not None:
+        # inferior ones of the level above
+        if above is not None:
             sel |= near & articular & (d_hi >= -4.0) & (d_hi <= 6.0)
         # it hangs down from the lamina: from the lower fifth of its body to half a body below
         if below is not None and above is not None:
@@ -200,7 +321,9 @@ def split_levels(
         other = n + 1
     # the body: the part in front of the canal's anterior wall
     lab = regions[tuple(ijk.T)]
-    in_body = (lab >= 1) & (lab <= n) & (v >= wall_v[idx])
+    body_wall = col.canal + posterior_wall(col, ant, bone, spacing)[:, None] * ant
+    body_v = np.einsum("ij,ij->i", body_wall - col.points, ant)
+    in_body = (lab >= 1) & (lab <= n) & (v >= body_v[idx])
     bodies = np.zeros(bone.shape, dtype=bool)
     bodies[tuple(ijk[in_body].T)] = True
     return Levels(regions=regions, bodies=bodies, bounds=bounds, other=other)
