@@ -45,10 +45,11 @@ def _images(r: CaseResult) -> Images:
 # --- the stages --------------------------------------------------------------------------------
 def imaging_stage(r: CaseResult) -> Images:
     """Every image of the case read once: the CT (else MR) with its vertebra labels, and the
-    X-ray landmark sets."""
+    X-ray landmark sets. The gate's naming check of a label map file goes on beside the next
+    stages; :func:`spinefuse.pipeline.run` completes the gate (``Images.settled``)."""
     from spinefuse.imaging.images import read_images
 
-    return read_images(r.case)
+    return read_images(r.case, defer_naming=True)
 
 
 def anatomy_stage(r: CaseResult) -> SpineGeometry | Skip:
