@@ -23,6 +23,7 @@ from spinefuse.errors import ParameterError
 if TYPE_CHECKING:
     from spinefuse.anatomy.geometry import SpineGeometry
     from spinefuse.assess.assessment import Assessment
+    from spinefuse.forked import Forked
     from spinefuse.healing.course import HealingCourse
     from spinefuse.imaging.images import Images
     from spinefuse.mechanics.result import MechanicsResult
@@ -65,6 +66,8 @@ class CaseResult:
     out_dir: Path | None = None
     finished: bool = True
     seconds: dict[StageName, float] = field(default_factory=dict)
+    prefetched: dict[str, Forked[Any]] = field(default_factory=dict, repr=False, compare=False)
+    """Work a stage started for a later one in a forked process (the MR reading), by name."""
 
     def record(self, stage: StageName) -> Any:
         """The record a stage produced (None when it had nothing to do or did not run)."""
@@ -116,7 +119,12 @@ def run(
     # The hot paths multiply many small (n, 3) by (3, 3) matrices: OpenBLAS threads only add
     # overhead there (5-20x slower on a busy 2-core machine), so BLAS runs on one thread.
     with threadpool_limits(limits=1, user_api="blas"), _progress(progress, len(stages)) as advance:
-        _run_stages(result, stages, folder, given or {}, advance)
+        try:
+            _run_stages(result, stages, folder, given or {}, advance)
+        finally:
+            for work in result.prefetched.values():
+                work.cancel()
+            result.prefetched.clear()
     if folder is not None:
         folder.finish(result)
     return result
