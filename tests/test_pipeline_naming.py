@@ -144,7 +144,8 @@ def test_stages_run_once_when_the_naming_check_finds_nothing(
     calls: list[tuple[str, tuple[str, ...]]] = []
     result = _run(_stages(_images(unchecked, None), calls, False), sample_case_path)
     assert [c for c, _ in calls] == ["anatomy", "assessment"]
-    assert result.record("anatomy") == "geometry" and result.ran == ["imaging", "anatomy", "assessment"]
+    assert result.record("anatomy") == "geometry"
+    assert result.ran == ["imaging", "anatomy", "assessment"]
     assert result.images is not None and result.images.naming is None
 
 
