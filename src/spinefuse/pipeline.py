@@ -23,11 +23,13 @@ from spinefuse.errors import ParameterError
 if TYPE_CHECKING:
     from spinefuse.anatomy.geometry import SpineGeometry
     from spinefuse.assess.assessment import Assessment
+    from spinefuse.forked import Forked
     from spinefuse.healing.course import HealingCourse
     from spinefuse.imaging.images import Images
     from spinefuse.mechanics.result import MechanicsResult
     from spinefuse.outcomes.forecast import Forecast
     from spinefuse.plan.surgical_plan import SurgicalPlan
+    from spinefuse.run_folder import RunFolder
     from spinefuse.stages import Stage
 
 StageName = Literal[
@@ -64,6 +66,8 @@ class CaseResult:
     out_dir: Path | None = None
     finished: bool = True
     seconds: dict[StageName, float] = field(default_factory=dict)
+    prefetched: dict[str, Forked[Any]] = field(default_factory=dict, repr=False, compare=False)
+    """Work a stage started for a later one in a forked process (the MR reading), by name."""
 
     def record(self, stage: StageName) -> Any:
         """The record a stage produced (None when it had nothing to do or did not run)."""
@@ -115,28 +119,116 @@ def run(
     # The hot paths multiply many small (n, 3) by (3, 3) matrices: OpenBLAS threads only add
     # overhead there (5-20x slower on a busy 2-core machine), so BLAS runs on one thread.
     with threadpool_limits(limits=1, user_api="blas"), _progress(progress, len(stages)) as advance:
-        for st in stages:
-            advance(st.describe)
-            start = time.perf_counter()
-            if given and st.name in given:
-                outcome = getattr(result, st.field)
-            else:
-                outcome = st.run(result)
-            result.seconds[st.name] = time.perf_counter() - start
-            if isinstance(outcome, Skip):
-                result.skipped[st.name] = outcome
-            else:
-                setattr(result, st.field, outcome)
-                result.ran.append(st.name)
-                if folder is not None and st.record is not None:
-                    folder.write_record(st.name, outcome)
-                elif folder is not None and isinstance(outcome, list):
-                    folder.note_files(outcome)
-            if folder is not None:
-                folder.stage_done(st.name, result.skipped.get(st.name))
+        try:
+            _run_stages(result, stages, folder, given or {}, advance)
+        finally:
+            for work in result.prefetched.values():
+                work.cancel()
+            result.prefetched.clear()
     if folder is not None:
         folder.finish(result)
     return result
+
+
+def _run_stages(
+    result: CaseResult,
+    stages: list[Stage],
+    folder: RunFolder | None,
+    given: Mapping[StageName, Any],
+    advance: Callable[[str], None],
+) -> None:
+    """Run ``stages`` in order into ``result``, writing each record to ``folder``.
+
+    The gate's naming check of a label map (a whole segmentation of the CT) runs in a forked
+    process beside the stages after imaging. Until it is in, those stages run on the gate
+    without it and their records are held back. Once it is in (before the reports, at the end,
+    or when a stage raises) the records are kept if the complete gate has the same findings,
+    and the stages run again on the complete gate if it has more, so a run's records and errors
+    are those of running the stages one after the other."""
+    held: list[Stage] = []  # imaging, and the stages run on its gate without the naming check
+    k = 0
+    while True:
+        if _pending(result) and (k == len(stages) or stages[k].name == "report"):
+            k = _settle(result, held, folder, given, stages, k)
+            held = []
+        if k == len(stages):
+            return
+        st = stages[k]
+        advance(st.describe)
+        start = time.perf_counter()
+        try:
+            outcome = getattr(result, st.field) if st.name in given else st.run(result)
+        except Exception:
+            if not _pending(result):
+                raise
+            resume = _settle(result, held, folder, given, stages, k)
+            held = []
+            if resume == k:  # the stages before stand, so this stage fails as it did
+                raise
+            k = resume
+            continue
+        result.seconds[st.name] = time.perf_counter() - start
+        if isinstance(outcome, Skip):
+            result.skipped[st.name] = outcome
+        else:
+            setattr(result, st.field, outcome)
+            result.ran.append(st.name)
+        if _pending(result):
+            held.append(st)
+        else:
+            _write(folder, st, result)
+        k += 1
+
+
+def _pending(result: CaseResult) -> bool:
+    """The gate's naming check is still running."""
+    return result.images is not None and result.images.naming is not None
+
+
+def _settle(
+    result: CaseResult,
+    held: list[Stage],
+    folder: RunFolder | None,
+    given: Mapping[StageName, Any],
+    stages: list[Stage],
+    k: int,
+) -> int:
+    """Wait for the naming check and complete the gate; keep (write) the held stages if the
+    gate's findings are unchanged, else undo them. Returns the index of the next stage to run:
+    ``k``, or the first stage after imaging again."""
+    assert result.images is not None and held and held[0].name == "imaging"
+    start = time.perf_counter()
+    before = result.images
+    result.images = before.settled()  # raises what the imaging stage would have raised
+    result.seconds["imaging"] += time.perf_counter() - start
+    assert before.gate is not None and result.images.gate is not None
+    if result.images.gate.messages == before.gate.messages:
+        for st in held:
+            _write(folder, st, result)
+        return k
+    _write(folder, held[0], result)
+    for st in held[1:]:
+        if st.name not in given:
+            setattr(result, st.field, None)
+        result.skipped.pop(st.name, None)
+        result.seconds.pop(st.name, None)
+        if st.name in result.ran:
+            result.ran.remove(st.name)
+    return stages.index(held[0]) + 1
+
+
+def _write(folder: RunFolder | None, st: Stage, result: CaseResult) -> None:
+    """Write a finished stage's record (or note its files) and its status to the run folder."""
+    if folder is None:
+        return
+    skip = result.skipped.get(st.name)
+    if skip is None:
+        outcome = getattr(result, st.field)
+        if st.record is not None:
+            folder.write_record(st.name, outcome)
+        elif isinstance(outcome, list):
+            folder.note_files(outcome)
+    folder.stage_done(st.name, skip)
 
 
 @contextmanager

@@ -45,10 +45,19 @@ def _images(r: CaseResult) -> Images:
 # --- the stages --------------------------------------------------------------------------------
 def imaging_stage(r: CaseResult) -> Images:
     """Every image of the case read once: the CT (else MR) with its vertebra labels, and the
-    X-ray landmark sets."""
+    X-ray landmark sets. The gate's naming check of a label map file goes on beside the next
+    stages; :func:`spinefuse.pipeline.run` completes the gate (``Images.settled``). The MR
+    study's reading (the assessment's costly part) starts beside them too."""
+    from spinefuse.forked import Forked, can_fork
     from spinefuse.imaging.images import read_images
 
-    return read_images(r.case)
+    images = read_images(r.case, defer_naming=True)
+    if images.mr is not None and can_fork():
+        from spinefuse.assess.mr_measurements import measure_mr
+
+        # the MR reading needs the MR alone: it runs beside the anatomy
+        r.prefetched["mr_reading"] = Forked(measure_mr, images.mr)
+    return images
 
 
 def anatomy_stage(r: CaseResult) -> SpineGeometry | Skip:
@@ -86,8 +95,11 @@ def assessment_stage(r: CaseResult) -> Record | Skip:
             "nothing_to_assess",
             "no pre-operative X-ray landmark file and no CT/MR geometry to measure",
         )
+    prefetched = r.prefetched.get("mr_reading")
     try:
-        return assess_case(r.case, r.geometry, xrays, images.mr)
+        return assess_case(
+            r.case, r.geometry, xrays, images.mr, prefetched.result if prefetched else None
+        )
     except NothingToMeasure as err:
         return Skip("nothing_to_measure", str(err))
 

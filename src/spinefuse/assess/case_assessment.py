@@ -7,8 +7,9 @@ history, so pathology is referred rather than operated on).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spinefuse.anatomy.geometry import SpineGeometry
 from spinefuse.assess.assessment import Assessment, Finding, Measurement, NotMeasured
@@ -27,6 +28,9 @@ from spinefuse.conventions import LUMBAR_SEGMENTS, parse_segment
 from spinefuse.errors import CaseError, ImagingError
 from spinefuse.imaging.mr_series import MrSeries
 from spinefuse.imaging.xray_landmarks import XrayLandmarks, read_xray_landmarks
+
+if TYPE_CHECKING:
+    from spinefuse.assess.mr_measurements import MrReading
 
 
 class NothingToMeasure(ImagingError):
@@ -94,14 +98,16 @@ def assess_landmarks_sets(
     patient: Patient | None = None,
     mr: MrSeries | None = None,
     exam: Examination | None = None,
+    mr_reading: Callable[[], MrReading] | None = None,
 ) -> Assessment:
     """Assess loaded landmark sets (and a geometry, and an MR study) for a patient (history may
-    be None)."""
+    be None). ``mr_reading`` gives :func:`~spinefuse.assess.mr_measurements.measure_mr` of
+    ``mr`` when it is made elsewhere (in a forked process beside the anatomy)."""
     from spinefuse.assess.mr_measurements import measure_mr
 
     xr = _tag(measure_landmarks(landmarks), "xray") if landmarks else []
     geo = _tag(measure_geometry(geometry), f"geometry ({geometry.source})") if geometry else []
-    reading = measure_mr(mr)
+    reading = mr_reading() if mr_reading is not None else measure_mr(mr)
     ms = _merge(xr, geo) + reading.measurements
     if not ms:
         why = (
@@ -130,17 +136,21 @@ def assess_case(
     geometry: SpineGeometry | None,
     xrays: Sequence[XrayLandmarks] = (),
     mr: MrSeries | None = None,
+    mr_reading: Callable[[], MrReading] | None = None,
 ) -> Assessment:
     """Assess a case: its pre-operative X-ray landmark sets (roles preop, flexion, extension;
     read by the imaging stage), the geometry from its CT/MR and its MR study's series (read by
-    the imaging stage), with its clinical history and examination."""
+    the imaging stage), with its clinical history and examination. ``mr_reading``: see
+    :func:`assess_landmarks_sets`."""
     landmarks = [lm for lm in xrays if lm.role != "postop"]
     if not landmarks and geometry is None and mr is None:
         raise CaseError(
             f"case {case.id}: no X-ray landmark study and no geometry to assess; add an XR study "
             "with a landmarks file or a CT/MR study"
         )
-    a = assess_landmarks_sets(landmarks, geometry, case.history, case.patient, mr, case.examination)
+    a = assess_landmarks_sets(
+        landmarks, geometry, case.history, case.patient, mr, case.examination, mr_reading
+    )
     override = case.preferences.fuse_segments
     if override is not None:
         for seg in override:

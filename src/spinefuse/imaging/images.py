@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from spinefuse.case import Case, ImagingStudy, Segmentation
@@ -23,7 +23,8 @@ from spinefuse.imaging.volume import Volume
 from spinefuse.imaging.xray_landmarks import XrayLandmarks
 
 if TYPE_CHECKING:
-    from spinefuse.imaging.label_gate import GateVerdict
+    from spinefuse.forked import Forked
+    from spinefuse.imaging.label_gate import GateVerdict, NamingChecks
     from spinefuse.imaging.segmentation import SegmentationReport
 
 LabelSource = Literal["file", "builtin", "totalsegmentator"]
@@ -37,7 +38,11 @@ class Images:
     vertebra label map on the same grid with IDs of ``convention``, and ``label_source`` where
     the labels came from. ``xrays`` are the X-ray landmark sets, each carrying its study's role.
     ``mr`` is the pre-operative MR study's series with its spine labels (also when a CT is
-    the volume), None without an MR study."""
+    the volume), None without an MR study.
+
+    ``naming``, while it is not None, is the gate's naming check still running beside the
+    next stages (:func:`read_images` with ``defer_naming``): ``gate`` then lacks its findings
+    until :meth:`settled` adds them."""
 
     study: ImagingStudy | None = None
     volume: Volume | None = None
@@ -49,6 +54,19 @@ class Images:
     mr: MrSeries | None = None
     segmentation: SegmentationReport | None = None
     gate: GateVerdict | None = None
+    naming: Forked[NamingChecks] | None = field(default=None, compare=False, repr=False)
+
+    def settled(self) -> Images:
+        """These images with the gate complete: the naming check's findings added once it has
+        finished (waiting for it); the images themselves when nothing is pending."""
+        if self.naming is None:
+            return self
+        from spinefuse.imaging.label_gate import with_naming
+
+        assert self.gate is not None
+        return dataclasses.replace(
+            self, gate=with_naming(self.gate, self.naming.result()), naming=None
+        )
 
     @property
     def unnamed(self) -> bool:
@@ -147,9 +165,13 @@ def _single_class(study: ImagingStudy) -> bool:
     return "vertebrae_single_class" in convention_entry(study.label_convention)
 
 
-def read_images(case: Case) -> Images:
+def read_images(case: Case, defer_naming: bool = False) -> Images:
     """Read every image of ``case`` once: the volume study with its labels, the MR study's
-    series and the X-rays."""
+    series and the X-rays.
+
+    With ``defer_naming`` the gate's naming check of a label map file (a segmentation of the
+    whole CT) runs in a forked process while the caller goes on; :meth:`Images.settled` adds
+    its findings to the gate (the same verdict as without deferring)."""
     from spinefuse.imaging.labels import read_label_map
     from spinefuse.imaging.mr_series import read_mr_study
     from spinefuse.imaging.xray_landmarks import read_xray_landmarks
@@ -200,12 +222,24 @@ def read_images(case: Case) -> Images:
             labels, report = _segment(volume, backend, options)
             convention = "totalseg"
             detail = f"{backend} segmentation of {volume.source or 'the ' + study.modality}"
-    from spinefuse.imaging.label_gate import gate_label_map
+    from spinefuse.forked import Forked, can_fork
+    from spinefuse.imaging.label_gate import gate_label_map, naming_checks
 
     # a label map file's names are checked against the CT's anatomy; a segmentation's naming
     # is in its own report
     check = backend == "file" and volume.modality == "CT" and case.segmentation.check_naming
-    gate = gate_label_map(labels, convention, image=volume if check else None, check_naming=check)
+    naming = None
+    if check and defer_naming and can_fork():
+        naming = Forked(naming_checks, labels, convention, volume)
+        try:
+            gate = gate_label_map(labels, convention, check_naming=False)
+        except BaseException:
+            naming.cancel()
+            raise
+    else:
+        gate = gate_label_map(
+            labels, convention, image=volume if check else None, check_naming=check
+        )
     return Images(
         study=study,
         volume=volume,
@@ -217,6 +251,7 @@ def read_images(case: Case) -> Images:
         mr=mr,
         segmentation=report,
         gate=gate,
+        naming=naming,
     )
 
 

@@ -38,6 +38,7 @@ A ``fail`` stops: the level (or the map) must not be measured or planned on. A
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
@@ -267,16 +268,46 @@ def measure(points: F64, tang: F64, ant: F64, lat: F64) -> tuple[float, float, f
     return height, width, depth, points[body].mean(axis=0)
 
 
+@dataclass(frozen=True)
+class NamingChecks:
+    """What the naming check found: the checks on each level (``levels``, in the order of
+    ``names``, head to pelvis) and on the whole map (``map``)."""
+
+    names: tuple[str, ...]
+    levels: tuple[tuple[GateCheck, ...], ...]
+    map: tuple[GateCheck, ...]
+
+
+def naming_checks(labels: Volume, convention: Convention, image: Volume) -> NamingChecks:
+    """The naming check of :func:`gate_label_map` on its own: the anchors the built-in back-end
+    finds in the CT ``image`` against the names of ``labels``. It is the gate's costly part (a
+    whole segmentation of the CT), so a caller may run it beside other work and hand its result
+    to :func:`gate_label_map` (``naming``)."""
+    ids = vertebra_ids(to_ras(labels), convention)
+    names = list(ids)
+    level_checks: list[list[GateCheck]] = [[] for _ in names]
+    global_checks: list[GateCheck] = []
+    _naming(labels, image, ids, names, level_checks, global_checks)
+    return NamingChecks(
+        names=tuple(names),
+        levels=tuple(tuple(c) for c in level_checks),
+        map=tuple(global_checks),
+    )
+
+
 def gate_label_map(
     labels: Volume,
     convention: Convention = "totalseg",
     image: Volume | None = None,
     check_naming: bool = True,
+    naming: NamingChecks | None = None,
 ) -> GateVerdict:
     """The gate's verdict on ``labels`` (any storage order; vertebra IDs of ``convention``).
 
     With the CT (``image``, same grid as the labels) the built-in back-end's anchors check the
-    naming too (``check_naming``); without it the naming is taken as given and said so."""
+    naming too (``check_naming``); without it the naming is taken as given and said so.
+    ``naming``, the result of :func:`naming_checks` on the same labels and CT, stands in for
+    running that check here (the verdict is the same)."""
     ras = to_ras(labels)
     ids = vertebra_ids(ras, convention)  # head to pelvis
     arr = np.asarray(ras.array)
@@ -338,7 +369,16 @@ def gate_label_map(
         names, centroids, tang, dims, cut, ids, level_checks, global_checks
     )
     _transitional(names, level_checks, global_checks)
-    if image is not None and check_naming:
+    if naming is not None:
+        if list(naming.names) != names:
+            raise LabelMapError(
+                f"the naming check was made on levels {', '.join(naming.names)}, this label "
+                f"map has {', '.join(names)}: check the naming of this map itself"
+            )
+        for k, found in enumerate(naming.levels):
+            level_checks[k].extend(found)
+        global_checks.extend(naming.map)
+    elif image is not None and check_naming:
         _naming(labels, image, ids, names, level_checks, global_checks)
     elif check_naming:
         global_checks.append(
@@ -365,6 +405,12 @@ def gate_label_map(
                 checks=tuple(level_checks[k]),
             )
         )
+    return _verdict(verdicts, global_checks)
+
+
+def _verdict(verdicts: list[LevelVerdict], global_checks: list[GateCheck]) -> GateVerdict:
+    """The map's verdict from its levels' and its own checks: the worst status, and a message
+    per finding that is not a pass (levels head to pelvis, then the map's)."""
     messages = []
     for v in verdicts:
         for c in v.checks:
@@ -379,6 +425,23 @@ def gate_label_map(
     return GateVerdict(
         status=status, levels=tuple(verdicts), checks=tuple(global_checks), messages=tuple(messages)
     )
+
+
+def with_naming(verdict: GateVerdict, naming: NamingChecks) -> GateVerdict:
+    """``verdict``, made without the naming check (``check_naming=False``), completed with the
+    naming check's findings: the verdict :func:`gate_label_map` gives with ``naming``."""
+    if tuple(lv.name for lv in verdict.levels) != naming.names:
+        raise LabelMapError(
+            f"the naming check was made on levels {', '.join(naming.names)}, the verdict has "
+            f"{', '.join(lv.name for lv in verdict.levels)}: check the naming of this map itself"
+        )
+    levels = []
+    for lv, found in zip(verdict.levels, naming.levels, strict=True):
+        checks = (*lv.checks, *found)
+        levels.append(
+            lv.model_copy(update={"checks": checks, "status": _worst([c.status for c in checks])})
+        )
+    return _verdict(levels, [*verdict.checks, *naming.map])
 
 
 def _components(

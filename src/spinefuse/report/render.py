@@ -6,11 +6,10 @@ from a single file; the PDF is the same HTML laid out on A4 pages.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import datetime as _dt
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from spinefuse.errors import MissingDependencyError
+from spinefuse.forked import Forked
 from spinefuse.records import write_atomic
 from spinefuse.report.patient import patient_context
-from spinefuse.report.surgeon import surgeon_context
+from spinefuse.report.surgeon import surgeon_context, surgeon_imaging
 from spinefuse.run_folder import spinefuse_version
 
 if TYPE_CHECKING:
@@ -75,43 +75,51 @@ def html_to_pdf(html: str) -> bytes:
     return pdf
 
 
-def _write_report(
-    result: CaseResult, out_dir: Path, stem: str, template: str, pdf: bool
-) -> list[Path]:
-    context = {"report": surgeon_context, "patient": patient_context}[stem](result)
+def _report_files(
+    result: CaseResult,
+    stem: str,
+    template: str,
+    pdf: bool,
+    imaging: Callable[[], Any] | None = None,
+) -> Iterator[tuple[str, str | bytes]]:
+    """One report's files (name, content) as they are made: its HTML, then the PDF laid out
+    from that HTML."""
+    if stem == "report":
+        context = surgeon_context(result, imaging)
+    else:
+        context = patient_context(result)
     html = render_html(template, context)
-    written = [write_atomic(out_dir / f"{stem}.html", html)]
+    yield f"{stem}.html", html
     if pdf:
-        written.append(write_atomic(out_dir / f"{stem}.pdf", html_to_pdf(html)))
-    return written
+        yield f"{stem}.pdf", html_to_pdf(html)
 
 
-def _second_process() -> ProcessPoolExecutor | None:
-    """A forked process for the patient's report, where the platform forks (Linux)."""
-    if "fork" not in mp.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
+def _made(result: CaseResult, stem: str, template: str, pdf: bool) -> list[tuple[str, str | bytes]]:
+    return list(_report_files(result, stem, template, pdf))
 
 
 def render_reports(result: CaseResult, out_dir: Path, pdf: bool = True) -> list[Path]:
     """Write report.html, patient.html (and their PDFs) of a run into ``out_dir``.
 
-    The patient's report is made in a second process while this one makes the surgeon's, so
-    on two cores both take the time of the longer one; the HTML and the PDF of each come from
-    one rendering of its pictures."""
-    surgeon_stem, patient_stem = REPORTS
-    pool = _second_process()
-    if pool is None:
-        return [
-            *_write_report(result, out_dir, *surgeon_stem, pdf),
-            *_write_report(result, out_dir, *patient_stem, pdf),
-        ]
-    with pool:
-        # the images stay here: the patient's report has no CT picture
-        light = dataclasses.replace(result, images=None)
-        patient = pool.submit(_write_report, light, out_dir, *patient_stem, pdf)
-        surgeon = _write_report(result, out_dir, *surgeon_stem, pdf)
-        return [*surgeon, *patient.result()]
+    Where the platform forks, the patient's report and the surgeon's imaging pictures (CT
+    reformats, X-ray overlays) are made in two forked processes while this one makes the rest
+    of the surgeon's report, so on two cores the reports take about the time of the surgeon's
+    other pictures and its PDF; the HTML and the PDF of each come from one rendering of its
+    pictures."""
+    (surgeon_stem, surgeon_page), (patient_stem, patient_page) = REPORTS
+    patient = Forked(_made, result, patient_stem, patient_page, pdf)
+    imaging = Forked(surgeon_imaging, result)
+    written = []
+    try:
+        for name, content in _report_files(result, surgeon_stem, surgeon_page, pdf, imaging.result):
+            written.append(write_atomic(out_dir / name, content))
+    except BaseException:
+        imaging.cancel()
+        with contextlib.suppress(Exception):  # the patient's report is written all the same
+            for name, content in patient.result():
+                write_atomic(out_dir / name, content)
+        raise
+    return written + [write_atomic(out_dir / name, content) for name, content in patient.result()]
 
 
 def write_reports(result: CaseResult, out_dir: Path, pdf: bool = True) -> list[Path]:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spinefuse.anatomy.geometry import SpineGeometry
@@ -15,7 +15,7 @@ from spinefuse.case import Case
 from spinefuse.conventions import parse_segment, segment_vertebrae, vertebra_index
 from spinefuse.plan.surgical_plan import SurgicalPlan
 from spinefuse.report import figures, spine3d
-from spinefuse.report.imaging_views import case_imaging
+from spinefuse.report.imaging_views import ImagingPicture, case_imaging
 from spinefuse.report.reference import reference
 from spinefuse.report.stage_views import (
     Series,
@@ -578,11 +578,18 @@ def at_a_glance(r: CaseResult) -> list[tuple[str, str]]:
     return rows
 
 
-def surgeon_context(r: CaseResult) -> dict[str, Any]:
-    """The template context of the surgeon's report (see ``templates/surgeon.html.j2``)."""
-    pictures, notes = case_imaging(
-        r.images, r.geometry, r.assessment.measurements if r.assessment else ()
-    )
+def surgeon_imaging(r: CaseResult) -> tuple[list[ImagingPicture], list[str]]:
+    """The imaging pictures of the surgeon's report and the notes on what is not shown."""
+    return case_imaging(r.images, r.geometry, r.assessment.measurements if r.assessment else ())
+
+
+def surgeon_context(
+    r: CaseResult,
+    imaging: Callable[[], tuple[list[ImagingPicture], list[str]]] | None = None,
+) -> dict[str, Any]:
+    """The template context of the surgeon's report (see ``templates/surgeon.html.j2``).
+    ``imaging`` gives the pictures of :func:`surgeon_imaging` when they are made elsewhere
+    (another process); it is called last."""
     anatomy = None
     if r.geometry is not None:
         g = r.geometry
@@ -595,14 +602,13 @@ def surgeon_context(r: CaseResult) -> dict[str, Any]:
         }
     from spinefuse.stages import STAGES
 
-    return {
+    context = {
         "title": f"spinefuse surgical report: {r.case.id}",
         "case_id": r.case.id,
         "missing": missing_texts(r),
         "case": case_summary(r.case),
         "glance": at_a_glance(r),
         "anatomy": anatomy,
-        "imaging": {"pictures": pictures, "notes": notes},
         "assessment": _assessment(r.assessment) if r.assessment else None,
         "plan": _plan(r.plan, r.geometry, r.assessment) if r.plan else None,
         "mechanics": _mechanics(r.mechanics, r.plan) if r.mechanics else None,
@@ -614,3 +620,6 @@ def surgeon_context(r: CaseResult) -> dict[str, Any]:
         "unfinished": not r.finished,
         "confirm": list(r.geometry.needs_confirmation) if r.geometry is not None else [],
     }
+    pictures, notes = imaging() if imaging is not None else surgeon_imaging(r)
+    context["imaging"] = {"pictures": pictures, "notes": notes}
+    return context
