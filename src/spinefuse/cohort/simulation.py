@@ -34,8 +34,6 @@ def _spec(spec_json: str) -> CohortSpec:
     return CohortSpec.model_validate_json(spec_json)
 
 
-
-
 def arm_of(spec: CohortSpec, name: str) -> Arm:
     """The arm called ``name``."""
     return next(a for a in spec.arms if a.name == name)
