@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from spinefuse.case import Case, load_case, save_case
+from spinefuse.case import Case, Segmentation, load_case, save_case
 from spinefuse.cli import app
 from spinefuse.pipeline import run
 from spinefuse.run_folder import read_manifest
@@ -221,7 +221,11 @@ def test_the_built_in_segmentation_reaches_the_plan(sample_case_path: Path) -> N
     assert guessed.geometry is not None and guessed.geometry.needs_confirmation
     # named by the case (its lowest vertebra in view), the segmentation's labels are planned on
     named = unlabelled.model_copy(
-        update={"segmentation": {"backend": "builtin", "options": {"lowest_in_view": "S1"}}}
+        update={
+            "segmentation": Segmentation.model_validate(
+                {"backend": "builtin", "options": {"lowest_in_view": "S1"}}
+            )
+        }
     )
     result = run(Case.model_validate(named.model_dump(by_alias=True)), "plan", progress=False)
     assert result.images is not None and result.images.label_source == "builtin"
