@@ -206,3 +206,19 @@ def test_a_doubted_automatic_level_stops_the_plan_a_named_file_does_not(
         update={"levels": tuple(l1 if lv.name == "L1" else lv for lv in gate.levels)}
     )
     assert doubted_levels(dataclasses.replace(automatic, gate=far), planned.plan) == {}
+
+
+def test_a_crop_no_anchor_names_is_neither_measured_nor_planned(shared_data: Path) -> None:
+    """The TPTBox crop (L2-L4) without a label map: no sacrum, crest or rib names its levels,
+    so nothing is measured on the guessed names (was: "nothing to measure ... no whole
+    vertebra" under names the guess gave, though L3 is whole) and the plan says why, even
+    when the case names the segment to fuse."""
+    study = {"nifti": str(shared_data / "ct" / "tptbox_l2_l4" / "sub-ct_label-22_ct.nii.gz")}
+    result = run(_case(study, preferences={"fuse_segments": ["L3-L4"]}), "plan", progress=False)
+    assert result.images is not None and result.images.unnamed
+    assert result.assessment is None and result.plan is None
+    for stage in ("assessment", "plan"):
+        skip = result.skipped[stage]
+        assert skip.code == "levels_unnamed", (stage, skip)
+        assert "lowest_in_view" in skip.text
+    assert result.geometry is not None and result.geometry.needs_confirmation

@@ -90,7 +90,11 @@ def assessment_stage(r: CaseResult) -> Record | Skip:
 
     images = _images(r)
     xrays = [x for x in images.xrays if x.role != "postop"]
-    if not xrays and r.geometry is None and images.mr is None:
+    # levels named by a guess are not measured: a slip "at C2-C3" of a lumbar scan misleads
+    geometry = None if images.unnamed else r.geometry
+    if not xrays and geometry is None and images.mr is None:
+        if images.unnamed:
+            return Skip("levels_unnamed", UNNAMED_LEVELS)
         return Skip(
             "nothing_to_assess",
             "no pre-operative X-ray landmark file and no CT/MR geometry to measure",
@@ -98,10 +102,17 @@ def assessment_stage(r: CaseResult) -> Record | Skip:
     prefetched = r.prefetched.get("mr_reading")
     try:
         return assess_case(
-            r.case, r.geometry, xrays, images.mr, prefetched.result if prefetched else None
+            r.case, geometry, xrays, images.mr, prefetched.result if prefetched else None
         )
     except NothingToMeasure as err:
         return Skip("nothing_to_measure", str(err))
+
+
+UNNAMED_LEVELS = (
+    "the segmentation could not name the levels from the anatomy in view, so no level is "
+    "measured or planned on; name the lowest vertebra in view in the case file "
+    "(segmentation: {options: {lowest_in_view: L5}}) and run again"
+)
 
 
 def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
@@ -118,16 +129,11 @@ def plan_stage(r: CaseResult) -> SurgicalPlan | Skip:
                 "(preferences.fuse_segments)",
             )
         return plan
-    if r.assessment is None:
-        return Skip("no_assessment", "there is no assessment to plan from")
     images = _images(r)
     if images.unnamed:
-        return Skip(
-            "levels_unnamed",
-            "the segmentation could not name the levels from the anatomy in view, so no "
-            "level is planned on; name the lowest vertebra in view in the case file "
-            "(segmentation: {options: {lowest_in_view: L5}}) and run again",
-        )
+        return Skip("levels_unnamed", UNNAMED_LEVELS)
+    if r.assessment is None:
+        return Skip("no_assessment", "there is no assessment to plan from")
     try:
         plan = plan_surgery(r.case, r.geometry, r.assessment, images=images)
     except LevelCutError as err:
