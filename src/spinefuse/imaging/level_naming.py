@@ -28,6 +28,10 @@ NAMEABLE = tuple(v for v in VERTEBRAE if v != "L6")
 vertebra is reported as transitional anatomy instead)."""
 
 
+TIE_LOWEST = "L5"
+"""The lowest level the guess takes among hypotheses nothing in view tells apart."""
+
+
 @dataclass(frozen=True)
 class AnchorHit:
     """An anchor found at level ``index`` (0 = lowest level in view): the kind, and the
@@ -150,7 +154,10 @@ def name_levels(
         raise LevelError("the named levels contradict each other: name one level only")
     post = np.exp(logp - logp.max())
     post /= post.sum()
-    best = int(np.argmax(post))
+    # hypotheses that tie (nothing in view tells them apart): the guess puts the levels in the
+    # lumbar spine, which is what spinefuse reads, rather than at the first name counted (C1)
+    tied = np.flatnonzero(post >= post.max() * (1.0 - 1e-9))
+    best = int(tied[np.argmin(np.abs(hyps[tied] - NAMEABLE.index(TIE_LOWEST)))])
     chosen = int(hyps[best])
     names = tuple(NAMEABLE[chosen - i] for i in range(n))
     confidence = float(post[best])
