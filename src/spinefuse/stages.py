@@ -163,18 +163,11 @@ def doubted_levels(images: Images, plan: SurgicalPlan) -> dict[str, list[str]]:
     """The vertebrae a plan instruments or fuses whose automatic labels the quality gate
     doubts (a size, spacing, order, continuity, piece or naming check asks for confirmation;
     a level the scan cuts is handled by the planner), with the gate's reasons."""
-    from spinefuse.conventions import parse_segment
+    from spinefuse.conventions import segment_vertebrae
 
     if images.label_source not in AUTOMATIC_LABELS or images.gate is None:
         return {}
-    order = [lv.name for lv in images.gate.levels]
-    involved: set[str] = set()
-    for seg in plan.fuse_segments:
-        up, low = parse_segment(seg)
-        if up in order and low in order:
-            i, j = sorted((order.index(up), order.index(low)))
-            involved.update(order[i : j + 1])
-        involved.update((up, low))
+    involved = set(segment_vertebrae(plan.fuse_segments))
     out: dict[str, list[str]] = {}
     for lv in images.gate.levels:
         if lv.name not in involved or lv.status != "needs_confirmation":
