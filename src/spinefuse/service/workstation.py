@@ -99,9 +99,7 @@ def studies_of(s: Session, case_pk: int) -> list[StoredStudy]:
             continue
         fields: dict[str, Any] = {"modality": modality, "role": "preop"}
         files: dict[str, tuple[str, str]] = {}
-        series = tuple(
-            (_details(i), (i.sha256, i.kind)) for i in mine if _details(i).get("weighting")
-        )
+        series = tuple((d, (i.sha256, i.kind)) for i in mine if (d := _details(i)).get("weighting"))
         if modality == "CT" or not series:
             newest = mine[-1]
             files[_volume_field_of(newest.kind)] = (newest.sha256, newest.kind)
