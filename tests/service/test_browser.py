@@ -65,6 +65,24 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
         page.fill("#f-height_cm", str(p.height_cm))
         page.fill("#f-weight_kg", str(p.weight_kg))
         page.fill("#f-t_score", str(p.t_score))
+        page.select_option("#f-diabetes", p.diabetes)
+        page.select_option("#f-asa_class", str(p.asa_class))
+        for flag in (
+            "osteoporosis",
+            "depression",
+            "preop_opioid_use",
+            "workers_compensation",
+            "nsaids_after_surgery",
+        ):
+            if getattr(p, flag):
+                page.check(f"#f-{flag}")
+        for n, prior in enumerate(p.prior_lumbar_surgery):
+            if n:
+                page.click("#add-prior-surgery")
+            page.select_option(f"#f-prior_procedure_{n}", prior.procedure)
+            page.fill(f"#f-prior_segments_{n}", ", ".join(prior.segments))
+            if prior.years_ago is not None:
+                page.fill(f"#f-prior_years_ago_{n}", str(prior.years_ago))
         page.fill("#f-back_pain_nrs", str(hx.back_pain_nrs))
         page.fill("#f-leg_pain_nrs", str(hx.leg_pain_nrs))
         page.check("#f-claudication")
@@ -73,18 +91,30 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
         page.fill("#f-odi", str(hx.odi))
         for care in hx.conservative_care:
             page.check(f"input[name=care][value={care}]")
+        if hx.claudication_distance_m is not None:
+            page.fill("#f-claudication_distance_m", str(hx.claudication_distance_m))
+        if hx.radiculopathy is not None:
+            page.select_option("#f-radiculopathy_side", hx.radiculopathy.side)
+            page.select_option("#f-radiculopathy_root", hx.radiculopathy.root)
+        _fill_examination(page, case)
         page.set_input_files("#f-ct_nifti", str(folder / "ct.nii.gz"))
         page.set_input_files("#f-label_map", str(folder / "ct_labels.nii.gz"))
+        _fill_mr_study(page, case, folder)
         page.set_input_files(
             "#f-xray_preop", [str(folder / "xray_lateral.csv"), str(folder / "xray_ap.csv")]
         )
         page.set_input_files("#f-xray_flexion", str(folder / "xray_flexion.csv"))
         page.set_input_files("#f-xray_extension", str(folder / "xray_extension.csv"))
         page.screenshot(path=shots / "02-new-case.png", full_page=True)
-        page.click("#create-case")
+        # submitted from the keyboard: on a page longer than the window, headless chromium scrolls
+        # a button it focuses on mouse-down out from under the pointer, and the click is lost
+        page.focus("#create-case")
+        page.keyboard.press("Enter")
 
         # label confirmation: the levels as segmented, then confirm and run the pipeline
-        page.wait_for_selector("#levels tbody tr")
+        page.wait_for_selector("#levels tbody tr", timeout=120_000)
+        _the_form_sent_the_case(page, base, case)
+        page.evaluate("window.scrollTo(0, 0)")
         names = page.locator("#levels .level-name").all_inner_texts()
         assert [n for n in names if n in ("L1", "L2", "L3", "L4", "L5", "S1")] == [
             "L1",
@@ -184,3 +214,62 @@ def test_workstation_flow_in_the_browser(tmp_path: Path, sample_case_path: Path)
         browser.close()
         assert not errors, errors
     assert len(list(shots.glob("*.png"))) == 9
+
+
+def _fill_examination(page, case) -> None:  # type: ignore[no-untyped-def]
+    """The sample patient's examination, typed into the form's grids."""
+    exam = case.examination
+    assert exam is not None
+    if exam.side is not None:
+        page.select_option("#f-exam_side", exam.side)
+    for side, grades in exam.motor.items():
+        for root, grade in grades.items():
+            page.select_option(f"#f-motor_{side}_{root}", str(grade))
+    for side, roots in exam.sensory_loss.items():
+        for root in roots:
+            page.check(f"#f-sensory_{side}_{root}")
+    for reflex, sides in exam.reflexes.items():
+        for side, grade in sides.items():
+            page.select_option(f"#f-reflex_{reflex}_{side}", grade)
+    for sign in ("straight_leg_raise", "femoral_stretch"):
+        for side, value in getattr(exam, sign).items():
+            page.select_option(f"#f-{sign}_{side}", value)
+    for flag in exam.red_flags:
+        page.check(f"input[name=red_flag][value={flag}]")
+
+
+def _fill_mr_study(page, case, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    """The sample patient's MR study: one row per series, then its label map."""
+    (study,) = [s for s in case.imaging if s.modality == "MR"]
+    for n, series in enumerate(study.series):
+        if n:
+            page.click("#add-mr-series")
+        page.set_input_files(f"#f-mr_file_{n}", str(folder / series.nifti))
+        page.select_option(f"#f-mr_weighting_{n}", series.weighting)
+        if series.plane is not None:
+            page.select_option(f"#f-mr_plane_{n}", series.plane)
+        page.fill(f"#f-mr_description_{n}", series.description)
+        for t in ("echo_time_ms", "repetition_time_ms"):
+            if getattr(series, t) is not None:
+                page.fill(f"#f-mr_{t}_{n}", str(getattr(series, t)))
+    assert study.label_map is not None
+    page.set_input_files("#f-mr_label_map", str(folder / study.label_map))
+    page.select_option("#f-mr_label_convention", study.label_convention)
+
+
+def _the_form_sent_the_case(page, base: str, case) -> None:  # type: ignore[no-untyped-def]
+    """What the service stored from the form is the sample case: patient, history,
+    examination, and the MR study's series with their details."""
+    (stored,) = [c for c in page.request.get(base + "/api/cases").json() if c["case_id"] == case.id]
+    record = stored["record"]
+    for part in ("patient", "history", "examination"):
+        want = getattr(case, part).model_dump(mode="json")
+        assert record[part] == want, part
+    (mr,) = [st for st in record["imaging"] if st["modality"] == "MR"]
+    (study,) = [s for s in case.imaging if s.modality == "MR"]
+    want_series = [s.model_dump(mode="json", exclude={"nifti", "dicom_dir"}) for s in study.series]
+    got_series = [{k: v for k, v in s.items() if k != "file"} for s in mr["series"]]
+    assert got_series == [
+        {k: v for k, v in s.items() if v not in (None, "")} for s in want_series
+    ], "the MR series' details differ from the case's"
+    assert mr["label_convention"] == study.label_convention

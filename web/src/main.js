@@ -42,6 +42,17 @@ function loginScreen() {
 }
 
 // --- case list and new case ---------------------------------------------------------------------
+const SIDES2 = ["left", "right"];
+const SIDES3 = ["left", "right", "bilateral"];
+const MYOTOMES = ["L2", "L3", "L4", "L5", "S1"];
+const DERMATOMES = ["L1", "L2", "L3", "L4", "L5", "S1"];
+const MR_WEIGHTINGS = ["T2", "T1", "STIR", "PD"];
+const PLANES = ["sagittal", "axial", "coronal"];
+const CT_CONVENTIONS = ["totalseg_v2", "verse"];
+const MR_CONVENTIONS = ["totalspineseg", "totalseg_mr", "totalseg_vertebrae_mr", "spineps", "verse"];
+const RED_FLAGS = ["saddle_anaesthesia", "urinary_retention", "faecal_incontinence", "progressive_weakness", "fever", "weight_loss", "cancer_history", "trauma", "night_pain", "immunosuppression"];
+const PATIENT_FLAGS = [["osteoporosis", "osteoporosis"], ["depression", "depression"], ["preop_opioid_use", "opioids before surgery"],
+  ["workers_compensation", "workers' compensation"], ["nsaids_after_surgery", "NSAIDs after surgery"]];
 const CARE = ["physiotherapy", "nsaids", "analgesics", "opioids", "epidural_injection", "facet_injection", "activity_modification", "bracing"];
 
 async function casesScreen() {
@@ -71,16 +82,24 @@ function newCaseForm() {
     preop: f("xray_preop", { type: "file", accept: ".csv", multiple: true }),
     flexion: f("xray_flexion", { type: "file", accept: ".csv" }),
     extension: f("xray_extension", { type: "file", accept: ".csv" }),
+    mr_label_map: f("mr_label_map", { type: "file", accept: ".nii,.nii.gz,.gz" }),
   };
+  const mr = mrSeriesTable();
+  const prior = priorSurgeryTable();
+  const exam = examinationFields();
   const form = h("form", { id: "new-case" },
     h("h3", { text: "Patient" }),
-    h("label", { class: "field" }, "Case id (pseudonymous) ", f("id", { required: true, pattern: "[A-Za-z0-9_.-]{1,64}" })),
+    h("label", { class: "field" }, "Case id (pseudonymous) ", f("id", { required: true, pattern: "[A-Za-z0-9_.\\-]{1,64}" })),
     h("label", { class: "field" }, "Age ", f("age_years", { type: "number", min: 18, max: 110, required: true })),
     h("label", { class: "field" }, "Sex ", sel("sex", ["female", "male"])),
     h("label", { class: "field" }, "Height cm ", f("height_cm", { type: "number", required: true })),
     h("label", { class: "field" }, "Weight kg ", f("weight_kg", { type: "number", required: true })),
     h("label", { class: "field" }, "Smoking ", sel("smoking", ["never", "former", "current"])),
     h("label", { class: "field" }, "DXA T-score ", f("t_score", { type: "number", step: 0.1 })),
+    h("label", { class: "field" }, "Diabetes ", sel("diabetes", ["none", "non_insulin", "insulin"])),
+    h("label", { class: "field" }, "ASA class ", sel("asa_class", ["2", "1", "3", "4", "5"])),
+    h("div", {}, ...PATIENT_FLAGS.map(([name, text]) => h("label", { class: "field" }, f(name, { type: "checkbox" }), ` ${text}`))),
+    prior.table, h("p", {}, prior.add),
     h("h3", { text: "History" }),
     h("label", { class: "field" }, "Back pain NRS ", f("back_pain_nrs", { type: "number", min: 0, max: 10, value: 0 })),
     h("label", { class: "field" }, "Leg pain NRS ", f("leg_pain_nrs", { type: "number", min: 0, max: 10, value: 0 })),
@@ -88,10 +107,17 @@ function newCaseForm() {
     h("label", { class: "field" }, "Symptoms (months) ", f("symptom_duration_months", { type: "number", min: 0, value: 0 })),
     h("label", { class: "field" }, "Conservative care (months) ", f("conservative_care_months", { type: "number", min: 0, value: 0 })),
     h("label", { class: "field" }, "ODI % ", f("odi", { type: "number", min: 0, max: 100 })),
+    h("label", { class: "field" }, "Claudication distance m ", f("claudication_distance_m", { type: "number", min: 0 })),
+    h("label", { class: "field" }, "Radiculopathy ", sel("radiculopathy_side", ["", ...SIDES3]), " root ", sel("radiculopathy_root", ["", ...MYOTOMES])),
     h("div", {}, ...care),
+    exam.section,
     h("h3", { text: "Images" }),
     h("label", { class: "field" }, "CT NIfTI ", files.nifti), h("label", { class: "field" }, "or DICOM folder (zip) ", files.dicom_zip),
     h("label", { class: "field" }, "Label map ", files.label_map),
+    h("label", { class: "field" }, "its convention ", sel("label_convention", CT_CONVENTIONS)),
+    h("h4", { text: "MR study" }), mr.table, h("p", {}, mr.add),
+    h("label", { class: "field" }, "MR label map ", files.mr_label_map),
+    h("label", { class: "field" }, "its convention ", sel("mr_label_convention", MR_CONVENTIONS)),
     h("div", {}, h("label", { class: "field" }, "X-ray landmarks, standing (lateral, AP) ", files.preop),
       h("label", { class: "field" }, "flexion ", files.flexion), h("label", { class: "field" }, "extension ", files.extension)),
     h("p", {}, h("button", { type: "submit", id: "create-case" }, "Create case"), " ", status), err);
@@ -102,20 +128,28 @@ function newCaseForm() {
     const legNrs = num("leg_pain_nrs") || 0;
     const body = {
       id: v("id"),
-      patient: { age_years: num("age_years"), sex: v("sex"), height_cm: num("height_cm"), weight_kg: num("weight_kg"), smoking: v("smoking"), t_score: num("t_score") },
+      patient: { age_years: num("age_years"), sex: v("sex"), height_cm: num("height_cm"), weight_kg: num("weight_kg"), smoking: v("smoking"), t_score: num("t_score"),
+        diabetes: v("diabetes"), asa_class: Number(v("asa_class")),
+        ...Object.fromEntries(PATIENT_FLAGS.map(([name]) => [name, form.elements[name].checked])),
+        prior_lumbar_surgery: prior.values() },
       history: { back_pain: (num("back_pain_nrs") || 0) > 0, back_pain_nrs: num("back_pain_nrs") || 0, leg_pain: legNrs > 0, leg_pain_nrs: legNrs,
         neurogenic_claudication: form.elements.claudication.checked, symptom_duration_months: num("symptom_duration_months") || 0,
         conservative_care: [...form.querySelectorAll("input[name=care]:checked")].map((c) => c.value),
-        conservative_care_months: num("conservative_care_months") || 0, odi: num("odi") },
+        conservative_care_months: num("conservative_care_months") || 0, odi: num("odi"),
+        claudication_distance_m: num("claudication_distance_m"),
+        radiculopathy: v("radiculopathy_side") && v("radiculopathy_root") ? { side: v("radiculopathy_side"), root: v("radiculopathy_root") } : null },
+      examination: exam.value(),
     };
     try {
       status.textContent = "creating…";
       const c = await api("/cases", { method: "POST", body });
       const uploads = [];
-      const add = (input, kind, role, modality) => { for (const file of input.files) uploads.push({ file, kind, role, modality }); };
+      const add = (input, kind, role, modality, details = {}) => { for (const file of input.files) uploads.push({ file, kind, role, modality, details }); };
       add(files.nifti, "nifti", "preop", "CT");
       add(files.dicom_zip, "dicom_zip", "preop", "CT");
-      add(files.label_map, "label_map", "preop", "CT");
+      add(files.label_map, "label_map", "preop", "CT", conventionOf(v("label_convention"), "totalseg_v2"));
+      for (const series of mr.values()) uploads.push(series);
+      add(files.mr_label_map, "label_map", "preop", "MR", conventionOf(v("mr_label_convention"), "totalseg_v2"));
       add(files.preop, "xray_landmarks", "preop", "XR");
       add(files.flexion, "xray_landmarks", "flexion", "XR");
       add(files.extension, "xray_landmarks", "extension", "XR");
@@ -123,13 +157,114 @@ function newCaseForm() {
       for (const u of uploads) {
         status.textContent = `uploading ${++n}/${uploads.length}…`;
         const fd = new FormData();
-        fd.append("kind", u.kind); fd.append("role", u.role); fd.append("modality", u.modality); fd.append("file", u.file);
+        fd.append("kind", u.kind); fd.append("role", u.role); fd.append("modality", u.modality);
+        for (const [k, val] of Object.entries(u.details)) fd.append(k, String(val));
+        fd.append("file", u.file);
         await api(`/cases/${c.id}/images`, { method: "POST", form: fd });
       }
       location.hash = `#/case/${c.id}/labels`;
     } catch (e) { showError(err, e); status.textContent = ""; }
   });
   return h("section", { class: "card" }, h("h2", { text: "New case" }), form);
+}
+
+// A label map's convention goes with its upload only when it is not the API's default.
+const conventionOf = (value, fallback) => (value && value !== fallback ? { label_convention: value } : {});
+
+// Earlier lumbar operations, one row each: the procedure, its segments ("L4-L5, L5-S1") and
+// how long ago.
+function priorSurgeryTable() {
+  const body = h("tbody");
+  const addRow = () => {
+    const n = body.children.length;
+    body.append(h("tr", { class: "prior-surgery" },
+      h("td", {}, h("select", { name: "prior_procedure", id: `f-prior_procedure_${n}` }, ...["", "discectomy", "laminectomy", "fusion", "other"].map((o) => h("option", { value: o, text: o || "none" })))),
+      h("td", {}, h("input", { name: "prior_segments", id: `f-prior_segments_${n}`, placeholder: "L4-L5, L5-S1" })),
+      h("td", {}, h("input", { type: "number", name: "prior_years_ago", id: `f-prior_years_ago_${n}`, min: 0, step: "any" }))));
+  };
+  addRow();
+  const table = h("table", { id: "prior-surgery" },
+    h("caption", { text: "Prior lumbar surgery" }),
+    h("thead", {}, h("tr", {}, ...["procedure", "segments", "years ago"].map((t) => h("th", { text: t })))), body);
+  const add = h("button", { type: "button", id: "add-prior-surgery", on: { click: addRow } }, "Add an operation");
+  const values = () => [...body.children].flatMap((row) => {
+    const get = (name) => row.querySelector(`[name=${name}]`).value;
+    if (!get("prior_procedure")) return [];
+    const segments = get("prior_segments").split(/[,\s]+/).filter(Boolean);
+    const years = get("prior_years_ago");
+    return [{ procedure: get("prior_procedure"), segments, years_ago: years === "" ? null : Number(years) }];
+  });
+  return { table, add, values };
+}
+
+// The MR study, one row per series: its file (NIfTI, or a DICOM series as a zip), weighting and
+// plane (read from the file when left empty), description and sequence times.
+function mrSeriesTable() {
+  const body = h("tbody");
+  const num = (name, n, attrs) => h("input", { type: "number", name, id: `f-${name}_${n}`, ...attrs });
+  const addRow = () => {
+    const n = body.children.length;
+    body.append(h("tr", { class: "mr-series" },
+      h("td", {}, h("input", { type: "file", name: "mr_file", id: `f-mr_file_${n}`, accept: ".nii,.nii.gz,.gz,.zip" })),
+      h("td", {}, h("select", { name: "mr_weighting", id: `f-mr_weighting_${n}` }, ...MR_WEIGHTINGS.map((o) => h("option", { value: o, text: o })))),
+      h("td", {}, h("select", { name: "mr_plane", id: `f-mr_plane_${n}` }, ...["", ...PLANES].map((o) => h("option", { value: o, text: o || "from the file" })))),
+      h("td", {}, h("input", { name: "mr_description", id: `f-mr_description_${n}`, maxlength: 256 })),
+      h("td", {}, num("mr_echo_time_ms", n, { min: 0, max: 1000, step: "any" })),
+      h("td", {}, num("mr_repetition_time_ms", n, { min: 0, max: 20000, step: "any" }))));
+  };
+  addRow();
+  const table = h("table", { id: "mr-series" },
+    h("thead", {}, h("tr", {}, ...["file", "weighting", "plane", "description", "TE ms", "TR ms"].map((t) => h("th", { text: t })))), body);
+  const add = h("button", { type: "button", id: "add-mr-series", on: { click: addRow } }, "Add a series");
+  const values = () => [...body.children].flatMap((row) => {
+    const file = row.querySelector("[name=mr_file]").files[0];
+    if (!file) return [];
+    const get = (name) => row.querySelector(`[name=${name}]`).value;
+    const details = { weighting: get("mr_weighting") };
+    if (get("mr_plane")) details.plane = get("mr_plane");
+    if (get("mr_description")) details.description = get("mr_description");
+    for (const t of ["echo_time_ms", "repetition_time_ms"]) if (get(`mr_${t}`) !== "") details[t] = Number(get(`mr_${t}`));
+    const kind = /\.zip$/i.test(file.name) ? "dicom_zip" : "nifti";
+    return [{ file, kind, role: "preop", modality: "MR", details }];
+  });
+  return { table, add, values };
+}
+
+// The neurological examination of the legs: MRC grade per myotome and side, sensory loss per
+// dermatome, reflexes, tension signs, the side of the leg symptoms and red flags. A field left
+// empty was not recorded; with nothing recorded the case has no examination.
+function examinationFields() {
+  const pick = (id, opts) => h("select", { id: `f-${id}` }, ...["", ...opts].map((o) => h("option", { value: o, text: o === "" ? "–" : o })));
+  const grid = (caption, rows, cols, cell) => h("table", {}, h("caption", { text: caption }), h("thead", {}, h("tr", {}, h("th"), ...cols.map((c) => h("th", { text: c })))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, h("th", { text: r.replaceAll("_", " ") }), ...cols.map((c) => h("td", {}, cell(r, c)))))));
+  const side = pick("exam_side", SIDES3);
+  const section = h("div", { id: "examination" }, h("h3", { text: "Examination" }),
+    h("label", { class: "field" }, "Side of the leg symptoms ", side),
+    h("div", { class: "exam-grids" },
+      grid("Motor (MRC)", MYOTOMES, SIDES2, (r, c) => pick(`motor_${c}_${r}`, ["5", "4", "3", "2", "1", "0"])),
+      grid("Sensory loss", DERMATOMES, SIDES2, (r, c) => h("input", { type: "checkbox", id: `f-sensory_${c}_${r}`, title: `sensory loss ${c} ${r}` })),
+      grid("Reflexes", ["patellar", "achilles"], SIDES2, (r, c) => pick(`reflex_${r}_${c}`, ["absent", "reduced", "normal", "brisk"])),
+      grid("Tension signs", ["straight_leg_raise", "femoral_stretch"], SIDES2, (r, c) => pick(`${r}_${c}`, ["positive", "negative"]))),
+    h("div", {}, "Red flags ", ...RED_FLAGS.map((flag) => h("label", { class: "field" },
+      h("input", { type: "checkbox", name: "red_flag", value: flag }), flag.replaceAll("_", " ")))));
+  const val = (id) => section.querySelector(`#f-${id}`).value;
+  const perSide = (make) => Object.fromEntries(SIDES2.map((c) => [c, make(c)]).filter(([, x]) => x !== null));
+  const nonEmpty = (o) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== "" && !(typeof x === "object" && Object.keys(x).length === 0)));
+  const value = () => {
+    const exam = {
+      side: val("exam_side") || null,
+      motor: perSide((c) => nonEmpty(Object.fromEntries(MYOTOMES.map((r) => [r, val(`motor_${c}_${r}`) === "" ? "" : Number(val(`motor_${c}_${r}`))])))),
+      sensory_loss: perSide((c) => { const d = DERMATOMES.filter((r) => section.querySelector(`#f-sensory_${c}_${r}`).checked); return d.length ? d : null; }),
+      reflexes: nonEmpty(Object.fromEntries(["patellar", "achilles"].map((r) => [r, nonEmpty(Object.fromEntries(SIDES2.map((c) => [c, val(`reflex_${r}_${c}`)])))]))),
+      straight_leg_raise: nonEmpty(Object.fromEntries(SIDES2.map((c) => [c, val(`straight_leg_raise_${c}`)]))),
+      femoral_stretch: nonEmpty(Object.fromEntries(SIDES2.map((c) => [c, val(`femoral_stretch_${c}`)]))),
+      red_flags: [...section.querySelectorAll("input[name=red_flag]:checked")].map((x) => x.value),
+    };
+    exam.motor = nonEmpty(exam.motor);
+    const recorded = exam.side || exam.red_flags.length || ["motor", "sensory_loss", "reflexes", "straight_leg_raise", "femoral_stretch"].some((k) => Object.keys(exam[k]).length);
+    return recorded ? exam : null;
+  };
+  return { section, value };
 }
 
 // --- one case ------------------------------------------------------------------------------------
