@@ -56,6 +56,9 @@ SPINOUS_FROM_MM = 12.0
 the laminae of the level below)."""
 CORE_MARGIN_MM = 3.0
 """Gap kept between a body's seed and the disc planes (mm)."""
+BODY_SEED_LATERAL_MM = 24.0
+"""Half-width of the body seed in front of the posterior wall (mm; lumbar bodies are 40-50
+mm wide; the transverse processes spring from behind the wall)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,12 @@ def split_levels(
     near = dist <= REACH_MM
     seeds = np.zeros(bone.shape, dtype=np.int32)
     core = (u / CORE_LATERAL_MM) ** 2 + (v / CORE_RADIUS_MM) ** 2 <= 1.0
+    # the whole body in front of its posterior wall, between its discs: its anterior cortex
+    # is the brightest path past a disc's rim, so a watershed from a core alone lets the
+    # level above or below flood it
+    body_wall = col.canal + posterior_wall(col, ant, bone, spacing)[:, None] * ant
+    body_v = np.einsum("ij,ij->i", body_wall - col.points, ant)
+    body_seed = (v >= body_v[idx]) & (v <= ANTERIOR_LIMIT_MM) & (np.abs(u) <= BODY_SEED_LATERAL_MM)
     behind = v - wall_v[idx]
     # the pedicles: just behind the body's posterior wall, either side of the canal
     pedicle = (behind <= 0.0) & (behind >= -PEDICLE_DEPTH_MM) & (np.abs(u) >= 5.0)
@@ -284,6 +293,9 @@ def split_levels(
         )
         between = (d_lo >= CORE_MARGIN_MM) & (d_hi >= CORE_MARGIN_MM)
         sel = near & core & between
+        # the whole body up to the discs' slabs: their tissue is cleared, so the bone left
+        # there (the endplates, the ring apophyses) is this body's
+        sel |= near & body_seed & (d_lo >= 0.0) & (d_hi >= 0.0)
         # the pedicles and the lamina's root join the upper half of the body
         if below is not None and above is not None:
             frac = d_lo / np.maximum(d_lo + d_hi, 1e-6)
@@ -321,8 +333,6 @@ def split_levels(
         other = n + 1
     # the body: the part in front of the canal's anterior wall
     lab = regions[tuple(ijk.T)]
-    body_wall = col.canal + posterior_wall(col, ant, bone, spacing)[:, None] * ant
-    body_v = np.einsum("ij,ij->i", body_wall - col.points, ant)
     in_body = (lab >= 1) & (lab <= n) & (v >= body_v[idx])
     bodies = np.zeros(bone.shape, dtype=bool)
     bodies[tuple(ijk[in_body].T)] = True
