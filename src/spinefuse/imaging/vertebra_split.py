@@ -54,6 +54,11 @@ MIN_LEVEL_ML = 1.0
 SPINOUS_FROM_MM = 12.0
 """Least depth behind the canal's posterior wall of a spinous process seed (mm; deeper than
 the laminae of the level below)."""
+SPINOUS_SPAN = (-0.2, 0.3)
+"""Where along its level a spinous process is seeded, as a share of the body's height from
+its lower disc (negative: below it): from the lower third of the body to a fifth of a body
+below. Deeper, the seed reaches the upper border of the next spinous process down, which in
+the lumbar spine rises to the middle of its own body."""
 CORE_MARGIN_MM = 3.0
 """Gap kept between a body's seed and the disc planes (mm)."""
 BODY_SEED_LATERAL_MM = 24.0
@@ -307,9 +312,9 @@ def split_levels(
         # inferior ones of the level above
         if above is not None:
             sel |= near & articular & (d_hi >= -4.0) & (d_hi <= 6.0)
-        # it hangs down from the lamina: from the lower fifth of its body to half a body below
+        # it hangs down from the lamina, its root beside the lower part of its body
         if below is not None and above is not None:
-            lower = (frac >= -0.5) & (frac <= 0.2)
+            lower = (frac >= SPINOUS_SPAN[0]) & (frac <= SPINOUS_SPAN[1])
             sel |= near & spinous & lower
         seeds[tuple(ijk[sel].T)] = k + 1
     away = near & ((np.abs(u) > LATERAL_LIMIT_MM) | (v > ANTERIOR_LIMIT_MM))
