@@ -220,10 +220,23 @@ def on_reference_grid(labels: Volume, reference: Volume) -> NDArray[np.int32]:
     where the grids are one)."""
     if labels.same_grid(reference):
         return np.asarray(labels.array, dtype=np.int32)
-    to_labels = np.linalg.inv(labels.affine) @ reference.affine
-    ijk = np.indices(reference.shape, dtype=np.float32).reshape(3, -1)
-    offsets = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
     src = np.asarray(labels.array, dtype=np.int32)
+    out = np.zeros(reference.shape, dtype=np.int32)
+    found = np.argwhere(src > 0)
+    if len(found) == 0:
+        return out
+    # only the box of the segmentation's labels on the reference grid is sampled
+    corners = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float) * (
+        found.max(axis=0) - found.min(axis=0)
+    ) + found.min(axis=0)
+    at = reference.world_to_voxel(labels.voxel_to_world(corners))
+    lo = np.clip(np.floor(at.min(axis=0)).astype(int) - 1, 0, None)
+    hi = np.minimum(np.ceil(at.max(axis=0)).astype(int) + 2, reference.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    to_labels = np.linalg.inv(labels.affine) @ reference.affine
+    ijk = np.indices(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=np.float32)
+    ijk = ijk.reshape(3, -1) + lo[:, None].astype(np.float32)
+    offsets = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
     keys = np.unique(src)
     votes = np.zeros((len(keys), ijk.shape[1]), dtype=np.int16)
     for a in offsets:  # 27 sub-voxel points, each one pass over the grid
@@ -233,7 +246,8 @@ def on_reference_grid(labels: Volume, reference: Volume) -> NDArray[np.int32]:
                 q = to_labels[:3, :3] @ p + to_labels[:3, 3:4]
                 got = ndimage.map_coordinates(src, q, order=0, mode="constant", cval=0)
                 votes += got[None, :] == keys[:, None]
-    return np.asarray(keys[np.argmax(votes, axis=0)], dtype=np.int32).reshape(reference.shape)
+    out[box] = keys[np.argmax(votes, axis=0)].reshape(out[box].shape)
+    return out
 
 
 def run(
