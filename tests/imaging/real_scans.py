@@ -4,7 +4,10 @@ per level, names, body centroid error. Used by the tests and by
 ``benchmarks/bench_segmentation.py``.
 
 The references are a model's output (TotalSegmentator) or the VerSe masks; they serve as the
-reference for Dice as the data's SOURCES.md says."""
+reference for Dice as the data's SOURCES.md says. A reference stays on the grid it was made on:
+a copy resampled to other voxels is scored there (the segmentation brought onto that grid,
+each reference voxel taking the level most of it holds), not against the reference resampled
+nearest-neighbour, whose staircase of the 3 mm voxels no segmentation at 1 mm can match."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage
 
 from spinefuse.conventions import LUMBAR, TOTALSEG_V2_VERTEBRAE
@@ -35,9 +39,10 @@ NAME_OF = TOTALSEG_V2_VERTEBRAE
 
 @dataclass(frozen=True)
 class Scan:
-    """A CT, its reference label map (TotalSegmentator IDs, same grid), the reference body
-    mask (same IDs, bodies only; None when the data has none), and the lowest vertebra it
-    shows (what a case would name)."""
+    """A CT, its reference label map (TotalSegmentator IDs, on the grid it was made on: the
+    CT's, unless the CT was resampled), the reference body mask (same IDs and grid, bodies
+    only; None when the data has none), and the lowest vertebra it shows (what a case would
+    name)."""
 
     name: str
     ct: Volume
@@ -103,17 +108,14 @@ def reoriented(
 
 
 def resampled(scan: Scan, spacing_mm: float, crop_mm: float | None = None) -> Scan:
-    """The scan on a grid of ``spacing_mm`` voxels (linear for the CT, nearest for labels);
-    ``crop_mm`` first keeps only that half-width either side of the spine's midline."""
+    """The CT on a grid of ``spacing_mm`` voxels (linear interpolation), its reference left
+    on the grid it was made on; ``crop_mm`` first keeps only that half-width either side of
+    the spine's midline."""
     base = scan
     if crop_mm is not None:
         base = cropped(scan, lateral_mm=crop_mm)
     ct = resample_to_spacing(base.ct, spacing_mm, order=1)
-    labels = on_grid(base.labels, ct, resample=True)
-    bodies = None if base.bodies is None else on_grid(base.bodies, ct, resample=True)
-    return replace(
-        base, name=f"{scan.name} at {spacing_mm:g} mm", ct=ct, labels=labels, bodies=bodies
-    )
+    return replace(base, name=f"{scan.name} at {spacing_mm:g} mm", ct=ct)
 
 
 def cropped(
@@ -123,7 +125,9 @@ def cropped(
     lateral_mm: float | None = None,
 ) -> Scan:
     """The scan (in RAS order) cut to world z between ``below_mm`` and ``above_mm`` and to
-    ``lateral_mm`` either side of the labels' midline."""
+    ``lateral_mm`` either side of the labels' midline (a scan whose reference is on its grid)."""
+    if not scan.labels.same_grid(scan.ct):
+        raise ValueError(f"{scan.name}: crop before resampling (the reference is on another grid)")
     ct, labels = to_ras(scan.ct), to_ras(scan.labels)
     bodies = None if scan.bodies is None else to_ras(scan.bodies)
     z = ct.voxel_to_world(
@@ -205,14 +209,55 @@ def reference_centroids(
     return {}
 
 
+SUBSAMPLES = 3
+"""Points per axis at which a reference voxel samples a segmentation on another grid."""
+
+
+def on_reference_grid(labels: Volume, reference: Volume) -> NDArray[np.int32]:
+    """``labels`` on ``reference``'s grid, each voxel taking the label (background included)
+    found at most of :data:`SUBSAMPLES` ^ 3 points spread evenly over it: the share of the
+    voxel each label holds, as a label map made on that grid records it (the label itself
+    where the grids are one)."""
+    if labels.same_grid(reference):
+        return np.asarray(labels.array, dtype=np.int32)
+    src = np.asarray(labels.array, dtype=np.int32)
+    out = np.zeros(reference.shape, dtype=np.int32)
+    found = np.argwhere(src > 0)
+    if len(found) == 0:
+        return out
+    # only the box of the segmentation's labels on the reference grid is sampled
+    corners = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float) * (
+        found.max(axis=0) - found.min(axis=0)
+    ) + found.min(axis=0)
+    at = reference.world_to_voxel(labels.voxel_to_world(corners))
+    lo = np.clip(np.floor(at.min(axis=0)).astype(int) - 1, 0, None)
+    hi = np.minimum(np.ceil(at.max(axis=0)).astype(int) + 2, reference.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    to_labels = np.linalg.inv(labels.affine) @ reference.affine
+    ijk = np.indices(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=np.float32)
+    ijk = ijk.reshape(3, -1) + lo[:, None].astype(np.float32)
+    offsets = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
+    keys = np.unique(src)
+    votes = np.zeros((len(keys), ijk.shape[1]), dtype=np.int16)
+    for a in offsets:  # 27 sub-voxel points, each one pass over the grid
+        for b in offsets:
+            for c in offsets:
+                p = ijk + np.array([[a], [b], [c]], dtype=np.float32)
+                q = to_labels[:3, :3] @ p + to_labels[:3, 3:4]
+                got = ndimage.map_coordinates(src, q, order=0, mode="constant", cval=0)
+                votes += got[None, :] == keys[:, None]
+    out[box] = keys[np.argmax(votes, axis=0)].reshape(out[box].shape)
+    return out
+
+
 def run(
     scan: Scan, backend: BuiltinCTBackend, data: Path | None = None
 ) -> tuple[Segmentation, Score]:
-    """Segment the scan and score it against its reference."""
+    """Segment the scan and score it against its reference, on the reference's grid."""
     t0 = time.perf_counter()
     seg = backend.segment(scan.ct)
     seconds = time.perf_counter() - t0
-    ours, ref = seg.labels.array, scan.labels.array
+    ours, ref = on_reference_grid(seg.labels, scan.labels), scan.labels.array
     ras_ref = to_ras(scan.labels)
     ref_bodies = (
         to_ras(scan.bodies).array if scan.bodies is not None else np.zeros(ras_ref.shape, np.int32)

@@ -54,8 +54,16 @@ MIN_LEVEL_ML = 1.0
 SPINOUS_FROM_MM = 12.0
 """Least depth behind the canal's posterior wall of a spinous process seed (mm; deeper than
 the laminae of the level below)."""
+SPINOUS_SPAN = (-0.2, 0.3)
+"""Where along its level a spinous process is seeded, as a share of the body's height from
+its lower disc (negative: below it): from the lower third of the body to a fifth of a body
+below. Deeper, the seed reaches the upper border of the next spinous process down, which in
+the lumbar spine rises to the middle of its own body."""
 CORE_MARGIN_MM = 3.0
 """Gap kept between a body's seed and the disc planes (mm)."""
+BODY_SEED_LATERAL_MM = 24.0
+"""Half-width of the body seed in front of the posterior wall (mm; lumbar bodies are 40-50
+mm wide; the transverse processes spring from behind the wall)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,12 @@ def split_levels(
     near = dist <= REACH_MM
     seeds = np.zeros(bone.shape, dtype=np.int32)
     core = (u / CORE_LATERAL_MM) ** 2 + (v / CORE_RADIUS_MM) ** 2 <= 1.0
+    # the whole body in front of its posterior wall, between its discs: its anterior cortex
+    # is the brightest path past a disc's rim, so a watershed from a core alone lets the
+    # level above or below flood it
+    body_wall = col.canal + posterior_wall(col, ant, bone, spacing)[:, None] * ant
+    body_v = np.einsum("ij,ij->i", body_wall - col.points, ant)
+    body_seed = (v >= body_v[idx]) & (v <= ANTERIOR_LIMIT_MM) & (np.abs(u) <= BODY_SEED_LATERAL_MM)
     behind = v - wall_v[idx]
     # the pedicles: just behind the body's posterior wall, either side of the canal
     pedicle = (behind <= 0.0) & (behind >= -PEDICLE_DEPTH_MM) & (np.abs(u) >= 5.0)
@@ -284,6 +298,9 @@ def split_levels(
         )
         between = (d_lo >= CORE_MARGIN_MM) & (d_hi >= CORE_MARGIN_MM)
         sel = near & core & between
+        # the whole body up to the discs' slabs: their tissue is cleared, so the bone left
+        # there (the endplates, the ring apophyses) is this body's
+        sel |= near & body_seed & (d_lo >= 0.0) & (d_hi >= 0.0)
         # the pedicles and the lamina's root join the upper half of the body
         if below is not None and above is not None:
             frac = d_lo / np.maximum(d_lo + d_hi, 1e-6)
@@ -295,9 +312,9 @@ def split_levels(
         # inferior ones of the level above
         if above is not None:
             sel |= near & articular & (d_hi >= -4.0) & (d_hi <= 6.0)
-        # it hangs down from the lamina: from the lower fifth of its body to half a body below
+        # it hangs down from the lamina, its root beside the lower part of its body
         if below is not None and above is not None:
-            lower = (frac >= -0.5) & (frac <= 0.2)
+            lower = (frac >= SPINOUS_SPAN[0]) & (frac <= SPINOUS_SPAN[1])
             sel |= near & spinous & lower
         seeds[tuple(ijk[sel].T)] = k + 1
     away = near & ((np.abs(u) > LATERAL_LIMIT_MM) | (v > ANTERIOR_LIMIT_MM))
@@ -321,8 +338,6 @@ def split_levels(
         other = n + 1
     # the body: the part in front of the canal's anterior wall
     lab = regions[tuple(ijk.T)]
-    body_wall = col.canal + posterior_wall(col, ant, bone, spacing)[:, None] * ant
-    body_v = np.einsum("ij,ij->i", body_wall - col.points, ant)
     in_body = (lab >= 1) & (lab <= n) & (v >= body_v[idx])
     bodies = np.zeros(bone.shape, dtype=bool)
     bodies[tuple(ijk[in_body].T)] = True
