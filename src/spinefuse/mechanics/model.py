@@ -631,11 +631,20 @@ def _rod_material(name: str) -> tuple[float, Arr]:
     )
 
 
+def _pedicle_isthmus_to_body_mm(name: str) -> float:
+    """Length of the pedicle from its isthmus to the posterior wall of the body (mm)."""
+    from spinefuse.datafiles import load_yaml
+
+    values = load_yaml("lumbar_dimensions.yaml")["pedicle_length_mm"]["values"]
+    return float(values.get(name, value("screw", "pedicle_path", "default_mm")))
+
+
 def _screw(
     v: Vertebra, rod: RodSpec, frame_inv: tuple[Arr, Arr]
-) -> tuple[Arr, Arr, Arr, float, float, float]:
-    """A rod's screw in vertebra ``v``: head, entry and axis (disc frame), length, diameter
-    and the HU of its bone."""
+) -> tuple[Arr, Arr, Arr, float, float, float, float]:
+    """A rod's screw in vertebra ``v``: head, entry and axis (disc frame), length, diameter,
+    the HU of its bone and the length of its path through the pedicle (entry point to the
+    posterior wall of the body, mm)."""
     ped = v.pedicles.get(rod.side)
     offset = value("screw", "head_offset_mm")
     if ped is not None:
@@ -656,6 +665,11 @@ def _screw(
             )
         )
     axis = axis / np.linalg.norm(axis)
+    if ped is not None:
+        to_isthmus = float((np.asarray(ped.isthmus_centre) - entry) @ axis)
+        path = max(to_isthmus, 0.0) + _pedicle_isthmus_to_body_mm(v.name)
+    else:
+        path = value("screw", "pedicle_path", "default_mm")
     head = entry - offset * axis
     r, o = frame_inv
     length = float(rod.screw_length_mm.get(v.name, value("screw", "default_length_mm")))
@@ -667,7 +681,15 @@ def _screw(
             if v.trabecular_hu is not None
             else value("bone", "default_trabecular_hu")
         )
-    return (head - o) @ r, (entry - o) @ r, axis @ r, length, diameter, float(hu)
+    return (
+        (head - o) @ r,
+        (entry - o) @ r,
+        axis @ r,
+        length,
+        diameter,
+        float(hu),
+        min(path, length),
+    )
 
 
 def _segment_arrays(
@@ -839,6 +861,7 @@ def _segment_arrays(
         lengths = np.asarray([[r[0][3], r[1][3]] for r in rows])
         diams = np.asarray([[r[0][4], r[1][4]] for r in rows])
         hus = np.asarray([[r[0][5], r[1][5]] for r in rows])
+        paths = np.asarray([[r[0][6], r[1][6]] for r in rows])
         idx = np.asarray([s for s, _, _ in spans])
         cranial = np.einsum("ni,nij->nj", uv.frame[idx, :3, 2], frame[idx, :3, :3])
         mats = [_rod_material(rod.material) for _, _, rod in spans]
@@ -856,6 +879,7 @@ def _segment_arrays(
             trabecular_modulus_mpa(hus[:, 1]),
             np.asarray([m[0] for m in mats]),
             np.asarray([rod.diameter_mm for _, _, rod in spans]),
+            paths,
         )
         for n, (s, j, rod) in enumerate(spans):
             d = rod.diameter_mm

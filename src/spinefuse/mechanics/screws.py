@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from spinefuse.mechanics.parameters import parameters, value
+from spinefuse.mechanics.parameters import value
 
 Arr = NDArray[np.float64]
 
@@ -86,32 +86,70 @@ def cantilever_compliance(free: Arr, root: Arr, e_mpa: Arr, area: Arr, inertia: 
     return _to_global(c, rows)
 
 
-def winkler_end_compliance(k_found: Arr, ei: Arr, length: Arr) -> Arr:
+def _zone_share(length: Arr, near_length: Arr, n_el: int) -> Arr:
+    """Share (..., n_el) of each of ``n_el`` equal elements along ``length`` (from the loaded
+    end) that lies within ``near_length`` of that end."""
+    h = length / n_el
+    starts = h[..., None] * np.arange(n_el)
+    return np.asarray(np.clip((near_length[..., None] - starts) / h[..., None], 0.0, 1.0))
+
+
+def winkler_end_compliance(
+    k_found: Arr,
+    ei: Arr,
+    length: Arr,
+    near_k: Arr | None = None,
+    near_length: Arr | None = None,
+) -> Arr:
     """2×2 compliance (deflection, slope per force, moment) at the loaded end of a free beam of
     bending stiffness EI (N·mm²) and ``length`` (mm) on a Winkler foundation of modulus
     ``k_found`` (N/mm per mm of length), by cubic beam elements with the consistent foundation
-    matrix; batched over the leading axis."""
+    matrix; the first ``near_length`` mm from the loaded end may rest on a foundation of
+    another modulus ``near_k`` (a screw's pedicle zone); batched over the leading axis."""
     k_found, ei, length = np.broadcast_arrays(
         np.asarray(k_found, float), np.asarray(ei, float), np.asarray(length, float)
     )
     n_el = _FE_ELEMENTS
     h = length / n_el
     ndof = 2 * (n_el + 1)
+    k_el = np.broadcast_to(k_found[..., None], (*h.shape, n_el))
+    if near_k is not None and near_length is not None:
+        share = _zone_share(length, np.broadcast_to(np.asarray(near_length, float), h.shape), n_el)
+        k_el = k_el + (np.asarray(near_k, float)[..., None] - k_found[..., None]) * share
     kb = np.array([[12, 6, -12, 6], [6, 4, -6, 2], [-12, -6, 12, -6], [6, 2, -6, 4]], float)
     kf = np.array([[156, 22, 54, -13], [22, 4, 13, -3], [54, 13, 156, -22], [-13, -3, -22, 4]])
     hpow_r = np.array([0.0, 1.0, 0.0, 1.0])  # powers of h: 0 for deflection, 1 for slope dofs
     scale = hpow_r[:, None] + hpow_r[None, :]
     hh = h[..., None, None]
-    k_el = (ei[..., None, None] / hh**3) * kb * hh**scale + (
-        k_found[..., None, None] * hh / 420.0
-    ) * kf * hh**scale
+    k_bend = (ei[..., None, None] / hh**3) * kb * hh**scale
+    k_fnd = (hh / 420.0) * kf * hh**scale
     big = np.zeros((*h.shape, ndof, ndof))
     for e in range(n_el):  # 12 small block additions, vectorised over the batch
-        big[..., 2 * e : 2 * e + 4, 2 * e : 2 * e + 4] += k_el
+        big[..., 2 * e : 2 * e + 4, 2 * e : 2 * e + 4] += k_bend + k_el[..., e, None, None] * k_fnd
     rhs = np.zeros((*h.shape, ndof, 2))
     rhs[..., 0, 0] = rhs[..., 1, 1] = 1.0
     sol = np.linalg.solve(big, rhs)
     return np.asarray(sol[..., :2, :])
+
+
+def shear_lag_end_compliance(
+    k_found: Arr, ea: Arr, length: Arr, near_k: Arr, near_length: Arr
+) -> Arr:
+    """Compliance (mm/N or rad/N·mm) at the loaded end of a bar of axial (or torsional)
+    stiffness ``ea`` embedded over ``length`` in a medium of shear modulus per length
+    ``k_found``, the first ``near_length`` from the loaded end in ``near_k`` (two-zone shear
+    lag, exact): the far zone's end stiffness √(k·EA)·tanh(βL) is carried through the near
+    zone's transfer relation."""
+    ea = np.asarray(ea, float)
+    l_near = np.clip(np.asarray(near_length, float), 0.0, length)
+    l_far = np.asarray(length, float) - l_near
+    b_far = np.sqrt(k_found / ea)
+    k_end = np.sqrt(k_found * ea) * np.tanh(b_far * l_far)  # stiffness at the zones' junction
+    b = np.sqrt(near_k / ea)
+    z = np.sqrt(near_k * ea)
+    th = np.tanh(b * l_near)
+    k_top = z * (k_end + z * th) / (z + k_end * th)
+    return np.asarray(1.0 / k_top)
 
 
 def screw_bone_compliance(
@@ -121,45 +159,73 @@ def screw_bone_compliance(
     length_mm: Arr,
     bone_modulus_mpa: Arr,
     screw_modulus_mpa: float,
+    pedicle_mm: Arr | float = 0.0,
 ) -> Arr:
     """(θ, u) compliance (n, 6, 6), at the bone entry point, of pedicle screws embedded in bone.
 
-    ``axis``: unit screw axis into the bone; ``cranial``: the vertebra's cranial axis (the
-    cranio-caudal toggle plane uses the bone's axial modulus, the medio-lateral one the
-    transverse modulus). Winkler modulus k = c·(E_b·d⁴/(E_s·I_s))^(1/12)·E_b/(1−ν²) (Vesic
-    1961); axial pull-out and torsion by shear lag along the thread length with the embedding
-    stiffness per length k (axial) and 4πG_b·r² (torsion)."""
-    p = parameters()["screw"]
+    ``axis``: unit screw axis into the bone; ``cranial``: the vertebra's cranial axis.
+    ``pedicle_mm``: the length of the screw's path through the pedicle, from the entry point to
+    the posterior wall of the body (0 for a screw driven into the body). In the body the
+    trabecular bone is aligned with the spine's axis: the cranio-caudal toggle plane uses its
+    axial modulus, the medio-lateral one and the thread's axial embedding its transverse
+    modulus. In the pedicle the threads bear on the pedicle's cortical tube on every side, so
+    its foundation is isotropic, ``screw.pedicle_modulus_ratio`` times the axial modulus (set by
+    Hirano et al. 1997's share of the screw's stiffness held by the pedicle). Winkler modulus
+    k = c·(E_b·d⁴/(E_s·I_s))^(1/12)·E_b/(1−ν²) (Vesic 1961); axial pull-out and torsion by
+    shear lag along the thread with the embedding stiffness per length k (axial) and 4πG_b·r²
+    (torsion)."""
+    ratio = value("screw", "transverse_modulus_ratio")
+    e_b = np.asarray(bone_modulus_mpa, dtype=float)
+    return _embedded_compliance(
+        axis,
+        cranial,
+        np.asarray(diameter_mm, dtype=float),
+        np.asarray(length_mm, dtype=float),
+        e_b,
+        ratio * e_b,
+        value("screw", "pedicle_modulus_ratio") * e_b,
+        screw_modulus_mpa,
+        np.broadcast_to(np.asarray(pedicle_mm, dtype=float), np.shape(length_mm)),
+    )
+
+
+def _embedded_compliance(
+    axis: Arr,
+    cranial: Arr,
+    diameter_mm: Arr,
+    length_mm: Arr,
+    e_axial: Arr,
+    e_transverse: Arr,
+    e_pedicle: Arr,
+    screw_modulus_mpa: float,
+    zone: Arr,
+) -> Arr:
+    """:func:`screw_bone_compliance` with the three bone moduli (MPa) given."""
     nu_b = value("bone", "poisson")
-    thread = float(p["thread_depth_mm"]["value"])
-    vesic = float(p["winkler_coefficient"]["value"])
-    ratio = float(p["transverse_modulus_ratio"]["value"])
-    core = np.maximum(diameter_mm - 2.0 * thread, 1.0)
+    vesic = value("screw", "winkler_coefficient")
+    core = np.maximum(diameter_mm - 2.0 * value("screw", "thread_depth_mm"), 1.0)
     i_s = np.pi * core**4 / 64.0
     ei = screw_modulus_mpa * i_s
     ea = screw_modulus_mpa * np.pi * core**2 / 4.0
     gj = screw_modulus_mpa / 2.6 * 2.0 * i_s
 
-    def k_winkler(e_b: Arr) -> Arr:
-        return np.asarray(
-            vesic * (e_b * diameter_mm**4 / ei) ** (1.0 / 12.0) * e_b / (1.0 - nu_b**2)
-        )
+    def k_winkler(e: Arr) -> Arr:
+        return np.asarray(vesic * (e * diameter_mm**4 / ei) ** (1.0 / 12.0) * e / (1.0 - nu_b**2))
 
-    e_ax = bone_modulus_mpa
-    e_tr = ratio * bone_modulus_mpa
-    c_cc = winkler_end_compliance(k_winkler(e_ax), ei, length_mm)  # cranio-caudal toggle
-    c_ml = winkler_end_compliance(k_winkler(e_tr), ei, length_mm)  # medio-lateral toggle
-    k_s = k_winkler(e_tr)  # thread embedding along the axis (pull-out)
-    beta = np.sqrt(k_s / ea)
-    k_axial = np.sqrt(k_s * ea) * np.tanh(beta * length_mm)
-    g_b = e_tr / (2.0 * (1.0 + nu_b))
-    k_rot = 4.0 * np.pi * g_b * (0.5 * diameter_mm) ** 2
-    beta_t = np.sqrt(k_rot / gj)
-    k_torsion = np.sqrt(k_rot * gj) * np.tanh(beta_t * length_mm)
+    def k_twist(e: Arr) -> Arr:
+        return np.asarray(4.0 * np.pi * e / (2.0 * (1.0 + nu_b)) * (0.5 * diameter_mm) ** 2)
+
+    k_ped = k_winkler(e_pedicle)
+    c_cc = winkler_end_compliance(k_winkler(e_axial), ei, length_mm, k_ped, zone)
+    c_ml = winkler_end_compliance(k_winkler(e_transverse), ei, length_mm, k_ped, zone)
+    c_axial = shear_lag_end_compliance(k_winkler(e_transverse), ea, length_mm, k_ped, zone)
+    c_torsion = shear_lag_end_compliance(
+        k_twist(e_transverse), gj, length_mm, k_twist(e_pedicle), zone
+    )
     c = np.zeros((*np.shape(length_mm), 6, 6))
     # local axes: 0 = s (into the bone), 1 = e1 (cranio-caudal), 2 = e2 = s × e1
-    c[..., 0, 0] = 1.0 / k_torsion
-    c[..., 3, 3] = 1.0 / k_axial
+    c[..., 0, 0] = c_torsion
+    c[..., 3, 3] = c_axial
     # e1-plane: u_1 with θ_2 = dw/ds; e2-plane: u_2 with θ_1 = −dw/ds
     c[..., 4, 4], c[..., 4, 2], c[..., 2, 4], c[..., 2, 2] = (
         c_cc[..., 0, 0],
@@ -174,6 +240,42 @@ def screw_bone_compliance(
         c_ml[..., 1, 1],
     )
     return _to_global(c, _frames(axis, cranial))
+
+
+def pedicle_stiffness_share(
+    diameter_mm: float,
+    length_mm: float,
+    pedicle_mm: float,
+    bone_modulus_mpa: float,
+    pedicle_modulus_ratio: float | None = None,
+) -> float:
+    """Share of a screw's cranio-caudal stiffness (force over deflection at the entry point)
+    that its pedicle alone holds: the stiffness with the vertebral body removed (the thread
+    beyond ``pedicle_mm`` free) over that in the whole vertebra, as Hirano et al. 1997 tested
+    it. ``pedicle_modulus_ratio`` defaults to the data file's."""
+    f = (
+        value("screw", "pedicle_modulus_ratio")
+        if pedicle_modulus_ratio is None
+        else float(pedicle_modulus_ratio)
+    )
+    ratio = value("screw", "transverse_modulus_ratio")
+    args = (
+        np.array([[0.0, 1.0, 0.0]]),
+        np.array([[0.0, 0.0, 1.0]]),
+        np.array([diameter_mm]),
+        np.array([length_mm]),
+    )
+    e_s = value("screw", "modulus_mpa")
+    zone = np.array([pedicle_mm])
+    e_p = np.array([f * bone_modulus_mpa])
+
+    def stiffness(e_body: float) -> float:
+        c = _embedded_compliance(
+            *args, np.array([e_body]), np.array([ratio * e_body]), e_p, e_s, zone
+        )
+        return float(1.0 / c[0, 5, 5])  # cranio-caudal force at the entry (disc frame z)
+
+    return stiffness(1e-9 * bone_modulus_mpa) / stiffness(bone_modulus_mpa)
 
 
 def rod_section(diameter_mm: Arr) -> tuple[Arr, Arr]:
@@ -196,14 +298,17 @@ def rod_span_stiffness(
     bone_modulus_lower: Arr,
     rod_modulus_mpa: Arr,
     rod_diameter_mm: Arr,
+    pedicle_mm: Arr | float = 0.0,
 ) -> Arr:
     """6×6 stiffness (n, 6, 6), at the upper head, of rod spans on pedicle screws: the series
     of the upper screw–bone interface, upper shank, upper rod–screw connection, rod, lower
     connection, lower shank and lower screw–bone interface (module docstring). Arrays (n, 3)
-    and (n,); ``screw_*`` (n, 2) for (upper, lower)."""
+    and (n,); ``screw_*`` and ``pedicle_mm`` (each screw's path through its pedicle) (n, 2)
+    for (upper, lower)."""
     e_screw = value("screw", "modulus_mpa")
     d_s = np.asarray(screw_diameter_mm, dtype=float)
     l_s = np.asarray(screw_length_mm, dtype=float)
+    ped = np.broadcast_to(np.asarray(pedicle_mm, dtype=float), l_s.shape)
     core = np.maximum(d_s - 2.0 * value("screw", "thread_depth_mm"), 1.0)
     a_core, i_core = rod_section(core)
     k_conn = value("screw", "head_connection_stiffness_nm_per_deg") * 1000.0 * 180.0 / np.pi
@@ -222,7 +327,9 @@ def rod_span_stiffness(
         shank = cantilever_compliance(
             head, entry, np.asarray(e_screw), a_core[..., j], i_core[..., j]
         )
-        bone = screw_bone_compliance(axis, cranial, d_s[..., j], l_s[..., j], e_b, e_screw)
+        bone = screw_bone_compliance(
+            axis, cranial, d_s[..., j], l_s[..., j], e_b, e_screw, ped[..., j]
+        )
         total = total + moved(shank, head, ref) + moved(bone, entry, ref)
     k = np.linalg.inv(total)
     return np.asarray(0.5 * (k + np.swapaxes(k, -1, -2)))

@@ -300,7 +300,11 @@ fixed): rigid vertebrae joined, at every motion segment, by
 - **implants**, each from its physical properties, nothing fitted to surgical results:
   pedicle screws and rods as a series of compliances — the threaded screw in the bone as a beam
   on a Winkler foundation whose modulus follows from the CT density (Morgan et al. 2003) and the
-  screw's size (Vesic 1961), axial and torsional embedding by shear lag, the shank as a
+  screw's size (Vesic 1961): through the pedicle, a cortical tube around the screw, the same
+  modulus in every direction square to it, in the body the trabecular bone's cranio-caudal
+  alignment (a softer medio-lateral hold), so the pedicle holds about three quarters of the
+  screw's cranio-caudal stiffness (Hirano et al. 1997: about 80 %); axial and torsional
+  embedding by two-zone shear lag, the shank as a
   titanium cantilever, the locked rod–screw connection, the rod as an Euler–Bernoulli beam of
   its material and diameter; interbody cages as compression-only contacts over their footprint
   (the cage in series with the bone under it) with regularised Coulomb friction across the
