@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spinefuse.cli import app
+from spinefuse.mechanics.parameters import parameters
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 OPTIONS = (
@@ -140,19 +141,21 @@ def test_every_rod_material_reaches_the_rods_and_a_stiffer_rod_holds_more() -> N
 
 
 @pytest.mark.parametrize(
-    ("spec", "area_mm2"),
-    # footprints of the data file's cages: ALIF 768, LLIF 900 (45 x 20), TLIF 330, PLIF 2 x 250
+    ("spec", "technique"),
     [
-        ("cage:L4-L5:alif", 768.0),
-        ("cage:L4-L5:llif", 900.0),
-        ("cage:L4-L5:tlif", 330.0),
-        ("cage:L4-L5:plif", 500.0),
-        ("cage-plate:L4-L5:alif", 768.0),
+        ("cage:L4-L5:alif", "alif"),
+        ("cage:L4-L5:llif", "llif"),
+        ("cage:L4-L5:tlif", "tlif"),
+        ("cage:L4-L5:plif", "plif"),
+        ("cage-plate:L4-L5:alif", "alif"),
     ],
 )
 def test_each_cage_reports_its_force_and_endplate_pressure_per_direction(
-    spec: str, area_mm2: float
+    spec: str, technique: str
 ) -> None:
+    # the pressure is the force over the technique's footprint (PLIF: two cages)
+    fp = parameters()["cage"]["footprints"][technique]
+    area_mm2 = fp["width_mm"] * fp["depth_mm"] * fp.get("count", 1)
     data = _mech("--construct", spec)
     (cage,) = data["implants"]["cages"]
     assert cage["segment"] == "L4-L5" and cage["distraction_mm"] == 1.0
@@ -171,6 +174,14 @@ def test_a_cage_height_and_material_are_taken() -> None:
     assert 0.0 <= cage["distraction_mm"] < 0.5
     default = _mech("--construct", "cage:L4-L5:plif")["implants"]["cages"][0]
     assert cage["rest_force_n"] < 0.2 * default["rest_force_n"]
+    # a titanium cage is stiffer in series with the endplate bone than a PEEK one: it carries
+    # a little more and lets the segment move a little less (the bone under it dominates)
+    peek = _mech("--construct", "cage:L4-L5:plif:peek")
+    titanium = _mech("--construct", "cage:L4-L5:plif:titanium")
+    f_peek = peek["implants"]["cages"][0]["by_direction"]["flexion"]["force_n"]
+    f_ti = titanium["implants"]["cages"][0]["by_direction"]["flexion"]["force_n"]
+    assert f_peek < f_ti < 1.05 * f_peek
+    assert _l45(titanium)["flexion_deg"] < _l45(peek)["flexion_deg"]
 
 
 @pytest.mark.parametrize(
