@@ -49,3 +49,20 @@ def test_the_path_is_the_intact_spines_and_stays_for_the_operated_one() -> None:
     assert abs(np.degrees(r.start_rotation_rad[1, 3, 0])) > abs(
         np.degrees(r.start_rotation_rad[0, 3, 0])
     )
+
+
+def test_the_combined_protocol_measures_rotations_from_the_preloaded_posture() -> None:
+    """Rods behind the disc share the 1200 N preload and tilt the instrumented segment by more
+    than a degree; a tiny moment afterwards must report a tiny rotation, not that tilt."""
+    from spinefuse.mechanics import simulate
+
+    r = simulate(
+        reference_geometry(),
+        protocol="combined",
+        preload_n=1200.0,
+        moment_nm=0.05,
+        constructs=("screws-rods:L4-L5",),
+    )
+    seg = r.segments["L4-L5"]
+    assert abs(seg.rest_rotation_deg["flexion"]) > 0.5  # the preloaded posture moved
+    assert seg.flexion_deg < 0.02 and seg.extension_deg < 0.02  # measured from it

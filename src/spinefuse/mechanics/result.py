@@ -18,12 +18,13 @@ Arr = NDArray[np.float64]
 class SegmentMotion(Record):
     """One motion segment under the six pure-moment directions (degrees; each direction's
     magnitude separately, the upper vertebra's rotation about the lower vertebra's axes, from
-    the unloaded rest posture) with its neutral zones, disc pressure and facet forces.
+    the posture the spine sits in before the moment: unloaded, or preloaded under a follower
+    load) with its neutral zones, disc pressure and facet forces.
 
     A neutral zone (``*_nz_deg``) is the rotation at which the loading curve's tangent
     compliance has fallen halfway from its maximum to its value at full load: the boundary of
-    the maximum-compliance region (Smit et al. 2011). Disc pressure is P = k·F/A with the
-    calibrated k (nucleus pressure, MPa)."""
+    the maximum-compliance region (Smit et al. 2011). Disc pressure is P = P0 + k·F/A (nucleus
+    pressure, MPa) with the osmotic baseline P0 and the calibrated k."""
 
     flexion_deg: float
     extension_deg: float
