@@ -51,9 +51,9 @@ OPTIONAL_COLUMNS = (
     "extender",
 )
 """Optional biology columns: the rods' material (default titanium), the grafted regions (default
-from the technique: an interbody technique grafts the disc space and the gutters, PLF the
-gutters), the share of the bed filled with local bone (default 1 for a local-autograft bed, 0
-otherwise) and the extender (default none)."""
+from the technique as the planner grafts it: TLIF and PLIF the disc space and the gutters, ALIF
+and LLIF the disc space, PLF the gutters), the share of the bed filled with local bone (default
+1 for a local-autograft bed, 0 otherwise) and the extender (default none)."""
 
 
 def _lookup(values: Sequence[object], table: Mapping[str, float], column: str) -> FloatArray:
