@@ -101,8 +101,10 @@ def test_rods_unload_and_motion_falls_as_the_fusion_matures() -> None:
 
 
 def test_technique_sets_the_grafted_regions() -> None:
-    assert regions_for_technique("TLIF") == (True, True)
+    assert regions_for_technique("TLIF") == regions_for_technique("PLIF") == (True, True)
     assert regions_for_technique("PLF") == (False, True)
+    # as the planner grafts them: the lateral and anterior corridors graft the disc space only
+    assert regions_for_technique("ALIF") == regions_for_technique("LLIF") == (True, False)
     with pytest.raises(ParameterError, match="XLIF"):
         regions_for_technique("XLIF")
 
@@ -196,3 +198,20 @@ def test_unstable_segment_heals_worse_through_the_mechanics() -> None:
     assert loose > stable + 0.1
     bone6 = np.median(r.bone[:, :, 6, 0], axis=1)
     assert bone6[1] < bone6[0] - 0.1
+
+
+def test_resorbing_interbody_beds_stay_unhealed_through_the_phase() -> None:
+    """rhBMP-2 osteolysis: the share of members given holds no interbody bone until the phase
+    ends (then heals), the others heal as without it; the share is exact (stratified)."""
+    members, days = 200, 91.0
+    plain = _run(members=members, n=1)
+    held = _run(members=members, n=1, resorption=np.array([[0.4, days]]))
+    b0, b1 = plain.bone[0, :, :, 0], held.bone[0, :, :, 0]  # (M, S) interbody bone
+    month = held.months_axis
+    stayed = np.all(b1[:, month * 30.4375 < days - 1] == 0.0, axis=1)
+    assert stayed.sum() == 0.4 * members
+    np.testing.assert_array_equal(b1[~stayed], b0[~stayed])
+    assert np.median(b1[stayed, -1]) > 0.5  # the resorbed beds heal afterwards
+    assert held.fusion_probability(6.0)[0] < plain.fusion_probability(6.0)[0]
+    with pytest.raises(ParameterError, match="resorption"):
+        _run(n=1, resorption=np.array([[1.5, days]]))

@@ -3,6 +3,8 @@ predictors, the EQ-5D index and MCID chances that follow from the trajectories."
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from spinefuse.outcomes.pro import (
     baselines,
     clipped_normal_mean,
     diagnosis_codes,
+    early_observation_sd,
     eq5d_model,
     odi_12m_and_mcid,
     pro_models,
@@ -78,23 +81,54 @@ def test_the_course_is_gradual_early_and_keeps_gaining_to_two_years(
     assert np.all(np.diff(reach.mean(0)) >= -1e-12) and reach[:, 0].max() == 0.0
 
 
-def test_mcid_chances_follow_from_the_trajectory() -> None:
-    """The MCID probability is the share of the trajectory's distribution that improves by at
-    least 12.8 points: drawn patients of the model reproduce it."""
-    frame = with_operative_time(validate_patients(sample_patients(1, seed=4)))
+def _drawn_courses(seed: int) -> tuple[Any, ...]:
+    """One sampled patient's model, design and 400,000 drawn 12-month ODIs with their early
+    deviations (the model's own distribution, drawn)."""
+    frame = with_operative_time(validate_patients(sample_patients(1, seed=seed)))
     m = pro_models()["odi"]
-    p = complication_probabilities(frame)
-    d = m.design(frame, p)
+    d = m.design(frame, complication_probabilities(frame))
     base, dx = baselines(frame, "odi"), diagnosis_codes(frame)
     mu, w = m.location(d, base, dx)
     rng = np.random.default_rng(0)
     combo = rng.choice(w.shape[1], 400_000, p=w[0])
     y12 = np.clip(mu[0, combo] + m.sd * rng.standard_normal(combo.size), 0.0, 100.0)
-    for j, t in enumerate(time_points_months()[1:], start=1):
+    e = early_observation_sd() * rng.standard_normal(combo.size)
+    return m, d, base, dx, y12, e
+
+
+def test_mcid_chances_follow_from_the_trajectory() -> None:
+    """The MCID probability at t is the share of the course's distribution that improves by at
+    least 12.8 points: f(t)·(baseline - ODI_12) less the early deviation before 12 months
+    (N2QOD: 3-month ODIs lie 11.9 ± 10.8 points from the 12-month ones). Drawn patients of the
+    model reproduce it, and the 3-month band is the drawn 3-month ODI's quantiles."""
+    m, d, base, dx, y12, e = _drawn_courses(4)
+    months = time_points_months()
+    model = m.reach_probability(d, base, dx, m.mcid, months)[0]
+    band = m.band(d, base, dx, months, (0.05, 0.5, 0.95))[0]
+    for j, t in enumerate(months[1:], start=1):
         f = recovery_fraction(np.array([t]))[0]
-        drawn = ((base[0] - y12) * f >= m.mcid).mean()
-        model = m.reach_probability(d, base, dx, m.mcid, time_points_months())[0, j]
-        assert model == pytest.approx(drawn, abs=0.005), t
+        early = e if 0.0 < t < 12.0 else 0.0
+        drawn = ((base[0] - y12) * f - early >= m.mcid).mean()
+        assert model[j] == pytest.approx(drawn, abs=0.005), t
+        score = np.clip(base[0] - (base[0] - y12) * f + early, 0.0, 100.0)
+        assert band[j] == pytest.approx(np.quantile(score, [0.05, 0.5, 0.95]), abs=0.6), t
+    assert early_observation_sd() == pytest.approx(14.0)
+
+
+def test_early_responders_reach_the_mcid_at_3_months_and_keep_it() -> None:
+    """Djurasovic 2024 (QOD grade 1 spondylolisthesis) counts as early responders those who
+    reached the MCID at 3 months and still held it at 12: the joint chance, below both
+    marginal chances, reproduced by drawn patients."""
+    for seed in (4, 7):
+        m, d, base, dx, y12, e = _drawn_courses(seed)
+        f = recovery_fraction(np.array([3.0]))[0]
+        both = (((base[0] - y12) * f - e >= m.mcid) & (base[0] - y12 >= m.mcid)).mean()
+        model = m.early_response_probability(d, base, dx, m.mcid, 3.0)[0]
+        assert model == pytest.approx(both, abs=0.005), seed
+        marginal = m.reach_probability(d, base, dx, m.mcid, np.array([3.0, 12.0]))[0]
+        assert model <= marginal.min() + 1e-9
+    with pytest.raises(ParameterError, match="before 12 months"):
+        m.early_response_probability(d, base, dx, m.mcid, 12.0)
 
 
 def test_predictors_worsen_the_12_month_odi_by_their_effect(cohort: pd.DataFrame) -> None:

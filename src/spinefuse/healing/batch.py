@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 
 from spinefuse.errors import CaseError
-from spinefuse.healing.biology import compromised_share, osteogenic_multiplier
+from spinefuse.healing.biology import (
+    compromised_share,
+    interbody_resorption,
+    osteogenic_multiplier,
+    region_graft_factor,
+)
 from spinefuse.healing.ensemble import EnsembleRun, regions_for_technique, simulate
 from spinefuse.healing.members import cohort_deviates
 from spinefuse.healing.parameters import HealingParameters, load_parameters
@@ -93,6 +98,8 @@ def run_biology(
         rule=rule,
         dt_days=dt_days,
         compromised_share=compromised_share(biology, params),
+        resorption=interbody_resorption(biology, params),
+        region_factor=region_graft_factor(biology, params),
     )
 
 

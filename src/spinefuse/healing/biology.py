@@ -51,9 +51,9 @@ OPTIONAL_COLUMNS = (
     "extender",
 )
 """Optional biology columns: the rods' material (default titanium), the grafted regions (default
-from the technique: an interbody technique grafts the disc space and the gutters, PLF the
-gutters), the share of the bed filled with local bone (default 1 for a local-autograft bed, 0
-otherwise) and the extender (default none)."""
+from the technique as the planner grafts it: TLIF and PLIF the disc space and the gutters, ALIF
+and LLIF the disc space, PLF the gutters), the share of the bed filled with local bone (default
+1 for a local-autograft bed, 0 otherwise) and the extender (default none)."""
 
 
 def _lookup(values: Sequence[object], table: Mapping[str, float], column: str) -> FloatArray:
@@ -153,6 +153,33 @@ def compromised_share(biology: pd.DataFrame, params: HealingParameters) -> Float
     share = np.array([table.get(str(g), default) for g in biology["graft"]], dtype=float)
     share *= _lookup(list(biology["smoking"]), params.smoking_compromised_ratio, "smoking")
     return np.asarray(np.minimum(share, 0.9), dtype=float)
+
+
+def region_graft_factor(biology: pd.DataFrame, params: HealingParameters) -> FloatArray:
+    """Each row's factor on the osteogenic rate of each graft region (:data:`REGIONS` order),
+    ``(n, R)``: 1 but where a graft acts otherwise in the disc space than its multiplier says
+    (rhBMP-2 speeds a posterolateral bed, not an interbody one): there the ratio of its
+    interbody value to its multiplier."""
+    out = np.ones((len(biology), len(REGIONS)))
+    k = REGIONS.index("interbody")
+    for i, g in enumerate(biology["graft"]):
+        value = params.graft_interbody_multiplier.get(str(g))
+        if value is not None:
+            out[i, k] = value / params.graft_multiplier[str(g)]
+    return out
+
+
+def interbody_resorption(biology: pd.DataFrame, params: HealingParameters) -> FloatArray:
+    """Each row's interbody resorption phase, ``(n, 2)``: the share of its interbody beds that
+    resorb before they heal and the phase's length in days, from the graft (rhBMP-2 in the disc
+    space: vertebral osteolysis); zeros for grafts without one. The ensemble applies it only
+    where the disc space is grafted."""
+    out = np.zeros((len(biology), 2))
+    for i, g in enumerate(biology["graft"]):
+        entry = params.graft_resorption.get(str(g))
+        if entry is not None:
+            out[i] = entry
+    return out
 
 
 def trabecular_hu(

@@ -11,6 +11,10 @@ fatigue lives. Each day, for all members at once:
    pooled over the day's load spectrum, which moves the tissue fractions;
 4. the cage settles toward its final subsidence and the rods collect fatigue damage.
 
+rhBMP-2 in the disc space first resorbs the adjacent bone in a share of levels (vertebral
+osteolysis on CT): those members' interbody beds stay granulation tissue until the resorption
+phase ends, then heal at the graft's rate.
+
 A member is radiographically fused on a day when a grafted region holds bridging bone and the
 segment's flexion-extension motion is under the criterion; non-union is "not fused" at the
 assessment month. Only the loop over days is in Python.
@@ -30,7 +34,7 @@ from spinefuse.errors import ParameterError
 from spinefuse.healing.activity import cycle_schedule, daily_stimulus
 from spinefuse.healing.fatigue import damage_per_day
 from spinefuse.healing.members import DEVIATES
-from spinefuse.healing.parameters import LOAD_CASES, REGIONS, HealingParameters
+from spinefuse.healing.parameters import DAYS_PER_MONTH, LOAD_CASES, REGIONS, HealingParameters
 from spinefuse.healing.response import FIELDS, ResponseTable, interpolate
 from spinefuse.healing.subsidence import (
     endplate_yield_pressure,
@@ -49,9 +53,9 @@ from spinefuse.healing.tissue import (
     mixture_modulus,
     step_fractions,
 )
+from spinefuse.plan.graft import POSTEROLATERAL_TECHNIQUES
 
 FloatArray = NDArray[np.float64]
-DAYS_PER_MONTH = 365.25 / 12.0
 
 _ROT = FIELDS.index("segment_rotation_rad")
 _STRAIN = FIELDS.index("graft_strain")
@@ -66,12 +70,10 @@ INTERBODY_TECHNIQUES = ("TLIF", "PLIF", "ALIF", "LLIF")
 
 def regions_for_technique(technique: str) -> tuple[bool, bool]:
     """Which graft regions (interbody, posterolateral) a technique grafts when the plan does not
-    say: an interbody technique grafts the disc space and the gutters, PLF the gutters only
-    (the same default as the mechanics' fusion mass)."""
-    if technique in INTERBODY_TECHNIQUES:
-        return (True, True)
-    if technique == "PLF":
-        return (False, True)
+    say, as the planner grafts them (``plan.graft.POSTEROLATERAL_TECHNIQUES``): TLIF and PLIF
+    the disc space and the gutters, ALIF and LLIF the disc space only, PLF the gutters only."""
+    if technique in INTERBODY_TECHNIQUES or technique == "PLF":
+        return (technique != "PLF", technique in POSTEROLATERAL_TECHNIQUES)
     raise ParameterError(
         f"technique = {technique!r} is unknown; use PLF or one of {INTERBODY_TECHNIQUES}"
     )
@@ -168,6 +170,8 @@ def simulate(
     rule: Rule = "lacroix_prendergast",
     dt_days: float | None = None,
     compromised_share: FloatArray | None = None,
+    resorption: FloatArray | None = None,
+    region_factor: FloatArray | None = None,
 ) -> EnsembleRun:
     """Run the ensemble for ``n = table.patients`` patients.
 
@@ -178,7 +182,10 @@ def simulate(
     ``members.DEVIATES`` order). Every member is advanced on its own: patient ``i``'s result
     depends on its inputs and deviates only, never on the other rows. ``dt_days`` None takes the
     parameters' step; ``compromised_share`` ``(n,)`` is each patient's share of compromised
-    graft beds (None: the ensemble's, for every patient)."""
+    graft beds (None: the ensemble's, for every patient); ``resorption`` ``(n, 2)`` is each
+    patient's share of interbody beds that go through a resorption phase and its length in
+    days (None: none do); ``region_factor`` ``(n, R)`` multiplies each region's bone-forming
+    rate (None: ones)."""
     n = table.patients
     dt_days = params.dt_days if dt_days is None else dt_days
     deviates = np.asarray(deviates, dtype=float)
@@ -188,6 +195,18 @@ def simulate(
     regions = np.asarray(regions, dtype=bool)
     trabecular_hu = np.asarray(trabecular_hu, dtype=float)
     compromised_share = np.asarray(compromised_share, dtype=float)
+    resorption = np.zeros((n, 2)) if resorption is None else np.asarray(resorption, dtype=float)
+    if resorption.shape != (n, 2) or np.any(resorption < 0) or np.any(resorption[:, 0] > 1):
+        raise ParameterError(
+            f"resorption has shape {resorption.shape}; need ({n}, 2): a share in 0-1 and days >= 0"
+        )
+    factor = (
+        np.ones((n, len(REGIONS))) if region_factor is None else np.asarray(region_factor, float)
+    )
+    if factor.shape != (n, len(REGIONS)) or np.any(factor < 0):
+        raise ParameterError(
+            f"region_factor has shape {factor.shape}; need ({n}, {len(REGIONS)}) factors >= 0"
+        )
     _check_inputs(
         n,
         osteogenic,
@@ -211,6 +230,8 @@ def simulate(
         params,
         deviates,
         compromised_share,
+        resorption,
+        factor,
     )
     days = int(round(months * DAYS_PER_MONTH))
     steps = int(np.ceil(days / dt_days))
@@ -291,7 +312,8 @@ def _check_inputs(
 class _Members:
     """Every member's draws, one row per (patient, member): the patient row it belongs to,
     its load and fatigue-life factors, grafted regions and their stiffness shares and
-    bone-forming rates, final subsidence (mm) and rod material."""
+    bone-forming rates, final subsidence (mm), rod material and the day its interbody bed's
+    resorption phase ends (0: none)."""
 
     pidx: NDArray[np.intp]
     load: FloatArray
@@ -301,6 +323,7 @@ class _Members:
     rate: FloatArray
     sub_final: FloatArray
     material_masks: dict[str, NDArray[np.bool_]]
+    resorbing_until: FloatArray
 
 
 def _draw_members(
@@ -312,6 +335,8 @@ def _draw_members(
     params: HealingParameters,
     deviates: FloatArray,
     compromised_share: FloatArray,
+    resorption: FloatArray,
+    region_factor: FloatArray,
 ) -> _Members:
     """The members' biology, load, endplate strength and fatigue life from their deviates."""
     n, members = deviates.shape[:2]
@@ -332,13 +357,17 @@ def _draw_members(
     present = regions[pidx]  # (N, R)
     share = params.region_stiffness_share[None, :] * present
     share = share / share.sum(axis=1, keepdims=True)
-    rate = bio[:, None] * params.region_bed_factor[None, :]  # (N, R)
+    rate = bio[:, None] * params.region_bed_factor[None, :] * region_factor[pidx]  # (N, R)
     # Subsidence: the standing cage pressure before any bone forms, raised to the daily peak.
     at0 = table.at(pidx, np.zeros(size))
     cage_peak = at0[:, _CAGE, _STANDING] * params.peak_load_factor * load
     p_yield = endplate_yield_pressure(trabecular_hu[pidx], params) * yield_noise
     sub_final = np.where(cage_peak > 0, final_settlement_mm(cage_peak, p_yield, params), 0.0)
     materials = np.asarray(rod_material)[pidx]
+    # Resorption strikes the members with the weakest endplates (the lowest endplate-yield
+    # deviates): BMP osteolysis and cage subsidence go together (Knox 2011), and the stratified
+    # deviate gives the share exactly.
+    resorbs = (ndtr(z[2]) < resorption[pidx, 0]) & present[:, 0]
     return _Members(
         pidx=pidx,
         load=load,
@@ -348,6 +377,7 @@ def _draw_members(
         rate=rate,
         sub_final=sub_final,
         material_masks={m: materials == m for m in set(rod_material)},
+        resorbing_until=np.where(resorbs, resorption[pidx, 1], 0.0),
     )
 
 
@@ -415,6 +445,7 @@ def _advance(
     relax = min(dt_days / params.averaging_days, 1.0)
     threshold = params.motion_threshold_deg
     bridging = params.bridging_bone_fraction
+    resorbing_ends = float(draw.resorbing_until.max(initial=0.0))
     sample_i = 0
     for step in range(steps + 1):
         t = step * dt_days
@@ -453,7 +484,11 @@ def _advance(
             e = daily_stimulus(strain, w, params.stimulus_exponent)
             mu = claes_heigele_membership(e, -params.ch_pressure_per_strain_mpa * e, params)
         osteo = draw.rate * np.exp(-sub / params.subsidence_scale_mm)[:, None]
-        f = step_fractions(f, mu, osteo, params, dt_days)
+        stepped = step_fractions(f, mu, osteo, params, dt_days)
+        if t < resorbing_ends:
+            held = t < draw.resorbing_until  # interbody beds still resorbing
+            stepped[held, 0] = f[held, 0]
+        f = stepped
         modulus += relax * (mixture_modulus(f, params) - modulus)
         for m, mask in draw.material_masks.items():
             damage[mask] += dt_days * damage_per_day(

@@ -22,6 +22,8 @@ REGIONS = ("interbody", "posterolateral")
 """Order of the graft-region axis."""
 LOAD_CASES = ("standing", "walking", "flexion", "extension", "lateral_bending", "axial_rotation")
 """The mechanics' fusion load cases, in the order of its response arrays."""
+DAYS_PER_MONTH = 365.25 / 12.0
+"""Days in a mean calendar month."""
 GRAFTS = ("local_autograft", "iliac_crest_autograft", "allograft", "dbm", "ceramic", "rhbmp2")
 RATE_NAMES = (
     "granulation_to_fibrous",
@@ -80,6 +82,8 @@ class HealingParameters:
     # biology
     graft_multiplier: Mapping[str, float]
     graft_compromised_share: Mapping[str, float]  # grafts whose beds fail at their own rate
+    graft_resorption: Mapping[str, tuple[float, float]]  # interbody (share, days) held back
+    graft_interbody_multiplier: Mapping[str, float]  # grafts that act otherwise in the disc space
     smoking_multiplier: Mapping[str, float]
     smoking_compromised_ratio: Mapping[str, float]  # multiplies the compromised-bed share
     diabetes_multiplier: Mapping[str, float]
@@ -230,6 +234,22 @@ def parameters_from_mapping(data: Any, source: str = "healing parameters") -> He
             for g in GRAFTS
             if isinstance(r.get(f"{bio}.graft.{g}"), Mapping)
             and "compromised_bed_share" in r.get(f"{bio}.graft.{g}")
+        },
+        graft_resorption={
+            g: (
+                r.num(f"{bio}.graft.{g}.interbody_resorption.share", lo=0.0, hi=1.0),
+                DAYS_PER_MONTH
+                * r.num(f"{bio}.graft.{g}.interbody_resorption.months", lo=0.0, hi=24.0),
+            )
+            for g in GRAFTS
+            if isinstance(r.get(f"{bio}.graft.{g}"), Mapping)
+            and "interbody_resorption" in r.get(f"{bio}.graft.{g}")
+        },
+        graft_interbody_multiplier={
+            g: r.num(f"{bio}.graft.{g}.interbody_value", lo=0.0)
+            for g in GRAFTS
+            if isinstance(r.get(f"{bio}.graft.{g}"), Mapping)
+            and "interbody_value" in r.get(f"{bio}.graft.{g}")
         },
         smoking_multiplier=r.table(f"{bio}.smoking", ("never", "former", "current")),
         smoking_compromised_ratio={

@@ -538,7 +538,9 @@ BATCH_COLUMNS = (
     "odi_12m",
     "odi_24m",
     "odi_mcid_probability_3m",
+    "odi_early_response_probability",
     "odi_mcid_probability",
+    "odi_mcid_probability_24m",
     "back_pain_12m",
     "leg_pain_12m",
     "eq5d_12m",
@@ -555,8 +557,9 @@ def forecast_batch(
     ``nonunion_probability`` from the healing stage in every row (required); build a case's row
     with :func:`patient_frame` to get the single forecast's numbers. Result columns
     :data:`BATCH_COLUMNS`: probabilities of each outcome, mean operative time (min), blood loss
-    (mL), stay (days), expected 3-, 12- and 24-month ODI, 12-month pain and EQ-5D index, and
-    the chances of reaching the ODI MCID by 3 and 12 months and the EQ-5D MCID by 12.
+    (mL), stay (days), expected 3-, 12- and 24-month ODI, 12-month pain and EQ-5D index, the
+    chances of having reached the ODI MCID at 3, 12 and 24 months, of an early response (the
+    MCID reached at 3 months and kept at 12) and of the EQ-5D MCID at 12.
     ``recalibration`` (a site's ``fit_registry(..., mode="recalibrate")``) adjusts the risks and
     the stay to that site."""
     df = with_operative_time(validate_patients(patients.reset_index(drop=True)))
@@ -574,9 +577,11 @@ def forecast_batch(
     odi_base = baselines(df, "odi")
     course = odi.mean_at(d, odi_base, dx, np.array([3.0, 24.0]))
     out["odi_3m"], out["odi_24m"] = course[:, 0], course[:, 1]
-    out["odi_mcid_probability_3m"] = odi.reach_probability(
-        d, odi_base, dx, odi.mcid, np.array([3.0])
-    )[:, 0]
+    reach = odi.reach_probability(d, odi_base, dx, odi.mcid, np.array([3.0, 24.0]))
+    out["odi_mcid_probability_3m"], out["odi_mcid_probability_24m"] = reach[:, 0], reach[:, 1]
+    out["odi_early_response_probability"] = odi.early_response_probability(
+        d, odi_base, dx, odi.mcid, 3.0
+    )
     for name in ("back_pain", "leg_pain"):
         sm = pro_models()[name]
         out[f"{name}_12m"] = sm.mean_12m(sm.design(df, probs), baselines(df, name), dx)

@@ -14,10 +14,14 @@ and gains a little more by 24 months:
     ODI(t) = baseline - (baseline - ODI_12) * f(t)
     f(t) = (1 - exp(-t/tau)) / (1 - exp(-12/tau))  (t <= 12),  rising linearly to g at 24
 
-so each patient's spread scales with f(t), and the chance of reaching the MCID at t is
-P(ODI_12 <= baseline - MCID / f(t)). Pain follows the same course from its own baseline with the
-diagnosis' improvement fraction; the EQ-5D index moves with the ODI change (a linear mapping,
-baseline from the baseline ODI unless given) plus its own noise.
+so each patient's spread scales with f(t). An early ODI (0 < t < 12 months) also strays from
+that course by its own deviation e ~ Normal(0, s²) (``early_observation_sd``: 3-month ODIs lie
+11.9 ± 10.8 points from the 12-month ones in N2QOD), so the chance of having reached the MCID at
+t is P(f(t)·(baseline - ODI_12) - e >= MCID), and the chance of having reached it by t *and*
+still at 12 months (an "early responder") is the joint probability of both. Pain follows the
+same course from its own baseline with the diagnosis' improvement fraction (without the early
+deviation, measured for the ODI only); the EQ-5D index moves with the ODI change (a linear
+mapping, baseline from the baseline ODI unless given) plus its own noise.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ BASELINE_COLUMN: Final[dict[str, str]] = {
 }
 EQ5D_FLOOR: Final = -0.594
 """Lowest EQ-5D-3L index of the UK TTO value set (state 33333)."""
+_LEGENDRE: Final = np.polynomial.legendre.leggauss(48)
+"""Gauss-Legendre nodes and weights on [-1, 1] for the early-response integral."""
 
 
 def _section(name: str) -> dict[str, Any]:
@@ -107,6 +113,13 @@ class ScoreModel(Model):
     centre: tuple[float, ...] = (0.0,) * len(DIAGNOSES)
     scb: float | None = None
     scale: float = 1.0
+    early_sd: float = 0.0
+
+    def early_spread(self, months: FloatArray) -> FloatArray:
+        """The early deviation's sd at each time: ``early_sd`` strictly between surgery and 12
+        months, 0 at baseline and from 12 months on (the 12-month score is the outcome)."""
+        t = np.asarray(months, dtype=float)
+        return np.asarray(np.where((t > 0.0) & (t < 12.0), self.early_sd, 0.0), dtype=float)
 
     def location(
         self, design: Design, baseline: FloatArray, dx: NDArray[np.intp]
@@ -141,14 +154,49 @@ class ScoreModel(Model):
         threshold: float,
         months: FloatArray,
     ) -> FloatArray:
-        """P(improvement from baseline >= threshold) at each time, shape (n, t)."""
+        """P(improvement from baseline >= threshold) at each time, shape (n, t): the improvement
+        at t is f(t)·(baseline - ODI_12) less the early deviation."""
         mu, w = self.location(design, baseline, dx)
         f = np.maximum(recovery_fraction(months), 1e-12)  # (t,)
+        s = self.early_spread(months)  # (t,)
+        spread = np.sqrt((f * self.sd) ** 2 + s**2)  # (t,)
+        gain = f[None, None, :] * (baseline[:, None, None] - mu[:, :, None]) - threshold
+        p = (w[:, :, None] * norm.cdf(gain / spread[None, None, :])).sum(axis=1)  # (n, t)
         limit = baseline[:, None] - threshold / f[None, :]  # (n, t)
-        z = (limit[:, None, :] - mu[:, :, None]) / self.sd  # (n, c, t)
-        p = (w[:, :, None] * norm.cdf(z)).sum(axis=1)
-        p = np.where(limit < 0.0, 0.0, p)
+        # Without the early deviation the 12-month score would have to fall below 0; with it, no
+        # score can improve by more than its baseline.
+        impossible = np.where(s[None, :] > 0.0, (baseline < threshold)[:, None], limit < 0.0)
+        p = np.where(impossible, 0.0, p)
         return np.asarray(np.where(f[None, :] <= 1e-9, 0.0, p), dtype=float)
+
+    def early_response_probability(
+        self,
+        design: Design,
+        baseline: FloatArray,
+        dx: NDArray[np.intp],
+        threshold: float,
+        months: float,
+    ) -> FloatArray:
+        """P(improvement >= threshold at ``months`` and again at 12 months), shape (n,): the
+        registries' "early responders" (reached the MCID by 3 months and kept it)."""
+        if not 0.0 < months < 12.0:
+            raise ParameterError(f"months = {months!r}: an early response lies before 12 months")
+        mu, w = self.location(design, baseline, dx)  # (n, c)
+        f = float(recovery_fraction(months))
+        s = float(self.early_spread(np.array([months]))[0])
+        m = baseline[:, None] - mu  # mean 12-month improvement, (n, c)
+        if s <= 0.0:
+            p = (w * norm.sf((max(threshold, threshold / f) - m) / self.sd)).sum(axis=1)
+        else:
+            # integral over the 12-month improvement X = m + sd·z >= threshold of
+            # phi(z)·P(f·X - e >= threshold), by Gauss-Legendre on the normal's support
+            lo = np.maximum((threshold - m) / self.sd, -8.0)
+            hi = np.maximum(lo, 0.0) + 8.0
+            x, wq = _LEGENDRE
+            z = lo[..., None] + (hi - lo)[..., None] * (x + 1.0) / 2.0  # (n, c, k)
+            inner = norm.pdf(z) * norm.cdf((f * (m[..., None] + self.sd * z) - threshold) / s)
+            p = (w * ((hi - lo) / 2.0 * (inner * wq).sum(axis=-1))).sum(axis=1)
+        return np.asarray(np.where(baseline < threshold, 0.0, np.clip(p, 0.0, 1.0)), float)
 
     def band(
         self,
@@ -161,14 +209,29 @@ class ScoreModel(Model):
         """Quantiles ``q`` of each patient's score at each time, shape (n, t, len(q))."""
         mu, w = self.location(design, baseline, dx)
         f = recovery_fraction(months)
+        s = self.early_spread(months)
         grid = np.linspace(0.0, self.top, 401)
         cdf12 = (w[:, :, None] * norm.cdf((grid[None, None, :] - mu[:, :, None]) / self.sd)).sum(1)
         out = np.empty((len(baseline), len(f), len(q)))
         for j, qq in enumerate(q):
-            y12 = grid[np.argmax(cdf12 >= qq, axis=1)]  # (n,)
+            y12 = _quantile(grid, cdf12, qq)  # (n,)
             value = baseline[:, None] - (baseline[:, None] - y12[:, None]) * f[None, :]
             out[:, :, j] = np.clip(value, 0.0, self.top)
+        for i in np.flatnonzero(s > 0.0):
+            # an early score: mixture of Normal((1 - f)·b + f·mu, f²sd² + s²), clipped
+            centre = (1.0 - f[i]) * baseline[:, None] + f[i] * mu  # (n, c)
+            spread = math.sqrt((f[i] * self.sd) ** 2 + s[i] ** 2)
+            cdf = (w[:, :, None] * norm.cdf((grid - centre[:, :, None]) / spread)).sum(1)
+            for j, qq in enumerate(q):
+                out[:, i, j] = _quantile(grid, cdf, qq)
         return out
+
+
+def _quantile(grid: FloatArray, cdf: FloatArray, q: float) -> FloatArray:
+    """The first grid value where each row's cdf reaches q (the grid's top when it never does:
+    the mass above the scale's top sits at the top)."""
+    reached = cdf >= q
+    return np.asarray(np.where(reached.any(axis=1), grid[np.argmax(reached, axis=1)], grid[-1]))
 
 
 @dataclass(frozen=True)
@@ -328,7 +391,11 @@ def pro_models() -> dict[str, ScoreModel]:
         sub = Design(d.x[rows], d.events[rows])
 
         centres.append(brentq(_centre_gap, -80.0, 80.0, args=(raw, k, sub, base[rows], target)))
-    models = {"odi": ScoreModel(**{**_init(raw), "centre": tuple(centres)})}
+    models = {
+        "odi": ScoreModel(
+            **{**_init(raw), "centre": tuple(centres), "early_sd": early_observation_sd()}
+        )
+    }
     # Pain: the ODI predictors at 1/10 scale, centred so the population keeps the published gain.
     penalty = raw.scale * (d.x @ raw.beta)
     combos, w = event_mixture(d.events)

@@ -20,6 +20,10 @@ from spinefuse.plan.catalogue import Catalogue
 from spinefuse.plan.rules import PlanningRules
 from spinefuse.plan.surgical_plan import Cage, Decompression, Graft, GraftMaterial, Technique
 
+POSTEROLATERAL_TECHNIQUES: tuple[Technique, ...] = ("PLF", "TLIF", "PLIF")
+"""Techniques whose exposure decorticates and grafts the posterolateral gutters; ALIF and LLIF
+(with percutaneous or no posterior fixation) graft the disc space only."""
+
 MM3_PER_CM3 = 1000.0
 
 
@@ -51,7 +55,7 @@ def graft_need(
         v = c.count * c.width_mm * c.depth_mm * c.height_mm * window / MM3_PER_CM3
         interbody += max(v, floor)
     posterolateral = 0.0
-    if technique in ("PLF", "TLIF", "PLIF"):
+    if technique in POSTEROLATERAL_TECHNIQUES:
         bed = rules.posterolateral_bed_mm
         for seg in segments:
             up, low = (geometry.vertebra(n) for n in parse_segment(seg))
