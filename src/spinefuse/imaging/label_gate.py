@@ -320,9 +320,13 @@ def gate_label_map(
     names = list(ids)
     spacing = ras.spacing
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    pts_all, vols, cents = [], [], []
+    # each level's box of the map, found in one pass: a level is searched in its box alone
+    boxes = _level_boxes(arr, ids)
+    pts_all, vols, cents, ijks = [], [], [], []
     for name in names:  # a few levels, each vectorised
-        ijk = np.argwhere(arr == ids[name])
+        box = boxes[name]
+        ijk = np.argwhere(arr[box] == ids[name]) + np.array([s.start for s in box])
+        ijks.append(ijk)
         pts_all.append(ras.voxel_to_world(ijk.astype(float)))
         vols.append(len(ijk) * voxel_ml)
         cents.append(pts_all[-1].mean(axis=0))
@@ -332,7 +336,7 @@ def gate_label_map(
     # body masks on the grid, for the field-of-view check
     bodies = np.zeros(arr.shape, dtype=np.int32)
     for k, name in enumerate(names):
-        ijk = np.argwhere(arr == ids[name])
+        ijk = ijks[k]
         rel = pts_all[k] - pts_all[k].mean(axis=0)
         a = rel @ ant[k]
         a_lo, a_hi = np.percentile(a, [1.0, 99.0])
@@ -370,7 +374,7 @@ def gate_label_map(
             ("depth", "body_depth_mm", d, "mm"),
         ):
             level_checks[k].append(_size_check(check, key, name, value, unit))  # type: ignore[arg-type]
-    _components(arr, ids, names, spacing, voxel_ml, level_checks)
+    _components(arr, boxes, ids, names, spacing, voxel_ml, level_checks)
     spacing_mm = _order_and_continuity(
         names, centroids, tang, dims, cut, ids, level_checks, global_checks
     )
@@ -450,8 +454,16 @@ def with_naming(verdict: GateVerdict, naming: NamingChecks) -> GateVerdict:
     return _verdict(levels, [*verdict.checks, *naming.map])
 
 
+def _level_boxes(arr: NDArray[np.integer], ids: dict[str, int]) -> dict[str, tuple[slice, ...]]:
+    """Each level's bounding box in the map (an empty box for a level without voxels)."""
+    found = ndimage.find_objects(np.asarray(arr, dtype=np.int64), max_label=max(ids.values()))
+    empty = tuple(slice(0, 0) for _ in range(arr.ndim))
+    return {name: found[key - 1] or empty for name, key in ids.items()}
+
+
 def _components(
     arr: NDArray[np.integer],
+    boxes: dict[str, tuple[slice, ...]],
     ids: dict[str, int],
     names: list[str],
     spacing: F64,
@@ -462,9 +474,7 @@ def _components(
     level ignored)."""
     st = ndimage.generate_binary_structure(3, 3)
     for k, name in enumerate(names):
-        mask = arr == ids[name]
-        box = ndimage.find_objects(mask.astype(np.int8))[0]
-        lab, n = ndimage.label(mask[box], structure=st)
+        lab, n = ndimage.label(arr[boxes[name]] == ids[name], structure=st)
         sizes = np.bincount(lab.ravel())[1:] * voxel_ml
         total = float(sizes.sum())
         big = np.flatnonzero(sizes >= PIECE_SHARE * total)
