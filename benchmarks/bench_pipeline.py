@@ -2,7 +2,8 @@
 
 - ``spinefuse run`` on the sample patient, reports included: wall seconds of the command
   (start-up included, best of ``--repeats``), the CPU seconds of all its processes (the gate's
-  naming check and the reports run in forked ones), its peak resident memory, and the seconds
+  naming check, the MR reading, the reports' pictures drawn ahead and the patient's report run
+  in forked ones), its peak resident memory, and the seconds
   of each stage (from the run's own timing; a stage that overlaps a forked one counts its own
   wall time, the imaging stage the wait for the naming check). Target ≤ 5 s on 2 cores.
 - ``spinefuse mechanics --reference --construct screws-rods:L4-L5``: wall seconds including

@@ -145,6 +145,9 @@ def _run_stages(
     or when a stage raises) the records are kept if the complete gate has the same findings,
     and the stages run again on the complete gate if it has more, so a run's records and errors
     are those of running the stages one after the other."""
+    from spinefuse.stages import draw_ahead
+
+    names = [s.name for s in stages]
     held: list[Stage] = []  # imaging, and the stages run on its gate without the naming check
     k = 0
     while True:
@@ -173,6 +176,7 @@ def _run_stages(
         else:
             setattr(result, st.field, outcome)
             result.ran.append(st.name)
+        draw_ahead(result, st.name, names)
         if _pending(result):
             held.append(st)
         else:

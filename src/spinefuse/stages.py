@@ -9,7 +9,8 @@ so ``import spinefuse`` stays light and a run imports only what it uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -240,12 +241,43 @@ def forecast_stage(r: CaseResult) -> Record | Skip:
 
 
 def report_stage(r: CaseResult) -> list[Any] | Skip:
-    """The surgeon's and the patient's reports (HTML and PDF) from the records in memory."""
+    """The surgeon's and the patient's reports (HTML and PDF) from the records in memory, with
+    the pictures drawn ahead (:func:`draw_ahead`) taken as they are."""
     from spinefuse.report import write_reports
+    from spinefuse.report.picture_store import PictureStore, remembering
 
     if r.out_dir is None:
         return Skip("no_output_folder", "reports are written into a run folder (--out)")
-    return write_reports(r, r.out_dir)
+    store: PictureStore = {}
+    for key in [k for k in r.prefetched if k.startswith(_AHEAD)]:
+        with contextlib.suppress(Exception):  # what did not come is drawn here
+            store.update(r.prefetched.pop(key).result())
+    with remembering(store):
+        return write_reports(r, r.out_dir)
+
+
+_AHEAD = "pictures after "
+PICTURES_AFTER: tuple[StageName, ...] = ("plan", "healing")
+"""The stages after which the reports' pictures of the records so far are drawn ahead."""
+
+
+def draw_ahead(r: CaseResult, name: StageName, selected: Sequence[StageName]) -> None:
+    """Once stage ``name`` has run, start drawing the reports' pictures of the records that
+    exist now in a forked process (:mod:`spinefuse.report.ahead`), when the reports are to be
+    written in this run; the report stage takes them. The picture modules are imported here,
+    once for this process and its forks."""
+    from spinefuse.forked import Forked, can_fork
+
+    if name not in PICTURES_AFTER or "report" not in selected or r.out_dir is None:
+        return
+    if not can_fork():
+        return
+    from spinefuse.report.ahead import pictures_ahead
+
+    earlier = r.prefetched.pop(_AHEAD + name, None)
+    if earlier is not None:  # the stage ran again (on the complete label-map gate)
+        earlier.cancel()
+    r.prefetched[_AHEAD + name] = Forked(pictures_ahead, r, name)
 
 
 def _healing_anatomy(r: CaseResult, plan: SurgicalPlan) -> tuple[SpineGeometry, SurgicalPlan]:

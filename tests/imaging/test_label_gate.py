@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from spinefuse.errors import LabelMapError
-from spinefuse.imaging.label_gate import gate_label_map
+from spinefuse.imaging import builtin_ct
+from spinefuse.imaging.label_gate import gate_label_map, naming_checks
 from spinefuse.imaging.nifti import read_nifti
 from spinefuse.imaging.volume import Volume
 
@@ -82,6 +83,22 @@ def test_shifted_map_fails_against_the_anchors_in_the_ct(example: tuple[Volume, 
     as_given = gate_label_map(labels, "totalseg", image=ct)
     assert as_given.status != "fail"
     assert not [m for m in as_given.messages if "naming" in m and not m.split()[1] == "T11"]
+
+
+def test_the_naming_check_s_quick_segmentation_gives_the_full_one_s_verdict(
+    example: tuple[Volume, Volume], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The naming check segments the CT on a 2 mm grid without the outline on the scan's own
+    grid; on the shifted example (a finding on every level and on the map) its verdict is
+    word for word that of the full segmentation."""
+    ct, labels = example
+    shifted = _relabel(labels, {k: k + 1 for k in range(26, 34)})
+    quick = naming_checks(shifted, "totalseg", ct)
+    assert [c.status for c in quick.map] == ["fail"]
+    assert sum(1 for found in quick.levels if found) == 7
+    full = builtin_ct.BuiltinCTBackend
+    monkeypatch.setattr(builtin_ct, "BuiltinCTBackend", lambda **_: full())
+    assert naming_checks(shifted, "totalseg", ct) == quick
 
 
 def test_missing_and_truncated_levels_are_caught(example: tuple[Volume, Volume]) -> None:

@@ -25,15 +25,27 @@ class BoneField:
     spacing: Vec
 
     @classmethod
-    def of(cls, labels: Volume, ids: Collection[int], margin: int = 3) -> BoneField | None:
-        """The field of the voxels whose label is one of ``ids``; None when there are none."""
-        mask = np.isin(labels.array, list(ids))
+    def of(
+        cls,
+        labels: Volume,
+        ids: Collection[int],
+        margin: int = 3,
+        within: tuple[slice, ...] | None = None,
+    ) -> BoneField | None:
+        """The field of the voxels whose label is one of ``ids``; None when there are none.
+        ``within``: a box of the label map known to hold every such voxel (only it is
+        searched; the field is the same)."""
+        box = within or tuple(slice(0, n) for n in labels.shape)
+        mask = np.isin(labels.array[box], list(ids))
         if not mask.any():
             return None
+        start = [s.start or 0 for s in box]
         nz = np.nonzero(mask)
-        lo = np.maximum([int(a.min()) - margin for a in nz], 0)
-        hi = np.minimum([int(a.max()) + margin + 1 for a in nz], labels.shape)
-        crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        lo = np.maximum([int(a.min()) + o - margin for a, o in zip(nz, start, strict=True)], 0)
+        hi = np.minimum(
+            [int(a.max()) + o + margin + 1 for a, o in zip(nz, start, strict=True)], labels.shape
+        )
+        crop = np.isin(labels.array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], list(ids))
         # padded by one voxel so bone at the image's edge ends there, not beyond it
         edt = ndimage.distance_transform_edt(np.pad(crop, 1), sampling=labels.spacing)
         shift = np.eye(4)

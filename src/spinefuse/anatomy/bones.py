@@ -15,13 +15,15 @@ from spinefuse.imaging.volume import Volume
 
 @dataclass(frozen=True)
 class LabelledBone:
-    """One labelled vertebra: its voxels in world coordinates and their CT values."""
+    """One labelled vertebra: its voxels in world coordinates and their CT values, and the box
+    of the label map that holds them."""
 
     name: str
     key: int  # its label ID
     xyz: Vec  # (n, 3) world mm
     hu: NDArray[np.float32]  # (n,)
     on_edge: NDArray[np.bool_]  # (n,) voxel on the border of the field of view
+    box: tuple[slice, ...]  # of the label map's voxel indices
 
 
 def labelled_bones(image: Volume, labels: Volume, ids: dict[str, int]) -> list[LabelledBone]:
@@ -37,5 +39,5 @@ def labelled_bones(image: Volume, labels: Volume, ids: dict[str, int]) -> list[L
         ijk = np.argwhere(crop) + np.array([s.start for s in box])
         on_edge = np.any((ijk == 0) | (ijk == np.array(arr.shape) - 1), axis=1)
         hu = image.array[box][crop].astype(np.float32)
-        bones.append(LabelledBone(name, key, labels.voxel_to_world(ijk), hu, on_edge))
+        bones.append(LabelledBone(name, key, labels.voxel_to_world(ijk), hu, on_edge, box))
     return bones

@@ -144,7 +144,7 @@ def _measure_spine(
             if len(bones) > 1
             else np.array([0.0, 0.0, 1.0])
         )
-        field = BoneField.of(labels, {bone.key})
+        field = BoneField.of(labels, {bone.key}, within=bone.box)
         assert field is not None  # the bone has voxels
         fields[bone.name] = field
         m = _settle(bone, frame_from(coms[i], up, ANTERIOR), cell, labels, sampled, field)

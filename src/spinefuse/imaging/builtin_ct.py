@@ -71,13 +71,18 @@ class BuiltinCTBackend:
     when the case knows it; it overrides the anchors. ``anchor``: a vertebra name and a world
     point (RAS, mm) inside it, likewise. ``working_mm``: the least voxel size of the analysis
     grid (finer scans are analysed at this size, labelled at their own). ``metal_hu`` and
-    ``metal_margin_mm``: metal threshold and the margin kept around metal."""
+    ``metal_margin_mm``: metal threshold and the margin kept around metal. ``fine_outline``:
+    each level's outline found again on the scan's own grid (step 6); without it the working
+    grid's labels are carried to the scan's grid as they are, in about half the time, for a
+    caller that needs the levels' names and places, not their outline to the voxel (the
+    label-map gate's naming check)."""
 
     lowest_in_view: str | None = None
     anchor: tuple[str, Vec3] | None = None
     working_mm: float = 1.5
     metal_hu: float = 2500.0
     metal_margin_mm: float = 3.0
+    fine_outline: bool = True
 
     def segment(self, image: Volume) -> Segmentation:
         if image.modality != "CT":
@@ -273,7 +278,10 @@ def _segment(image: Volume, cfg: BuiltinCTBackend) -> Segmentation:
         modality="SEG",
         source="built-in CT bodies",
     )
-    labels, bodies = _on_scan_grid(ras, work_labels, work_bodies, an, cfg)
+    if cfg.fine_outline:
+        labels, bodies = _on_scan_grid(ras, work_labels, work_bodies, an, cfg)
+    else:
+        labels, bodies = on_grid(work_labels, ras, resample=True), on_grid(work_bodies, ras, True)
     labels, bodies = _uncrop(labels, full, crop), _uncrop(bodies, full, crop)
     cut = cut_by_scan(_ids(labels), _ids(bodies), labels.spacing)
     labels = on_grid(labels, image, resample=True)

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from spinefuse.report.picture_store import remembered  # noqa: E402
 from spinefuse.report.stage_views import Milestone, Risk, RomRow, Series  # noqa: E402
 
 INTACT = "#8c9bab"
@@ -48,6 +49,7 @@ _PLANE_TITLE = {
 }
 
 
+@remembered
 def rom_chart(rows: Sequence[RomRow]) -> str | None:
     """Bars of range of motion per segment (deg), intact against planned, one panel per plane
     of motion present; labels give the change in percent."""
@@ -84,6 +86,7 @@ def rom_chart(rows: Sequence[RomRow]) -> str | None:
     return data_uri(fig)
 
 
+@remembered
 def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -> str | None:
     """Healing over time: fractions (bone fraction, fusion probability; 0–1) on the left panel
     with their percentile bands, and subsidence (mm) on the right when the record has it."""
@@ -143,6 +146,7 @@ def healing_chart(series: Sequence[Series], fusion_points: dict[float, float]) -
     return data_uri(fig)
 
 
+@remembered
 def risk_chart(items: Sequence[Risk]) -> str | None:
     """Horizontal bars of complication risk (%) with intervals; a tick marks the average patient."""
     if not items:
@@ -183,6 +187,7 @@ def risk_chart(items: Sequence[Risk]) -> str | None:
     return data_uri(fig)
 
 
+@remembered
 def pro_chart(
     series: Sequence[Series], baseline: float | None, mcid_points: float, instrument: str = "ODI"
 ) -> str | None:
@@ -242,6 +247,7 @@ _KIND_COLOUR = {
 }
 
 
+@remembered
 def timeline_chart(milestones: Sequence[Milestone]) -> str | None:
     """The recovery pathway on a time line (weeks after surgery): phases and restrictions as
     bars from start to end, single events as dots."""

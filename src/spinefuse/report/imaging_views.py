@@ -22,6 +22,7 @@ from spinefuse.imaging.images import Images
 from spinefuse.imaging.volume import Volume
 from spinefuse.imaging.xray_landmarks import XrayLandmarks
 from spinefuse.report.figures import ACCENT, data_uri, new_figure
+from spinefuse.report.picture_store import remembered
 
 BONE_WINDOW = (400.0, 1800.0)
 """(level, width) in HU: the usual CT bone window."""
@@ -126,6 +127,7 @@ def _slipped_segments(measurements: Sequence[Measurement], geometry: SpineGeomet
     return sorted(set(out))
 
 
+@remembered
 def ct_reformats(
     ct: Volume, geometry: SpineGeometry, measurements: Sequence[Measurement] = ()
 ) -> list[ImagingPicture]:
@@ -272,6 +274,7 @@ def ct_reformats(
     return pictures
 
 
+@remembered
 def xray_overlay(marks: XrayLandmarks) -> ImagingPicture:
     """The landmarks of one radiograph drawn in image coordinates (pixels, y downward), each
     vertebra outlined from its corners and labelled."""

@@ -305,6 +305,13 @@ def _avoid(fc: Forecast | None) -> list[str]:
     return out
 
 
+def operation_picture(r: CaseResult) -> str | None:
+    """The spine from the side with the planned implants (bones and implants only)."""
+    if r.geometry is None or r.plan is None:
+        return None
+    return spine3d.sagittal_view(r.geometry, r.plan, simple=True)
+
+
 def patient_context(r: CaseResult) -> dict[str, Any]:
     """The template context of the patient's report (see ``templates/patient.html.j2``)."""
     case = r.case
@@ -342,9 +349,7 @@ def patient_context(r: CaseResult) -> dict[str, Any]:
         )
     odi = next((t for t in trajectories(fc) if t.instrument == "odi"), None)
     improve = odi.at(12.0, odi.mcid_probability) if odi else None
-    picture = None
-    if r.geometry is not None and r.plan is not None:
-        picture = spine3d.sagittal_view(r.geometry, r.plan, simple=True)
+    picture = operation_picture(r)
     return {
         "title": "Your back operation: what it is and what to expect",
         "to_check": bool(r.geometry is not None and r.geometry.needs_confirmation),

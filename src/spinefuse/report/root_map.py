@@ -12,6 +12,7 @@ from matplotlib.patches import Rectangle
 from spinefuse.assess.assessment import Concordance
 from spinefuse.conventions import parse_segment
 from spinefuse.report.figures import ACCENT, GOOD, INTACT, PLANNED, data_uri, new_figure
+from spinefuse.report.picture_store import remembered
 
 LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
 ZONE_X = {"central": 0.0, "subarticular": 0.3, "foraminal": 0.75, "extraforaminal": 1.3}
@@ -22,6 +23,7 @@ def _y(name: str) -> float:
     return -float(LEVELS.index(name))
 
 
+@remembered
 def root_map(c: Concordance) -> str | None:
     """The roots and compressions of a concordance as a PNG data URI (None when empty)."""
     if not c.roots and not c.compressions:

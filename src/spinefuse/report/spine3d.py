@@ -21,6 +21,7 @@ from spinefuse.assess.assessment import Measurement
 from spinefuse.conventions import parse_segment
 from spinefuse.plan.surgical_plan import Cage, SurgicalPlan
 from spinefuse.report.figures import ACCENT, PLANNED, data_uri, new_figure
+from spinefuse.report.picture_store import remembered
 
 Arr = NDArray[np.float64]
 BONE = "#e8dcc4"
@@ -116,6 +117,7 @@ def _shade(faces: list[Arr], colours: list[str], light: Arr) -> NDArray[np.float
     return np.asarray(rgba, dtype=float)
 
 
+@remembered
 def spine_3d(
     geometry: SpineGeometry,
     plan: SurgicalPlan | None = None,
@@ -195,6 +197,7 @@ def _endplate_line(plate: Endplate) -> Arr:
     return np.array([_yz(plate.anterior), _yz(plate.posterior)])
 
 
+@remembered
 def sagittal_view(
     geometry: SpineGeometry,
     plan: SurgicalPlan | None = None,

@@ -224,7 +224,9 @@ def adjacent_segments(fused: Sequence[str], present: Sequence[str]) -> list[str]
     return out
 
 
-def _mechanics(mech: MechanicsResult, plan: SurgicalPlan | None) -> dict[str, Any]:
+def mechanics_section(mech: MechanicsResult, plan: SurgicalPlan | None) -> dict[str, Any]:
+    """The mechanics section: range of motion per segment against the intact spine (table and
+    chart), disc pressures, facet forces and the implants' safety factors."""
     rows = rom_rows(mech)
     fused = plan.fuse_segments if plan else []
     segments = sorted({r.segment for r in rows}, key=segment_rank)
@@ -277,7 +279,8 @@ def _mechanics(mech: MechanicsResult, plan: SurgicalPlan | None) -> dict[str, An
     }
 
 
-def _healing(heal: HealingCourse) -> dict[str, Any]:
+def healing_section(heal: HealingCourse) -> dict[str, Any]:
+    """The healing section: the ensemble's curves over time (chart) and its figures."""
     series = healing_curves(heal)
     points = fusion_probability_points(heal)
     rows = [
@@ -424,7 +427,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "decompress": ", ".join(a.decompress_segments) or "none",
         "red_flags": a.red_flags,
         "rationale": a.rationale,
-        "concordance": _concordance(a),
+        "concordance": concordance_section(a),
         "not_measured": [
             {"name": words(n.name), "level": n.level or "", "reason": n.reason}
             for n in a.not_measured
@@ -432,7 +435,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
     }
 
 
-def _concordance(a: Assessment) -> dict[str, Any] | None:
+def concordance_section(a: Assessment) -> dict[str, Any] | None:
     """The roots and compressions of the assessment's concordance, and its picture."""
     from spinefuse.report.root_map import root_map
 
@@ -469,9 +472,11 @@ def _concordance(a: Assessment) -> dict[str, Any] | None:
     }
 
 
-def _plan(
+def plan_section(
     plan: SurgicalPlan, geometry: SpineGeometry | None, assessment: Assessment | None
 ) -> dict[str, Any]:
+    """The plan section: choices and reasons, checks, decompressions, implants, and the 3-D
+    and sagittal views of the construct."""
     return {
         "summary": [
             ("Segments", ", ".join(plan.fuse_segments)),
@@ -578,6 +583,14 @@ def at_a_glance(r: CaseResult) -> list[tuple[str, str]]:
     return rows
 
 
+def anatomy_view(r: CaseResult) -> str | None:
+    """The 3-D view of the spine without implants, shown with the anatomy when nothing is
+    planned (the plan's section shows it with the implants)."""
+    if r.geometry is None or r.plan is not None:
+        return None
+    return spine3d.spine_3d(r.geometry, None)
+
+
 def surgeon_imaging(r: CaseResult) -> tuple[list[ImagingPicture], list[str]]:
     """The imaging pictures of the surgeon's report and the notes on what is not shown."""
     return case_imaging(r.images, r.geometry, r.assessment.measurements if r.assessment else ())
@@ -598,7 +611,7 @@ def surgeon_context(
             "levels": ", ".join(g.levels),
             "partial": [n for n, v in g.vertebrae.items() if v.partial],
             "notes": list(g.notes),
-            "view3d": spine3d.spine_3d(g, None) if r.plan is None else None,
+            "view3d": anatomy_view(r),
         }
     from spinefuse.stages import STAGES
 
@@ -610,9 +623,9 @@ def surgeon_context(
         "glance": at_a_glance(r),
         "anatomy": anatomy,
         "assessment": _assessment(r.assessment) if r.assessment else None,
-        "plan": _plan(r.plan, r.geometry, r.assessment) if r.plan else None,
-        "mechanics": _mechanics(r.mechanics, r.plan) if r.mechanics else None,
-        "healing": _healing(r.healing) if r.healing else None,
+        "plan": plan_section(r.plan, r.geometry, r.assessment) if r.plan else None,
+        "mechanics": mechanics_section(r.mechanics, r.plan) if r.mechanics else None,
+        "healing": healing_section(r.healing) if r.healing else None,
         "forecast": _forecast(r.forecast) if r.forecast else None,
         "stages_missing": [
             s.describe for s in STAGES if s.record is not None and r.record(s.name) is None
