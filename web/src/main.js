@@ -171,63 +171,66 @@ function newCaseForm() {
 // A label map's convention goes with its upload only when it is not the API's default.
 const conventionOf = (value, fallback) => (value && value !== fallback ? { label_convention: value } : {});
 
+// A table the user grows one row at a time: ``cells(n)`` makes row n's inputs (each with its
+// ``name``), ``read(get, row)`` turns a row into its value, or null for a row left empty.
+function growingTable({ id, caption, headers, cells, addId, addText, read }) {
+  const body = h("tbody");
+  const addRow = () => body.append(h("tr", {}, ...cells(body.children.length).map((c) => h("td", {}, c))));
+  addRow();
+  const table = h("table", { id }, caption ? h("caption", { text: caption }) : null,
+    h("thead", {}, h("tr", {}, ...headers.map((t) => h("th", { text: t })))), body);
+  const add = h("button", { type: "button", id: addId, on: { click: addRow } }, addText);
+  const values = () => [...body.children].flatMap((row) => {
+    const item = read((name) => row.querySelector(`[name=${name}]`).value, row);
+    return item === null ? [] : [item];
+  });
+  return { table, add, values };
+}
+
+const options = (values, label = (o) => o) => values.map((o) => h("option", { value: o, text: label(o) }));
+
 // Earlier lumbar operations, one row each: the procedure, its segments ("L4-L5, L5-S1") and
 // how long ago.
 function priorSurgeryTable() {
-  const body = h("tbody");
-  const addRow = () => {
-    const n = body.children.length;
-    body.append(h("tr", { class: "prior-surgery" },
-      h("td", {}, h("select", { name: "prior_procedure", id: `f-prior_procedure_${n}` }, ...["", "discectomy", "laminectomy", "fusion", "other"].map((o) => h("option", { value: o, text: o || "none" })))),
-      h("td", {}, h("input", { name: "prior_segments", id: `f-prior_segments_${n}`, placeholder: "L4-L5, L5-S1" })),
-      h("td", {}, h("input", { type: "number", name: "prior_years_ago", id: `f-prior_years_ago_${n}`, min: 0, step: "any" }))));
-  };
-  addRow();
-  const table = h("table", { id: "prior-surgery" },
-    h("caption", { text: "Prior lumbar surgery" }),
-    h("thead", {}, h("tr", {}, ...["procedure", "segments", "years ago"].map((t) => h("th", { text: t })))), body);
-  const add = h("button", { type: "button", id: "add-prior-surgery", on: { click: addRow } }, "Add an operation");
-  const values = () => [...body.children].flatMap((row) => {
-    const get = (name) => row.querySelector(`[name=${name}]`).value;
-    if (!get("prior_procedure")) return [];
-    const segments = get("prior_segments").split(/[,\s]+/).filter(Boolean);
-    const years = get("prior_years_ago");
-    return [{ procedure: get("prior_procedure"), segments, years_ago: years === "" ? null : Number(years) }];
+  return growingTable({
+    id: "prior-surgery", caption: "Prior lumbar surgery", headers: ["procedure", "segments", "years ago"],
+    addId: "add-prior-surgery", addText: "Add an operation",
+    cells: (n) => [
+      h("select", { name: "prior_procedure", id: `f-prior_procedure_${n}` }, ...options(["", "discectomy", "laminectomy", "fusion", "other"], (o) => o || "none")),
+      h("input", { name: "prior_segments", id: `f-prior_segments_${n}`, placeholder: "L4-L5, L5-S1" }),
+      h("input", { type: "number", name: "prior_years_ago", id: `f-prior_years_ago_${n}`, min: 0, step: "any" })],
+    read: (get) => {
+      if (!get("prior_procedure")) return null;
+      const years = get("prior_years_ago");
+      return { procedure: get("prior_procedure"), segments: get("prior_segments").split(/[,\s]+/).filter(Boolean), years_ago: years === "" ? null : Number(years) };
+    },
   });
-  return { table, add, values };
 }
 
 // The MR study, one row per series: its file (NIfTI, or a DICOM series as a zip), weighting and
 // plane (read from the file when left empty), description and sequence times.
 function mrSeriesTable() {
-  const body = h("tbody");
-  const num = (name, n, attrs) => h("input", { type: "number", name, id: `f-${name}_${n}`, ...attrs });
-  const addRow = () => {
-    const n = body.children.length;
-    body.append(h("tr", { class: "mr-series" },
-      h("td", {}, h("input", { type: "file", name: "mr_file", id: `f-mr_file_${n}`, accept: ".nii,.nii.gz,.gz,.zip" })),
-      h("td", {}, h("select", { name: "mr_weighting", id: `f-mr_weighting_${n}` }, ...MR_WEIGHTINGS.map((o) => h("option", { value: o, text: o })))),
-      h("td", {}, h("select", { name: "mr_plane", id: `f-mr_plane_${n}` }, ...["", ...PLANES].map((o) => h("option", { value: o, text: o || "from the file" })))),
-      h("td", {}, h("input", { name: "mr_description", id: `f-mr_description_${n}`, maxlength: 256 })),
-      h("td", {}, num("mr_echo_time_ms", n, { min: 0, max: 1000, step: "any" })),
-      h("td", {}, num("mr_repetition_time_ms", n, { min: 0, max: 20000, step: "any" }))));
-  };
-  addRow();
-  const table = h("table", { id: "mr-series" },
-    h("thead", {}, h("tr", {}, ...["file", "weighting", "plane", "description", "TE ms", "TR ms"].map((t) => h("th", { text: t })))), body);
-  const add = h("button", { type: "button", id: "add-mr-series", on: { click: addRow } }, "Add a series");
-  const values = () => [...body.children].flatMap((row) => {
-    const file = row.querySelector("[name=mr_file]").files[0];
-    if (!file) return [];
-    const get = (name) => row.querySelector(`[name=${name}]`).value;
-    const details = { weighting: get("mr_weighting") };
-    if (get("mr_plane")) details.plane = get("mr_plane");
-    if (get("mr_description")) details.description = get("mr_description");
-    for (const t of ["echo_time_ms", "repetition_time_ms"]) if (get(`mr_${t}`) !== "") details[t] = Number(get(`mr_${t}`));
-    const kind = /\.zip$/i.test(file.name) ? "dicom_zip" : "nifti";
-    return [{ file, kind, role: "preop", modality: "MR", details }];
+  const num = (name, n, attrs) => h("input", { type: "number", name, id: `f-${name}_${n}`, step: "any", min: 0, ...attrs });
+  return growingTable({
+    id: "mr-series", headers: ["file", "weighting", "plane", "description", "TE ms", "TR ms"],
+    addId: "add-mr-series", addText: "Add a series",
+    cells: (n) => [
+      h("input", { type: "file", name: "mr_file", id: `f-mr_file_${n}`, accept: ".nii,.nii.gz,.gz,.zip" }),
+      h("select", { name: "mr_weighting", id: `f-mr_weighting_${n}` }, ...options(MR_WEIGHTINGS)),
+      h("select", { name: "mr_plane", id: `f-mr_plane_${n}` }, ...options(["", ...PLANES], (o) => o || "from the file")),
+      h("input", { name: "mr_description", id: `f-mr_description_${n}`, maxlength: 256 }),
+      num("mr_echo_time_ms", n, { max: 1000 }),
+      num("mr_repetition_time_ms", n, { max: 20000 })],
+    read: (get, row) => {
+      const file = row.querySelector("[name=mr_file]").files[0];
+      if (!file) return null;
+      const details = { weighting: get("mr_weighting") };
+      if (get("mr_plane")) details.plane = get("mr_plane");
+      if (get("mr_description")) details.description = get("mr_description");
+      for (const t of ["echo_time_ms", "repetition_time_ms"]) if (get(`mr_${t}`) !== "") details[t] = Number(get(`mr_${t}`));
+      return { file, kind: /\.zip$/i.test(file.name) ? "dicom_zip" : "nifti", role: "preop", modality: "MR", details };
+    },
   });
-  return { table, add, values };
 }
 
 // The neurological examination of the legs: MRC grade per myotome and side, sensory loss per
