@@ -13,6 +13,7 @@ from spinefuse.cli import app
 from spinefuse.conventions import DIRECTIONS
 from spinefuse.errors import ParameterError
 from spinefuse.mechanics import MechanicsResult, simulate
+from spinefuse.mechanics.parameters import parameters
 from spinefuse.mechanics.reference import reference_geometry
 from spinefuse.mechanics.simulation import SpineMemo, rod_loads
 
@@ -247,7 +248,7 @@ def test_the_memo_reuses_the_intact_spine_and_changes_no_number(
 def test_a_cage_sits_in_compression_from_its_distraction() -> None:
     g = reference_geometry()
     short = simulate(g, constructs=("cage:L4-L5:alif:11",))  # the space is ~13.6 mm
-    snug = simulate(g, constructs=("cage:L4-L5:alif",))  # default: 1 mm taller than the space
+    snug = simulate(g, constructs=("cage:L4-L5:alif",))  # default: 2 mm taller than the space
     tall = simulate(g, constructs=("cage:L4-L5:alif:16",))
     # a cage shorter than the space is seated on both endplates, not left floating: no
     # distraction pre-load (only the contact's smoothing width, a few newtons) but it carries
@@ -255,13 +256,14 @@ def test_a_cage_sits_in_compression_from_its_distraction() -> None:
     seated = short.implants.cages[0]
     assert seated.distraction_mm == 0.0
     assert 0.0 < seated.rest_force_n < 0.1 * snug.implants.cages[0].rest_force_n
-    assert min(c.force_n for c in seated.by_direction.values()) > 50.0
+    assert min(c.force_n for c in seated.by_direction.values()) > 20.0
     assert any(
         "cage at L4-L5" in n and "shorter than the imaged disc space" in n for n in short.notes
     )
     assert not any("shorter than the imaged disc space" in n for n in snug.notes)
     assert 50.0 < snug.implants.cages[0].rest_force_n < tall.implants.cages[0].rest_force_n
-    assert snug.implants.cages[0].distraction_mm == pytest.approx(1.0)
+    alif = parameters()["cage"]["footprints"]["alif"]["distraction_mm"]["value"]
+    assert snug.implants.cages[0].distraction_mm == pytest.approx(alif)
     for key in MOTION_KEYS:
         assert getattr(tall.segments["L4-L5"], key) < getattr(short.segments["L4-L5"], key)
 

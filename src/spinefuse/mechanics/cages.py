@@ -6,13 +6,16 @@ it, a rigid punch on an elastic half-space) with regularised Coulomb friction ac
 endplate (the cage's surface and teeth). The cage is sized taller than the disc space it fills:
 that distraction pre-compresses the contacts, so at rest the remaining annulus and the ligaments
 are in tension and the cage in compression, as after surgery — which is what lets a cage
-stabilise a segment in every plane. A cage is never left loose: one planned shorter than the
-imaged disc space at its footprint is seated on both endplates (the segment is closed onto it by
-compression across the pedicle screws, or settles onto it under the body's weight), so it
-carries load from the first step with no distraction pre-load. The pre-load may be kept only in
-part (``pretension``): the annulus and ligaments held stretched relax over the weeks of healing.
-An integrated fixation (``cage-plate``) adds screws from the cage into both vertebral bodies, a
-linear spring in parallel.
+stabilise a segment in every plane. How much pre-load a distraction gives is the disc's: once
+its nucleus is cleared, its annulus holds it apart with the tensile stiffness measured after a
+discectomy (the disc's tension law, :func:`~spinefuse.mechanics.elements.disc_axial_law`). A
+lateral cage is as long as the endplate is wide: it spans the ring apophysis. A cage is never
+left loose: one planned shorter than the imaged disc space at its footprint is seated on both
+endplates (the segment is closed onto it by compression across the pedicle screws, or settles
+onto it under the body's weight), so it carries load from the first step with no distraction
+pre-load. The pre-load may be kept only in part (``pretension``): the annulus and ligaments held
+stretched relax over the weeks of healing. An integrated fixation (``cage-plate``) adds screws
+from the cage into both vertebral bodies, a linear spring in parallel.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def cage_elements(
     height_mm: float | None,
     bone_modulus_mpa: float,
     pretension: float = 1.0,
+    endplate_width_mm: float | None = None,
 ) -> CageElements:
     """The contact elements of a cage (or a PLIF pair) of ``technique`` and ``material``.
 
@@ -70,10 +74,15 @@ def cage_elements(
     give the space height under the cage; ``height_mm``: the cage height (else the space height
     plus the data file's default distraction); ``pretension``: the share of the distraction
     that pre-compresses the contacts (1 just after surgery; less once the stretched annulus and
-    ligaments have relaxed; 0 seats the cage at zero force)."""
+    ligaments have relaxed; 0 seats the cage at zero force); ``endplate_width_mm``: the
+    endplate's left-right width, the length of a lateral cage, which spans the ring apophysis
+    from side to side (else the data file's typical length)."""
     cp = parameters()["cage"]
     fp = cp["footprints"][technique]
-    width = float(width_mm or fp["width_mm"])
+    typical = float(fp["width_mm"])
+    if fp.get("spans_endplate", False) and endplate_width_mm is not None:
+        typical = float(endplate_width_mm)
+    width = float(width_mm or typical)
     depth = float(depth_mm or fp["depth_mm"])
     count = count if count > 1 else int(fp.get("count", 1))
     if centre_local is None:
@@ -91,7 +100,12 @@ def cage_elements(
     # disc space height at the cage centre: linear between the posterior and anterior heights
     t = np.clip(0.5 + centre[1] / max(endplate_depth_mm, 1.0), 0.0, 1.0)
     space = float(back + t * (front - back))
-    h = float(height_mm) if height_mm else space + value("cage", "default_distraction_mm")
+    default_distraction = float(
+        fp["distraction_mm"]["value"]
+        if "distraction_mm" in fp
+        else value("cage", "default_distraction_mm")
+    )
+    h = float(height_mm) if height_mm else space + default_distraction
     # a cage shorter than the space is seated, not left floating: the segment closes onto it
     distraction = max(h - space, 0.0)
     gap = max(space - h, 0.0)

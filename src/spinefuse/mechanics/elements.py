@@ -99,11 +99,28 @@ def friction(slip: Arr, normal: Arr, mu: Arr, slip_mm: Arr | float) -> tuple[Arr
     return np.asarray(force), np.asarray(d_slip), np.asarray(d_normal)
 
 
-def disc_axial_law(compression: Arr, k0: Arr, k2: Arr | float) -> tuple[Arr, Arr]:
+def disc_axial_law(
+    compression: Arr,
+    k0: Arr,
+    k2: Arr | float,
+    k_tension: Arr | None = None,
+    toe_mm: float = 0.05,
+) -> tuple[Arr, Arr]:
     """Axial force (N, compression +) of the disc under an axial approach δ (mm, + compresses)
     and dF/dδ: k0·δ + k2·δ² in compression — the stiffness rises with load as the annulus
-    fibres are tensioned by the pressurised nucleus — and k0·δ in tension (C¹ at 0)."""
+    fibres are tensioned by the pressurised nucleus — and, in tension, a stiffness falling from
+    k0 at δ = 0 to ``k_tension`` over ``toe_mm`` of separation (C¹): a separated disc is held
+    by its annulus fibres alone, which run at a shallow angle to the endplates.
+    ``k_tension`` None: k0 in tension too."""
     pos = np.maximum(compression, 0.0)
     force = k0 * compression + k2 * pos * pos
     slope = k0 + 2.0 * k2 * pos
-    return np.asarray(force), np.asarray(slope)
+    if k_tension is None:
+        return np.asarray(force), np.asarray(slope)
+    neg = np.minimum(compression, 0.0)
+    dk = k0 - k_tension
+    inner = neg > -toe_mm
+    # the part of k0 the tension side loses, ramped out over the toe
+    lost = np.where(inner, -neg * neg / (2.0 * toe_mm), neg + 0.5 * toe_mm)
+    d_lost = np.where(inner, -neg / toe_mm, 1.0) * (compression < 0.0)
+    return np.asarray(force - dk * lost), np.asarray(slope - dk * d_lost)

@@ -62,6 +62,7 @@ class SegmentArrays:
     disc_theta_t: Arr  # (B, 3, 2) rad, transition angle
     disc_rot_scale: Arr  # (B,) 1 intact, < 1 after discectomy
     disc_axial_scale: Arr  # (B,)
+    disc_k_tension: Arr  # (B,) N/mm axial stiffness of the disc in tension (separation)
     disc_area: Arr  # (B,) mm²
     disc_height: Arr  # (B,) mm
     disc_p0: Arr  # (B,) osmotic (swelling) nucleus pressure at rest, MPa; 0 without nucleus
@@ -779,6 +780,7 @@ def _segment_arrays(
                 cage.height_mm,
                 float(e_bone_seg[s]),
                 cage_pretension,
+                float(lv.items[s].superior.width_mm),
             )
             con_p[s, CAGES], con_c[s, CAGES], con_k[s, CAGES] = el.points, el.planes, el.stiffness
             con_mu[s, CAGES], con_kt[s, CAGES] = el.friction, el.tangential
@@ -901,6 +903,7 @@ def _segment_arrays(
         disc_theta_t=theta_t,
         disc_rot_scale=rot_scale,
         disc_axial_scale=axial_scale,
+        disc_k_tension=disc_tension_stiffness(axial_scale, has_nucleus, an),
         disc_area=area,
         disc_height=height,
         disc_p0=np.where(has_nucleus, p0, 0.0),
@@ -933,6 +936,18 @@ def _segment_arrays(
         prestress=prestress,
         to_lower=to_lower,
     )
+
+
+def disc_tension_stiffness(axial_scale: Arr, has_nucleus: Arr, nucleus_fraction: float) -> Arr:
+    """Axial stiffness (N/mm) of each disc in tension. Where the nucleus is in place the
+    compression law's zero-load stiffness holds on both sides; once it is cleared the disc is
+    held apart only by its annulus, whose fibres run at a shallow angle to the endplates: the
+    data file's tensile stiffness of the whole annulus, times the share of it left by the
+    approach's window (``axial_scale`` over the nucleus's share)."""
+    k0 = value("disc", "axial_stiffness_n_per_mm")
+    annulus = axial_scale / max(1.0 - nucleus_fraction, 1e-6)
+    cleared = value("disc", "cleared_tensile_stiffness_n_per_mm") * annulus
+    return np.asarray(np.where(has_nucleus, k0 * axial_scale, cleared), dtype=float)
 
 
 def _construct_effects(seg: str, c: Construct, an: float) -> dict[str, Any]:

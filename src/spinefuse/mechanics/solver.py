@@ -201,6 +201,8 @@ class _Fixed:
     lig_inv_l0: Arr  # (N, L)
     k0_ax: Arr  # (N,) disc axial stiffness
     k2_ax: Arr  # (N,)
+    kt_ax: Arr  # (N,) disc axial stiffness in tension
+    toe_ax: float  # mm over which it falls to that from k0
     k_sh: Arr  # (N,) disc shear stiffness before preload stiffening
     bsh_kr: Arr  # (N, K, 6, 3) the bushings' stiffness columns of rotation
     bsh_kd: Arr  # (N, K, 6, 3) and of displacement
@@ -224,6 +226,8 @@ def _fixed(a: SegmentArrays, cols: _Columns) -> _Fixed:
         lig_inv_l0=1.0 / a.lig_l0,
         k0_ax=float(disc["axial_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale,
         k2_ax=float(disc["axial_stiffening_n_per_mm2"]["value"]) * a.disc_axial_scale,
+        kt_ax=a.disc_k_tension,
+        toe_ax=float(disc["tension_toe_mm"]["value"]),
         k_sh=float(disc["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale,
         bsh_kr=np.ascontiguousarray(a.bsh_k[..., :3]),
         bsh_kd=np.ascontiguousarray(a.bsh_k[..., 3:]),
@@ -295,7 +299,7 @@ def _wrench(
     # --- disc ------------------------------------------------------------------------------
     # compression law stiffening with load; the same preload factor stiffens the disc's
     # neutral-zone bending and its shear (Gardner-Morse & Stokes 2004: all diagonal terms)
-    f_ax, df_ax = disc_axial_law(-t[:, 2], fixed.k0_ax, fixed.k2_ax)
+    f_ax, df_ax = disc_axial_law(-t[:, 2], fixed.k0_ax, fixed.k2_ax, fixed.kt_ax, fixed.toe_ax)
     fc, dfc = smooth_ramp(f_ax, 1.0)
     s, ds = preload_factor(fc + cage_n, *fixed.preload)
     m, dm, dm_ds = disc_moment_law(

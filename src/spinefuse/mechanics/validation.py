@@ -289,31 +289,34 @@ fixed): rigid vertebrae joined, at every motion segment, by
   a transition angle — calibrated per level and direction; a compression law stiffening with
   load and a shear stiffness (Gardner-Morse & Stokes 2004: ×1.71 at 250 N, ×2.11 at 500 N);
   under compression the neutral zone stiffens by the same factor while the fibre-recruited
-  elastic zone is unchanged. The nucleus pressure is P = P0 + k·F/A with the osmotic baseline
-  P0 = 0.1 MPa (Wilke 1999 lying prone) and k set by relaxed standing (0.5 MPa); P0 is the
-  nucleus's own pre-stress, held by the annulus, so it exerts no net force;
+  elastic zone is unchanged. Once the nucleus is cleared the disc holds apart in tension with
+  its annulus alone, whose tensile stiffness follows the distraction forces measured after an
+  anterior discectomy (205 N at 2 mm). The nucleus pressure is P = P0 + k·F/A with the osmotic
+  baseline P0 = 0.1 MPa (Wilke 1999 lying prone) and k set by relaxed standing (0.5 MPa); P0 is
+  the nucleus's own pre-stress, held by the annulus, so it exerts no net force;
 - **ligaments**: the ArtiSynth model's springs (Remus et al. 2021) merged into 1–4 lines each,
   Blankevoort–Huiskes toe-plus-linear law, their stiffness scaled by one calibrated factor;
   their pre-tension at rest is balanced by a disc pre-stress so the imaged posture is the rest
   posture;
 - **facet joints**: unilateral smoothed penalty contacts at five points per joint;
-- **implants**, each from its physical properties, nothing fitted to surgical results:
-  pedicle screws and rods as a series of compliances — the threaded screw in the bone as a beam
-  on a Winkler foundation whose modulus follows from the CT density (Morgan et al. 2003) and the
+- **implants**, each from its physical properties, nothing fitted to surgical results: pedicle
+  screws and rods as a series of compliances — the threaded screw in the bone as a beam on a
+  Winkler foundation whose modulus follows from the CT density (Morgan et al. 2003) and the
   screw's size (Vesic 1961): through the pedicle, a cortical tube around the screw, the same
   modulus in every direction square to it, in the body the trabecular bone's cranio-caudal
   alignment (a softer medio-lateral hold), so the pedicle holds about three quarters of the
   screw's cranio-caudal stiffness (Hirano et al. 1997: about 80 %); axial and torsional
-  embedding by two-zone shear lag, the shank as a
-  titanium cantilever, the locked rod–screw connection, the rod as an Euler–Bernoulli beam of
-  its material and diameter; interbody cages as compression-only contacts over their footprint
-  (the cage in series with the bone under it) with regularised Coulomb friction across the
-  endplates, sized taller than the disc space so the distraction pre-tensions annulus and
-  ligaments (a cage planned shorter than the space is seated on both endplates with no
-  pre-load, never left floating); an integrated cage fixation as screws from the cage into
-  both bodies; an interspinous spacer as a contact between the spinous processes; a
-  ball-and-socket disc replacement as a joint stiff in translation, free in rotation; a fusion
-  mass as a bone beam of modulus E·φ² in each graft region.
+  embedding by two-zone shear lag, the shank as a titanium cantilever, the locked rod–screw
+  connection, the rod as an Euler–Bernoulli beam of its material and diameter; interbody cages
+  as compression-only contacts over their footprint (the cage in series with the bone under it)
+  with regularised Coulomb friction across the endplates, sized taller than the disc space so
+  the distraction pre-tensions annulus and ligaments (1 mm, 2 mm for an anterior cage; a cage
+  planned shorter than the space is seated on both endplates with no pre-load, never left
+  floating), a lateral cage as long as the endplate is wide (it spans the ring apophysis); an
+  integrated cage fixation as screws from the cage into both bodies; an interspinous spacer as a
+  contact between the spinous processes; a ball-and-socket disc replacement as a joint stiff in
+  translation, free in rotation; a fusion mass as a bone beam of modulus E·φ² in each graft
+  region.
 
 The healing stage's fused segment (`fused_segment_response`) carries six daily load cases at
 eight fusion states, weeks to months after surgery: the cage's distraction pre-load has relaxed
@@ -364,11 +367,14 @@ def calibration_markdown() -> str:
             )
     stand = cal["standing_disc_pressure_mpa"]
     p0 = p["disc"]["osmotic_pressure_mpa"]
+    kt = p["disc"]["cleared_tensile_stiffness_n_per_mm"]
     lines += [
         "",
         f"- Relaxed standing nucleus pressure {stand['value']} MPa at {stand['segment']}: "
         f"{stand['source']} (certainty: {stand['certainty']}).",
         f"- Osmotic baseline {p0['value']} MPa: {p0['source']} (certainty: {p0['certainty']}).",
+        f"- Tensile stiffness of the cleared disc {kt['value']:g} N/mm: {kt['source']} "
+        f"(certainty: {kt['certainty']}).",
         "- Everything else (ligaments, facets, implants, loads) comes with its own source in "
         "`mechanics_calibration.yaml`; the disc's neutral-zone stiffness share is set a priori "
         "and checked against Gardner-Morse & Stokes 2004 below.",
