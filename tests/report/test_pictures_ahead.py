@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import spinefuse.forked as forked
@@ -14,7 +15,7 @@ from spinefuse.case import load_case
 from spinefuse.pipeline import CaseResult, run
 from spinefuse.report.ahead import pictures_ahead
 from spinefuse.report.patient import patient_context
-from spinefuse.report.picture_store import PictureStore, remembered, remembering
+from spinefuse.report.picture_store import PictureStore, picture_key, remembered, remembering
 from spinefuse.report.surgeon import surgeon_context
 
 MADE = re.compile(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC")
@@ -36,6 +37,19 @@ def test_a_remembered_picture_is_drawn_once_per_store() -> None:
     assert picture(2) == "picture 2.0" and drawn == [2, 2, 2]  # no store held: drawn again
     with remembering(store):
         assert picture(2) == "picture 2.0" and drawn == [2, 2, 2]  # taken from the store
+
+
+def test_a_large_array_is_keyed_by_its_content() -> None:
+    """A CT-sized argument is digested, not pickled: equal voxels give one key, one changed
+    voxel another, whichever array object holds them."""
+    ct = np.arange(2_000_000, dtype=np.int16).reshape(100, 100, 200)
+    key = picture_key(print, (ct,), {})
+    assert picture_key(print, (ct,), {}) == key == picture_key(print, (ct.copy(),), {})
+    changed = ct.copy()
+    changed[50, 50, 100] += 1
+    assert picture_key(print, (changed,), {}) != key
+    assert picture_key(print, (ct.reshape(200, 100, 100),), {}) != key  # same bytes, shape
+    assert picture_key(print, (ct.astype(np.int32),), {}) != key
 
 
 def test_the_pictures_drawn_ahead_are_the_reports_own(full_run: CaseResult) -> None:

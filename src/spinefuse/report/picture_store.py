@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import pickle
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,9 +33,39 @@ _STORE: ContextVar[PictureStore | None] = ContextVar("spinefuse_pictures", defau
 
 
 def picture_key(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    """The digest of a call: the function's name and its pickled arguments."""
+    """The digest of a call: the function's name and its pickled arguments (a large array,
+    such as a CT's voxels, by the digest of its bytes, computed once per array)."""
     what = (fn.__module__, fn.__qualname__, args, sorted(kwargs.items()))
-    return hashlib.blake2b(pickle.dumps(what, protocol=pickle.HIGHEST_PROTOCOL)).digest()
+    buffer = io.BytesIO()
+    _DigestingPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(what)
+    return hashlib.blake2b(buffer.getbuffer()).digest()
+
+
+_LARGE_BYTES = 1 << 20
+_ARRAY_DIGESTS: dict[int, tuple[weakref.ref[np.ndarray], bytes]] = {}
+
+
+def _array_digest(a: np.ndarray) -> bytes:
+    """The digest of a large array's dtype, shape and bytes, kept while the array lives (a
+    run's arrays are never changed in place)."""
+    kept = _ARRAY_DIGESTS.get(id(a))
+    if kept is not None and kept[0]() is a:
+        return kept[1]
+    h = hashlib.blake2b(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).data)
+    digest = h.digest()
+    key = id(a)
+    _ARRAY_DIGESTS[key] = (weakref.ref(a, lambda _ref: _ARRAY_DIGESTS.pop(key, None)), digest)
+    return digest
+
+
+class _DigestingPickler(pickle.Pickler):
+    """A pickler that writes a large array as its digest, not its bytes."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.nbytes >= _LARGE_BYTES and obj.dtype != object:
+            return bytes, (_array_digest(obj),)
+        return NotImplemented
 
 
 def remembered(fn: Callable[P, R]) -> Callable[P, R]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import os
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -30,6 +31,7 @@ REPORTS = (("report", "surgeon.html.j2"), ("patient", "patient.html.j2"))
 """(output stem, template) of each report."""
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("spinefuse.report", "templates"),
