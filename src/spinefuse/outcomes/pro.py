@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import brentq
-from scipy.stats import norm
 
 from spinefuse.errors import ParameterError
+from spinefuse.outcomes import normal as norm
 from spinefuse.outcomes.covariates import DIAGNOSES, REFERENCE_ODI
 from spinefuse.outcomes.parameters import Effect, effects, outcome_parameters, quantity
 from spinefuse.outcomes.population import reference_patients
