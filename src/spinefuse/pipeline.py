@@ -105,7 +105,7 @@ def run(
     ``inputs`` are files the run read besides the case's images (the case file), which it
     never writes over and whose checksums the manifest keeps."""
     from spinefuse.run_folder import RunFolder
-    from spinefuse.stages import check_case
+    from spinefuse.stages import calibrate_ahead, check_case
     from spinefuse.stages import stage as stage_of
 
     stages = _selected(until)
@@ -120,6 +120,7 @@ def run(
     # overhead there (5-20x slower on a busy 2-core machine), so BLAS runs on one thread.
     with threadpool_limits(limits=1, user_api="blas"), _progress(progress, len(stages)) as advance:
         try:
+            calibrate_ahead(result, [s.name for s in stages], given or {})
             _run_stages(result, stages, folder, given or {}, advance)
         finally:
             for work in result.prefetched.values():

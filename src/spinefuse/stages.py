@@ -10,7 +10,7 @@ so ``import spinefuse`` stays light and a run imports only what it uses.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -225,7 +225,11 @@ def forecast_stage(r: CaseResult) -> Record | Skip:
     """Perioperative course, complications, recovery pathway and PROs; the non-union risk is
     the healing stage's."""
     from spinefuse.outcomes import diagnosis_from_assessment, forecast
+    from spinefuse.outcomes.calibration import take_ahead
 
+    work = r.prefetched.pop(_CALIBRATION, None)
+    if work is not None:
+        take_ahead(work)
     if r.plan is not None and r.healing is None:
         why = r.skipped.get("healing")
         return Skip(
@@ -238,6 +242,24 @@ def forecast_stage(r: CaseResult) -> Record | Skip:
         diagnosis_from_assessment(r.assessment, r.plan) if r.assessment is not None else None
     )
     return forecast(r.case, r.plan, nonunion, diagnosis=diagnosis)
+
+
+_CALIBRATION = "forecast models"
+
+
+def calibrate_ahead(
+    r: CaseResult, selected: Sequence[StageName], given: Mapping[StageName, Any]
+) -> None:
+    """When this run forecasts, start calibrating the forecast's models on the reference
+    population (the same for every patient) in a forked process as the run starts, beside the
+    imaging; the forecast stage takes them (:mod:`spinefuse.outcomes.calibration`)."""
+    from spinefuse.outcomes.calibration import calibrate_ahead as start
+
+    if "forecast" not in selected or "forecast" in given:
+        return
+    work = start()
+    if work is not None:
+        r.prefetched[_CALIBRATION] = work
 
 
 def report_stage(r: CaseResult) -> list[Any] | Skip:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from spinefuse.anatomy.frames import Vec
+from spinefuse.imaging.labels import label_boxes
 from spinefuse.imaging.volume import Volume
 
 
@@ -29,7 +29,7 @@ class LabelledBone:
 def labelled_bones(image: Volume, labels: Volume, ids: dict[str, int]) -> list[LabelledBone]:
     """The bones named in ``ids`` (name -> label ID, head to pelvis) that have voxels."""
     arr = labels.array
-    boxes = ndimage.find_objects(arr.astype(np.int64), max_label=max(ids.values()))
+    boxes = label_boxes(arr, max(ids.values()))
     bones = []
     for name, key in ids.items():
         box = boxes[key - 1]

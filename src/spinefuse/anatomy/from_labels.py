@@ -27,7 +27,11 @@ from spinefuse.anatomy.bone_field import BoneField
 from spinefuse.anatomy.bones import LabelledBone, labelled_bones
 from spinefuse.anatomy.frames import Frame, frame_from, unit
 from spinefuse.anatomy.geometry import Disc, SpineGeometry, Vertebra, disc_between
-from spinefuse.anatomy.vertebra_measurement import VertebraMeasurement, measure_vertebra
+from spinefuse.anatomy.vertebra_measurement import (
+    VertebraMeasurement,
+    frame_step,
+    measure_vertebra,
+)
 from spinefuse.errors import GeometryError, LabelMapError
 from spinefuse.imaging.labels import Convention, on_grid, vertebra_ids
 from spinefuse.imaging.volume import Volume
@@ -54,7 +58,7 @@ def _settle(
     cranial axis moves by less than 0.2°, then once more in full (a sacrum tilted far from the
     curve's direction takes a few passes)."""
     affine, sacral = labels.affine, bone.name == "S1"
-    m = measure_vertebra(bone, frame, affine, cell, labels, sacral, sampled, full=False)
+    m = frame_step(bone, frame, affine, cell, sacral)
     for k in range(PASSES):
         z = m.n_top if m.n_bottom is None else unit(m.n_top - m.n_bottom)
         if not m.fitted and z @ frame.rot[:, 2] < 0.7:  # a fragment: keep the curve's axis
@@ -63,21 +67,11 @@ def _settle(
         if ant @ ANTERIOR < 0.5 * np.linalg.norm(ant):
             ant = ANTERIOR
         settled = float(z @ m.frame.rot[:, 2]) > np.cos(np.radians(0.2))
-        last = settled or k == PASSES - 1
-        m = measure_vertebra(
-            bone,
-            frame_from(m.body_centroid, z, ant),
-            affine,
-            cell,
-            labels,
-            sacral,
-            sampled,
-            full=last,
-            field=field if last else None,
-        )
-        if last:
-            break
-    return m
+        nxt = frame_from(m.body_centroid, z, ant)
+        if settled or k == PASSES - 1:
+            return measure_vertebra(bone, nxt, affine, cell, labels, sacral, sampled, field)
+        m = frame_step(bone, nxt, affine, cell, sacral)
+    raise AssertionError("the last pass measures in full")
 
 
 def _with_report_heights(

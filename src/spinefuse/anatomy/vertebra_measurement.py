@@ -33,16 +33,24 @@ SLAB = 0.2
 
 
 @dataclass
-class VertebraMeasurement:
-    """A vertebra measured in one frame, with what the next pass of the frame search needs."""
+class FrameStep:
+    """What one pass of the frame search finds in a frame: the endplate normals, the canal's
+    centre and the body's centroid, from which the next frame is built."""
 
     frame: Frame
-    vertebra: Vertebra
     n_top: Vec  # world normals, for the next pass
     n_bottom: Vec | None
     canal_centre: Vec | None  # world
     body_centroid: Vec
     fitted: bool  # both endplate planes (the superior alone for S1) came from a plane fit
+
+
+@dataclass
+class VertebraMeasurement:
+    """A vertebra measured in full in one frame, with that frame's step of the search."""
+
+    step: FrameStep
+    vertebra: Vertebra
     is_body: NDArray[np.bool_]  # (n,) which of the bone's voxels belong to its body
 
 
@@ -315,6 +323,65 @@ def _posterior_elements(
     return out
 
 
+@dataclass
+class _Pose:
+    """A vertebra's body in one frame: its parts, surfaces, endplate fits and profile."""
+
+    parts: _Parts
+    surf: BodySurfaces
+    fit_top: tuple[Vec, float] | None
+    fit_bottom: tuple[Vec, float] | None
+    n_top: Vec  # local
+    n_bot: Vec | None  # local
+    prof: _Profile
+    step: FrameStep
+
+
+def _pose(
+    bone: LabelledBone,
+    frame: Frame,
+    affine: Vec,
+    cell: float,
+    sacral: bool,
+    ct: Volume | None,
+    hx: float,
+    hz: float,
+) -> _Pose:
+    parts = _split(bone, frame, cell)
+    body = parts.body
+    body_centroid = frame.world(body.mean(axis=0))
+    surf = body_surfaces(body, cell, hz)
+    if ct is not None:
+        surf = refine_surfaces(surf, ct, frame, cell)
+    fit_top, fit_bottom = _endplate_fits(parts, surf, cell, sacral)
+    n_top = fit_top[0] if fit_top else np.array([0.0, 0.0, 1.0])
+    n_bot = -fit_bottom[0] if fit_bottom else None if sacral else np.array([0.0, 0.0, -1.0])
+    prof = _profile(parts, surf, n_top, fit_bottom, cell, hx, hz)
+    z_lo, z_hi = prof.z_range
+    step = FrameStep(
+        frame=frame,
+        n_top=frame.direction(n_top),
+        n_bottom=None if n_bot is None else frame.direction(n_bot),
+        canal_centre=None
+        if parts.canal is None
+        else frame.world(
+            np.array([parts.canal.centre[0], parts.canal.centre[1], 0.5 * (z_lo + z_hi)])
+        ),
+        body_centroid=body_centroid,
+        fitted=fit_top is not None and (sacral or fit_bottom is not None) and not parts.partial,
+    )
+    return _Pose(parts, surf, fit_top, fit_bottom, n_top, n_bot, prof, step)
+
+
+def frame_step(
+    bone: LabelledBone, frame: Frame, affine: Vec, cell: float, sacral: bool
+) -> FrameStep:
+    """One pass of the frame search in ``frame``: the label geometry alone (no sub-voxel
+    refinement), and nothing the search does not read (endplate records, posterior elements)."""
+    hx, _, hz = (half_extent(affine, frame.rot[:, k]) for k in range(3))
+    return _pose(bone, frame, affine, cell, sacral, None, hx, hz).step
+
+
 def measure_vertebra(
     bone: LabelledBone,
     frame: Frame,
@@ -323,23 +390,15 @@ def measure_vertebra(
     labels: Volume,
     sacral: bool,
     ct: Volume | None = None,
-    full: bool = True,
     field: BoneField | None = None,
 ) -> VertebraMeasurement:
-    """One vertebra in ``frame``. ``ct`` is sampled for sub-voxel endplates and densities (None
-    for MR: label geometry only); ``full=False`` skips what the frame search does not need
-    (refinement, pedicles, density); ``field`` is the bone's field for the pedicle search."""
+    """One vertebra in ``frame``, in full. ``ct`` is sampled for sub-voxel endplates and
+    densities (None for MR: label geometry only); ``field`` is the bone's field for the pedicle
+    search."""
     hx, _, hz = (half_extent(affine, frame.rot[:, k]) for k in range(3))
-    parts = _split(bone, frame, cell)
+    pose = _pose(bone, frame, affine, cell, sacral, ct, hx, hz)
+    parts, surf, prof, n_top, n_bot = pose.parts, pose.surf, pose.prof, pose.n_top, pose.n_bot
     body = parts.body
-    body_centroid = frame.world(body.mean(axis=0))
-    surf = body_surfaces(body, cell, hz)
-    if ct is not None and full:
-        surf = refine_surfaces(surf, ct, frame, cell)
-    fit_top, fit_bottom = _endplate_fits(parts, surf, cell, sacral)
-    n_top = fit_top[0] if fit_top else np.array([0.0, 0.0, 1.0])
-    n_bot = -fit_bottom[0] if fit_bottom else None if sacral else np.array([0.0, 0.0, -1.0])
-    prof = _profile(parts, surf, n_top, fit_bottom, cell, hx, hz)
 
     def plate(which: str, normal: Vec, zs: list[float], surface: Vec) -> Endplate:
         return _endplate(
@@ -350,16 +409,16 @@ def measure_vertebra(
     inferior = None if n_bot is None else plate("bottom", n_bot, prof.bottoms, surf.bottom)
     whole = not parts.partial
     post = _posterior_elements(
-        parts, prof, frame, affine, cell, field, labels, bone.key, full and not sacral
+        parts, prof, frame, affine, cell, field, labels, bone.key, not sacral
     )
     trab = None
-    if whole and full and ct is not None:
+    if whole and ct is not None:
         trab = trabecular_hu(bone, parts.is_body, body, prof.z_range, labels.affine)
     heights = prof.heights
     has_heights = whole and not sacral
     vert = Vertebra(
         name=bone.name,
-        centroid=v3(body_centroid),
+        centroid=v3(pose.step.body_centroid),
         superior=superior,
         inferior=inferior,
         anterior_height_mm=heights[2] if has_heights and heights[2] > 0 else None,
@@ -375,18 +434,4 @@ def measure_vertebra(
         trabecular_hu=trab,
         partial=parts.partial,
     )
-    z_lo, z_hi = prof.z_range
-    return VertebraMeasurement(
-        frame=frame,
-        vertebra=vert,
-        is_body=parts.is_body,
-        n_top=frame.direction(n_top),
-        n_bottom=None if n_bot is None else frame.direction(n_bot),
-        canal_centre=None
-        if parts.canal is None
-        else frame.world(
-            np.array([parts.canal.centre[0], parts.canal.centre[1], 0.5 * (z_lo + z_hi)])
-        ),
-        body_centroid=body_centroid,
-        fitted=fit_top is not None and (sacral or fit_bottom is not None) and not parts.partial,
-    )
+    return VertebraMeasurement(step=pose.step, vertebra=vert, is_body=parts.is_body)

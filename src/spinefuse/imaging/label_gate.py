@@ -50,7 +50,7 @@ from scipy import ndimage
 from spinefuse.conventions import VERTEBRAE, vertebra_index
 from spinefuse.datafiles import load_yaml
 from spinefuse.errors import LabelMapError
-from spinefuse.imaging.labels import Convention, vertebra_ids
+from spinefuse.imaging.labels import Convention, label_boxes, vertebra_ids
 from spinefuse.imaging.orientation import to_ras
 from spinefuse.imaging.volume import Volume
 from spinefuse.records import Record, Vec3
@@ -456,7 +456,7 @@ def with_naming(verdict: GateVerdict, naming: NamingChecks) -> GateVerdict:
 
 def _level_boxes(arr: NDArray[np.integer], ids: dict[str, int]) -> dict[str, tuple[slice, ...]]:
     """Each level's bounding box in the map (an empty box for a level without voxels)."""
-    found = ndimage.find_objects(np.asarray(arr, dtype=np.int64), max_label=max(ids.values()))
+    found = label_boxes(arr, max(ids.values()))
     empty = tuple(slice(0, 0) for _ in range(arr.ndim))
     return {name: found[key - 1] or empty for name, key in ids.items()}
 

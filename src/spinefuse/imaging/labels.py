@@ -69,6 +69,16 @@ def convention_ids(convention: Convention) -> dict[int, str]:
     )
 
 
+def label_boxes(array: NDArray[np.generic], max_label: int) -> list[tuple[slice, ...] | None]:
+    """The bounding box of each label ID 1 … ``max_label`` (None where it has no voxel), found in
+    one pass over the map; an integer map is read as it is (no 64-bit copy of the volume)."""
+    arr = np.asarray(array)
+    if arr.dtype.kind not in "iu":
+        arr = arr.astype(np.int64)
+    boxes: list[tuple[slice, ...] | None] = ndimage.find_objects(arr, max_label=max_label)
+    return boxes
+
+
 def vertebra_ids(labels: Volume, convention: Convention) -> dict[str, int]:
     """The vertebrae present in ``labels``: name -> label ID, head to pelvis.
 

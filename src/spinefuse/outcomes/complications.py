@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from spinefuse.errors import ParameterError
+from spinefuse.outcomes.calibration import ahead
 from spinefuse.outcomes.operative import with_operative_time
 from spinefuse.outcomes.parameters import outcome_parameters
 from spinefuse.outcomes.population import reference_patients
@@ -64,6 +65,10 @@ def nonunion_given(patients: pd.DataFrame, source: str = "patients") -> FloatArr
 @lru_cache(maxsize=1)
 def complication_models() -> dict[str, LogisticModel]:
     """Every modelled binary outcome (:data:`MODELLED`), calibrated to its published rate."""
+    return ahead("complication_models", _complication_models)
+
+
+def _complication_models() -> dict[str, LogisticModel]:
     entries = outcome_parameters()["binary"]
     ref = reference_patients()
     models: dict[str, LogisticModel] = {}
@@ -86,8 +91,12 @@ def nonunion_entry() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _parameter_draws() -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
+def parameter_draws() -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
     """Each model's parameter draws, intercepts re-solved on 1,000 reference patients."""
+    return ahead("parameter_draws", _parameter_draws)
+
+
+def _parameter_draws() -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
     ref = reference_patients().iloc[:1000]
     models = complication_models()
     events: dict[str, FloatArray] = {}
@@ -134,7 +143,7 @@ def complication_intervals(
     """95 % uncertainty interval of each outcome's probability (parameter uncertainty)."""
     models = complication_models()
     patients = with_operative_time(patients)
-    draws = _parameter_draws()
+    draws = parameter_draws()
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
     for name in OUTCOMES:
         if name in GIVEN:

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import brentq
-from scipy.stats import norm
 
 from spinefuse.errors import ParameterError
+from spinefuse.outcomes import normal as norm
+from spinefuse.outcomes.calibration import ahead
 from spinefuse.outcomes.covariates import DIAGNOSES, REFERENCE_ODI
 from spinefuse.outcomes.parameters import Effect, effects, outcome_parameters, quantity
 from spinefuse.outcomes.population import reference_patients
@@ -362,6 +363,10 @@ def _by_diagnosis(section: dict[str, Any], key: str, path: str) -> tuple[float, 
 @lru_cache(maxsize=1)
 def pro_models() -> dict[str, ScoreModel]:
     """The ODI, back-pain and leg-pain models, calibrated on the reference population."""
+    return ahead("pro_models", _pro_models)
+
+
+def _pro_models() -> dict[str, ScoreModel]:
     from spinefuse.outcomes.complications import complication_probabilities
 
     ref = reference_patients()

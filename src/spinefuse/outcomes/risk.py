@@ -300,7 +300,7 @@ class LogNormalModel(Model):
     def quantiles(self, design: Design, q: FloatArray, grid: int = 512) -> FloatArray:
         """Quantiles ``q`` (j,) of each patient's predictive distribution (a mixture of
         log-normals over the events), shape (n, j)."""
-        from scipy.stats import norm
+        from spinefuse.outcomes import normal as norm
 
         combos, w = event_mixture(design.events)
         centre = design.x @ self.beta + self.mu  # (n,)
