@@ -17,7 +17,6 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from spinefuse.imaging.canal import BODY_DEPTH_MM, CanalTrace
-from spinefuse.imaging.peaks import find_peaks
 
 F64 = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -384,9 +383,13 @@ def find_discs(
     dip = disc_dip(prof)
     gap = disc_dip(bone_fraction, far_mm=16.0)
     step = int(round(MIN_LEVEL_MM / STEP_MM))
-    peaks, heights = find_peaks(dip, min_dip_hu, step)
+    # imported here: scipy.signal brings scipy.stats, which a run with a label map never needs
+    from scipy.signal import find_peaks
+
+    peaks, props = find_peaks(dip, height=min_dip_hu, distance=step)
+    heights = props["peak_heights"]
     # breaks of the bone between two bodies (the disc's tissue is not bone)
-    breaks, _ = find_peaks(gap, 0.4, step)
+    breaks, _ = find_peaks(gap, height=0.4, distance=step)
     breaks = breaks[bone_fraction[breaks] < 0.5]
     chosen = sorted(set(breaks.tolist()))
     for k in peaks[bone_fraction[peaks] < 0.5]:
