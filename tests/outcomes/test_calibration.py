@@ -31,6 +31,7 @@ def test_forecast_on_models_calibrated_ahead_is_the_same(case: Case, plan: Surgi
     work = calibration.calibrate_ahead()
     assert work is not None and not calibration.calibrated()
     calibration.take_ahead(work)
+    assert calibration.calibrated() and not calibration._AHEAD  # in the caches, none waiting
     ahead = forecast(case, plan, nonunion_probability=0.12).to_json()
     assert calibration.calibrated() and not calibration._AHEAD  # every model taken
     assert ahead == in_place
