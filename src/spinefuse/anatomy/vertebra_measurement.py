@@ -325,16 +325,16 @@ def _posterior_elements(
 
 @dataclass
 class _Pose:
-    """A vertebra's body in one frame: its parts, surfaces, endplate fits and profile."""
+    """A vertebra's body in one frame: its parts, surfaces, endplate normals and profile, and
+    the voxel's half extent across the frame's cranial axis (mm)."""
 
     parts: _Parts
     surf: BodySurfaces
-    fit_top: tuple[Vec, float] | None
-    fit_bottom: tuple[Vec, float] | None
     n_top: Vec  # local
     n_bot: Vec | None  # local
     prof: _Profile
     step: FrameStep
+    hz: float
 
 
 def _pose(
@@ -344,9 +344,8 @@ def _pose(
     cell: float,
     sacral: bool,
     ct: Volume | None,
-    hx: float,
-    hz: float,
 ) -> _Pose:
+    hx, _, hz = (half_extent(affine, frame.rot[:, k]) for k in range(3))
     parts = _split(bone, frame, cell)
     body = parts.body
     body_centroid = frame.world(body.mean(axis=0))
@@ -370,7 +369,7 @@ def _pose(
         body_centroid=body_centroid,
         fitted=fit_top is not None and (sacral or fit_bottom is not None) and not parts.partial,
     )
-    return _Pose(parts, surf, fit_top, fit_bottom, n_top, n_bot, prof, step)
+    return _Pose(parts, surf, n_top, n_bot, prof, step, hz)
 
 
 def frame_step(
@@ -378,8 +377,7 @@ def frame_step(
 ) -> FrameStep:
     """One pass of the frame search in ``frame``: the label geometry alone (no sub-voxel
     refinement), and nothing the search does not read (endplate records, posterior elements)."""
-    hx, _, hz = (half_extent(affine, frame.rot[:, k]) for k in range(3))
-    return _pose(bone, frame, affine, cell, sacral, None, hx, hz).step
+    return _pose(bone, frame, affine, cell, sacral, None).step
 
 
 def measure_vertebra(
@@ -395,9 +393,9 @@ def measure_vertebra(
     """One vertebra in ``frame``, in full. ``ct`` is sampled for sub-voxel endplates and
     densities (None for MR: label geometry only); ``field`` is the bone's field for the pedicle
     search."""
-    hx, _, hz = (half_extent(affine, frame.rot[:, k]) for k in range(3))
-    pose = _pose(bone, frame, affine, cell, sacral, ct, hx, hz)
+    pose = _pose(bone, frame, affine, cell, sacral, ct)
     parts, surf, prof, n_top, n_bot = pose.parts, pose.surf, pose.prof, pose.n_top, pose.n_bot
+    hz = pose.hz
     body = parts.body
 
     def plate(which: str, normal: Vec, zs: list[float], surface: Vec) -> Endplate:
