@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from spinefuse.errors import ParameterError
 from spinefuse.mechanics.constructs import Construct, parse_constructs
 from spinefuse.mechanics.elements import disc_axial_law
 from spinefuse.mechanics.parameters import parameters
@@ -112,3 +113,32 @@ def test_a_lateral_cage_spans_the_endplate_and_holds_lateral_bending_tighter() -
     r = direction_response([g, g], [spanning, short], 7.5, model=model)
     lb = r.rotation_rad[:, 2:4, r.segments.index("L3-L4")]
     assert (lb[0] < lb[1]).all()
+
+
+@pytest.mark.parametrize(
+    ("entry", "bad", "words"),
+    [
+        ("cleared_tensile_stiffness_n_per_mm", -10.0, "must be above 0"),
+        ("cleared_tensile_stiffness_n_per_mm", 5000.0, "must be at most 600"),
+        ("tension_toe_mm", 0.0, "must be above 0"),
+    ],
+)
+def test_an_impossible_tension_law_entry_is_refused_by_name(
+    entry: str, bad: float, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _set(parameters()["disc"], entry, bad, monkeypatch)
+    with pytest.raises(ParameterError, match=rf"disc\.{entry} = {bad:g} {words}"):
+        _distraction_force(["cage:L3-L4:alif"], "L3-L4", 2.0, monkeypatch)
+
+
+def test_a_negative_cage_distraction_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    _set(parameters()["cage"]["footprints"]["alif"], "distraction_mm", -1.0, monkeypatch)
+    with pytest.raises(
+        ParameterError, match=r"cage\.footprints\.alif\.distraction_mm = -1 must be at least 0"
+    ):
+        direction_response(
+            [reference_geometry()],
+            [parse_constructs(["cage:L3-L4:alif"])],
+            7.5,
+            segments=("L3-L4",),
+        )

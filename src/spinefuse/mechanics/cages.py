@@ -100,10 +100,10 @@ def cage_elements(
     # disc space height at the cage centre: linear between the posterior and anterior heights
     t = np.clip(0.5 + centre[1] / max(endplate_depth_mm, 1.0), 0.0, 1.0)
     space = float(back + t * (front - back))
-    default_distraction = float(
-        fp["distraction_mm"]["value"]
+    default_distraction = (
+        value("cage", "footprints", technique, "distraction_mm", at_least=0.0)
         if "distraction_mm" in fp
-        else value("cage", "default_distraction_mm")
+        else value("cage", "default_distraction_mm", at_least=0.0)
     )
     h = float(height_mm) if height_mm else space + default_distraction
     # a cage shorter than the space is seated, not left floating: the segment closes onto it

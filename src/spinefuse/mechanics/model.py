@@ -944,9 +944,11 @@ def disc_tension_stiffness(axial_scale: Arr, has_nucleus: Arr, nucleus_fraction:
     held apart only by its annulus, whose fibres run at a shallow angle to the endplates: the
     data file's tensile stiffness of the whole annulus, times the share of it left by the
     approach's window (``axial_scale`` over the nucleus's share)."""
-    k0 = value("disc", "axial_stiffness_n_per_mm")
+    k0 = value("disc", "axial_stiffness_n_per_mm", above=0.0)
     annulus = axial_scale / max(1.0 - nucleus_fraction, 1e-6)
-    cleared = value("disc", "cleared_tensile_stiffness_n_per_mm") * annulus
+    # a cleared disc is not stiffer in tension than the whole disc at zero load
+    kt = value("disc", "cleared_tensile_stiffness_n_per_mm", above=0.0, at_most=k0)
+    cleared = kt * annulus
     return np.asarray(np.where(has_nucleus, k0 * axial_scale, cleared), dtype=float)
 
 

@@ -53,8 +53,14 @@ def override_disc_law(law: dict[str, Any] | None) -> None:
     _override = law
 
 
-def value(*path: str) -> float:
-    """The ``value`` of a sourced constant, e.g. ``value("rod", "titanium", "modulus_mpa")``."""
+def value(
+    *path: str,
+    above: float | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+) -> float:
+    """The ``value`` of a sourced constant, e.g. ``value("rod", "titanium", "modulus_mpa")``;
+    ``above``/``at_least``/``at_most`` bound it (a ParameterError naming the entry when not)."""
     node: Any = parameters()
     for key in path:
         try:
@@ -66,4 +72,19 @@ def value(*path: str) -> float:
             ) from None
     if isinstance(node, dict):
         node = node["value"]
-    return float(node)
+    v = float(node)
+    broken = [
+        f"{words} {bound:g}"
+        for bound, ok, words in (
+            (above, above is None or v > above, "above"),
+            (at_least, at_least is None or v >= at_least, "at least"),
+            (at_most, at_most is None or v <= at_most, "at most"),
+        )
+        if not ok
+    ]
+    if broken:
+        raise ParameterError(
+            f"{DATA_FILE}: {'.'.join(path)} = {v:g} must be {broken[0]}; "
+            "correct the mechanics data file"
+        )
+    return v

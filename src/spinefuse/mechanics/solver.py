@@ -39,7 +39,7 @@ from spinefuse.mechanics.model import (
     SegmentArrays,
     SpineModel,
 )
-from spinefuse.mechanics.parameters import parameters
+from spinefuse.mechanics.parameters import parameters, value
 from spinefuse.mechanics.rotations import exp_so3, left_jacobian_inv, log_so3, skew
 
 Arr = NDArray[np.float64]
@@ -227,7 +227,7 @@ def _fixed(a: SegmentArrays, cols: _Columns) -> _Fixed:
         k0_ax=float(disc["axial_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale,
         k2_ax=float(disc["axial_stiffening_n_per_mm2"]["value"]) * a.disc_axial_scale,
         kt_ax=a.disc_k_tension,
-        toe_ax=float(disc["tension_toe_mm"]["value"]),
+        toe_ax=value("disc", "tension_toe_mm", above=0.0),
         k_sh=float(disc["shear_stiffness_n_per_mm"]["value"]) * a.disc_axial_scale,
         bsh_kr=np.ascontiguousarray(a.bsh_k[..., :3]),
         bsh_kd=np.ascontiguousarray(a.bsh_k[..., 3:]),
